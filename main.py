@@ -1,0 +1,43 @@
+"""Synthesizes the example cluster into dist/ (or $CDK8S_OUTDIR when run by `cdk8s synth`).
+
+Environment (all optional; the committed dist/ uses none of them):
+  MYSQL_HA_ENGINE         mysql-8.4 (default), mysql-5.7 or mariadb-11.4
+  MYSQL_HA_ROOT_PASSWORD, MYSQL_HA_REPLICATION_PASSWORD
+                          build the Secret from these passwords; the output then holds them,
+                          so keep it out of version control. Without them the pods read the
+                          existing Secret "mysql-credentials" (keys root-password and
+                          replication-password).
+"""
+
+from __future__ import annotations
+
+import os
+
+import cdk8s
+
+from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name
+
+
+def credentials_from(environ: os._Environ[str] | dict[str, str]) -> MySQLCredentials:
+    root = environ.get("MYSQL_HA_ROOT_PASSWORD")
+    replication = environ.get("MYSQL_HA_REPLICATION_PASSWORD")
+    if root is None and replication is None:
+        return MySQLCredentials.from_existing_secret("mysql-credentials")
+    if root is None or replication is None:
+        raise SystemExit("set both MYSQL_HA_ROOT_PASSWORD and MYSQL_HA_REPLICATION_PASSWORD, or neither")
+    return MySQLCredentials.from_passwords(root_password=root, replication_password=replication)
+
+
+def main() -> None:
+    try:
+        engine = engine_by_name(os.environ.get("MYSQL_HA_ENGINE", "mysql-8.4"))
+        credentials = credentials_from(os.environ)
+        app = cdk8s.App()
+        MySQLHAChart(app, "mysql-ha", engine=engine, credentials=credentials)
+    except ValueError as error:
+        raise SystemExit(f"mysql-ha: {error}") from None
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

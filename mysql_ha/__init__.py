@@ -1,0 +1,24 @@
+"""cdk8s constructs for a replicated MySQL (primary/replica) cluster on a StatefulSet."""
+
+from .chart import MySQLHAChart
+from .credentials import MySQLCredentials
+from .engines import ENGINES, MARIADB_11_4, MYSQL_5_7, MYSQL_8_4, Engine, engine_by_name
+from .local_storage import LocalStorage
+from .mysql_config import MySQLConfig
+from .read_write_services import ReadWriteServices
+from .replicated_mysql import ReplicatedMySQL
+
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "LocalStorage",
+    "MARIADB_11_4",
+    "MYSQL_5_7",
+    "MYSQL_8_4",
+    "MySQLConfig",
+    "MySQLCredentials",
+    "MySQLHAChart",
+    "ReadWriteServices",
+    "ReplicatedMySQL",
+    "engine_by_name",
+]

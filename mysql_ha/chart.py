@@ -1,0 +1,68 @@
+"""MySQLHAChart: the whole cluster of the walkthrough, in one chart."""
+
+from __future__ import annotations
+
+import cdk8s
+from cdk8s_plus_27 import k8s
+from constructs import Construct
+
+from . import _validation as check
+from ._k8s import cluster_scoped
+from .credentials import MySQLCredentials
+from .engines import MYSQL_8_4, Engine
+from .local_storage import LocalStorage
+from .mysql_config import MySQLConfig
+from .read_write_services import ReadWriteServices
+from .replicated_mysql import ReplicatedMySQL
+
+
+class MySQLHAChart(cdk8s.Chart):
+    """Namespace, storage, configuration, Services and the StatefulSet, with the
+    walkthrough's defaults. Compose the constructs yourself for anything finer.
+
+    :param credentials: where the passwords come from (required).
+    :param engine: defaults to MySQL 8.4 LTS.
+    :param namespace: created by the chart; every namespaced object lands in it.
+        Defaults to ``mysql``.
+    :param replicas: pods, primary included. Defaults to 2.
+    :param storage_class_name: an existing StorageClass with a provisioner for the PVCs
+        (``LocalStorage(dynamic=True)``). Defaults to the walkthrough's StorageClass
+        ``local-storage`` with three local PVs of 15Gi on ``node1``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        credentials: MySQLCredentials,
+        engine: Engine = MYSQL_8_4,
+        namespace: str = "mysql",
+        replicas: int = 2,
+        storage_class_name: str | None = None,
+    ) -> None:
+        super().__init__(
+            scope, id, namespace=check.dns_label("namespace", namespace), disable_resource_name_hashes=True
+        )
+        self.namespace_object = cluster_scoped(
+            k8s.KubeNamespace(self, "Namespace", metadata=k8s.ObjectMeta(name=namespace))
+        )
+        if storage_class_name is None:
+            self.storage = LocalStorage(self, "Storage")
+        else:
+            self.storage = LocalStorage(self, "Storage", storage_class_name=storage_class_name, dynamic=True)
+        self.config = MySQLConfig(self, "Config", engine=engine, credentials=credentials)
+        self.services = ReadWriteServices(self, "Services")
+        self.mysql = ReplicatedMySQL(
+            self, "MySQL", config=self.config, storage=self.storage, services=self.services, replicas=replicas
+        )
+
+    @property
+    def primary_host(self) -> str:
+        """Fully qualified DNS name of the primary, for writes from any namespace."""
+        return f"{self.mysql.primary_host}.{self.namespace}.svc.cluster.local"
+
+    @property
+    def read_host(self) -> str:
+        """Fully qualified DNS name of the read Service."""
+        return f"{self.mysql.read_host}.{self.namespace}.svc.cluster.local"

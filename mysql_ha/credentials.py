@@ -1,0 +1,104 @@
+"""MySQLCredentials: where the root and replication passwords come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import _validation as check
+
+_USER_NAME_MAX = 32  # MySQL 5.7 and 8.x; MariaDB allows more
+
+
+@dataclass(frozen=True, kw_only=True)
+class MySQLCredentials:
+    """A reference to the Secret that holds the passwords, or passwords the app supplies.
+
+    Build it with ``from_existing_secret`` (the Secret is created outside this library,
+    e.g. ``kubectl create secret generic`` or an external-secrets operator: nothing secret
+    lands in the synthesized YAML) or ``from_passwords`` (``MySQLConfig`` then creates the
+    Secret; the passwords end up in the synthesized YAML, so keep that output out of git).
+    """
+
+    secret_name: str
+    root_password_key: str = "root-password"
+    replication_password_key: str = "replication-password"
+    replication_user: str = "repl"
+    root_password: str | None = field(default=None, repr=False)
+    replication_password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        check.dns_subdomain("secret_name", self.secret_name)
+        for prop in ("root_password_key", "replication_password_key"):
+            key = getattr(self, prop)
+            if not isinstance(key, str) or not key or not all(c.isalnum() or c in "-._" for c in key):
+                raise ValueError(f"{prop} must be a Secret key (letters, digits, '-', '_' or '.'), got {key!r}")
+        if self.root_password_key == self.replication_password_key:
+            raise ValueError(
+                "root_password_key and replication_password_key must differ: root never replicates, "
+                f"got {self.root_password_key!r} for both"
+            )
+        user = self.replication_user
+        if not isinstance(user, str) or not user or len(user) > _USER_NAME_MAX or not user.replace("_", "a").isalnum():
+            raise ValueError(
+                f"replication_user must be 1-{_USER_NAME_MAX} letters, digits or '_', got {user!r}"
+            )
+        if user.lower() == "root":
+            raise ValueError("replication_user must not be 'root': replication uses a least-privilege account")
+        if (self.root_password is None) != (self.replication_password is None):
+            raise ValueError("root_password and replication_password must be given together (from_passwords)")
+
+    @classmethod
+    def from_existing_secret(
+        cls,
+        secret_name: str,
+        *,
+        root_password_key: str = "root-password",
+        replication_password_key: str = "replication-password",
+        replication_user: str = "repl",
+    ) -> "MySQLCredentials":
+        """Passwords read from keys of a Secret that already exists in the namespace.
+
+        Key names default to ``root-password`` and ``replication-password``; the replication
+        account defaults to ``repl``.
+        """
+        return cls(
+            secret_name=secret_name,
+            root_password_key=root_password_key,
+            replication_password_key=replication_password_key,
+            replication_user=replication_user,
+        )
+
+    @classmethod
+    def from_passwords(
+        cls,
+        *,
+        root_password: str,
+        replication_password: str,
+        secret_name: str = "mysql-credentials",
+        replication_user: str = "repl",
+    ) -> "MySQLCredentials":
+        """A Secret (``mysql-credentials`` by default) built from these passwords at synth time.
+
+        Each password must be 8-256 printable characters without white space; the two must
+        differ.
+        """
+        for prop, password in (("root_password", root_password), ("replication_password", replication_password)):
+            if not isinstance(password, str) or not password:
+                raise ValueError(f"{prop} must be a non-empty string (at least 8 printable characters)")
+            if len(password) < 8 or len(password) > 256:
+                raise ValueError(f"{prop} must be 8-256 characters long, got {len(password)} characters")
+            if not password.isprintable() or any(c.isspace() for c in password):
+                raise ValueError(f"{prop} must be printable characters without white space or line breaks")
+        if root_password == replication_password:
+            raise ValueError("replication_password must differ from root_password: root never replicates")
+        return cls(
+            secret_name=secret_name,
+            replication_user=replication_user,
+            root_password=root_password,
+            replication_password=replication_password,
+        )
+
+    @property
+    def creates_secret(self) -> bool:
+        """True when ``MySQLConfig`` must create the Secret (``from_passwords``)."""
+        return self.root_password is not None

@@ -1,0 +1,170 @@
+"""Every difference between the supported database engines, as data.
+
+The pod scripts in ``sidecars/`` are the same for every engine: they receive
+tool names and SQL text from the table below as environment variables. A new
+engine is a new ``Engine`` row, never an ``if engine == ...`` branch.
+
+SQL templates use ``@NAME@`` placeholders that the replica sidecar fills in
+with values it reads at run time (``@HOST@``, ``@PORT@``, ``@USER@``,
+``@PASSWORD@``, ``@LOG_FILE@``, ``@LOG_POS@``, ``@GTID@``). A template names
+exactly the coordinates that engine positions a new replica with: MySQL by
+binary log file and position, MariaDB by GTID (crash-safe, stored in
+``mysql.gtid_slave_pos``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Engine:
+    """One database engine: images, tool names and SQL dialect."""
+
+    name: str
+    """Short identifier, used in error messages and ``engine_by_name``."""
+    server_image: str
+    """Image of the database server container (its entrypoint initializes an empty datadir)."""
+    tools_image: str
+    """Image of the clone init container and the replication sidecar (backup tool, stream
+    extractor, client, ncat, bash). See docs/images.md for the evidence per image."""
+    client: str
+    """SQL command-line client."""
+    admin: str
+    """Admin client used by the liveness probe (``ping``)."""
+    backup: str
+    """Hot backup tool (``--backup``/``--prepare``)."""
+    stream_extractor: str
+    """Extractor of the backup tool's ``xbstream`` format."""
+    root_password_file_env: str
+    """Variable through which the server image's entrypoint reads the root password file."""
+    read_only_option: str
+    """Server option that keeps a replica read-only for everyone but replication."""
+    skip_replica_start_option: str
+    """Server option that keeps replication stopped at start-up (used once, right after a clone)."""
+    sql_set_position: str
+    """Statement run before ``sql_change_source`` ('' when none is needed)."""
+    sql_change_source: str
+    """Points the replica at the primary, with the clone's coordinates."""
+    sql_start_replica: str
+    sql_stop_replica: str
+    sql_reset_replica: str
+    sql_replica_status: str
+    status_io_running: str
+    """Column of the replica status that tells whether the receiver (IO) thread runs."""
+    status_sql_running: str
+    """Column of the replica status that tells whether the applier (SQL) thread runs."""
+    status_lag_seconds: str
+    """Column of the replica status with the replication lag in seconds."""
+
+    def script_environment(self) -> dict[str, str]:
+        """The variables through which ``sidecars/*.sh`` receive this engine's data."""
+        return {
+            "MYSQL_HA_CLIENT": self.client,
+            "MYSQL_HA_BACKUP": self.backup,
+            "MYSQL_HA_STREAM_EXTRACTOR": self.stream_extractor,
+            "MYSQL_HA_SKIP_REPLICA_START_OPTION": self.skip_replica_start_option,
+            "MYSQL_HA_SQL_SET_POSITION": self.sql_set_position,
+            "MYSQL_HA_SQL_CHANGE_SOURCE": self.sql_change_source,
+            "MYSQL_HA_SQL_START_REPLICA": self.sql_start_replica,
+            "MYSQL_HA_SQL_STOP_REPLICA": self.sql_stop_replica,
+            "MYSQL_HA_SQL_RESET_REPLICA": self.sql_reset_replica,
+            "MYSQL_HA_SQL_REPLICA_STATUS": self.sql_replica_status,
+            "MYSQL_HA_STATUS_IO_RUNNING": self.status_io_running,
+            "MYSQL_HA_STATUS_SQL_RUNNING": self.status_sql_running,
+            "MYSQL_HA_STATUS_LAG_SECONDS": self.status_lag_seconds,
+        }
+
+
+_MYSQL_LEGACY_REPLICATION = dict(
+    skip_replica_start_option="skip-slave-start",
+    sql_set_position="",
+    sql_change_source=(
+        "CHANGE MASTER TO MASTER_HOST='@HOST@', MASTER_PORT=@PORT@, MASTER_USER='@USER@', "
+        "MASTER_PASSWORD='@PASSWORD@', MASTER_LOG_FILE='@LOG_FILE@', MASTER_LOG_POS=@LOG_POS@, "
+        "MASTER_CONNECT_RETRY=10"
+    ),
+    sql_start_replica="START SLAVE",
+    sql_stop_replica="STOP SLAVE",
+    sql_reset_replica="RESET SLAVE ALL",
+    sql_replica_status="SHOW SLAVE STATUS",
+    status_io_running="Slave_IO_Running",
+    status_sql_running="Slave_SQL_Running",
+    status_lag_seconds="Seconds_Behind_Master",
+)
+
+MYSQL_8_4 = Engine(
+    name="mysql-8.4",
+    server_image="mysql:8.4",
+    tools_image="ghcr.io/mysql-ha/xtrabackup-tools:8.4",
+    client="mysql",
+    admin="mysqladmin",
+    backup="xtrabackup",
+    stream_extractor="xbstream",
+    root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
+    read_only_option="super-read-only",
+    skip_replica_start_option="skip-replica-start",
+    sql_set_position="",
+    sql_change_source=(
+        "CHANGE REPLICATION SOURCE TO SOURCE_HOST='@HOST@', SOURCE_PORT=@PORT@, "
+        "SOURCE_USER='@USER@', SOURCE_PASSWORD='@PASSWORD@', SOURCE_LOG_FILE='@LOG_FILE@', "
+        "SOURCE_LOG_POS=@LOG_POS@, SOURCE_CONNECT_RETRY=10, GET_SOURCE_PUBLIC_KEY=1"
+    ),
+    sql_start_replica="START REPLICA",
+    sql_stop_replica="STOP REPLICA",
+    sql_reset_replica="RESET REPLICA ALL",
+    sql_replica_status="SHOW REPLICA STATUS",
+    status_io_running="Replica_IO_Running",
+    status_sql_running="Replica_SQL_Running",
+    status_lag_seconds="Seconds_Behind_Source",
+)
+
+MYSQL_5_7 = Engine(
+    name="mysql-5.7",
+    server_image="mysql:5.7",
+    tools_image="gcr.io/google-samples/xtrabackup:1.0",
+    client="mysql",
+    admin="mysqladmin",
+    backup="xtrabackup",
+    stream_extractor="xbstream",
+    root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
+    read_only_option="super-read-only",
+    **_MYSQL_LEGACY_REPLICATION,
+)
+
+MARIADB_11_4 = Engine(
+    name="mariadb-11.4",
+    server_image="mariadb:11.4",
+    tools_image="ghcr.io/mysql-ha/mariadb-tools:11.4",
+    client="mariadb",
+    admin="mariadb-admin",
+    backup="mariadb-backup",
+    stream_extractor="mbstream",
+    root_password_file_env="MARIADB_ROOT_PASSWORD_FILE",
+    read_only_option="read-only",
+    skip_replica_start_option="skip-slave-start",
+    sql_set_position="SET GLOBAL gtid_slave_pos = '@GTID@'",
+    sql_change_source=(
+        "CHANGE MASTER TO MASTER_HOST='@HOST@', MASTER_PORT=@PORT@, MASTER_USER='@USER@', "
+        "MASTER_PASSWORD='@PASSWORD@', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=10"
+    ),
+    sql_start_replica="START SLAVE",
+    sql_stop_replica="STOP SLAVE",
+    sql_reset_replica="RESET SLAVE ALL",
+    sql_replica_status="SHOW SLAVE STATUS",
+    status_io_running="Slave_IO_Running",
+    status_sql_running="Slave_SQL_Running",
+    status_lag_seconds="Seconds_Behind_Master",
+)
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (MYSQL_8_4, MYSQL_5_7, MARIADB_11_4)}
+"""Every supported engine by name; ``MYSQL_8_4`` is the default everywhere."""
+
+
+def engine_by_name(name: str) -> Engine:
+    """The engine called ``name``; raises ``ValueError`` naming the allowed ones."""
+    try:
+        return ENGINES[name]
+    except KeyError:
+        allowed = ", ".join(sorted(ENGINES))
+        raise ValueError(f"engine must be one of {allowed}, got {name!r}") from None

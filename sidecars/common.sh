@@ -1,0 +1,50 @@
+# shellcheck shell=bash
+# Sourced by the other scripts: logging, the pod's identity, and SQL against the
+# local server. Every parameter arrives as an environment variable (MYSQL_HA_*),
+# set by the StatefulSet and the "<name>-env" ConfigMap.
+
+log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${0##*/}" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# pod_identity: POD_SET (the StatefulSet name) and POD_ORDINAL from the pod's
+# hostname, "mysql-2" -> "mysql" and 2.
+pod_identity() {
+  local host=${HOSTNAME:?HOSTNAME is not set}
+  host=${host%%.*}
+  [[ $host =~ ^(.+)-([0-9]+)$ ]] \
+    || die "hostname '$host' does not end in -<ordinal>: run this pod from a StatefulSet"
+  # shellcheck disable=SC2034  # outputs, read by the scripts that source this file
+  POD_SET=${BASH_REMATCH[1]}
+  # shellcheck disable=SC2034
+  POD_ORDINAL=$((10#${BASH_REMATCH[2]}))
+}
+
+# client_cnf: the option file with the root credentials (written by init-config.sh).
+client_cnf() { printf '%s/client.cnf' "$MYSQL_HA_RUN_DIR"; }
+
+# sql: runs the statements on stdin against the local server as root, printing
+# tab-separated rows without headers. The password stays in the option file.
+sql() {
+  "$MYSQL_HA_CLIENT" --defaults-extra-file="$(client_cnf)" --protocol=TCP --host=127.0.0.1 \
+    --port="$MYSQL_HA_PORT" --batch --skip-column-names "$@"
+}
+
+# sql_string VALUE: VALUE escaped for use between single quotes in SQL.
+sql_string() {
+  local value=$1 quote="'" backslash=$'\\'
+  value=${value//"$backslash"/"$backslash$backslash"}
+  printf '%s' "${value//"$quote"/"$quote$quote"}"
+}
+
+# replica_status_field FIELD: one column of the replica status (SHOW REPLICA/SLAVE
+# STATUS in vertical form), empty when the server is not a replica.
+replica_status_field() {
+  local field=$1 line
+  while IFS= read -r line; do
+    line=${line#"${line%%[![:space:]]*}"}
+    if [[ $line == "$field: "* ]]; then
+      printf '%s' "${line#"$field: "}"
+      return 0
+    fi
+  done < <(sql --vertical <<<"$MYSQL_HA_SQL_REPLICA_STATUS")
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Sidecar "replication".
+#   - On the primary: creates (or updates) the replication account, which may
+#     only replicate (REPLICATION SLAVE): root never replicates.
+#   - On a freshly cloned replica: points it at the primary from the clone's
+#     coordinates and starts replication, once.
+# Then it is ready, and serves hot backups to the next pod's clone over ncat.
+set -o errexit -o nounset -o pipefail
+# shellcheck source=common.sh
+source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
+
+pod_identity
+ready_marker=${MYSQL_HA_RUN_DIR}/replication-ready
+position_file=${MYSQL_HA_DATADIR}/mysql-ha-source-position
+rm -f "$ready_marker"
+
+log "waiting for the local server"
+until sql <<<"SELECT 1" >/dev/null 2>&1; do sleep 1; done
+
+replication_password=$(<"${MYSQL_HA_SECRET_DIR}/replication-password")
+[[ -n $replication_password ]] || die "the replication password in the Secret is empty"
+user=$(sql_string "$MYSQL_HA_REPLICATION_USER")
+password=$(sql_string "$replication_password")
+
+if ((POD_ORDINAL == 0)); then
+  sql <<SQL
+CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '${password}';
+ALTER USER '${user}'@'%' IDENTIFIED BY '${password}';
+GRANT REPLICATION SLAVE ON *.* TO '${user}'@'%';
+SQL
+  log "replication account '${MYSQL_HA_REPLICATION_USER}' is in place"
+elif [[ -e $position_file ]]; then
+  log_file='' log_pos='' gtid=''
+  while IFS='=' read -r key value; do
+    case $key in
+      LOG_FILE) log_file=$value ;;
+      LOG_POS) log_pos=$value ;;
+      GTID) gtid=$value ;;
+    esac
+  done <"$position_file"
+  # Each engine names exactly the coordinates it positions a replica with.
+  statements="${MYSQL_HA_SQL_SET_POSITION}${MYSQL_HA_SQL_SET_POSITION:+;}${MYSQL_HA_SQL_CHANGE_SOURCE};"
+  if [[ $statements == *@LOG_FILE@* ]]; then
+    [[ $log_file =~ ^[A-Za-z0-9._-]+$ ]] || die "the clone carries no valid binary log file name: '${log_file}'"
+    [[ $log_pos =~ ^[0-9]+$ ]] || die "the clone carries no valid binary log position: '${log_pos}'"
+  fi
+  [[ $gtid =~ ^[0-9a-fA-F:,\ -]*$ ]] || die "the clone carries an invalid GTID position: '${gtid}'"
+  primary="${POD_SET}-0.${MYSQL_HA_SERVICE}"
+  statements=${statements//@HOST@/"$(sql_string "$primary")"}
+  statements=${statements//@PORT@/"$MYSQL_HA_PORT"}
+  statements=${statements//@USER@/"$user"}
+  statements=${statements//@LOG_FILE@/"$log_file"}
+  statements=${statements//@LOG_POS@/"$log_pos"}
+  statements=${statements//@GTID@/"$gtid"}
+  statements=${statements//@PASSWORD@/"$password"}
+  if [[ -n $(replica_status_field "$MYSQL_HA_STATUS_IO_RUNNING") ]]; then
+    # A clone of a replica carries the donor's replication settings: drop them.
+    sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${MYSQL_HA_SQL_RESET_REPLICA};"
+  fi
+  sql <<<"$statements"
+  # Positioned: from now on the server resumes replication on its own at start-up.
+  mv "$position_file" "${position_file}.applied"
+  sql <<<"${MYSQL_HA_SQL_START_REPLICA};"
+  log "replicating from ${primary} starting at ${log_file:-} ${log_pos:-} ${gtid:-}"
+fi
+
+touch "$ready_marker"
+log "serving backups on port ${MYSQL_HA_CLONE_PORT}"
+exec ncat --listen --keep-open --send-only --max-conns=1 "$MYSQL_HA_CLONE_PORT" \
+  --sh-exec "exec bash '${MYSQL_HA_SCRIPTS_DIR}/backup-stream.sh'"
