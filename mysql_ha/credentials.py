@@ -46,6 +46,9 @@ class MySQLCredentials:
             raise ValueError("replication_user must not be 'root': replication uses a least-privilege account")
         if (self.root_password is None) != (self.replication_password is None):
             raise ValueError("root_password and replication_password must be given together (from_passwords)")
+        # Checked here, not only in from_passwords: the constructor is public too.
+        if self.root_password is not None:
+            _check_passwords(self.root_password, self.replication_password)
 
     @classmethod
     def from_existing_secret(
@@ -82,15 +85,7 @@ class MySQLCredentials:
         Each password must be 8-256 printable characters without white space; the two must
         differ.
         """
-        for prop, password in (("root_password", root_password), ("replication_password", replication_password)):
-            if not isinstance(password, str) or not password:
-                raise ValueError(f"{prop} must be a non-empty string (at least 8 printable characters)")
-            if len(password) < 8 or len(password) > 256:
-                raise ValueError(f"{prop} must be 8-256 characters long, got {len(password)} characters")
-            if not password.isprintable() or any(c.isspace() for c in password):
-                raise ValueError(f"{prop} must be printable characters without white space or line breaks")
-        if root_password == replication_password:
-            raise ValueError("replication_password must differ from root_password: root never replicates")
+        _check_passwords(root_password, replication_password)
         return cls(
             secret_name=secret_name,
             replication_user=replication_user,
@@ -102,3 +97,15 @@ class MySQLCredentials:
     def creates_secret(self) -> bool:
         """True when ``MySQLConfig`` must create the Secret (``from_passwords``)."""
         return self.root_password is not None
+
+
+def _check_passwords(root_password: object, replication_password: object) -> None:
+    for prop, password in (("root_password", root_password), ("replication_password", replication_password)):
+        if not isinstance(password, str) or not password:
+            raise ValueError(f"{prop} must be a non-empty string (at least 8 printable characters)")
+        if len(password) < 8 or len(password) > 256:
+            raise ValueError(f"{prop} must be 8-256 characters long, got {len(password)} characters")
+        if not password.isprintable() or any(c.isspace() for c in password):
+            raise ValueError(f"{prop} must be printable characters without white space or line breaks")
+    if root_password == replication_password:
+        raise ValueError("replication_password must differ from root_password: root never replicates")

@@ -36,6 +36,9 @@ class Engine:
     """Hot backup tool (``--backup``/``--prepare``)."""
     stream_extractor: str
     """Extractor of the backup tool's ``xbstream`` format."""
+    transport: str
+    """How a backup travels from donor to clone: ``ncat`` or ``socat``, whichever the tools
+    image ships."""
     root_password_file_env: str
     """Variable through which the server image's entrypoint reads the root password file."""
     read_only_option: str
@@ -63,6 +66,7 @@ class Engine:
             "MYSQL_HA_CLIENT": self.client,
             "MYSQL_HA_BACKUP": self.backup,
             "MYSQL_HA_STREAM_EXTRACTOR": self.stream_extractor,
+            "MYSQL_HA_TRANSPORT": self.transport,
             "MYSQL_HA_SKIP_REPLICA_START_OPTION": self.skip_replica_start_option,
             "MYSQL_HA_SQL_SET_POSITION": self.sql_set_position,
             "MYSQL_HA_SQL_CHANGE_SOURCE": self.sql_change_source,
@@ -96,11 +100,12 @@ _MYSQL_LEGACY_REPLICATION = dict(
 MYSQL_8_4 = Engine(
     name="mysql-8.4",
     server_image="mysql:8.4",
-    tools_image="ghcr.io/mysql-ha/xtrabackup-tools:8.4",
+    tools_image="percona/percona-xtrabackup:8.4",
     client="mysql",
     admin="mysqladmin",
     backup="xtrabackup",
     stream_extractor="xbstream",
+    transport="socat",
     root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
     read_only_option="super-read-only",
     skip_replica_start_option="skip-replica-start",
@@ -127,6 +132,7 @@ MYSQL_5_7 = Engine(
     admin="mysqladmin",
     backup="xtrabackup",
     stream_extractor="xbstream",
+    transport="ncat",
     root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
     read_only_option="super-read-only",
     **_MYSQL_LEGACY_REPLICATION,
@@ -135,11 +141,12 @@ MYSQL_5_7 = Engine(
 MARIADB_11_4 = Engine(
     name="mariadb-11.4",
     server_image="mariadb:11.4",
-    tools_image="ghcr.io/mysql-ha/mariadb-tools:11.4",
+    tools_image="mariadb:11.4",
     client="mariadb",
     admin="mariadb-admin",
     backup="mariadb-backup",
     stream_extractor="mbstream",
+    transport="socat",
     root_password_file_env="MARIADB_ROOT_PASSWORD_FILE",
     read_only_option="read-only",
     skip_replica_start_option="skip-slave-start",

@@ -186,7 +186,7 @@ class ReplicatedMySQL(Construct):
                 }
             ),
             startup_probe=exec_probe(
-                admin_ping, period_seconds=10, timeout_seconds=5, failure_threshold=-(-startup_timeout_seconds // 10)
+                admin_ping, period_seconds=2, timeout_seconds=5, failure_threshold=-(-startup_timeout_seconds // 2)
             ),
             liveness_probe=exec_probe(
                 admin_ping, initial_delay_seconds=liveness_initial_delay_seconds, period_seconds=10, timeout_seconds=5

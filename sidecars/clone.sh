@@ -26,7 +26,7 @@ donor="${POD_SET}-$((POD_ORDINAL - 1)).${MYSQL_HA_SERVICE}"
 rm -rf "$staging"
 mkdir -p "$staging"
 log "cloning from ${donor}:${MYSQL_HA_CLONE_PORT}"
-ncat --recv-only "$donor" "$MYSQL_HA_CLONE_PORT" | "$MYSQL_HA_STREAM_EXTRACTOR" -x -C "$staging"
+receive_stream "$donor" "$MYSQL_HA_CLONE_PORT" | "$MYSQL_HA_STREAM_EXTRACTOR" -x -C "$staging"
 [[ -f $staging/xtrabackup_checkpoints ]] \
   || die "the stream from ${donor} ended before a complete backup (no xtrabackup_checkpoints)"
 

@@ -46,5 +46,24 @@ replica_status_field() {
       printf '%s' "${line#"$field: "}"
       return 0
     fi
-  done < <(sql --vertical <<<"$MYSQL_HA_SQL_REPLICA_STATUS")
+  done < <(sql --vertical --column-names <<<"$MYSQL_HA_SQL_REPLICA_STATUS")
+}
+
+# receive_stream HOST PORT: copies what the sidecar at HOST:PORT serves to stdout.
+receive_stream() {
+  case $MYSQL_HA_TRANSPORT in
+    ncat) ncat --recv-only "$1" "$2" ;;
+    socat) socat -u "TCP:$1:$2,connect-timeout=10" STDOUT ;;
+    *) die "MYSQL_HA_TRANSPORT must be ncat or socat, got '${MYSQL_HA_TRANSPORT}'" ;;
+  esac
+}
+
+# serve_streams PORT SCRIPT: replaces the shell with a server that runs SCRIPT for
+# each connection on PORT, one at a time, and sends its stdout to the peer.
+serve_streams() {
+  case $MYSQL_HA_TRANSPORT in
+    ncat) exec ncat --listen --keep-open --send-only --max-conns=1 "$1" --sh-exec "exec bash '$2'" ;;
+    socat) exec socat -U "TCP-LISTEN:$1,reuseaddr,fork,max-children=1" "EXEC:bash $2" ;;
+    *) die "MYSQL_HA_TRANSPORT must be ncat or socat, got '${MYSQL_HA_TRANSPORT}'" ;;
+  esac
 }

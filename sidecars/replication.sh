@@ -4,7 +4,7 @@
 #     only replicate (REPLICATION SLAVE): root never replicates.
 #   - On a freshly cloned replica: points it at the primary from the clone's
 #     coordinates and starts replication, once.
-# Then it is ready, and serves hot backups to the next pod's clone over ncat.
+# Then it is ready, and serves hot backups to the next pod's clone.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
@@ -66,5 +66,4 @@ fi
 
 touch "$ready_marker"
 log "serving backups on port ${MYSQL_HA_CLONE_PORT}"
-exec ncat --listen --keep-open --send-only --max-conns=1 "$MYSQL_HA_CLONE_PORT" \
-  --sh-exec "exec bash '${MYSQL_HA_SCRIPTS_DIR}/backup-stream.sh'"
+serve_streams "$MYSQL_HA_CLONE_PORT" "${MYSQL_HA_SCRIPTS_DIR}/backup-stream.sh"
