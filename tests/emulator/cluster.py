@@ -214,6 +214,24 @@ class Cluster:
         self.log(f"signal {sig} to {self.pods[ordinal].name}/{name}")
         _killpg(container.proc, sig)
 
+    def partition(self, ordinal: int) -> None:
+        """Cuts pod N off the network (its link goes down); the pod itself keeps running."""
+        self.log(f"partition {self.pods[ordinal].name}")
+        _run("ip", "netns", "exec", self.pods[ordinal].netns, "ip", "link", "set", "eth0", "down")
+
+    def heal(self, ordinal: int) -> None:
+        self.log(f"heal {self.pods[ordinal].name}")
+        _run("ip", "netns", "exec", self.pods[ordinal].netns, "ip", "link", "set", "eth0", "up")
+
+    def delete_pvc(self, ordinal: int, claim: str = "data") -> None:
+        """Deletes a PersistentVolumeClaim of a pod that does not exist (kubectl delete pvc)."""
+        if ordinal in self.pods:
+            raise EmulatorError(f"pod {ordinal} still uses its claim")
+        shutil.rmtree(self.pvc_dir(ordinal, claim))
+
+    def pod(self, ordinal: int) -> Pod:
+        return self.pods[ordinal]
+
     def pod_processes(self, ordinal: int) -> list[int]:
         """Every process of every running container of pod N."""
         pids = []
@@ -252,13 +270,14 @@ class Cluster:
         database: str | None = None,
         check: bool = True,
         timeout: float = 60,
+        column_names: bool = False,
     ) -> list[list[str]]:
         """Runs SQL in pod N over TCP, as a client in the pod's network would."""
         if password is None and user == "root":
             password = self.root_password
         pod = self.pods[ordinal]
         args = ["ip", "netns", "exec", pod.netns, "mariadb", "--protocol=TCP", "--host=127.0.0.1",
-                f"--user={user}", "--batch", "--skip-column-names"]
+                f"--user={user}", "--batch", "--column-names" if column_names else "--skip-column-names"]
         if database:
             args.append(f"--database={database}")
         env = {**os.environ, "MYSQL_PWD": password or ""}

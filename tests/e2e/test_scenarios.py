@@ -1,0 +1,211 @@
+"""The synthesized MariaDB cluster, run for real in emulated pods.
+
+The scenarios share one cluster and run in order; each leaves every pod ready.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from scenario_tools import APP_USER, Writer
+from emulator import SQLError
+
+pytestmark = pytest.mark.e2e
+
+
+def count(cluster, ordinal: int, table: str) -> int:
+    return int(cluster.sql(ordinal, f"SELECT COUNT(*) FROM {table}")[0][0])
+
+
+def checksum(cluster, ordinal: int, table: str) -> str:
+    return cluster.sql(ordinal, f"CHECKSUM TABLE {table}")[0][1]
+
+
+def ids(cluster, ordinal: int, table: str) -> set[int]:
+    return {int(row[0]) for row in cluster.sql(ordinal, f"SELECT id FROM {table}")}
+
+
+def wait_converged(cluster, table: str, pods: int, timeout: float = 90) -> float:
+    """Waits until every pod holds exactly the primary's rows; returns the seconds it took."""
+    def converged() -> bool:
+        try:
+            want = count(cluster, 0, table)
+            return all(count(cluster, o, table) == want for o in range(1, pods))
+        except Exception:  # noqa: BLE001 - a table may not have replicated yet
+            return False
+
+    return cluster.wait_for(converged, timeout=timeout, what=f"{table} equal on {pods} pods")
+
+
+def replica_status(cluster, ordinal: int) -> dict[str, str]:
+    rows = cluster.sql(ordinal, "SHOW SLAVE STATUS\\G", column_names=True)
+    status = {}
+    for row in rows:
+        key, _, value = row[0].strip().partition(": ")
+        status[key] = value
+    return status
+
+
+def clone_runs(cluster, ordinal: int) -> int:
+    return cluster.logs(ordinal, "clone-mysql").count("clone.sh: cloning from")
+
+
+def test_1_bring_up_three_pods(cluster, report):
+    started = time.monotonic()
+    cluster.wait_ready(3, timeout=120)
+    cluster.sql(0, f"""
+        CREATE DATABASE app;
+        USE app;
+        CREATE TABLE app.rows (id INT PRIMARY KEY, payload VARCHAR(100));
+        CREATE TABLE app.w (id INT PRIMARY KEY);
+        CREATE USER '{APP_USER}'@'%' IDENTIFIED BY '{cluster.app_password}';
+        GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO '{APP_USER}'@'%';
+        INSERT INTO app.rows SELECT seq, CONCAT('row-', seq) FROM seq_1_to_1000;
+    """)
+    wait_converged(cluster, "app.rows", 3)
+    seconds = time.monotonic() - started
+
+    sums = {checksum(cluster, o, "app.rows") for o in range(3)}
+    assert len(sums) == 1, f"CHECKSUM TABLE differs between pods: {sums}"
+    assert all(count(cluster, o, "app.rows") == 1000 for o in range(3))
+    for replica in (1, 2):
+        with pytest.raises(SQLError, match="read-only|READ.ONLY|--read-only"):
+            cluster.sql(replica, "INSERT INTO app.rows VALUES (5000, 'refused')", user=APP_USER,
+                        password=cluster.app_password, check=False)
+        status = replica_status(cluster, replica)
+        assert status["Master_User"] == "repl", "replication must not run as root"
+        assert status["Master_Host"] == "mysql-0.mysql"
+        assert status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes"
+    grants = " ".join(r[0] for r in cluster.sql(0, "SHOW GRANTS FOR 'repl'@'%'"))
+    assert "REPLICATION SLAVE" in grants and "ALL PRIVILEGES" not in grants and "SUPER" not in grants
+    assert clone_runs(cluster, 1) == 1 and clone_runs(cluster, 2) == 1
+    report("scenario 1 (bring-up of 3 pods)", seconds, 1000, 3)
+
+
+def test_2_scale_up_while_writing(cluster, report):
+    with Writer(cluster, "app.w", start=1) as writer:
+        time.sleep(1)
+        started = time.monotonic()
+        cluster.scale(4)
+        cluster.wait_ready(4, timeout=120)
+        seconds = time.monotonic() - started
+        time.sleep(1)
+    assert writer.acknowledged, "the writer never got a row in"
+    wait_converged(cluster, "app.w", 4)
+    assert ids(cluster, 3, "app.w") == set(writer.acknowledged) == ids(cluster, 0, "app.w")
+    assert len({checksum(cluster, o, "app.w") for o in range(4)}) == 1
+    report("scenario 2 (scale 3 -> 4 under writes)", seconds, len(writer.acknowledged), 4)
+
+
+def test_3_replica_restart_resumes_without_reclone(cluster, report):
+    before = count(cluster, 0, "app.w")
+    cluster.delete_pod(1)
+    cluster.sql(0, f"INSERT INTO app.w (id) SELECT {before} + 100000 + seq FROM seq_1_to_500", database="app")
+    started = time.monotonic()
+    cluster.wait_ready(4, timeout=120)
+    seconds = wait_converged(cluster, "app.w", 4) + (time.monotonic() - started)
+    assert "nothing to clone" in cluster.logs(1, "clone-mysql")
+    assert clone_runs(cluster, 1) == 0, "a restarted replica must keep its data"
+    status = replica_status(cluster, 1)
+    assert status["Slave_SQL_Running"] == "Yes", status.get("Last_SQL_Error")
+    assert status["Last_SQL_Errno"] == "0", "a duplicate-key error would show here"
+    assert len({checksum(cluster, o, "app.w") for o in range(4)}) == 1
+    report("scenario 3 (replica restart)", seconds, count(cluster, 0, "app.w"), 4)
+
+
+def test_4_primary_crash_loses_no_acknowledged_row(cluster, report):
+    with Writer(cluster, "app.w", start=1_000_000) as writer:
+        time.sleep(1.5)
+        cluster.kill_container(0, "mysql", signal.SIGKILL)
+        cluster.wait_for(lambda: not cluster.pod(0).ready, timeout=30, what="the primary to go down")
+        started = time.monotonic()
+        cluster.wait_ready(4, timeout=120)
+        time.sleep(1.5)
+    assert cluster.pod(0).container("mysql").restarts >= 1
+    assert writer.errors > 0, "writes should have failed while the primary was down"
+    seconds = wait_converged(cluster, "app.w", 4, timeout=120) + (time.monotonic() - started)
+    acknowledged = set(writer.acknowledged)
+    for o in range(4):
+        missing = acknowledged - ids(cluster, o, "app.w")
+        assert not missing, f"mysql-{o} lost {len(missing)} acknowledged rows"
+    for replica in (1, 2, 3):
+        status = replica_status(cluster, replica)
+        assert status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes", status
+    report("scenario 4 (primary kill -9)", seconds, len(acknowledged), 4)
+
+
+def test_5_interrupted_clone_is_redone_cleanly(cluster, report):
+    # Enough data that the stream takes a moment.
+    cluster.sql(0, "CREATE TABLE app.big (id INT PRIMARY KEY, pad VARCHAR(1000)); "
+                   "INSERT INTO app.big SELECT seq, REPEAT(MD5(seq), 30) FROM seq_1_to_60000", database="app")
+    wait_converged(cluster, "app.big", 4, timeout=120)
+    cluster.scale(3)
+    cluster.wait_for(lambda: 3 not in cluster.pods, timeout=60, what="mysql-3 to go away")
+    cluster.delete_pvc(3)
+    cluster.scale(4)
+    pvc = cluster.pvc_dir(3)
+    staging = pvc / "clone.tmp"
+
+    def streaming() -> bool:
+        try:
+            return sum(f.stat().st_size for f in staging.rglob("*") if f.is_file()) > 2_000_000
+        except OSError:
+            return False
+
+    cluster.wait_for(streaming, timeout=60, what="the clone stream to be under way")
+    assert not (pvc / "mysql").exists(), "the data directory appeared before the clone finished"
+    cluster.kill_container(3, "clone-mysql", signal.SIGKILL)
+    started = time.monotonic()
+    cluster.wait_ready(4, timeout=180)
+    seconds = time.monotonic() - started
+    assert cluster.pod(3).container("clone-mysql").restarts >= 1
+    assert clone_runs(cluster, 3) >= 2, "the clone should have run again"
+    assert not staging.exists()
+    wait_converged(cluster, "app.big", 4)
+    assert checksum(cluster, 3, "app.big") == checksum(cluster, 0, "app.big")
+    report("scenario 5 (clone killed midway)", seconds, count(cluster, 3, "app.big"), 4)
+
+
+def test_6_scale_down_and_up_reuses_claims(cluster, report):
+    cluster.scale(2)
+    cluster.wait_for(lambda: sorted(cluster.pods) == [0, 1], timeout=90, what="scale down to 2")
+    assert cluster.pvc_dir(2).exists() and cluster.pvc_dir(3).exists(), "claims must outlive their pods"
+    cluster.sql(0, "INSERT INTO app.w (id) SELECT 5000000 + seq FROM seq_1_to_1000", database="app")
+    started = time.monotonic()
+    cluster.scale(4)
+    cluster.wait_ready(4, timeout=120)
+    seconds = wait_converged(cluster, "app.w", 4) + (time.monotonic() - started)
+    for o in (2, 3):
+        assert clone_runs(cluster, o) == 0, f"mysql-{o} should have reused its claim"
+    assert len({checksum(cluster, o, "app.w") for o in range(4)}) == 1
+    report("scenario 6 (scale 4 -> 2 -> 4)", seconds, count(cluster, 0, "app.w"), 4)
+
+
+def test_7_clone_waits_for_an_unreachable_donor(cluster, report):
+    cluster.scale(3)
+    cluster.wait_for(lambda: 3 not in cluster.pods, timeout=60, what="mysql-3 to go away")
+    cluster.delete_pvc(3)
+    cluster.partition(2)
+    cluster.scale(4)
+    clone = None
+    cluster.wait_for(lambda: 3 in cluster.pods and cluster.pod(3).container("clone-mysql").restarts >= 2,
+                     timeout=90, what="the clone to fail twice")
+    clone = cluster.logs(3, "clone-mysql")
+    assert "ERROR" in clone or "Connection" in clone or "No route" in clone or "refused" in clone, clone[-2000:]
+    assert not cluster.pvc_dir(3).joinpath("mysql").exists()
+    started = time.monotonic()
+    cluster.heal(2)
+    cluster.wait_ready(4, timeout=120)
+    seconds = time.monotonic() - started
+    wait_converged(cluster, "app.w", 4)
+    assert checksum(cluster, 3, "app.w") == checksum(cluster, 0, "app.w")
+    report("scenario 7 (donor unreachable)", seconds, count(cluster, 3, "app.w"), 4)
+
+
+def test_8_no_password_on_any_command_line(cluster):
+    scanner = cluster.argv_scanner
+    assert scanner.samples > 20 and scanner.processes_seen > 1000, "the scan did not run"
+    assert not scanner.hits, "a password appeared in a process's argv:\n" + "\n".join(scanner.hits[:5])
