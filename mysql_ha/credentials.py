@@ -23,19 +23,23 @@ class MySQLCredentials:
     root_password_key: str = "root-password"
     replication_password_key: str = "replication-password"
     replication_user: str = "repl"
+    metrics_password_key: str = "metrics-password"
+    """Key of the metrics exporter's password; read only when metrics are enabled."""
     root_password: str | None = field(default=None, repr=False)
     replication_password: str | None = field(default=None, repr=False)
+    metrics_password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check.dns_subdomain("secret_name", self.secret_name)
-        for prop in ("root_password_key", "replication_password_key"):
+        for prop in ("root_password_key", "replication_password_key", "metrics_password_key"):
             key = getattr(self, prop)
             if not isinstance(key, str) or not key or not all(c.isalnum() or c in "-._" for c in key):
                 raise ValueError(f"{prop} must be a Secret key (letters, digits, '-', '_' or '.'), got {key!r}")
-        if self.root_password_key == self.replication_password_key:
+        keys = (self.root_password_key, self.replication_password_key, self.metrics_password_key)
+        if len(set(keys)) != len(keys):
             raise ValueError(
-                "root_password_key and replication_password_key must differ: root never replicates, "
-                f"got {self.root_password_key!r} for both"
+                "root_password_key, replication_password_key and metrics_password_key must differ "
+                f"(each account has its own password), got {keys}"
             )
         user = self.replication_user
         if not isinstance(user, str) or not user or len(user) > _USER_NAME_MAX or not user.replace("_", "a").isalnum():
@@ -48,7 +52,9 @@ class MySQLCredentials:
             raise ValueError("root_password and replication_password must be given together (from_passwords)")
         # Checked here, not only in from_passwords: the constructor is public too.
         if self.root_password is not None:
-            _check_passwords(self.root_password, self.replication_password)
+            _check_passwords(self.root_password, self.replication_password, self.metrics_password)
+        elif self.metrics_password is not None:
+            raise ValueError("metrics_password goes with root_password and replication_password (from_passwords)")
 
     @classmethod
     def from_existing_secret(
@@ -57,17 +63,19 @@ class MySQLCredentials:
         *,
         root_password_key: str = "root-password",
         replication_password_key: str = "replication-password",
+        metrics_password_key: str = "metrics-password",
         replication_user: str = "repl",
     ) -> "MySQLCredentials":
         """Passwords read from keys of a Secret that already exists in the namespace.
 
-        Key names default to ``root-password`` and ``replication-password``; the replication
-        account defaults to ``repl``.
+        Key names default to ``root-password``, ``replication-password`` and (read only when
+        metrics are enabled) ``metrics-password``; the replication account defaults to ``repl``.
         """
         return cls(
             secret_name=secret_name,
             root_password_key=root_password_key,
             replication_password_key=replication_password_key,
+            metrics_password_key=metrics_password_key,
             replication_user=replication_user,
         )
 
@@ -77,20 +85,22 @@ class MySQLCredentials:
         *,
         root_password: str,
         replication_password: str,
+        metrics_password: str | None = None,
         secret_name: str = "mysql-credentials",
         replication_user: str = "repl",
     ) -> "MySQLCredentials":
         """A Secret (``mysql-credentials`` by default) built from these passwords at synth time.
 
-        Each password must be 8-256 printable characters without white space; the two must
-        differ.
+        Each password must be 8-256 printable characters without white space, and all must
+        differ. ``metrics_password`` is needed only with metrics enabled; defaults to none.
         """
-        _check_passwords(root_password, replication_password)
+        _check_passwords(root_password, replication_password, metrics_password)
         return cls(
             secret_name=secret_name,
             replication_user=replication_user,
             root_password=root_password,
             replication_password=replication_password,
+            metrics_password=metrics_password,
         )
 
     @property
@@ -99,8 +109,11 @@ class MySQLCredentials:
         return self.root_password is not None
 
 
-def _check_passwords(root_password: object, replication_password: object) -> None:
-    for prop, password in (("root_password", root_password), ("replication_password", replication_password)):
+def _check_passwords(root_password: object, replication_password: object, metrics_password: object = None) -> None:
+    given = [("root_password", root_password), ("replication_password", replication_password)]
+    if metrics_password is not None:
+        given.append(("metrics_password", metrics_password))
+    for prop, password in given:
         if not isinstance(password, str) or not password:
             raise ValueError(f"{prop} must be a non-empty string (at least 8 printable characters)")
         if len(password) < 8 or len(password) > 256:
@@ -109,3 +122,5 @@ def _check_passwords(root_password: object, replication_password: object) -> Non
             raise ValueError(f"{prop} must be printable characters without white space or line breaks")
     if root_password == replication_password:
         raise ValueError("replication_password must differ from root_password: root never replicates")
+    if metrics_password is not None and metrics_password in (root_password, replication_password):
+        raise ValueError("metrics_password must differ from the root and replication passwords")

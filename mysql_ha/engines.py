@@ -39,6 +39,10 @@ class Engine:
     transport: str
     """How a backup travels from donor to clone: ``ncat`` or ``socat``, whichever the tools
     image ships."""
+    socket_dir: str
+    """Where the server image puts its socket; an emptyDir, as the root filesystem is read-only."""
+    uid: int
+    """User and group id of the server image's ``mysql`` user; every container runs as it."""
     root_password_file_env: str
     """Variable through which the server image's entrypoint reads the root password file."""
     read_only_option: str
@@ -106,6 +110,8 @@ MYSQL_8_4 = Engine(
     backup="xtrabackup",
     stream_extractor="xbstream",
     transport="socat",
+    socket_dir="/var/run/mysqld",
+    uid=999,
     root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
     read_only_option="super-read-only",
     skip_replica_start_option="skip-replica-start",
@@ -133,6 +139,8 @@ MYSQL_5_7 = Engine(
     backup="xtrabackup",
     stream_extractor="xbstream",
     transport="ncat",
+    socket_dir="/var/run/mysqld",
+    uid=999,
     root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
     read_only_option="super-read-only",
     **_MYSQL_LEGACY_REPLICATION,
@@ -147,6 +155,8 @@ MARIADB_11_4 = Engine(
     backup="mariadb-backup",
     stream_extractor="mbstream",
     transport="socat",
+    socket_dir="/run/mysqld",
+    uid=999,
     root_password_file_env="MARIADB_ROOT_PASSWORD_FILE",
     read_only_option="read-only",
     skip_replica_start_option="skip-slave-start",

@@ -124,6 +124,11 @@ class MySQLConfig(Construct):
                 string_data={
                     credentials.root_password_key: credentials.root_password,
                     credentials.replication_password_key: credentials.replication_password,
+                    **(
+                        {credentials.metrics_password_key: credentials.metrics_password}
+                        if credentials.metrics_password is not None
+                        else {}
+                    ),
                 },
             )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdk8s import JsonPatch
 from cdk8s_plus_27 import k8s
 from constructs import Construct
 
@@ -54,6 +55,12 @@ class ReadWriteServices(Construct):
         self.read = self._service("Read", read_name, self.selector)
         self.primary = self._service(
             "Primary", primary_name, {**self.selector, "statefulset.kubernetes.io/pod-name": f"{self.name}-0"}
+        )
+
+    def add_metrics_port(self, port: int) -> None:
+        """Publishes a ``metrics`` port on the headless Service, for per-pod scraping."""
+        self.headless.add_json_patch(
+            JsonPatch.add("/spec/ports/-", {"name": "metrics", "port": port, "targetPort": "metrics"})
         )
 
     @property

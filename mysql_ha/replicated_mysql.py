@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cdk8s_plus_27 import k8s
 from constructs import Construct
 
@@ -12,7 +14,10 @@ from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
 
 CLONE_PORT = 3307
+METRICS_PORT = 9104
 MAX_SERVER_ID = 2**32 - 1
+SPREADS = ("soft", "hard", "none")
+DEFAULT_METRICS_IMAGE = "prom/mysqld-exporter:v0.15.1"
 
 # Where the pod's volumes are mounted: the scripts receive these paths as variables.
 DATA_ROOT = "/data"  # the whole PVC, in the clone init container only
@@ -22,10 +27,25 @@ CONF_DIR = "/etc/mysql/conf.d"  # generated configuration, read by the server
 CONF_INIT_DIR = "/mnt/conf.d"  # the same emptyDir, where init-mysql writes it
 CONFIG_MAP_DIR = "/mnt/config-map"
 SECRET_DIR = "/etc/mysql-ha/credentials"
-RUN_DIR = "/run/mysql-ha"  # in-memory: client option file and readiness markers
+RUN_DIR = "/run/mysql-ha"  # in-memory: client option files and readiness markers
 SCRIPTS_DIR = "/opt/mysql-ha"
+TMP_DIR = "/tmp"
 ROOT_PASSWORD_FILE = "root-password"
 REPLICATION_PASSWORD_FILE = "replication-password"
+METRICS_PASSWORD_FILE = "metrics-password"
+METRICS_USER = "exporter"
+
+# Policy-scan findings that this design answers on purpose, with the reason next to each.
+CHECKOV_SKIPS = (
+    ("CKV_K8S_11", "no CPU limit by default: CFS throttling stalls a latency-sensitive database; "
+                   "the CPU request guarantees its share (set cpu_limit to add one)"),
+    ("CKV_K8S_14", "images are pinned by tag to an LTS line; set server_image/tools_image to a "
+                   "digest to pin further"),
+    ("CKV_K8S_43", "images are referenced by tag, see CKV_K8S_14"),
+    ("CKV_K8S_15", "imagePullPolicy IfNotPresent: a database pod must restart while the registry is "
+                   "unreachable; set image_pull_policy to Always to re-check tags on every start"),
+    ("CKV_K8S_40", "the images' mysql user is uid 999, which the entrypoints and data files expect"),
+)
 
 
 class ReplicatedMySQL(Construct):
@@ -42,6 +62,10 @@ class ReplicatedMySQL(Construct):
     4. ``replication`` (sidecar): on the primary, creates the replication account; on a
        fresh replica, points it at ``{name}-0.{name}`` from the clone's coordinates and
        starts it; then serves backups to the next pod on port 3307.
+    5. ``metrics`` (optional sidecar): mysqld_exporter on port 9104.
+
+    Beside the StatefulSet: a ServiceAccount without API token, a PodDisruptionBudget and
+    a NetworkPolicy that admits 3306 from client pods and the set, 3307 from the set only.
 
     :param config: the ConfigMaps and credentials (and the engine).
     :param storage: the StorageClass and volumes for the PVCs.
@@ -51,13 +75,39 @@ class ReplicatedMySQL(Construct):
     :param storage_request: PVC size, a quantity, at most the PV capacity. Defaults to ``3Gi``.
     :param cpu_request: CPU request of the server container. Defaults to ``500m``.
     :param memory_request: memory request of the server container. Defaults to ``1Gi``.
+    :param cpu_limit: CPU limit of the server container. Defaults to no limit (see
+        ``CHECKOV_SKIPS`` for why).
+    :param memory_limit: memory limit of the server container. Defaults to ``memory_request``.
+    :param sidecar_cpu_request: CPU request of the init containers and sidecars. Defaults to ``100m``.
+    :param sidecar_memory_request: memory request of the same. Defaults to ``128Mi``.
+    :param sidecar_cpu_limit: CPU limit of the same. Defaults to no limit.
+    :param sidecar_memory_limit: memory limit of the same (a clone's prepare step uses about
+        100Mi). Defaults to ``512Mi``.
     :param server_id_base: server-id of ordinal 0; pod N gets base + N. Defaults to 100.
-    :param liveness_initial_delay_seconds: defaults to 30 (then every 10 s, 5 s timeout).
-    :param readiness_initial_delay_seconds: defaults to 5 (then every 2 s, 1 s timeout).
-    :param startup_timeout_seconds: how long a first start (initialization, clone recovery)
-        may take before liveness applies. Defaults to 300.
+    :param liveness_initial_delay_seconds: defaults to 0: the startup probe holds liveness
+        back until the server first answers (then every 10 s, 5 s timeout, 6 failures).
+    :param readiness_initial_delay_seconds: defaults to 0, likewise (then every 2 s, 1 s timeout).
+    :param startup_timeout_seconds: how long a start (initialization, crash recovery) may
+        take before liveness applies. Defaults to 300.
+    :param max_replication_lag_seconds: a replica further behind than this leaves the read
+        Service until it catches up. Defaults to 30.
+    :param termination_grace_period_seconds: time for a clean shutdown. Defaults to 60.
+    :param priority_class_name: PriorityClass of the pods. Defaults to none.
+    :param max_unavailable: PodDisruptionBudget: pods that voluntary disruptions (drains)
+        may take down at once. Defaults to 1.
+    :param spread: ``soft`` (prefer one pod per node), ``hard`` (require it) or ``none``.
+        Defaults to ``soft``. ``hard`` needs as many distinct nodes as replicas.
+    :param client_labels: pods with these labels (same namespace) may reach port 3306.
+        Defaults to ``{"{name}-client": "true"}``.
+    :param metrics: adds a mysqld_exporter sidecar, a ``metrics`` port on the headless
+        Service and Prometheus scrape annotations. Defaults to off.
+    :param metrics_client_labels: pods (any namespace) allowed to scrape port 9104.
+        Defaults to ``{"app.kubernetes.io/name": "prometheus"}``.
     :param server_image: overrides the engine's server image. Defaults to the engine's.
     :param tools_image: overrides the engine's clone/sidecar image. Defaults to the engine's.
+    :param metrics_image: the exporter's image. Defaults to ``prom/mysqld-exporter:v0.15.1``.
+    :param image_pull_policy: ``IfNotPresent``, ``Always`` or ``Never``, for every container.
+        Defaults to ``IfNotPresent``.
     """
 
     def __init__(
@@ -72,12 +122,28 @@ class ReplicatedMySQL(Construct):
         storage_request: str = "3Gi",
         cpu_request: str = "500m",
         memory_request: str = "1Gi",
+        cpu_limit: str | None = None,
+        memory_limit: str | None = None,
+        sidecar_cpu_request: str = "100m",
+        sidecar_memory_request: str = "128Mi",
+        sidecar_cpu_limit: str | None = None,
+        sidecar_memory_limit: str = "512Mi",
         server_id_base: int = 100,
-        liveness_initial_delay_seconds: int = 30,
-        readiness_initial_delay_seconds: int = 5,
+        liveness_initial_delay_seconds: int = 0,
+        readiness_initial_delay_seconds: int = 0,
         startup_timeout_seconds: int = 300,
+        max_replication_lag_seconds: int = 30,
+        termination_grace_period_seconds: int = 60,
+        priority_class_name: str | None = None,
+        max_unavailable: int = 1,
+        spread: str = "soft",
+        client_labels: Mapping[str, str] | None = None,
+        metrics: bool = False,
+        metrics_client_labels: Mapping[str, str] | None = None,
         server_image: str | None = None,
         tools_image: str | None = None,
+        metrics_image: str = DEFAULT_METRICS_IMAGE,
+        image_pull_policy: str = "IfNotPresent",
     ) -> None:
         super().__init__(scope, id)
         for prop, value, kind in (
@@ -100,23 +166,43 @@ class ReplicatedMySQL(Construct):
                 f"storage_request must fit in one local PersistentVolume of {storage.capacity}, "
                 f"got {storage_request!r}"
             )
-        check.quantity("cpu_request", cpu_request)
-        check.quantity("memory_request", memory_request)
+        server_resources = _resources("", cpu_request, memory_request, cpu_limit,
+                                      memory_request if memory_limit is None else memory_limit)
+        sidecar_resources = _resources("sidecar_", sidecar_cpu_request, sidecar_memory_request,
+                                       sidecar_cpu_limit, sidecar_memory_limit)
         check.int_range("server_id_base", server_id_base, 1, MAX_SERVER_ID - 100, "server-id is 1 to 2^32-1")
-        for prop, value in (
-            ("liveness_initial_delay_seconds", liveness_initial_delay_seconds),
-            ("readiness_initial_delay_seconds", readiness_initial_delay_seconds),
-        ):
-            check.int_range(prop, value, 0, 3600)
+        check.int_range("liveness_initial_delay_seconds", liveness_initial_delay_seconds, 0, 3600)
+        check.int_range("readiness_initial_delay_seconds", readiness_initial_delay_seconds, 0, 3600)
         check.int_range("startup_timeout_seconds", startup_timeout_seconds, 10, 86400)
+        check.int_range("max_replication_lag_seconds", max_replication_lag_seconds, 1, 86400)
+        check.int_range("termination_grace_period_seconds", termination_grace_period_seconds, 10, 3600,
+                        "a clean server shutdown needs time")
+        if priority_class_name is not None:
+            check.dns_subdomain("priority_class_name", priority_class_name)
+        check.int_range("max_unavailable", max_unavailable, 1, 100, "0 would block every node drain")
+        check.one_of("spread", spread, SPREADS)
+        if spread == "hard" and storage.nodes and len(set(storage.nodes)) < self.replicas:
+            raise ValueError(
+                f"spread='hard' puts each of the {self.replicas} pods on its own node, but the local "
+                f"PersistentVolumes sit on {len(set(storage.nodes))} node(s) ({', '.join(storage.nodes)}); "
+                "list more nodes in LocalStorage(nodes=...), use dynamic storage, or spread='soft'"
+            )
+        client_labels = _labels("client_labels", client_labels or {f"{services.name}-client": "true"})
+        metrics_client_labels = _labels(
+            "metrics_client_labels", metrics_client_labels or {"app.kubernetes.io/name": "prometheus"}
+        )
         engine = config.engine
         server_image = engine.server_image if server_image is None else _image("server_image", server_image)
         tools_image = engine.tools_image if tools_image is None else _image("tools_image", tools_image)
+        metrics_image = _image("metrics_image", metrics_image)
+        pull = check.one_of("image_pull_policy", image_pull_policy, ("IfNotPresent", "Always", "Never"))
 
         self.config = config
         self.services = services
         self.name = services.name
-        labels = {**services.selector, LABEL_COMPONENT: "database"}
+        self.metrics = metrics
+        selector = dict(services.selector)
+        labels = {**selector, LABEL_COMPONENT: "database"}
 
         env = [
             k8s.EnvVar(name=name, value=value)
@@ -125,18 +211,29 @@ class ReplicatedMySQL(Construct):
                 ("MYSQL_HA_PORT", str(services.port)),
                 ("MYSQL_HA_CLONE_PORT", str(CLONE_PORT)),
                 ("MYSQL_HA_SERVER_ID_BASE", str(server_id_base)),
+                ("MYSQL_HA_MAX_LAG_SECONDS", str(max_replication_lag_seconds)),
+                ("MYSQL_HA_METRICS_USER", METRICS_USER if metrics else ""),
                 ("MYSQL_HA_DATADIR", DATADIR),
                 ("MYSQL_HA_RUN_DIR", RUN_DIR),
                 ("MYSQL_HA_SECRET_DIR", SECRET_DIR),
                 ("MYSQL_HA_SCRIPTS_DIR", SCRIPTS_DIR),
+                ("TMPDIR", TMP_DIR),
             )
         ]
         env_from = [k8s.EnvFromSource(config_map_ref=k8s.ConfigMapEnvSource(name=config.env_config_map.name))]
         scripts = k8s.VolumeMount(name="scripts", mount_path=SCRIPTS_DIR, read_only=True)
         secret = k8s.VolumeMount(name="credentials", mount_path=SECRET_DIR, read_only=True)
         run = k8s.VolumeMount(name="run", mount_path=RUN_DIR)
+        tmp = k8s.VolumeMount(name="tmp", mount_path=TMP_DIR)
         datadir = k8s.VolumeMount(name="data", mount_path=DATADIR, sub_path=DATA_SUBPATH)
         conf = k8s.VolumeMount(name="conf", mount_path=CONF_DIR)
+        security = k8s.SecurityContext(
+            allow_privilege_escalation=False,
+            privileged=False,
+            read_only_root_filesystem=True,
+            run_as_non_root=True,
+            capabilities=k8s.Capabilities(drop=["ALL"]),
+        )
 
         def script(name: str) -> list[str]:
             return ["bash", f"{SCRIPTS_DIR}/{name}"]
@@ -148,14 +245,18 @@ class ReplicatedMySQL(Construct):
         clone = k8s.Container(
             name="clone-mysql",
             image=tools_image,
+            image_pull_policy=pull,
             command=script("clone.sh"),
             env=[*env, k8s.EnvVar(name="MYSQL_HA_DATA_ROOT", value=DATA_ROOT)],
             env_from=env_from,
-            volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), scripts],
+            volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), scripts, tmp],
+            resources=sidecar_resources,
+            security_context=security,
         )
         init = k8s.Container(
             name="init-mysql",
             image=server_image,
+            image_pull_policy=pull,
             command=script("init-config.sh"),
             env=[
                 *env,
@@ -170,27 +271,43 @@ class ReplicatedMySQL(Construct):
                 secret,
                 run,
                 scripts,
+                tmp,
             ],
+            resources=sidecar_resources,
+            security_context=security,
         )
         server = k8s.Container(
             name="mysql",
             image=server_image,
+            image_pull_policy=pull,
             env=[*env, k8s.EnvVar(name=engine.root_password_file_env, value=f"{SECRET_DIR}/{ROOT_PASSWORD_FILE}")],
             env_from=env_from,
             ports=[k8s.ContainerPort(name="mysql", container_port=services.port)],
-            volume_mounts=[datadir, conf, secret, run, scripts],
-            resources=k8s.ResourceRequirements(
-                requests={
-                    "cpu": k8s.Quantity.from_string(cpu_request),
-                    "memory": k8s.Quantity.from_string(memory_request),
-                }
-            ),
+            volume_mounts=[
+                datadir,
+                conf,
+                secret,
+                run,
+                scripts,
+                tmp,
+                k8s.VolumeMount(name="socket", mount_path=engine.socket_dir),
+            ],
+            resources=server_resources,
+            security_context=security,
+            # The server answers at all: liveness and readiness wait for this.
             startup_probe=exec_probe(
                 admin_ping, period_seconds=2, timeout_seconds=5, failure_threshold=-(-startup_timeout_seconds // 2)
             ),
+            # `ping` succeeds while the server runs, even when it is too busy to take a
+            # login; six misses in a row (a minute) mean it hangs.
             liveness_probe=exec_probe(
-                admin_ping, initial_delay_seconds=liveness_initial_delay_seconds, period_seconds=10, timeout_seconds=5
+                admin_ping,
+                initial_delay_seconds=liveness_initial_delay_seconds,
+                period_seconds=10,
+                timeout_seconds=5,
+                failure_threshold=6,
             ),
+            # Queries work and, on a replica, both replication threads run within the lag bound.
             readiness_probe=exec_probe(
                 script("readiness.sh"),
                 initial_delay_seconds=readiness_initial_delay_seconds,
@@ -201,60 +318,123 @@ class ReplicatedMySQL(Construct):
         sidecar = k8s.Container(
             name="replication",
             image=tools_image,
+            image_pull_policy=pull,
             command=script("replication.sh"),
             env=env,
             env_from=env_from,
             ports=[k8s.ContainerPort(name="clone", container_port=CLONE_PORT)],
-            volume_mounts=[datadir, conf, secret, run, scripts],
-            resources=k8s.ResourceRequirements(
-                requests={"cpu": k8s.Quantity.from_string("100m"), "memory": k8s.Quantity.from_string("100Mi")}
-            ),
+            volume_mounts=[datadir, conf, secret, run, scripts, tmp],
+            resources=sidecar_resources,
+            security_context=security,
+            # Ready once the account (primary) or the replication (replica) is set up.
             readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=2),
+            liveness_probe=k8s.Probe(
+                tcp_socket=k8s.TcpSocketAction(port=k8s.IntOrString.from_string("clone")),
+                initial_delay_seconds=startup_timeout_seconds,
+                period_seconds=20,
+            ),
+        )
+        containers = [server, sidecar]
+        volumes = [
+            k8s.Volume(name="conf", empty_dir=k8s.EmptyDirVolumeSource()),
+            k8s.Volume(name="run", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
+            k8s.Volume(name="socket", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
+            k8s.Volume(name="tmp", empty_dir=k8s.EmptyDirVolumeSource()),
+            k8s.Volume(name="config-map", config_map=k8s.ConfigMapVolumeSource(name=config.config_map.name)),
+            k8s.Volume(
+                name="scripts",
+                config_map=k8s.ConfigMapVolumeSource(name=config.scripts_config_map.name, default_mode=0o555),
+            ),
+            k8s.Volume(
+                name="credentials",
+                secret=k8s.SecretVolumeSource(
+                    secret_name=config.credentials.secret_name,
+                    default_mode=0o440,
+                    items=[
+                        k8s.KeyToPath(key=config.credentials.root_password_key, path=ROOT_PASSWORD_FILE),
+                        k8s.KeyToPath(key=config.credentials.replication_password_key, path=REPLICATION_PASSWORD_FILE),
+                        *(
+                            [k8s.KeyToPath(key=config.credentials.metrics_password_key, path=METRICS_PASSWORD_FILE)]
+                            if metrics
+                            else []
+                        ),
+                    ],
+                ),
+            ),
+        ]
+        pod_annotations = None
+        if metrics:
+            containers.append(
+                k8s.Container(
+                    name="metrics",
+                    image=metrics_image,
+                    image_pull_policy=pull,
+                    args=[f"--mysqld.address=127.0.0.1:{services.port}", f"--mysqld.username={METRICS_USER}"],
+                    env=[
+                        k8s.EnvVar(
+                            name="MYSQLD_EXPORTER_PASSWORD",
+                            value_from=k8s.EnvVarSource(
+                                secret_key_ref=k8s.SecretKeySelector(
+                                    name=config.credentials.secret_name, key=config.credentials.metrics_password_key
+                                )
+                            ),
+                        )
+                    ],
+                    ports=[k8s.ContainerPort(name="metrics", container_port=METRICS_PORT)],
+                    resources=sidecar_resources,
+                    security_context=security,
+                    liveness_probe=k8s.Probe(http_get=k8s.HttpGetAction(
+                        path="/", port=k8s.IntOrString.from_string("metrics")), period_seconds=20),
+                    readiness_probe=k8s.Probe(http_get=k8s.HttpGetAction(
+                        path="/", port=k8s.IntOrString.from_string("metrics")), period_seconds=10),
+                )
+            )
+            services.add_metrics_port(METRICS_PORT)
+            pod_annotations = {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(METRICS_PORT),
+                "prometheus.io/path": "/metrics",
+            }
+
+        self.service_account = k8s.KubeServiceAccount(
+            self,
+            "ServiceAccount",
+            metadata=k8s.ObjectMeta(name=self.name, labels=labels),
+            automount_service_account_token=False,
         )
         self.stateful_set = k8s.KubeStatefulSet(
             self,
             "StatefulSet",
-            metadata=k8s.ObjectMeta(name=self.name, labels=labels),
+            metadata=k8s.ObjectMeta(
+                name=self.name,
+                labels=labels,
+                annotations={f"checkov.io/skip{i}": f"{rule}={why}" for i, (rule, why) in enumerate(CHECKOV_SKIPS, 1)},
+            ),
             spec=k8s.StatefulSetSpec(
                 service_name=services.headless.name,
                 replicas=self.replicas,
                 pod_management_policy="OrderedReady",
                 update_strategy=k8s.StatefulSetUpdateStrategy(type="RollingUpdate"),
-                selector=k8s.LabelSelector(match_labels=dict(services.selector)),
+                selector=k8s.LabelSelector(match_labels=selector),
                 template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(labels=labels),
+                    metadata=k8s.ObjectMeta(labels=labels, annotations=pod_annotations),
                     spec=k8s.PodSpec(
+                        service_account_name=self.service_account.name,
+                        automount_service_account_token=False,
+                        termination_grace_period_seconds=termination_grace_period_seconds,
+                        priority_class_name=priority_class_name,
+                        affinity=_spread(spread, selector),
                         init_containers=[clone, init],
-                        containers=[server, sidecar],
-                        security_context=k8s.PodSecurityContext(fs_group=999),
-                        volumes=[
-                            k8s.Volume(name="conf", empty_dir=k8s.EmptyDirVolumeSource()),
-                            k8s.Volume(name="run", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
-                            k8s.Volume(
-                                name="config-map",
-                                config_map=k8s.ConfigMapVolumeSource(name=config.config_map.name),
-                            ),
-                            k8s.Volume(
-                                name="scripts",
-                                config_map=k8s.ConfigMapVolumeSource(
-                                    name=config.scripts_config_map.name, default_mode=0o555
-                                ),
-                            ),
-                            k8s.Volume(
-                                name="credentials",
-                                secret=k8s.SecretVolumeSource(
-                                    secret_name=config.credentials.secret_name,
-                                    default_mode=0o440,
-                                    items=[
-                                        k8s.KeyToPath(key=config.credentials.root_password_key, path=ROOT_PASSWORD_FILE),
-                                        k8s.KeyToPath(
-                                            key=config.credentials.replication_password_key,
-                                            path=REPLICATION_PASSWORD_FILE,
-                                        ),
-                                    ],
-                                ),
-                            ),
-                        ],
+                        containers=containers,
+                        security_context=k8s.PodSecurityContext(
+                            run_as_non_root=True,
+                            run_as_user=engine.uid,
+                            run_as_group=engine.uid,
+                            fs_group=engine.uid,
+                            fs_group_change_policy="OnRootMismatch",
+                            seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+                        ),
+                        volumes=volumes,
                     ),
                 ),
                 volume_claim_templates=[
@@ -271,6 +451,44 @@ class ReplicatedMySQL(Construct):
                 ],
             ),
         )
+        self.pod_disruption_budget = k8s.KubePodDisruptionBudget(
+            self,
+            "PodDisruptionBudget",
+            metadata=k8s.ObjectMeta(name=self.name, labels=labels),
+            spec=k8s.PodDisruptionBudgetSpec(
+                max_unavailable=k8s.IntOrString.from_number(max_unavailable),
+                selector=k8s.LabelSelector(match_labels=selector),
+            ),
+        )
+        members = k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=selector))
+        clients = k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=client_labels))
+        ingress = [
+            _allow(services.port, [clients, members]),
+            _allow(CLONE_PORT, [members]),
+        ]
+        if metrics:
+            ingress.append(
+                _allow(
+                    METRICS_PORT,
+                    [
+                        k8s.NetworkPolicyPeer(
+                            namespace_selector=k8s.LabelSelector(),
+                            pod_selector=k8s.LabelSelector(match_labels=metrics_client_labels),
+                        )
+                    ],
+                )
+            )
+        self.network_policy = k8s.KubeNetworkPolicy(
+            self,
+            "NetworkPolicy",
+            metadata=k8s.ObjectMeta(name=self.name, labels=labels),
+            spec=k8s.NetworkPolicySpec(
+                pod_selector=k8s.LabelSelector(match_labels=selector),
+                policy_types=["Ingress"],
+                ingress=ingress,
+            ),
+        )
+        self.client_labels = client_labels
 
     @property
     def primary_host(self) -> str:
@@ -281,6 +499,63 @@ class ReplicatedMySQL(Construct):
     def read_host(self) -> str:
         """DNS name of the read Service, for reads from any ready pod."""
         return self.services.read_host
+
+
+def _resources(prefix: str, cpu_request: str, memory_request: str, cpu_limit: str | None,
+               memory_limit: str | None) -> k8s.ResourceRequirements:
+    requests = {
+        "cpu": check.quantity(f"{prefix}cpu_request", cpu_request),
+        "memory": check.quantity(f"{prefix}memory_request", memory_request),
+    }
+    limits = {}
+    for resource, value in (("cpu", cpu_limit), ("memory", memory_limit)):
+        if value is None:
+            continue
+        if check.quantity(f"{prefix}{resource}_limit", value) < requests[resource]:
+            raise ValueError(
+                f"{prefix}{resource}_limit must be at least {prefix}{resource}_request "
+                f"({cpu_request if resource == 'cpu' else memory_request}), got {value!r}"
+            )
+        limits[resource] = k8s.Quantity.from_string(value)
+    return k8s.ResourceRequirements(
+        requests={"cpu": k8s.Quantity.from_string(cpu_request), "memory": k8s.Quantity.from_string(memory_request)},
+        limits=limits or None,
+    )
+
+
+def _spread(spread: str, selector: dict[str, str]) -> k8s.Affinity | None:
+    if spread == "none":
+        return None
+    term = k8s.PodAffinityTerm(
+        topology_key="kubernetes.io/hostname", label_selector=k8s.LabelSelector(match_labels=selector)
+    )
+    if spread == "hard":
+        return k8s.Affinity(pod_anti_affinity=k8s.PodAntiAffinity(required_during_scheduling_ignored_during_execution=[term]))
+    return k8s.Affinity(
+        pod_anti_affinity=k8s.PodAntiAffinity(
+            preferred_during_scheduling_ignored_during_execution=[
+                k8s.WeightedPodAffinityTerm(weight=100, pod_affinity_term=term)
+            ]
+        )
+    )
+
+
+def _allow(port: int, peers: list[k8s.NetworkPolicyPeer]) -> k8s.NetworkPolicyIngressRule:
+    return k8s.NetworkPolicyIngressRule(
+        from_=peers, ports=[k8s.NetworkPolicyPort(port=k8s.IntOrString.from_number(port), protocol="TCP")]
+    )
+
+
+def _labels(prop: str, labels: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(labels, Mapping) or not labels:
+        raise ValueError(f"{prop} must be a non-empty mapping of label names to values, got {labels!r}")
+    for key, value in labels.items():
+        name = key.rsplit("/", 1)[-1] if isinstance(key, str) else None
+        if not name or len(name) > 63 or not all(c.isalnum() or c in "-_." for c in name) or not name[0].isalnum():
+            raise ValueError(f"{prop}: {key!r} is not a valid label name")
+        if not isinstance(value, str) or len(value) > 63 or not all(c.isalnum() or c in "-_." for c in value):
+            raise ValueError(f"{prop}[{key!r}] must be a label value (at most 63 letters, digits, '-', '_', '.'), got {value!r}")
+    return dict(labels)
 
 
 def _image(prop: str, value: object) -> str:

@@ -36,17 +36,20 @@ sql_string() {
   printf '%s' "${value//"$quote"/"$quote$quote"}"
 }
 
-# replica_status_field FIELD: one column of the replica status (SHOW REPLICA/SLAVE
-# STATUS in vertical form), empty when the server is not a replica.
-replica_status_field() {
-  local field=$1 line
+# replica_status: fills the associative array REPLICA_STATUS with the columns of the
+# replica status (SHOW REPLICA/SLAVE STATUS); empty when the server is not a replica.
+# Fails when the server does not answer.
+replica_status() {
+  declare -gA REPLICA_STATUS=()
+  local output line
+  output=$(sql --vertical --column-names <<<"$MYSQL_HA_SQL_REPLICA_STATUS")
   while IFS= read -r line; do
     line=${line#"${line%%[![:space:]]*}"}
-    if [[ $line == "$field: "* ]]; then
-      printf '%s' "${line#"$field: "}"
-      return 0
+    if [[ $line == *": "* ]]; then
+      # shellcheck disable=SC2034  # output, read by the scripts that source this file
+      REPLICA_STATUS[${line%%: *}]=${line#*: }
     fi
-  done < <(sql --vertical --column-names <<<"$MYSQL_HA_SQL_REPLICA_STATUS")
+  done <<<"$output"
 }
 
 # receive_stream HOST PORT: copies what the sidecar at HOST:PORT serves to stdout.

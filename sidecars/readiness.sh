@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Readiness probe of the server container: the server answers queries, and a
-# replica's replication threads are both running.
+# Readiness probe of the server container: the server answers queries; on a
+# replica, both replication threads run and it is at most MYSQL_HA_MAX_LAG_SECONDS
+# behind, so the read Service only routes to replicas that serve fresh data.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
 
 pod_identity
-sql <<<"SELECT 1" >/dev/null
-((POD_ORDINAL == 0)) && exit 0
+if ((POD_ORDINAL == 0)); then
+  sql <<<"SELECT 1" >/dev/null
+  exit 0
+fi
 [[ -e ${MYSQL_HA_DATADIR}/mysql-ha-source-position ]] && die "replica not positioned yet"
-io=$(replica_status_field "$MYSQL_HA_STATUS_IO_RUNNING")
-applier=$(replica_status_field "$MYSQL_HA_STATUS_SQL_RUNNING")
-[[ $io == Yes && $applier == Yes ]] || die "replication threads: IO=${io:-none} SQL=${applier:-none}"
+replica_status
+io=${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-none}
+applier=${REPLICA_STATUS[$MYSQL_HA_STATUS_SQL_RUNNING]:-none}
+lag=${REPLICA_STATUS[$MYSQL_HA_STATUS_LAG_SECONDS]:-NULL}
+[[ $io == Yes && $applier == Yes ]] || die "replication threads: IO=${io} SQL=${applier}"
+[[ $lag =~ ^[0-9]+$ ]] || die "replication lag unknown (${lag})"
+((lag <= MYSQL_HA_MAX_LAG_SECONDS)) || die "replica ${lag}s behind the primary (limit ${MYSQL_HA_MAX_LAG_SECONDS}s)"

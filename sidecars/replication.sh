@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sidecar "replication".
 #   - On the primary: creates (or updates) the replication account, which may
-#     only replicate (REPLICATION SLAVE): root never replicates.
+#     only replicate (REPLICATION SLAVE): root never replicates; and, with metrics
+#     on, the exporter's read-only account.
 #   - On a freshly cloned replica: points it at the primary from the clone's
 #     coordinates and starts replication, once.
 # Then it is ready, and serves hot backups to the next pod's clone.
@@ -29,6 +30,17 @@ ALTER USER '${user}'@'%' IDENTIFIED BY '${password}';
 GRANT REPLICATION SLAVE ON *.* TO '${user}'@'%';
 SQL
   log "replication account '${MYSQL_HA_REPLICATION_USER}' is in place"
+  if [[ -n $MYSQL_HA_METRICS_USER ]]; then
+    # The exporter reads status only, from this pod, with few connections.
+    exporter=$(sql_string "$MYSQL_HA_METRICS_USER")
+    exporter_password=$(sql_string "$(<"${MYSQL_HA_SECRET_DIR}/metrics-password")")
+    sql <<SQL
+CREATE USER IF NOT EXISTS '${exporter}'@'127.0.0.1' IDENTIFIED BY '${exporter_password}' WITH MAX_USER_CONNECTIONS 3;
+ALTER USER '${exporter}'@'127.0.0.1' IDENTIFIED BY '${exporter_password}';
+GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO '${exporter}'@'127.0.0.1';
+SQL
+    log "metrics account '${MYSQL_HA_METRICS_USER}' is in place"
+  fi
 elif [[ -e $position_file ]]; then
   log_file='' log_pos='' gtid=''
   while IFS='=' read -r key value; do
@@ -53,7 +65,8 @@ elif [[ -e $position_file ]]; then
   statements=${statements//@LOG_POS@/"$log_pos"}
   statements=${statements//@GTID@/"$gtid"}
   statements=${statements//@PASSWORD@/"$password"}
-  if [[ -n $(replica_status_field "$MYSQL_HA_STATUS_IO_RUNNING") ]]; then
+  replica_status
+  if [[ -n ${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-} ]]; then
     # A clone of a replica carries the donor's replication settings: drop them.
     sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${MYSQL_HA_SQL_RESET_REPLICA};"
   fi

@@ -205,7 +205,23 @@ def test_7_clone_waits_for_an_unreachable_donor(cluster, report):
     report("scenario 7 (donor unreachable)", seconds, count(cluster, 3, "app.w"), 4)
 
 
-def test_8_no_password_on_any_command_line(cluster):
+def test_8_broken_replica_leaves_the_read_service(cluster, report):
+    assert "mysql-1" in cluster.endpoints("mysql-read")
+    cluster.sql(1, "STOP SLAVE SQL_THREAD")
+    seconds = cluster.wait_for(lambda: "mysql-1" not in cluster.endpoints("mysql-read"), timeout=30,
+                               what="mysql-1 to leave mysql-read")
+    assert not cluster.pod(1).ready and cluster.pod(1).container("mysql").restarts == 0, \
+        "a stopped applier must make the replica unready, not restart it"
+    assert "mysql-0" in cluster.endpoints("mysql-read") and "mysql-2" in cluster.endpoints("mysql-read")
+    cluster.sql(0, "INSERT INTO app.w (id) SELECT 7000000 + seq FROM seq_1_to_100", database="app")
+    cluster.sql(1, "START SLAVE SQL_THREAD")
+    cluster.wait_for(lambda: "mysql-1" in cluster.endpoints("mysql-read"), timeout=30,
+                     what="mysql-1 to return to mysql-read")
+    wait_converged(cluster, "app.w", 4)
+    report("scenario 8 (applier stopped, then started)", seconds, count(cluster, 1, "app.w"), 4)
+
+
+def test_9_no_password_on_any_command_line(cluster):
     scanner = cluster.argv_scanner
     assert scanner.samples > 20 and scanner.processes_seen > 1000, "the scan did not run"
     assert not scanner.hits, "a password appeared in a process's argv:\n" + "\n".join(scanner.hits[:5])

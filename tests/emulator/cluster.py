@@ -53,13 +53,21 @@ class Probe:
     success_threshold: int
 
     @classmethod
-    def parse(cls, spec: dict | None) -> "Probe | None":
+    def parse(cls, spec: dict | None, container: dict) -> "Probe | None":
         if not spec:
             return None
-        if "exec" not in spec:
-            raise EmulatorError(f"only exec probes are emulated, got {sorted(spec)}")
+        if "exec" in spec:
+            command = list(spec["exec"]["command"])
+        elif "tcpSocket" in spec:
+            # The kubelet connects to the pod's port; a connect from inside the pod is the same test.
+            port = spec["tcpSocket"]["port"]
+            if isinstance(port, str):
+                port = next(p["containerPort"] for p in container.get("ports", []) if p.get("name") == port)
+            command = ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{int(port)}"]
+        else:
+            raise EmulatorError(f"only exec and tcpSocket probes are emulated, got {sorted(spec)}")
         return cls(
-            command=list(spec["exec"]["command"]),
+            command=command,
             initial_delay=spec.get("initialDelaySeconds", 0),
             period=spec.get("periodSeconds", 10),
             timeout=spec.get("timeoutSeconds", 1),
@@ -169,6 +177,7 @@ class Cluster:
         self.fs_group = self.template.get("securityContext", {}).get("fsGroup")
         self.pods: dict[int, Pod] = {}
         self.events: list[tuple[float, str]] = []
+        self.errors: list[Exception] = []
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -229,6 +238,14 @@ class Cluster:
             raise EmulatorError(f"pod {ordinal} still uses its claim")
         shutil.rmtree(self.pvc_dir(ordinal, claim))
 
+    def endpoints(self, service: str) -> list[str]:
+        """Names of the ready pods a Service routes to (its Endpoints)."""
+        svc = next(s for s in self.services if s["metadata"]["name"] == service)
+        selector = svc["spec"].get("selector", {})
+        with self._lock:
+            return [p.name for _, p in sorted(self.pods.items())
+                    if p.ready and all(p.labels.get(k) == v for k, v in selector.items())]
+
     def pod(self, ordinal: int) -> Pod:
         return self.pods[ordinal]
 
@@ -245,6 +262,7 @@ class Cluster:
         count = self.desired if count is None else count
         start = time.monotonic()
         while time.monotonic() - start < timeout:
+            self._raise_errors()
             with self._lock:
                 ready = [o for o in range(count) if o in self.pods and self.pods[o].ready]
                 if len(ready) == count and len(self.pods) == count:
@@ -255,6 +273,7 @@ class Cluster:
     def wait_for(self, predicate, timeout: float = 60, what: str = "condition") -> float:
         start = time.monotonic()
         while time.monotonic() - start < timeout:
+            self._raise_errors()
             if predicate():
                 return time.monotonic() - start
             time.sleep(0.2)
@@ -317,6 +336,10 @@ class Cluster:
         c = self.pods[ordinal].container(container)
         return c.log_path.read_text(errors="replace") if c.log_path and c.log_path.exists() else ""
 
+    def _raise_errors(self) -> None:
+        if self.errors:
+            raise EmulatorError(f"the emulator failed: {self.errors[0]!r}") from self.errors[0]
+
     def log(self, message: str) -> None:
         self.events.append((time.monotonic(), message))
 
@@ -341,9 +364,10 @@ class Cluster:
                 _run("ip", "netns", "del", name, check=False)
         for path in reversed(self._created_paths):
             try:
-                path.rmdir()
+                path.rmdir() if path.is_dir() else path.unlink()
             except OSError:
                 pass
+        self._raise_errors()
 
     # ------------------------------------------------------------------ network
 
@@ -412,8 +436,9 @@ class Cluster:
                     if not pod.deleting:
                         self._step(pod)
                 self._write_hosts()
-            except Exception as error:  # noqa: BLE001 - recorded, surfaces through describe()/events
+            except Exception as error:  # noqa: BLE001 - raised again by every wait and by teardown
                 self.log(f"emulator error: {error!r}")
+                self.errors.append(error)
             self._stop.wait(self.tick)
 
     def _control(self) -> None:
@@ -582,9 +607,14 @@ class Cluster:
             lines.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}")
             if read_only:
                 lines.append(f"mount -o remount,bind,ro {shlex.quote(target)}")
+        if self._security(c.spec).get("readOnlyRootFilesystem"):
+            # Last: a bind mount copies the read-only flag of the mount its source is on.
+            lines.append("mount -o remount,bind,ro /")
+        identity = " ".join(shlex.quote(a) for a in self._identity(c.spec))
         env_args = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
-        lines.append(f"cd /\nexec env -i {env_args} {' '.join(shlex.quote(a) for a in argv)}")
+        lines.append(f"cd /\nexec {identity} env -i {env_args} {' '.join(shlex.quote(a) for a in argv)}")
         script.write_text("\n".join(lines) + "\n")
+        probes = {kind: Probe.parse(spec.get(f"{kind}Probe"), spec) for kind in ("startup", "liveness", "readiness")}
         c.log_path = pod.dir / f"{c.name}.log"
         log = open(c.log_path, "a")
         log.write(f"--- start {time.strftime('%H:%M:%S')} (restart {c.restarts})\n")
@@ -600,8 +630,7 @@ class Cluster:
         c.startup_passed = False
         c.ready = False
         c.probes = {}
-        for kind in ("startup", "liveness", "readiness"):
-            probe = Probe.parse(spec.get(f"{kind}Probe"))
+        for kind, probe in probes.items():
             if probe:
                 c.probes[kind] = ProbeState(probe, next_at=c.started_at + probe.initial_delay)
         c.env = env  # type: ignore[attr-defined]
@@ -609,7 +638,35 @@ class Cluster:
 
     def _enter(self, c: Container, command: list[str]) -> list[str]:
         env = [f"{k}={v}" for k, v in getattr(c, "env", {}).items()]
-        return ["nsenter", f"--target={c.proc.pid}", "--mount", "--uts", "--net", "--", "env", "-i", *env, *command]
+        return ["nsenter", f"--target={c.proc.pid}", "--mount", "--uts", "--net", "--",
+                *self._identity(c.spec), "env", "-i", *env, *command]
+
+    def _security(self, spec: dict) -> dict:
+        """The container's securityContext over the pod's, as the kubelet merges them."""
+        pod = {k: v for k, v in self.template.get("securityContext", {}).items()
+               if k in ("runAsUser", "runAsGroup", "runAsNonRoot")}
+        return {**pod, **spec.get("securityContext", {})}
+
+    def _identity(self, spec: dict) -> list[str]:
+        """setpriv arguments for the user, groups and privileges the manifest asks for."""
+        security = self._security(spec)
+        args = ["setpriv"]
+        user, group = security.get("runAsUser"), security.get("runAsGroup")
+        if security.get("runAsNonRoot") and not user:
+            raise EmulatorError(f"container {spec['name']}: runAsNonRoot without a runAsUser cannot be checked")
+        if user is not None:
+            args.append(f"--reuid={user}")
+        if group is not None:
+            args.append(f"--regid={group}")
+        if self.fs_group is not None:
+            args.append(f"--groups={self.fs_group}")
+        elif user is not None:
+            args.append("--clear-groups")
+        if security.get("allowPrivilegeEscalation") is False:
+            args.append("--no-new-privs")
+        if "ALL" in security.get("capabilities", {}).get("drop", []):
+            args += ["--inh-caps=-all", "--bounding-set=-all"]
+        return args if len(args) > 1 else []
 
     def _stop_container(self, c: Container, grace: float) -> None:
         if c.proc is None:
@@ -654,6 +711,7 @@ class Cluster:
             if "emptyDir" in volume:
                 target = pod.dir / "emptydir" / volume["name"]
                 target.mkdir(parents=True)
+                self._apply_fs_group(target)
             elif "configMap" in volume:
                 source = volume["configMap"]
                 data = self.config_maps[source["name"]]["data"]
@@ -665,7 +723,15 @@ class Cluster:
             else:
                 raise EmulatorError(f"volume {volume['name']}: only emptyDir, configMap and secret are emulated")
         for claim in self.spec.get("volumeClaimTemplates", []):
-            self.pvc_dir(pod.ordinal, claim["metadata"]["name"]).mkdir(parents=True, exist_ok=True)
+            claim_dir = self.pvc_dir(pod.ordinal, claim["metadata"]["name"])
+            claim_dir.mkdir(parents=True, exist_ok=True)
+            self._apply_fs_group(claim_dir)
+
+    def _apply_fs_group(self, path: Path) -> None:
+        """What the kubelet does to a writable volume for a pod with an fsGroup."""
+        if self.fs_group is not None:
+            os.chown(path, 0, self.fs_group)
+            os.chmod(path, 0o2775)
 
     def _write_files(self, target: Path, data: dict, items: list | None, mode: int) -> None:
         target.mkdir(parents=True)
@@ -704,8 +770,12 @@ class Cluster:
             source = self._volume_source(pod, m["name"])
             if m.get("subPath"):
                 source = source / m["subPath"]
-                source.mkdir(parents=True, exist_ok=True)  # kubelet creates a missing subPath
+                if not source.exists():  # the kubelet creates a missing subPath
+                    source.mkdir(parents=True)
+                    self._apply_fs_group(source)
             mounts.append((m["mountPath"], source, bool(m.get("readOnly"))))
+        # The pod's own volumes replace the image's directories at the same path.
+        mounts = list({target: (target, source, ro) for target, source, ro in mounts}.values())
         # Parents first; a mount that would hide the emulator's own files (the pod
         # sources live under workdir, e.g. below /tmp) goes last.
         workdir = str(self.workdir.resolve())

@@ -37,7 +37,8 @@ def _mariadb_mounts(pod, container) -> list[tuple[str, Path]]:
     private = pod.dir / "image" / container.name
     for sub in ("run-mysqld", "tmp"):
         (private / sub).mkdir(parents=True, exist_ok=True)
-    (private / "tmp").chmod(0o1777)
+    for sub in ("run-mysqld", "tmp"):
+        (private / sub).chmod(0o1777)
     return [
         ("/etc/mysql", HERE / "mariadb" / "etc-mysql"),
         ("/run/mysqld", private / "run-mysqld"),

@@ -14,16 +14,22 @@ password=${MARIADB_ROOT_PASSWORD:-${MYSQL_ROOT_PASSWORD:-}}
 password_file=${MARIADB_ROOT_PASSWORD_FILE:-${MYSQL_ROOT_PASSWORD_FILE:-}}
 [[ -n $password_file ]] && password=$(<"$password_file")
 
-mkdir -p /run/mysqld
-chown mysql:mysql /run/mysqld
-find "$datadir" \! -user mysql -exec chown mysql:mysql '{}' +
+# Started as root, the image hands its directories to mysql and runs the server as
+# mysql; started as another user (runAsUser), it runs as that user.
+user_args=()
+if [[ $(id -u) == 0 ]]; then
+  mkdir -p /run/mysqld
+  chown mysql:mysql /run/mysqld
+  find "$datadir" \! -user mysql -exec chown mysql:mysql '{}' +
+  user_args=(--user=mysql)
+fi
 
 if [[ ! -d $datadir/mysql ]]; then
   [[ -n $password ]] || { echo "entrypoint: database is uninitialized and no root password is given" >&2; exit 1; }
   echo "entrypoint: initializing ${datadir}" >&2
-  mariadb-install-db --user=mysql --datadir="$datadir" --auth-root-authentication-method=normal \
+  mariadb-install-db "${user_args[@]}" --datadir="$datadir" --auth-root-authentication-method=normal \
     --skip-test-db --skip-name-resolve >/dev/null
-  mariadbd --user=mysql --skip-networking --socket=/run/mysqld/init.sock --skip-log-bin \
+  mariadbd "${user_args[@]}" --skip-networking --socket=/run/mysqld/init.sock --skip-log-bin \
     --skip-slave-start &
   server=$!
   for _ in $(seq 1 300); do
@@ -45,4 +51,4 @@ SQL
   echo "entrypoint: initialized" >&2
 fi
 
-exec "$@" --user=mysql
+exec "$@" "${user_args[@]}"
