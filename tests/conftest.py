@@ -1,0 +1,26 @@
+"""Fixtures of the unit tests. The helpers they share live in ``synth_helpers.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from synth_helpers import ENGINE_NAMES, YamlSnapshotExtension, remove_app_outdir
+
+import mysql_ha
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    remove_app_outdir()
+
+
+@pytest.fixture(params=ENGINE_NAMES)
+def engine(request: pytest.FixtureRequest) -> mysql_ha.Engine:
+    """Runs the test once per supported engine."""
+    return mysql_ha.ENGINES[request.param]
+
+
+@pytest.fixture
+def yaml_snapshot(snapshot: Any) -> Any:
+    """``assert manifests == yaml_snapshot``: compares the manifests' YAML to the stored file."""
+    return snapshot.use_extension(YamlSnapshotExtension)

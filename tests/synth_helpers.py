@@ -1,0 +1,173 @@
+"""Helpers of the unit tests: synthesize charts in memory, pick objects out of them,
+snapshot them as YAML files.
+
+Test modules import them with ``from synth_helpers import ...`` (``tests/`` is on
+``sys.path``). Not from ``conftest``: ``tests/e2e/conftest.py`` is imported under the
+same module name and would shadow ``tests/conftest.py``. The helpers use
+``import cdk8s`` and ``cdk8s.Testing.app()``: a ``from cdk8s import Testing`` in a test
+module makes pytest try to collect ``Testing``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# jsii prints an end-of-life banner for Node 20 on every start unless told not to; the
+# runtime starts when cdk8s is imported, so this must come first.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import cdk8s  # noqa: E402
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode  # noqa: E402
+
+import mysql_ha  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SIDECARS = REPO / "sidecars"
+DIST = REPO / "dist"
+
+ENGINE_NAMES = list(mysql_ha.ENGINES)
+"""Every supported engine, in the library's order (the default, MySQL 8.4, first)."""
+
+CLUSTER_SCOPED_KINDS = {"Namespace", "StorageClass", "PersistentVolume"}
+
+# cdk8s.Testing.app() makes a fresh temporary folder per app unless given one; the tests
+# never synthesize to disk, so every app shares one folder, removed at the end.
+_APP_OUTDIR = tempfile.mkdtemp(prefix="mysql-ha-tests-")
+
+
+def remove_app_outdir() -> None:
+    """Called by conftest.py at the end of the session."""
+    shutil.rmtree(_APP_OUTDIR, ignore_errors=True)
+
+
+# --- building and synthesizing -------------------------------------------------------
+
+
+def new_app() -> cdk8s.App:
+    """A fresh test app (``cdk8s.Testing.app()``)."""
+    return cdk8s.Testing.app(outdir=_APP_OUTDIR)
+
+
+def new_chart(namespace: str | None = "mysql") -> cdk8s.Chart:
+    """An empty chart in its own test app, with exact resource names (no hashes)."""
+    return cdk8s.Chart(new_app(), "test", namespace=namespace, disable_resource_name_hashes=True)
+
+
+def synth(chart: cdk8s.Chart) -> list[dict[str, Any]]:
+    """The chart's objects as plain dicts, in synthesis order, without touching disk."""
+    return list(cdk8s.Testing.synth(chart))
+
+
+def to_yaml(manifests: list[dict[str, Any]]) -> str:
+    """The manifests as cdk8s writes them to dist/ (same YAML emitter, same layout)."""
+    return cdk8s.Yaml.stringify(*manifests)
+
+
+def existing_secret() -> mysql_ha.MySQLCredentials:
+    """The credentials of the committed dist/: a Secret created outside the library."""
+    return mysql_ha.MySQLCredentials.from_existing_secret("mysql-credentials")
+
+
+def whole_chart(
+    engine: mysql_ha.Engine = mysql_ha.MYSQL_8_4,
+    credentials: mysql_ha.MySQLCredentials | None = None,
+    **props: Any,
+) -> list[dict[str, Any]]:
+    """``MySQLHAChart`` synthesized (credentials default to the existing Secret)."""
+    chart = mysql_ha.MySQLHAChart(
+        new_app(), "mysql-ha", engine=engine, credentials=credentials or existing_secret(), **props
+    )
+    return synth(chart)
+
+
+def add_stack(
+    chart: cdk8s.Chart,
+    *,
+    engine: mysql_ha.Engine = mysql_ha.MYSQL_8_4,
+    credentials: mysql_ha.MySQLCredentials | None = None,
+    storage: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    services: dict[str, Any] | None = None,
+    **mysql_props: Any,
+) -> mysql_ha.ReplicatedMySQL:
+    """``ReplicatedMySQL`` with everything it needs, each part with optional props."""
+    return mysql_ha.ReplicatedMySQL(
+        chart,
+        "MySQL",
+        config=mysql_ha.MySQLConfig(
+            chart, "Config", engine=engine, credentials=credentials or existing_secret(), **(config or {})
+        ),
+        storage=mysql_ha.LocalStorage(chart, "Storage", **(storage or {})),
+        services=mysql_ha.ReadWriteServices(chart, "Services", **(services or {})),
+        **mysql_props,
+    )
+
+
+# --- looking things up ----------------------------------------------------------------
+
+
+def by_kind(manifests: list[dict[str, Any]], kind: str, name: str | None = None) -> Any:
+    """Without ``name``: every object of ``kind``, in order (possibly none).
+    With ``name``: the one object of that kind and name (fails the test otherwise)."""
+    found = [m for m in manifests if m["kind"] == kind]
+    if name is None:
+        return found
+    named = [m for m in found if m["metadata"].get("name") == name]
+    assert len(named) == 1, f"expected one {kind} {name!r}, found {[m['metadata'].get('name') for m in found]}"
+    return named[0]
+
+
+def pod_spec(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pod template spec of the (single) StatefulSet."""
+    (stateful_set,) = by_kind(manifests, "StatefulSet")
+    return stateful_set["spec"]["template"]["spec"]
+
+
+def container(manifests: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """A container or init container of the StatefulSet's pods, by name."""
+    spec = pod_spec(manifests)
+    found = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == name]
+    assert len(found) == 1, f"expected one container {name!r}"
+    return found[0]
+
+
+def all_containers(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    spec = pod_spec(manifests)
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def env_of(container_: dict[str, Any]) -> dict[str, str]:
+    """A container's literal ``env`` entries as a dict."""
+    return {e["name"]: e["value"] for e in container_.get("env", []) if "value" in e}
+
+
+def walk_strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string inside a manifest (keys included), with a JSON-pointer-like path."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield f"{path}/{key}#key", key
+            yield from walk_strings(item, f"{path}/{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from walk_strings(item, f"{path}/{index}")
+    elif isinstance(value, str):
+        yield path, value
+
+
+# --- snapshots --------------------------------------------------------------------------
+
+
+class YamlSnapshotExtension(SingleFileSnapshotExtension):
+    """One readable ``.yaml`` file per snapshot, under ``tests/__snapshots__/<module>/``."""
+
+    file_extension = "yaml"
+    _write_mode = WriteMode.TEXT
+
+    def serialize(self, data: Any, **kwargs: Any) -> str:
+        return data if isinstance(data, str) else to_yaml(list(data))

@@ -1,0 +1,77 @@
+"""MySQLHAChart: the whole walkthrough cluster in one chart."""
+
+from __future__ import annotations
+
+from synth_helpers import CLUSTER_SCOPED_KINDS, by_kind, existing_secret, new_app, whole_chart
+
+import mysql_ha
+
+WALKTHROUGH_OBJECTS = [
+    ("Namespace", "mysql"),
+    ("StorageClass", "local-storage"),
+    ("PersistentVolume", "mysql-pv-1"),
+    ("PersistentVolume", "mysql-pv-2"),
+    ("PersistentVolume", "mysql-pv-3"),
+    ("ConfigMap", "mysql"),
+    ("ConfigMap", "mysql-scripts"),
+    ("ConfigMap", "mysql-env"),
+    ("Service", "mysql"),
+    ("Service", "mysql-read"),
+    ("Service", "mysql-primary"),
+    ("ServiceAccount", "mysql"),
+    ("StatefulSet", "mysql"),
+    ("PodDisruptionBudget", "mysql"),
+    ("NetworkPolicy", "mysql"),
+]
+
+
+def test_whole_chart_snapshot(engine, yaml_snapshot):
+    assert whole_chart(engine) == yaml_snapshot
+
+
+def test_objects_and_names_are_stable(engine):
+    manifests = whole_chart(engine)
+    assert [(m["kind"], m["metadata"]["name"]) for m in manifests] == WALKTHROUGH_OBJECTS
+
+
+def test_namespaced_objects_land_in_the_namespace():
+    manifests = whole_chart(namespace="databases")
+    assert by_kind(manifests, "Namespace", "databases")
+    for manifest in manifests:
+        if manifest["kind"] in CLUSTER_SCOPED_KINDS:
+            assert "namespace" not in manifest["metadata"], manifest["kind"]
+        else:
+            assert manifest["metadata"]["namespace"] == "databases", manifest["kind"]
+    assert not any(m["kind"] == "Namespace" and "spec" in m for m in manifests)
+
+
+def test_replicas_prop():
+    (stateful_set,) = by_kind(whole_chart(replicas=3), "StatefulSet")
+    assert stateful_set["spec"]["replicas"] == 3
+
+
+def test_storage_class_name_switches_to_dynamic_storage():
+    manifests = whole_chart(storage_class_name="standard", replicas=4)
+    assert by_kind(manifests, "StorageClass") == []
+    assert by_kind(manifests, "PersistentVolume") == []
+    (stateful_set,) = by_kind(manifests, "StatefulSet")
+    assert stateful_set["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "standard"
+    assert stateful_set["spec"]["replicas"] == 4
+
+
+def test_from_passwords_adds_the_secret_in_the_namespace():
+    credentials = mysql_ha.MySQLCredentials.from_passwords(
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw"
+    )
+    manifests = whole_chart(credentials=credentials)
+    secret = by_kind(manifests, "Secret", "mysql-credentials")
+    assert secret["metadata"]["namespace"] == "mysql"
+
+
+def test_hosts_and_parts():
+    chart = mysql_ha.MySQLHAChart(new_app(), "mysql-ha", credentials=existing_secret(), namespace="db")
+    assert chart.primary_host == "mysql-0.mysql.db.svc.cluster.local"
+    assert chart.read_host == "mysql-read.db.svc.cluster.local"
+    assert chart.config.engine is mysql_ha.MYSQL_8_4
+    assert chart.storage.max_replicas == 3
+    assert chart.mysql.replicas == 2

@@ -1,0 +1,101 @@
+"""MySQLConfig: role configuration, pod scripts, engine environment and the Secret."""
+
+from __future__ import annotations
+
+from synth_helpers import SIDECARS, by_kind, existing_secret, new_chart, synth
+
+import mysql_ha
+
+
+def config_manifests(engine=mysql_ha.MYSQL_8_4, credentials=None, **props):
+    chart = new_chart()
+    config = mysql_ha.MySQLConfig(chart, "Config", engine=engine, credentials=credentials or existing_secret(), **props)
+    return config, synth(chart)
+
+
+def cnf_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_snapshot(yaml_snapshot):
+    _, manifests = config_manifests()
+    assert manifests == yaml_snapshot
+
+
+def test_creates_three_config_maps_and_no_secret_for_an_existing_secret():
+    config, manifests = config_manifests()
+    assert [(m["kind"], m["metadata"]["name"]) for m in manifests] == [
+        ("ConfigMap", "mysql"),
+        ("ConfigMap", "mysql-scripts"),
+        ("ConfigMap", "mysql-env"),
+    ]
+    assert all(m["metadata"]["namespace"] == "mysql" for m in manifests)
+    assert config.secret is None
+
+
+def test_primary_and_replica_configuration():
+    _, manifests = config_manifests()
+    data = by_kind(manifests, "ConfigMap", "mysql")["data"]
+    assert sorted(data) == ["primary.cnf", "replica.cnf"]
+    assert cnf_lines(data["primary.cnf"]) == [
+        "[mysqld]",
+        "log-bin=mysql-bin",
+        "sync_binlog=1",
+        "innodb_flush_log_at_trx_commit=1",
+    ]
+    assert cnf_lines(data["replica.cnf"]) == [
+        "[mysqld]",
+        "log-bin=mysql-bin",
+        "super-read-only=1",
+        "relay_log_recovery=ON",
+    ]
+
+
+def test_extra_settings_land_in_the_right_files():
+    _, manifests = config_manifests(
+        server_settings={"max_connections": 500, "character-set-server": "utf8mb4"},
+        primary_settings={"binlog_expire_logs_seconds": "604800"},
+        replica_settings={"replica_parallel_workers": 4},
+    )
+    data = by_kind(manifests, "ConfigMap", "mysql")["data"]
+    primary, replica = cnf_lines(data["primary.cnf"]), cnf_lines(data["replica.cnf"])
+    for lines in (primary, replica):
+        assert "max_connections=500" in lines
+        assert "character-set-server=utf8mb4" in lines
+    assert "binlog_expire_logs_seconds=604800" in primary
+    assert "binlog_expire_logs_seconds=604800" not in replica
+    assert "replica_parallel_workers=4" in replica
+    assert "replica_parallel_workers=4" not in primary
+
+
+def test_scripts_config_map_holds_the_sidecar_scripts():
+    _, manifests = config_manifests()
+    data = by_kind(manifests, "ConfigMap", "mysql-scripts")["data"]
+    assert data == {path.name: path.read_text() for path in sorted(SIDECARS.glob("*.sh"))}
+
+
+def test_environment_config_map_is_the_engine_table_plus_the_replication_user(engine):
+    _, manifests = config_manifests(engine=engine)
+    data = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    assert data == {**engine.script_environment(), "MYSQL_HA_REPLICATION_USER": "repl"}
+
+
+def test_derived_names_follow_the_name_prop():
+    config, manifests = config_manifests(name="orders-db")
+    assert [m["metadata"]["name"] for m in manifests] == ["orders-db", "orders-db-scripts", "orders-db-env"]
+    assert config.name == "orders-db"
+
+
+def test_from_passwords_creates_an_opaque_secret():
+    credentials = mysql_ha.MySQLCredentials.from_passwords(
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw", secret_name="db-passwords"
+    )
+    config, manifests = config_manifests(credentials=credentials)
+    secret = by_kind(manifests, "Secret", "db-passwords")
+    assert secret["type"] == "Opaque"
+    assert secret["stringData"] == {
+        "root-password": "unit-test-root-pw",
+        "replication-password": "unit-test-repl-pw",
+    }
+    assert "data" not in secret
+    assert config.secret is not None

@@ -1,0 +1,235 @@
+"""ReplicatedMySQL: the StatefulSet of one primary and its read-only replicas."""
+
+from __future__ import annotations
+
+import pytest
+from synth_helpers import add_stack, all_containers, by_kind, container, env_of, new_chart, pod_spec, synth
+
+import mysql_ha
+
+SELECTOR = {"app.kubernetes.io/name": "mysql", "app.kubernetes.io/instance": "mysql"}
+
+
+def stack_manifests(**props):
+    chart = new_chart()
+    mysql = add_stack(chart, **props)
+    return mysql, synth(chart)
+
+
+@pytest.fixture(scope="module")
+def manifests():
+    return stack_manifests()[1]
+
+
+def test_snapshot(yaml_snapshot):
+    _, manifests = stack_manifests()
+    assert by_kind(manifests, "StatefulSet") == yaml_snapshot
+
+
+def test_stateful_set_spec(manifests):
+    stateful_set = by_kind(manifests, "StatefulSet", "mysql")
+    assert stateful_set["apiVersion"] == "apps/v1"
+    assert stateful_set["metadata"]["namespace"] == "mysql"
+    spec = stateful_set["spec"]
+    assert spec["podManagementPolicy"] == "OrderedReady"
+    assert spec["replicas"] == 2
+    assert spec["serviceName"] == "mysql"
+    assert spec["updateStrategy"] == {"type": "RollingUpdate"}
+    assert spec["selector"] == {"matchLabels": SELECTOR}
+
+
+def test_pod_labels_match_the_selector_and_the_services(manifests):
+    stateful_set = by_kind(manifests, "StatefulSet", "mysql")
+    labels = stateful_set["spec"]["template"]["metadata"]["labels"]
+    assert labels.items() >= stateful_set["spec"]["selector"]["matchLabels"].items()
+    for service in by_kind(manifests, "Service"):
+        selector = {k: v for k, v in service["spec"]["selector"].items() if k != "statefulset.kubernetes.io/pod-name"}
+        assert labels.items() >= selector.items(), service["metadata"]["name"]
+    assert all(not key.startswith("cdk8s.io") for key in labels)
+
+
+def test_headless_service_is_the_governing_service(manifests):
+    stateful_set = by_kind(manifests, "StatefulSet", "mysql")
+    headless = by_kind(manifests, "Service", stateful_set["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+
+
+def test_containers_in_order(manifests):
+    spec = pod_spec(manifests)
+    assert [c["name"] for c in spec["initContainers"]] == ["clone-mysql", "init-mysql"]
+    assert [c["name"] for c in spec["containers"]] == ["mysql", "replication"]
+
+
+def test_scripts_run_from_the_scripts_volume(manifests):
+    assert container(manifests, "clone-mysql")["command"] == ["bash", "/opt/mysql-ha/clone.sh"]
+    assert container(manifests, "init-mysql")["command"] == ["bash", "/opt/mysql-ha/init-config.sh"]
+    assert container(manifests, "replication")["command"] == ["bash", "/opt/mysql-ha/replication.sh"]
+    # The server keeps its image's entrypoint (it initializes an empty datadir).
+    assert "command" not in container(manifests, "mysql")
+    assert "args" not in container(manifests, "mysql")
+
+
+def test_volume_claim_template(manifests):
+    (claim,) = by_kind(manifests, "StatefulSet", "mysql")["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"] == {"name": "data"}
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "3Gi"}},
+        "storageClassName": "local-storage",
+    }
+
+
+def test_server_container_resources_and_image(manifests):
+    server = container(manifests, "mysql")
+    assert server["image"] == "mysql:8.4"
+    assert server["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    # No CPU limit by default (throttling stalls a database); memory is capped at the request.
+    assert "cpu" not in server["resources"].get("limits", {})
+    assert server["resources"]["limits"]["memory"] == "1Gi"
+    assert server["ports"] == [{"containerPort": 3306, "name": "mysql"}]
+
+
+def test_probe_commands_and_timings(manifests):
+    server = container(manifests, "mysql")
+    liveness, readiness = server["livenessProbe"], server["readinessProbe"]
+    assert liveness["exec"]["command"] == ["mysqladmin", "--defaults-extra-file=/run/mysql-ha/client.cnf", "ping"]
+    assert readiness["exec"]["command"] == ["bash", "/opt/mysql-ha/readiness.sh"]
+    assert (liveness["periodSeconds"], liveness["timeoutSeconds"]) == (10, 5)
+    assert (readiness["periodSeconds"], readiness["timeoutSeconds"]) == (2, 1)
+    # A startup probe holds both back until the server first answers.
+    assert "startupProbe" in server
+
+
+def test_walkthrough_probe_delays():
+    _, manifests = stack_manifests(liveness_initial_delay_seconds=30, readiness_initial_delay_seconds=5)
+    server = container(manifests, "mysql")
+    liveness, readiness = server["livenessProbe"], server["readinessProbe"]
+    assert (liveness["initialDelaySeconds"], liveness["periodSeconds"], liveness["timeoutSeconds"]) == (30, 10, 5)
+    assert (readiness["initialDelaySeconds"], readiness["periodSeconds"], readiness["timeoutSeconds"]) == (5, 2, 1)
+
+
+@pytest.mark.parametrize("timeout", [10, 300, 301, 3600])
+def test_startup_probe_allows_the_startup_timeout(timeout):
+    _, manifests = stack_manifests(startup_timeout_seconds=timeout)
+    startup = container(manifests, "mysql")["startupProbe"]
+    assert startup["exec"]["command"][-1] == "ping"
+    allowed = startup["failureThreshold"] * startup["periodSeconds"]
+    assert timeout <= allowed < timeout + startup["periodSeconds"]
+
+
+def test_every_container_gets_the_common_environment(manifests):
+    for each in all_containers(manifests):
+        env = env_of(each)
+        assert env["MYSQL_HA_SERVER_ID_BASE"] == "100", each["name"]
+        assert env["MYSQL_HA_SERVICE"] == "mysql"
+        assert env["MYSQL_HA_PORT"] == "3306"
+        assert env["MYSQL_HA_CLONE_PORT"] == "3307"
+        assert env["MYSQL_HA_SCRIPTS_DIR"] == "/opt/mysql-ha"
+        assert each["envFrom"] == [{"configMapRef": {"name": "mysql-env"}}]
+
+
+def test_server_reads_the_root_password_from_the_mounted_secret(engine):
+    _, manifests = stack_manifests(engine=engine)
+    env = env_of(container(manifests, "mysql"))
+    assert env[engine.root_password_file_env] == "/etc/mysql-ha/credentials/root-password"
+    credentials = next(v for v in pod_spec(manifests)["volumes"] if v["name"] == "credentials")
+    assert credentials["secret"] == {
+        "secretName": "mysql-credentials",
+        "defaultMode": 0o440,
+        "items": [
+            {"key": "root-password", "path": "root-password"},
+            {"key": "replication-password", "path": "replication-password"},
+        ],
+    }
+
+
+def test_volumes(manifests):
+    volumes = {v["name"]: v for v in pod_spec(manifests)["volumes"]}
+    assert {"conf", "run", "config-map", "scripts", "credentials"} <= set(volumes)
+    assert volumes["conf"]["emptyDir"] == {}
+    assert volumes["run"]["emptyDir"] == {"medium": "Memory"}
+    assert volumes["config-map"]["configMap"] == {"name": "mysql"}
+    assert volumes["scripts"]["configMap"] == {"name": "mysql-scripts", "defaultMode": 0o555}
+    # Only the PVC outlives the pod.
+    assert all("emptyDir" in v or "configMap" in v or "secret" in v for v in volumes.values())
+
+
+def test_data_volume_mounts(manifests):
+    def mounts(name):
+        return {m["mountPath"]: m for m in container(manifests, name)["volumeMounts"]}
+
+    assert mounts("clone-mysql")["/data"] == {"mountPath": "/data", "name": "data"}
+    for name in ("init-mysql", "mysql", "replication"):
+        data = mounts(name)["/var/lib/mysql"]
+        assert (data["name"], data["subPath"]) == ("data", "mysql"), name
+    assert mounts("init-mysql")["/var/lib/mysql"]["readOnly"] is True
+    assert mounts("mysql")["/etc/mysql/conf.d"]["name"] == "conf"
+    assert mounts("init-mysql")["/mnt/conf.d"]["name"] == "conf"
+
+
+def test_engine_images(engine):
+    _, manifests = stack_manifests(engine=engine)
+    assert container(manifests, "mysql")["image"] == engine.server_image
+    assert container(manifests, "init-mysql")["image"] == engine.server_image
+    assert container(manifests, "clone-mysql")["image"] == engine.tools_image
+    assert container(manifests, "replication")["image"] == engine.tools_image
+    assert container(manifests, "mysql")["livenessProbe"]["exec"]["command"][0] == engine.admin
+
+
+def test_props_reach_the_stateful_set():
+    mysql, manifests = stack_manifests(
+        replicas=3, storage_request="15Gi", cpu_request="1", memory_request="2Gi", server_id_base=1000,
+        liveness_initial_delay_seconds=60, readiness_initial_delay_seconds=10,
+        memory_limit="3Gi", cpu_limit="2",
+        server_image="registry.example/mysql:8.4.3", tools_image="registry.example/tools:1",
+    )
+    spec = by_kind(manifests, "StatefulSet", "mysql")["spec"]
+    assert spec["replicas"] == 3
+    assert spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "15Gi"
+    server = container(manifests, "mysql")
+    assert server["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "3Gi"}}
+    assert server["image"] == "registry.example/mysql:8.4.3"
+    assert container(manifests, "replication")["image"] == "registry.example/tools:1"
+    assert env_of(server)["MYSQL_HA_SERVER_ID_BASE"] == "1000"
+    assert server["livenessProbe"]["initialDelaySeconds"] == 60
+    assert server["readinessProbe"]["initialDelaySeconds"] == 10
+    assert mysql.replicas == 3
+
+
+def test_dynamic_storage_allows_more_replicas_than_local_volumes():
+    _, manifests = stack_manifests(storage={"storage_class_name": "standard", "dynamic": True}, replicas=5)
+    spec = by_kind(manifests, "StatefulSet", "mysql")["spec"]
+    assert spec["replicas"] == 5
+    assert spec["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "standard"
+    assert by_kind(manifests, "PersistentVolume") == []
+
+
+def test_name_comes_from_the_services():
+    mysql, manifests = stack_manifests(services={"name": "orders"})
+    stateful_set = by_kind(manifests, "StatefulSet", "orders")
+    assert stateful_set["spec"]["serviceName"] == "orders"
+    assert env_of(container(manifests, "replication"))["MYSQL_HA_SERVICE"] == "orders"
+    assert mysql.primary_host == "orders-0.orders"
+    assert mysql.read_host == "orders-read"
+
+
+def test_secret_name_and_keys_come_from_the_credentials():
+    credentials = mysql_ha.MySQLCredentials.from_existing_secret(
+        "vault-mysql", root_password_key="root", replication_password_key="repl", replication_user="replicator"
+    )
+    _, manifests = stack_manifests(credentials=credentials)
+    secret = next(v for v in pod_spec(manifests)["volumes"] if v["name"] == "credentials")["secret"]
+    assert secret["secretName"] == "vault-mysql"
+    assert secret["items"] == [
+        {"key": "root", "path": "root-password"},
+        {"key": "repl", "path": "replication-password"},
+    ]
+
+
+def test_no_probe_connects_to_the_clone_port(manifests):
+    # Every connection to the clone port runs backup-stream.sh (a hot backup of the server).
+    for each in all_containers(manifests):
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            for action in ("tcpSocket", "httpGet", "grpc"):
+                port = each.get(probe, {}).get(action, {}).get("port")
+                assert port not in (3307, "clone"), f"{each['name']} {probe} {action} connects to the clone port"
