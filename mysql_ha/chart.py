@@ -28,6 +28,8 @@ class MySQLHAChart(cdk8s.Chart):
     :param storage_class_name: an existing StorageClass with a provisioner for the PVCs
         (``LocalStorage(dynamic=True)``). Defaults to the walkthrough's StorageClass
         ``local-storage`` with three local PVs of 15Gi on ``node1``.
+    :param metrics: adds the mysqld_exporter sidecar (the Secret then needs a
+        ``metrics-password`` key). Defaults to off.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class MySQLHAChart(cdk8s.Chart):
         namespace: str = "mysql",
         replicas: int = 2,
         storage_class_name: str | None = None,
+        metrics: bool = False,
     ) -> None:
         super().__init__(
             scope, id, namespace=check.dns_label("namespace", namespace), disable_resource_name_hashes=True
@@ -54,7 +57,8 @@ class MySQLHAChart(cdk8s.Chart):
         self.config = MySQLConfig(self, "Config", engine=engine, credentials=credentials)
         self.services = ReadWriteServices(self, "Services")
         self.mysql = ReplicatedMySQL(
-            self, "MySQL", config=self.config, storage=self.storage, services=self.services, replicas=replicas
+            self, "MySQL", config=self.config, storage=self.storage, services=self.services, replicas=replicas,
+            metrics=metrics,
         )
 
     @property

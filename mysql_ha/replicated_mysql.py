@@ -196,6 +196,14 @@ class ReplicatedMySQL(Construct):
         tools_image = engine.tools_image if tools_image is None else _image("tools_image", tools_image)
         metrics_image = _image("metrics_image", metrics_image)
         pull = check.one_of("image_pull_policy", image_pull_policy, ("IfNotPresent", "Always", "Never"))
+        if not isinstance(metrics, bool):
+            raise ValueError(f"metrics must be True or False, got {metrics!r}")
+        if metrics and config.credentials.creates_secret and config.credentials.metrics_password is None:
+            raise ValueError(
+                "metrics=True needs the exporter's password in the Secret: pass metrics_password to "
+                "MySQLCredentials.from_passwords(...), got none (the pods would wait for a missing "
+                f"{config.credentials.metrics_password_key!r} key)"
+            )
 
         self.config = config
         self.services = services
@@ -320,7 +328,7 @@ class ReplicatedMySQL(Construct):
             image=tools_image,
             image_pull_policy=pull,
             command=script("replication.sh"),
-            env=env,
+            env=[*env, k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_DIR)],
             env_from=env_from,
             ports=[k8s.ContainerPort(name="clone", container_port=CLONE_PORT)],
             volume_mounts=[datadir, conf, secret, run, scripts, tmp],
@@ -328,10 +336,10 @@ class ReplicatedMySQL(Construct):
             security_context=security,
             # Ready once the account (primary) or the replication (replica) is set up.
             readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=2),
-            liveness_probe=k8s.Probe(
-                tcp_socket=k8s.TcpSocketAction(port=k8s.IntOrString.from_string("clone")),
-                initial_delay_seconds=startup_timeout_seconds,
-                period_seconds=20,
+            # Something listens on the clone port (read from the socket table: a connection
+            # there would start a backup). Set-up may wait for the server that long.
+            liveness_probe=exec_probe(
+                script("listening.sh"), initial_delay_seconds=startup_timeout_seconds, period_seconds=20
             ),
         )
         containers = [server, sidecar]
@@ -369,18 +377,10 @@ class ReplicatedMySQL(Construct):
                     name="metrics",
                     image=metrics_image,
                     image_pull_policy=pull,
-                    args=[f"--mysqld.address=127.0.0.1:{services.port}", f"--mysqld.username={METRICS_USER}"],
-                    env=[
-                        k8s.EnvVar(
-                            name="MYSQLD_EXPORTER_PASSWORD",
-                            value_from=k8s.EnvVarSource(
-                                secret_key_ref=k8s.SecretKeySelector(
-                                    name=config.credentials.secret_name, key=config.credentials.metrics_password_key
-                                )
-                            ),
-                        )
-                    ],
+                    # init-mysql writes the option file from the Secret's metrics password.
+                    args=[f"--config.my-cnf={RUN_DIR}/exporter.cnf", f"--mysqld.address=127.0.0.1:{services.port}"],
                     ports=[k8s.ContainerPort(name="metrics", container_port=METRICS_PORT)],
+                    volume_mounts=[k8s.VolumeMount(name="run", mount_path=RUN_DIR, read_only=True)],
                     resources=sidecar_resources,
                     security_context=security,
                     liveness_probe=k8s.Probe(http_get=k8s.HttpGetAction(

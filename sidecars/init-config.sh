@@ -25,16 +25,29 @@ else
   rm -f "${conf_dir}/skip-replica-start.cnf"
 fi
 
-password=$(<"${MYSQL_HA_SECRET_DIR}/root-password")
-[[ -n $password ]] || die "the root password in the Secret is empty"
-[[ $password != *$'\n'* ]] || die "the root password in the Secret spans several lines"
-backslash=$'\\' quote='"'
-password=${password//"$backslash"/"$backslash$backslash"}
-password=${password//"$quote"/"$backslash$quote"}
-umask 077
-tmp=$(client_cnf).tmp
+# option_file FILE USER SECRET GROUP...: writes FILE (mode 0600) with USER and the
+# password held in the Secret file SECRET, under each option GROUP.
+option_file() {
+  local file=$1 user=$2 password backslash=$'\\' quote='"' group
+  password=$(<"$3")
+  shift 3
+  [[ -n $password ]] || die "the password in ${file##*/}'s Secret key is empty"
+  [[ $password != *$'\n'* ]] || die "the password for ${user} in the Secret spans several lines"
+  password=${password//"$backslash"/"$backslash$backslash"}
+  password=${password//"$quote"/"$backslash$quote"}
+  (
+    umask 077
+    for group in "$@"; do
+      printf '[%s]\nuser=%s\npassword="%s"\nhost=127.0.0.1\nport=%s\n' "$group" "$user" "$password" "$MYSQL_HA_PORT"
+    done >"${file}.tmp"
+  )
+  mv "${file}.tmp" "$file"
+}
+
 # [client] is read by the mysql/mariadb clients, [xtrabackup] by the backup tools.
-printf '[client]\nuser=root\npassword="%s"\n[xtrabackup]\nuser=root\npassword="%s"\n' \
-  "$password" "$password" >"$tmp"
-mv "$tmp" "$(client_cnf)"
+option_file "$(client_cnf)" root "${MYSQL_HA_SECRET_DIR}/root-password" client xtrabackup
+if [[ -n $MYSQL_HA_METRICS_USER ]]; then
+  option_file "${MYSQL_HA_RUN_DIR}/exporter.cnf" "$MYSQL_HA_METRICS_USER" \
+    "${MYSQL_HA_SECRET_DIR}/metrics-password" client
+fi
 log "ordinal ${POD_ORDINAL}: ${role}, server-id $((MYSQL_HA_SERVER_ID_BASE + POD_ORDINAL))"

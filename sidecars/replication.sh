@@ -71,10 +71,18 @@ elif [[ -e $position_file ]]; then
     sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${MYSQL_HA_SQL_RESET_REPLICA};"
   fi
   sql <<<"$statements"
-  # Positioned: from now on the server resumes replication on its own at start-up.
+  # Positioned, once: a repeat would rewind the replica onto rows it has applied.
   mv "$position_file" "${position_file}.applied"
+  log "positioned on ${primary} at ${log_file:-} ${log_pos:-} ${gtid:-}"
+fi
+
+# This server started with replication held back (init-config.sh) until the step
+# above: start it, and let later server restarts resume it on their own.
+skip_start=${MYSQL_HA_CONF_DIR}/skip-replica-start.cnf
+if ((POD_ORDINAL > 0)) && [[ -e $skip_start ]]; then
   sql <<<"${MYSQL_HA_SQL_START_REPLICA};"
-  log "replicating from ${primary} starting at ${log_file:-} ${log_pos:-} ${gtid:-}"
+  rm -f "$skip_start"
+  log "replication started"
 fi
 
 touch "$ready_marker"

@@ -86,7 +86,7 @@ def test_every_script_the_pods_run_is_in_the_config_map():
             each.get(probe, {}).get("exec", {}).get("command", []) for probe in ("readinessProbe", "livenessProbe")
         ]:
             referenced |= {arg[len(mount):] for arg in argv if arg.startswith(mount)}
-    assert referenced == {"clone.sh", "init-config.sh", "replication.sh", "readiness.sh"}
+    assert referenced == {"clone.sh", "init-config.sh", "replication.sh", "readiness.sh", "listening.sh"}
     assert referenced <= set(data)
     # replication.sh serves backup-stream.sh
     assert "backup-stream.sh" in (SIDECARS / "replication.sh").read_text()

@@ -113,6 +113,14 @@ def test_3_replica_restart_resumes_without_reclone(cluster, report):
     assert status["Slave_SQL_Running"] == "Yes", status.get("Last_SQL_Error")
     assert status["Last_SQL_Errno"] == "0", "a duplicate-key error would show here"
     assert len({checksum(cluster, o, "app.w") for o in range(4)}) == 1
+    # A crash of only the server container (the pod and its sidecar stay): replication
+    # must resume by itself, as nothing positions the replica again.
+    cluster.kill_container(2, "mysql", signal.SIGKILL)
+    cluster.wait_for(lambda: cluster.pod(2).container("mysql").restarts >= 1, timeout=30, what="a restart")
+    cluster.sql(0, f"INSERT INTO app.w (id) SELECT {before} + 200000 + seq FROM seq_1_to_500", database="app")
+    cluster.wait_ready(4, timeout=120)
+    wait_converged(cluster, "app.w", 4)
+    assert replica_status(cluster, 2)["Slave_SQL_Running"] == "Yes"
     report("scenario 3 (replica restart)", seconds, count(cluster, 0, "app.w"), 4)
 
 

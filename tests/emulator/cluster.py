@@ -181,7 +181,6 @@ class Cluster:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._created_paths: list[Path] = []
         self._bridge_ns = f"{prefix}-{BRIDGE_NS_SUFFIX}"
         self._network_up = False
 
@@ -362,11 +361,8 @@ class Cluster:
             name = line.split()[0] if line.strip() else ""
             if name.startswith(f"{self.prefix}-"):
                 _run("ip", "netns", "del", name, check=False)
-        for path in reversed(self._created_paths):
-            try:
-                path.rmdir() if path.is_dir() else path.unlink()
-            except OSError:
-                pass
+        # The empty mount points made on the host (e.g. /data, /opt/mysql-ha) stay: removing
+        # one would detach the mounts on it in every other emulator's pods (Linux >= 3.18).
         self._raise_errors()
 
     # ------------------------------------------------------------------ network
@@ -782,7 +778,7 @@ class Cluster:
         return sorted(mounts, key=lambda m: (f"{workdir}/".startswith(m[0].rstrip("/") + "/"), m[0].count("/")))
 
     def _ensure_mountpoints(self, mounts: list[tuple[str, Path, bool]]) -> None:
-        """Mount points missing on the host are created once and removed at teardown."""
+        """Mount points missing on the host are created, empty, and left in place."""
         for target, source, _ in mounts:
             path = Path(target)
             missing = []
@@ -794,7 +790,6 @@ class Cluster:
                     p.touch()
                 else:
                     p.mkdir()
-                self._created_paths.append(p)
 
     def _env(self, pod: Pod, spec: dict) -> dict[str, str]:
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": pod.name, "HOME": "/root"}
