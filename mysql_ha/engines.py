@@ -17,6 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+TRANSPORTS = ("ncat", "socat")
+"""Tools that can carry a backup stream (``sidecars/common.sh`` knows both)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Engine:
     """One database engine: images, tool names and SQL dialect."""
@@ -63,6 +67,14 @@ class Engine:
     """Column of the replica status that tells whether the applier (SQL) thread runs."""
     status_lag_seconds: str
     """Column of the replica status with the replication lag in seconds."""
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}")
+        for prop in ("server_image", "tools_image", "client", "admin", "backup", "stream_extractor"):
+            value = getattr(self, prop)
+            if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+                raise ValueError(f"{prop} must be a non-empty name without spaces, got {value!r}")
 
     def script_environment(self) -> dict[str, str]:
         """The variables through which ``sidecars/*.sh`` receive this engine's data."""

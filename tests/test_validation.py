@@ -41,6 +41,12 @@ def passwords(**props):
 
 
 INVALID = [
+    # --- engines
+    pytest.param(
+        lambda: __import__("dataclasses").replace(mysql_ha.MARIADB_11_4, transport="nc"),
+        r"transport must be one of ncat, socat, got 'nc'",
+        id="engine-unknown-transport",
+    ),
     # --- replicas and sizes
     pytest.param(
         lambda: chart_with(replicas=0),
