@@ -3,6 +3,7 @@ value and what is allowed."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import subprocess
@@ -43,7 +44,7 @@ def passwords(**props):
 INVALID = [
     # --- engines
     pytest.param(
-        lambda: __import__("dataclasses").replace(mysql_ha.MARIADB_11_4, transport="nc"),
+        lambda: dataclasses.replace(mysql_ha.MARIADB_11_4, transport="nc"),
         r"transport must be one of ncat, socat, got 'nc'",
         id="engine-unknown-transport",
     ),
