@@ -56,17 +56,19 @@ replica_status() {
 receive_stream() {
   case $MYSQL_HA_TRANSPORT in
     ncat) ncat --recv-only "$1" "$2" ;;
-    socat) socat -u "TCP:$1:$2,connect-timeout=10" STDOUT ;;
+    socat) socat -b 1048576 -u "TCP:$1:$2,connect-timeout=10" STDOUT ;;
     *) die "MYSQL_HA_TRANSPORT must be ncat or socat, got '${MYSQL_HA_TRANSPORT}'" ;;
   esac
 }
 
 # serve_streams PORT SCRIPT: replaces the shell with a server that runs SCRIPT for
 # each connection on PORT, one at a time, and sends its stdout to the peer.
+# socat moves 8 KiB per system call by default, which caps a clone at about a
+# quarter of what the backup tool produces (docs/performance.md); 1 MiB blocks.
 serve_streams() {
   case $MYSQL_HA_TRANSPORT in
     ncat) exec ncat --listen --keep-open --send-only --max-conns=1 "$1" --sh-exec "exec bash '$2'" ;;
-    socat) exec socat -U "TCP-LISTEN:$1,reuseaddr,fork,max-children=1" "EXEC:bash $2" ;;
+    socat) exec socat -b 1048576 -U "TCP-LISTEN:$1,reuseaddr,fork,max-children=1" "EXEC:bash $2" ;;
     *) die "MYSQL_HA_TRANSPORT must be ncat or socat, got '${MYSQL_HA_TRANSPORT}'" ;;
   esac
 }

@@ -1,0 +1,8 @@
+"""Benchmarks: what users of mysql-ha pay, measured against a floor in the same run.
+
+``python -m benchmarks`` (``--tiny`` for a smoke run, ``--write-docs`` to refresh
+docs/performance.md). Every figure is a ratio of two timings taken back to back on
+the same machine, because timings from different runs on these machines are not
+comparable. Not part of the default test run; tests/test_benchmarks_smoke.py runs
+the tiny mode so the command cannot rot.
+"""

@@ -1,0 +1,82 @@
+"""``python -m benchmarks``: prints a table, then, as its last line, one JSON object.
+
+  python -m benchmarks               full run (~8 minutes; needs root, MariaDB, socat; ncat for the floor)
+  python -m benchmarks --tiny        smoke run (under a minute); its numbers mean nothing
+  python -m benchmarks --write-docs  full run, then rewrites docs/performance.md and its plot
+
+Progress goes to stderr; stdout holds only the table and the JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+# Before cdk8s is imported (by .emulated): jsii prints a large banner on Node 20 otherwise.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from . import emulated, machine, report, synth  # noqa: E402
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true",
+                        help="smoke run: one synth round, one small clone, few rows; checks that every "
+                             "step works, its numbers are not meaningful")
+    parser.add_argument("--runs", type=int, help="synth rounds, each variant once per round (default 15; tiny 1)")
+    parser.add_argument("--sizes-mib", type=float, nargs="+", metavar="MIB",
+                        help="table data on the donor for each clone, growing (default 128 256 512; tiny 16)")
+    parser.add_argument("--repeats", type=int,
+                        help="clone/floor pairs at the largest size (up to 3 at the others); the pair with "
+                             "the median ratio is reported (default 5; tiny 1)")
+    parser.add_argument("--catchup-rows", type=int, help="rows the replica catches up on (default 500000; tiny 20000)")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="rewrite docs/performance.md and docs/performance-clone.png from this run")
+    args = parser.parse_args(argv)
+    if args.tiny and args.write_docs:
+        parser.error("--write-docs takes a full run: a tiny run's numbers mean nothing")
+    args.runs = args.runs or (1 if args.tiny else 15)
+    args.sizes_mib = args.sizes_mib or ([16.0] if args.tiny else [128.0, 256.0, 512.0])
+    args.repeats = args.repeats or (1 if args.tiny else 5)
+    args.catchup_rows = args.catchup_rows or (20_000 if args.tiny else 500_000)
+    if args.runs < 1 or args.repeats < 1 or args.catchup_rows < 1000 or any(s <= 0 for s in args.sizes_mib):
+        parser.error("--runs and --repeats must be at least 1, --catchup-rows at least 1000, sizes positive")
+    if sorted(args.sizes_mib) != args.sizes_mib:
+        parser.error("--sizes-mib must be given in increasing order: the donor's data only grows")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    emulated.prerequisites()
+    started = time.monotonic()
+    facts = machine.facts()
+    slots = (1, 27) if args.tiny else synth.SLOT_COUNTS
+    _progress(f"synth: {args.runs} round(s) of main, floor and {', '.join(map(str, slots))} slot(s)")
+    synth_result = synth.measure(args.runs, warmup=0 if args.tiny else 1, slots=slots, progress=_progress)
+    phases = {} if args.tiny else synth.phases(runs=3)
+    cluster_result = emulated.run(args.sizes_mib, args.catchup_rows, repeats=args.repeats,
+                                  probe_transport=not args.tiny, progress=_progress)
+    facts["load_average_at_end"] = round(os.getloadavg()[0], 2)
+    facts["duration_s"] = round(time.monotonic() - started, 1)
+    results = report.Results(mode="tiny" if args.tiny else "full", machine=facts, synth=synth_result,
+                             synth_phases=phases, cluster=cluster_result)
+    summary = results.summary()
+    print(report.table(results))
+    if args.write_docs:
+        written = report.write_docs(results)
+        print(f"wrote {', '.join(str(p) for p in written)}")
+    print(json.dumps(summary, sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
