@@ -567,7 +567,7 @@ class Bench:
         what the transport alone allows, with no disk and no database in the way."""
         c = self.cluster
         sender_ns, receiver_ns, ip = c.pod(0).netns, c.pod(1).netns, c.pod(1).ip
-        names = (["ncat"] if shutil.which("ncat") else []) + ["socat", "socat -b 131072"]
+        names = (["ncat"] if shutil.which("ncat") else []) + ["socat", "socat -b 1048576"]
         relays = {name: relay_commands(name, ip, FLOOR_PORT) for name in names}
         found = {}
         for name, (listen, send) in relays.items():

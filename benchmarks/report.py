@@ -405,14 +405,15 @@ def render(results: Results) -> str:
         lines += [
             f"Run alone on the donor into a pipe, backup-stream.sh produced {alone[0]:.0f} MiB in {alone[1]:.2f} s "
             f"({alone[0] / alone[1]:.0f} MiB/s),",
-            "so the backup tool is not the limit: the relay is. The chart's socat copies the stream with its",
-            "default 8 KiB block size, so the donor side writes to the TCP socket 8 KiB at a time: "
+            ("so the backup tool is not the limit: the relay is. " if transport.get("socat -b 1048576", 0)
+             < alone[0] / alone[1] else "about what the relay carries, so both are near their limit. ")
+            + "socat moves 8 KiB per system call by default: "
             f"{transport.get('socat', 0):.0f} MiB/s",
-            f"alone, against {transport.get('socat -b 131072', 0):.0f} MiB/s with `-b 131072` (the transport table). "
-            f"The floor's {relay} is in the",
-            f"same range ({transport.get(relay, 0):.0f} MiB/s alone), so the floor is a floor for these tools, not "
-            "for the network.",
-            "The relay is `serve_streams`/`receive_stream` in `sidecars/common.sh`.",
+            f"alone between the two namespaces, against {transport.get('socat -b 1048576', 0):.0f} MiB/s with "
+            "`-b 1048576`, the block size the chart's relay",
+            "(`serve_streams`/`receive_stream` in `sidecars/common.sh`) uses on both ends. "
+            f"The floor's {relay} moved {transport.get(relay, 0):.0f} MiB/s alone:",
+            "where the clone beats the floor, the floor's relay is the slower tool, not the network.",
         ]
     lines += [
         "The backup reads tablespaces with `--parallel=4` (sidecars/backup-stream.sh). Compression was not",

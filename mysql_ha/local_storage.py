@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -79,6 +80,10 @@ class LocalStorage(Construct):
         for path in self.paths:
             if not path.startswith("/") or "/../" in f"{path}/" or path == "/":
                 raise ValueError(f"paths must be absolute directories below /, got {path!r}")
+        normalized = [posixpath.normpath(path) for path in self.paths]
+        repeated = sorted({p for p in normalized if normalized.count(p) > 1})
+        if repeated:
+            raise ValueError(f"paths must not name a directory twice, got {', '.join(map(repr, repeated))} twice")
         self.nodes = check.unique_nonempty("nodes", DEFAULT_NODES if nodes is None else nodes, "node name")
         for node in self.nodes:
             check.dns_subdomain("nodes", node)

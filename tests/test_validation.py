@@ -48,6 +48,11 @@ INVALID = [
         r"transport must be one of ncat, socat, got 'nc'",
         id="engine-unknown-transport",
     ),
+    pytest.param(
+        lambda: storage_with(paths=["/mnt/a", "/mnt/a/"]),
+        r"paths must not name a directory twice, got '/mnt/a' twice",
+        id="paths-same-directory-spelled-twice",
+    ),
     # --- replicas and sizes
     pytest.param(
         lambda: chart_with(replicas=0),
