@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the pod emulator lives beside the e2e scenarios
 
 from emulator import Cluster, EmulatorError, SQLError  # noqa: E402
+from emulator.background import BackgroundLoop  # noqa: E402
 
 from mysql_ha import MARIADB_11_4, MySQLCredentials, MySQLHAChart  # noqa: E402
 
@@ -200,7 +200,7 @@ def _scalar(cluster: Cluster, ordinal: int, statement: str, timeout: float = 60)
     return cluster.sql(ordinal, statement, timeout=timeout)[0][0]
 
 
-class ChildSampler:
+class ChildSampler(BackgroundLoop):
     """Watches the children of one container's main process (``/proc/PID/task/PID/children``,
     cheap enough to read every 20 ms) and records when each kind of child was first and last
     seen: the stream extractor and the prepare step."""
@@ -208,20 +208,11 @@ class ChildSampler:
     KINDS = (("prepare", "--prepare"), ("extract", " -x"))
 
     def __init__(self, find_pid: Callable[[], int | None], interval: float = 0.02) -> None:
+        super().__init__()
         self.find_pid = find_pid
         self.interval = interval
         self.seen: dict[str, list[float]] = {}
         self._names: dict[int, str | None] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="clone-sampler", daemon=True)
-
-    def __enter__(self) -> "ChildSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def _kind(self, pid: int) -> str | None:
         # A child is a forked shell until it execs: only a recognized command line is kept.
@@ -233,50 +224,38 @@ class ChildSampler:
             self._names[pid] = next((kind for kind, needle in self.KINDS if needle in argv), None)
         return self._names[pid]
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            pid = self.find_pid()
-            if pid is not None:
-                try:
-                    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                except OSError:
-                    children = []
-                now = time.monotonic()
-                for child in children:
-                    kind = self._kind(int(child))
-                    if kind:
-                        first_last = self.seen.setdefault(kind, [now, now])
-                        first_last[1] = now
-            self._stop.wait(self.interval)
+    def step(self) -> None:
+        pid = self.find_pid()
+        if pid is None:
+            return
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        now = time.monotonic()
+        for child in children:
+            kind = self._kind(int(child))
+            if kind:
+                first_last = self.seen.setdefault(kind, [now, now])
+                first_last[1] = now
 
 
-class ServerPoller:
+class ServerPoller(BackgroundLoop):
     """During bring-up: notes when each pod's server first answers ``SELECT 1``, by asking
     every 0.2 s, and only while its server container runs and has not answered yet."""
 
     def __init__(self, cluster: Cluster, interval: float = 0.2) -> None:
+        super().__init__()
         self.cluster = cluster
         self.interval = interval
         self.answered: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="server-poller", daemon=True)
 
-    def __enter__(self) -> "ServerPoller":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for ordinal, pod in list(self.cluster.pods.items()):
-                if ordinal in self.answered or pod.phase != "Running":
-                    continue
-                if _rows_or_none(self.cluster, ordinal, "SELECT 1") == [["1"]]:
-                    self.answered[ordinal] = time.monotonic()
-            self._stop.wait(self.interval)
+    def step(self) -> None:
+        for ordinal, pod in list(self.cluster.pods.items()):
+            if ordinal in self.answered or pod.phase != "Running":
+                continue
+            if _rows_or_none(self.cluster, ordinal, "SELECT 1") == [["1"]]:
+                self.answered[ordinal] = time.monotonic()
 
 
 # ---------------------------------------------------------------------------- the benchmark

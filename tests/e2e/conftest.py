@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from pathlib import Path
 
 import cdk8s
 import pytest

@@ -15,7 +15,6 @@ mount paths, ``/etc/hosts`` resolves pods and Services, and the hostname is the 
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shlex
 import shutil
