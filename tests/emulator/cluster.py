@@ -100,6 +100,7 @@ class Container:
     exit_codes: list[int] = field(default_factory=list)
     probes: dict[str, ProbeState] = field(default_factory=dict)
     log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # as started; probes and exec get the same
 
     @property
     def name(self) -> str:
@@ -628,11 +629,11 @@ class Cluster:
         for kind, probe in probes.items():
             if probe:
                 c.probes[kind] = ProbeState(probe, next_at=c.started_at + probe.initial_delay)
-        c.env = env  # type: ignore[attr-defined]
+        c.env = env
         self.log(f"{pod.name}/{c.name} started pid {c.proc.pid}")
 
     def _enter(self, c: Container, command: list[str]) -> list[str]:
-        env = [f"{k}={v}" for k, v in getattr(c, "env", {}).items()]
+        env = [f"{k}={v}" for k, v in c.env.items()]
         return ["nsenter", f"--target={c.proc.pid}", "--mount", "--uts", "--net", "--",
                 *self._identity(c.spec), "env", "-i", *env, *command]
 
