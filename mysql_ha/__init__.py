@@ -7,6 +7,7 @@ from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
 from .replicated_mysql import ReplicatedMySQL
+from .tls import MySQLTLS
 
 __all__ = [
     "ENGINES",
@@ -19,6 +20,7 @@ __all__ = [
     "MySQLConfig",
     "MySQLCredentials",
     "MySQLHAChart",
+    "MySQLTLS",
     "ReadWriteServices",
     "ReplicatedMySQL",
     "engine_by_name",

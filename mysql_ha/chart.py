@@ -14,6 +14,7 @@ from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
 from .replicated_mysql import ReplicatedMySQL
+from .tls import MySQLTLS
 
 
 class MySQLHAChart(cdk8s.Chart):
@@ -30,6 +31,9 @@ class MySQLHAChart(cdk8s.Chart):
         ``local-storage`` with three local PVs of 15Gi on ``node1``.
     :param metrics: adds the mysqld_exporter sidecar (the Secret then needs a
         ``metrics-password`` key). Defaults to off.
+    :param tls: the set's certificate, ``MySQLTLS.from_cert_manager(...)`` or
+        ``MySQLTLS.from_existing_secret(...)``. Defaults to off.
+    :param require_secure_transport: refuse clients without TLS. Defaults to on with ``tls``.
     """
 
     def __init__(
@@ -43,6 +47,8 @@ class MySQLHAChart(cdk8s.Chart):
         replicas: int = 2,
         storage_class_name: str | None = None,
         metrics: bool = False,
+        tls: MySQLTLS | None = None,
+        require_secure_transport: bool | None = None,
     ) -> None:
         super().__init__(
             scope, id, namespace=check.dns_label("namespace", namespace), disable_resource_name_hashes=True
@@ -54,7 +60,8 @@ class MySQLHAChart(cdk8s.Chart):
             self.storage = LocalStorage(self, "Storage")
         else:
             self.storage = LocalStorage(self, "Storage", storage_class_name=storage_class_name, dynamic=True)
-        self.config = MySQLConfig(self, "Config", engine=engine, credentials=credentials)
+        self.config = MySQLConfig(self, "Config", engine=engine, credentials=credentials, tls=tls,
+                                  require_secure_transport=require_secure_transport)
         self.services = ReadWriteServices(self, "Services")
         self.mysql = ReplicatedMySQL(
             self, "MySQL", config=self.config, storage=self.storage, services=self.services, replicas=replicas,

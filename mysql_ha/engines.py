@@ -6,7 +6,9 @@ engine is a new ``Engine`` row, never an ``if engine == ...`` branch.
 
 SQL templates use ``@NAME@`` placeholders that the replica sidecar fills in
 with values it reads at run time (``@HOST@``, ``@PORT@``, ``@USER@``,
-``@PASSWORD@``, ``@LOG_FILE@``, ``@LOG_POS@``, ``@GTID@``). A template names
+``@PASSWORD@``, ``@LOG_FILE@``, ``@LOG_POS@``, ``@GTID@``); the TLS templates use
+``@CA@``, ``@CERT@``, ``@KEY@`` (paths of the mounted certificate, filled in at synth
+time) and ``@REQUIRE@`` (``ON`` or ``OFF``). A template names
 exactly the coordinates that engine positions a new replica with: MySQL 8.4 and
 9.7 by GTID auto-positioning (the clone carries its GTID set), MySQL 5.7 by
 binary log file and position, MariaDB by GTID (crash-safe, stored in
@@ -28,12 +30,25 @@ from types import MappingProxyType
 
 TRANSPORTS = ("ncat", "socat")
 """Tools that can carry a backup stream (``sidecars/common.sh`` knows both)."""
+TLS_TRANSPORTS = ("socat",)
+"""Transports that can authenticate a clone stream by certificate on the listening side:
+socat's ``OPENSSL-LISTEN`` with ``verify=1`` asks for and checks the client's certificate;
+ncat's ``--listen --ssl`` cannot ask for one, so it would hand a backup to anyone."""
 CLONE_METHODS = ("backup-stream", "clone-plugin")
 """How a new replica copies the data of the pod before it (``sidecars/clone.sh`` knows both)."""
 
 REPLICATION_PASSWORD_MAX = 32
 """``CHANGE REPLICATION SOURCE`` / ``CHANGE MASTER`` refuse a longer password (error 3056,
 ER_CHANGE_SOURCE_PASSWORD_LENGTH) in MySQL 5.7 to 9.x and MariaDB alike."""
+
+
+_TLS_SERVER_SETTINGS = {
+    "ssl_ca": "@CA@",
+    "ssl_cert": "@CERT@",
+    "ssl_key": "@KEY@",
+    "require_secure_transport": "@REQUIRE@",
+}
+"""The same option names in MySQL 5.7, 8.4, 9.7 and MariaDB 10.5+."""
 
 
 def _frozen(settings: Mapping[str, str]) -> Mapping[str, str]:
@@ -96,6 +111,17 @@ class Engine:
     """Column of the replica status that tells whether the applier (SQL) thread runs."""
     status_lag_seconds: str
     """Column of the replica status with the replication lag in seconds."""
+    tls_server_settings: Mapping[str, str] = field(default_factory=lambda: dict(_TLS_SERVER_SETTINGS))
+    """``[mysqld]`` settings that make the server present the pod's certificate (with TLS on)."""
+    sql_source_tls: str
+    """Options appended to ``sql_change_source`` with TLS on: the replica connects with TLS
+    and verifies the primary's certificate against the set's CA and its host name."""
+    sql_reload_tls: str
+    """Statement that makes a running server read a renewed certificate ('' when the engine
+    cannot: a restart of the server container is then needed)."""
+    client_tls_options: Mapping[str, str] = field(default_factory=dict)
+    """Client option-file settings of the pod's own connections to 127.0.0.1 (probes, scripts,
+    backup tool) with TLS on: encrypted, so that ``require_secure_transport`` admits them."""
 
     def __post_init__(self) -> None:
         if self.clone_method not in CLONE_METHODS:
@@ -113,6 +139,14 @@ class Engine:
                 raise ValueError(f"{prop} must be a non-empty name without spaces, got {value!r}")
         object.__setattr__(self, "server_settings", _frozen(self.server_settings))
         object.__setattr__(self, "replica_settings", _frozen(self.replica_settings))
+        object.__setattr__(self, "tls_server_settings", _frozen(self.tls_server_settings))
+        object.__setattr__(self, "client_tls_options", _frozen(self.client_tls_options))
+
+    @property
+    def authenticates_clone_streams(self) -> bool:
+        """True when no clone stream exists (CLONE plugin: the server port and its TLS) or its
+        transport can demand a client certificate."""
+        return not self.serves_backup_streams or self.transport in TLS_TRANSPORTS
 
     @property
     def serves_backup_streams(self) -> bool:
@@ -160,6 +194,10 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     status_io_running="Replica_IO_Running",
     status_sql_running="Replica_SQL_Running",
     status_lag_seconds="Seconds_Behind_Source",
+    sql_source_tls="SOURCE_SSL=1, SOURCE_SSL_CA='@CA@', SOURCE_SSL_VERIFY_SERVER_CERT=1",
+    sql_reload_tls="ALTER INSTANCE RELOAD TLS",
+    # VERIFY_CA: the chain is checked; 127.0.0.1 is not among the certificate's names.
+    client_tls_options={"ssl-mode": "VERIFY_CA", "ssl-ca": "@CA@"},
 )
 
 _MYSQL_CLONE_PLUGIN = dict(
@@ -227,6 +265,11 @@ MYSQL_5_7 = Engine(
     status_io_running="Slave_IO_Running",
     status_sql_running="Slave_SQL_Running",
     status_lag_seconds="Seconds_Behind_Master",
+    sql_source_tls="MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1",
+    # ALTER INSTANCE RELOAD TLS arrived in 8.0.16: a 5.7 server reads a renewed
+    # certificate when its container restarts.
+    sql_reload_tls="",
+    client_tls_options={"ssl-mode": "VERIFY_CA", "ssl-ca": "@CA@"},
 )
 
 MARIADB_11_4 = Engine(
@@ -261,6 +304,11 @@ MARIADB_11_4 = Engine(
     status_io_running="Slave_IO_Running",
     status_sql_running="Slave_SQL_Running",
     status_lag_seconds="Seconds_Behind_Master",
+    sql_source_tls="MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1",
+    sql_reload_tls="FLUSH SSL",
+    # MariaDB has no VERIFY_CA mode: its server-certificate check includes the host name,
+    # which 127.0.0.1 does not match; the pod's loopback is encrypted without that check.
+    client_tls_options={"ssl": "ON", "ssl-verify-server-cert": "OFF"},
 )
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (MYSQL_8_4, MYSQL_9_7, MYSQL_5_7, MARIADB_11_4)}

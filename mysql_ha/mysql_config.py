@@ -11,7 +11,8 @@ from constructs import Construct
 
 from . import _validation as check
 from .credentials import MySQLCredentials
-from .engines import MYSQL_8_4, Engine
+from .engines import MYSQL_8_4, TLS_TRANSPORTS, Engine
+from .tls import TLS_DIR, MySQLTLS, tls_paths
 
 SCRIPTS_DIR = Path(__file__).resolve().parent / "sidecars"
 """The pod scripts: ``sidecars/`` at the top of a source checkout, inside the installed package."""
@@ -38,7 +39,10 @@ _OWNED_SETTINGS = {
     "datadir": "the data directory is the PersistentVolumeClaim mounted at /var/lib/mysql",
     "socket": "the probes and scripts use the image's socket and 127.0.0.1",
     "bind_address": "replicas and the Services reach the server on the pod IP",
+    "require_secure_transport": "it is the require_secure_transport prop (checked against tls)",
 }
+# Owned only with TLS on: the tls prop points them at the mounted certificate.
+_TLS_OWNED_SETTINGS = ("ssl_ca", "ssl_cert", "ssl_key", "ssl_capath", "have_ssl", "ssl")
 _SETTING_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
@@ -60,6 +64,12 @@ class MySQLConfig(Construct):
         (server_id, read_only, log_bin, ...) are refused.
     :param primary_settings: extra settings for ordinal 0 only. Defaults to none.
     :param replica_settings: extra settings for the replicas only. Defaults to none.
+    :param tls: the certificate of the set (``MySQLTLS.from_cert_manager(...)`` or
+        ``MySQLTLS.from_existing_secret(...)``): servers present it, replicas connect with
+        TLS and check the primary's name, clone streams demand it from the receiving pod.
+        Defaults to off (see the README for why).
+    :param require_secure_transport: refuse client connections without TLS (the local
+        socket stays open). Defaults to on when ``tls`` is given; needs ``tls``.
     """
 
     def __init__(
@@ -73,6 +83,8 @@ class MySQLConfig(Construct):
         server_settings: Mapping[str, str | int] | None = None,
         primary_settings: Mapping[str, str | int] | None = None,
         replica_settings: Mapping[str, str | int] | None = None,
+        tls: MySQLTLS | None = None,
+        require_secure_transport: bool | None = None,
     ) -> None:
         super().__init__(scope, id)
         if not isinstance(credentials, MySQLCredentials):
@@ -85,6 +97,7 @@ class MySQLConfig(Construct):
                 f"engine must be an Engine such as MYSQL_8_4, MYSQL_9_7, MYSQL_5_7 or MARIADB_11_4, got {engine!r}"
             )
         _check_credentials_for(engine, credentials)
+        self.tls, self.require_secure_transport = _check_tls(engine, tls, require_secure_transport)
         self.engine = engine
         self.credentials = credentials
         # Room for the "-scripts" suffix of the longest derived name.
@@ -95,10 +108,25 @@ class MySQLConfig(Construct):
         # plugin-load-add adds to a list: the user's plugins load beside the engine's.
         owned = {key.replace("-", "_") for key in (*engine.server_settings, *engine.replica_settings)}
         owned.discard("plugin_load_add")
+        if tls is not None:
+            owned.update(_TLS_OWNED_SETTINGS)
         common = _settings("server_settings", server_settings, owned)
         primary = _settings("primary_settings", primary_settings, owned)
         replica = _settings("replica_settings", replica_settings, owned)
 
+        tls_settings = {}
+        tls_environment = {}
+        if self.tls is not None:
+            paths = {**tls_paths(), "REQUIRE": "ON" if self.require_secure_transport else "OFF"}
+            tls_settings = {key: _fill(value, paths) for key, value in engine.tls_server_settings.items()}
+            tls_environment = {
+                "MYSQL_HA_TLS_DIR": TLS_DIR,
+                "MYSQL_HA_SQL_SOURCE_TLS": _fill(engine.sql_source_tls, paths),
+                "MYSQL_HA_SQL_RELOAD_TLS": engine.sql_reload_tls,
+                "MYSQL_HA_CLIENT_TLS_OPTIONS": "".join(
+                    f"{key}={_fill(value, paths)}\n" for key, value in engine.client_tls_options.items()
+                ),
+            }
         self.config_map = k8s.KubeConfigMap(
             self,
             "ConfigMap",
@@ -108,14 +136,14 @@ class MySQLConfig(Construct):
                     "Ordinal 0, the primary: binary log flushed at every commit so an acknowledged "
                     "write survives a crash and reaches the replicas.",
                     {"log-bin": "mysql-bin", "sync_binlog": "1", "innodb_flush_log_at_trx_commit": "1",
-                     **engine.server_settings},
+                     **engine.server_settings, **tls_settings},
                     common,
                     primary,
                 ),
                 "replica.cnf": _cnf(
                     "Ordinals 1 and up, the replicas: read-only for clients, crash-safe relay log.",
                     {"log-bin": "mysql-bin", **engine.server_settings, engine.read_only_option: "1",
-                     "relay_log_recovery": "ON", **engine.replica_settings},
+                     "relay_log_recovery": "ON", **engine.replica_settings, **tls_settings},
                     common,
                     replica,
                 ),
@@ -135,6 +163,7 @@ class MySQLConfig(Construct):
                 **engine.script_environment(),
                 "MYSQL_HA_REPLICATION_USER": credentials.replication_user,
                 "MYSQL_HA_CLONE_USER": credentials.clone_user if engine.clone_method == "clone-plugin" else "",
+                **tls_environment,
             },
         )
         self.secret: k8s.KubeSecret | None = None
@@ -177,6 +206,37 @@ def _check_credentials_for(engine: Engine, credentials: MySQLCredentials) -> Non
         )
 
 
+def _check_tls(engine: Engine, tls: object, require_secure_transport: object) -> tuple[MySQLTLS | None, bool]:
+    if tls is not None and not isinstance(tls, MySQLTLS):
+        raise ValueError(
+            "tls must be MySQLTLS.from_cert_manager(issuer_name=...) or "
+            f"MySQLTLS.from_existing_secret(secret_name, dns_names=[...]) (a certificate source), got {tls!r}"
+        )
+    if require_secure_transport is not None and not isinstance(require_secure_transport, bool):
+        raise ValueError(f"require_secure_transport must be True, False or None (follows tls), "
+                         f"got {require_secure_transport!r}")
+    if tls is None:
+        if require_secure_transport:
+            raise ValueError(
+                "require_secure_transport=True needs TLS: pass tls=MySQLTLS.from_cert_manager(...) or "
+                "MySQLTLS.from_existing_secret(...), or leave require_secure_transport unset, got tls=None"
+            )
+        return None, False
+    if not engine.authenticates_clone_streams:
+        raise ValueError(
+            f"tls with engine {engine.name}: its clone stream travels with {engine.transport}, which cannot "
+            f"demand a client certificate, so the backup on port 3307 would stay open to anyone; use an "
+            f"engine whose transport is one of {', '.join(TLS_TRANSPORTS)} (e.g. "
+            f"dataclasses.replace({engine.name.upper().replace('-', '_').replace('.', '_')}, transport='socat', "
+            "tools_image=<an image with socat>))"
+        )
+    return tls, True if require_secure_transport is None else require_secure_transport
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    return re.sub(r"@([A-Z_]+)@", lambda m: values.get(m.group(1), m.group(0)), template)
+
+
 def _settings(prop: str, settings: Mapping[str, str | int] | None, engine_owned: set[str]) -> dict[str, str]:
     if settings is None:
         return {}
@@ -187,7 +247,9 @@ def _settings(prop: str, settings: Mapping[str, str | int] | None, engine_owned:
         if not isinstance(key, str) or not _SETTING_NAME.match(key):
             raise ValueError(f"{prop}: setting names are lower-case letters, digits, '_' and '-', got {key!r}")
         owned = _OWNED_SETTINGS.get(key.replace("-", "_"))
-        if owned is None and key.replace("-", "_") in engine_owned:
+        if owned is None and key.replace("-", "_") in _TLS_OWNED_SETTINGS and key.replace("-", "_") in engine_owned:
+            owned = "the tls prop points it at the mounted certificate"
+        elif owned is None and key.replace("-", "_") in engine_owned:
             owned = "the engine's replication depends on the value the library sets"
         if owned:
             raise ValueError(f"{prop} must not set {key!r}: {owned}")

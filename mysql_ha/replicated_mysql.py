@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cdk8s_plus_27 import k8s
+import cdk8s
 from constructs import Construct
 
 from . import _validation as check
@@ -12,6 +13,7 @@ from ._k8s import LABEL_COMPONENT
 from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
+from .tls import CA_KEY, CERT_KEY, KEY_KEY, TLS_DIR, certificate, certificate_names, check_covers, required_names
 
 CLONE_PORT = 3307
 METRICS_PORT = 9104
@@ -73,6 +75,13 @@ class ReplicatedMySQL(Construct):
     Beside the StatefulSet: a ServiceAccount without API token, a PodDisruptionBudget and
     a NetworkPolicy that admits 3306 from client pods and the set, and (backup-stream
     engines) 3307 from the set only.
+
+    With ``config.tls``: every container that talks to a server or a clone stream mounts
+    the certificate's Secret at ``/etc/mysql-ha/tls``; for ``MySQLTLS.from_cert_manager``
+    a cert-manager ``Certificate`` names every pod (``{name}-N.{name}`` for each of the
+    ``replicas`` ordinals, wildcards for the longer forms) and every Service; for
+    ``MySQLTLS.from_existing_secret`` the declared names must cover the same, or synthesis
+    fails. The sidecar reloads a renewed certificate into the running server.
 
     :param config: the ConfigMaps and credentials (and the engine).
     :param storage: the StorageClass and volumes for the PVCs.
@@ -212,6 +221,14 @@ class ReplicatedMySQL(Construct):
                 f"{config.credentials.metrics_password_key!r} key)"
             )
 
+        tls = config.tls
+        namespace = cdk8s.Chart.of(scope).namespace
+        pods = [f"{services.name}-{ordinal}" for ordinal in range(self.replicas)]
+        service_list = [services.headless.name, services.read.name, services.primary.name]
+        if tls is not None and not tls.uses_cert_manager:
+            check_covers("dns_names", tls.dns_names, required_names(pods, services.headless.name, service_list,
+                                                                    namespace), tls.secret_for(services.name))
+
         self.config = config
         self.services = services
         self.name = services.name
@@ -242,6 +259,7 @@ class ReplicatedMySQL(Construct):
         tmp = k8s.VolumeMount(name="tmp", mount_path=TMP_DIR)
         datadir = k8s.VolumeMount(name="data", mount_path=DATADIR, sub_path=DATA_SUBPATH)
         conf = k8s.VolumeMount(name="conf", mount_path=CONF_DIR)
+        certs = [k8s.VolumeMount(name="tls", mount_path=TLS_DIR, read_only=True)] if tls is not None else []
         security = k8s.SecurityContext(
             allow_privilege_escalation=False,
             privileged=False,
@@ -267,7 +285,7 @@ class ReplicatedMySQL(Construct):
             env_from=env_from,
             # The CLONE plugin logs in to the donor with the clone account's password.
             volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), scripts, tmp,
-                           *([] if streams else [secret])],
+                           *([] if streams else [secret]), *certs],
             resources=sidecar_resources,
             security_context=security,
         )
@@ -309,6 +327,7 @@ class ReplicatedMySQL(Construct):
                 scripts,
                 tmp,
                 k8s.VolumeMount(name="socket", mount_path=engine.socket_dir),
+                *certs,
             ],
             resources=server_resources,
             security_context=security,
@@ -341,7 +360,7 @@ class ReplicatedMySQL(Construct):
             env=[*env, k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_DIR)],
             env_from=env_from,
             ports=[k8s.ContainerPort(name="clone", container_port=CLONE_PORT)] if streams else None,
-            volume_mounts=[datadir, conf, secret, run, scripts, tmp],
+            volume_mounts=[datadir, conf, secret, run, scripts, tmp, *certs],
             resources=sidecar_resources,
             security_context=security,
             # Ready once the account (primary) or the replication (replica) is set up.
@@ -386,6 +405,15 @@ class ReplicatedMySQL(Construct):
                 ),
             ),
         ]
+        if tls is not None:
+            volumes.append(k8s.Volume(
+                name="tls",
+                secret=k8s.SecretVolumeSource(
+                    secret_name=tls.secret_for(services.name),
+                    default_mode=0o440,
+                    items=[k8s.KeyToPath(key=key, path=key) for key in (CERT_KEY, KEY_KEY, CA_KEY)],
+                ),
+            ))
         pod_annotations = None
         if metrics:
             containers.append(
@@ -393,10 +421,13 @@ class ReplicatedMySQL(Construct):
                     name="metrics",
                     image=metrics_image,
                     image_pull_policy=pull,
-                    # init-mysql writes the option file from the Secret's metrics password.
-                    args=[f"--config.my-cnf={RUN_DIR}/exporter.cnf", f"--mysqld.address=127.0.0.1:{services.port}"],
+                    # init-mysql writes the option file from the Secret's metrics password (and,
+                    # with TLS on, ssl-ca: the exporter then speaks TLS to 127.0.0.1, which is
+                    # not among the certificate's names).
+                    args=[f"--config.my-cnf={RUN_DIR}/exporter.cnf", f"--mysqld.address=127.0.0.1:{services.port}",
+                          *(["--tls.insecure-skip-verify"] if tls is not None else [])],
                     ports=[k8s.ContainerPort(name="metrics", container_port=METRICS_PORT)],
-                    volume_mounts=[k8s.VolumeMount(name="run", mount_path=RUN_DIR, read_only=True)],
+                    volume_mounts=[k8s.VolumeMount(name="run", mount_path=RUN_DIR, read_only=True), *certs],
                     resources=sidecar_resources,
                     security_context=security,
                     liveness_probe=k8s.Probe(http_get=k8s.HttpGetAction(
@@ -412,6 +443,12 @@ class ReplicatedMySQL(Construct):
                 "prometheus.io/path": "/metrics",
             }
 
+        self.certificate: cdk8s.ApiObject | None = None
+        if tls is not None and tls.uses_cert_manager:
+            self.certificate = certificate(
+                self, "Certificate", tls=tls, set_name=self.name, labels=labels,
+                dns_names=certificate_names(pods, services.headless.name, service_list, namespace, tls.dns_names),
+            )
         self.service_account = k8s.KubeServiceAccount(
             self,
             "ServiceAccount",

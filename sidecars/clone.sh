@@ -10,6 +10,9 @@
 #     the replica auto-positions;
 #   - backup-stream: the donor's sidecar streams a hot backup over the clone port;
 #     it is checked, prepared, and the primary's coordinates are read from it.
+# With TLS on (MYSQL_HA_TLS_DIR), both travel encrypted: CLONE INSTANCE with REQUIRE
+# SSL and the set's CA, the stream as mutual TLS (common.sh: this pod's certificate
+# gets it the backup, and the donor's is checked against the CA and its host name).
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
@@ -36,14 +39,19 @@ mkdir -p "$staging"
 # clone_with_plugin: CLONE INSTANCE FROM the donor into $staging/data, run by a
 # server started for this alone (socket only, no network listener, removed after).
 clone_with_plugin() {
-  local seed=$staging/seed socket=$staging/seed.sock server_pid password user state
+  local seed=$staging/seed socket=$staging/seed.sock server_pid password user state require='' tls=()
+  local tls_dir=${MYSQL_HA_TLS_DIR:-}
   log "cloning from ${donor}:${MYSQL_HA_PORT} with the CLONE plugin"
+  if [[ -n $tls_dir ]]; then
+    tls=("--clone-ssl-ca=${tls_dir}/ca.crt" "--clone-ssl-cert=${tls_dir}/tls.crt" "--clone-ssl-key=${tls_dir}/tls.key")
+    require=' REQUIRE SSL'
+  fi
   "$MYSQL_HA_SERVER" --no-defaults --initialize-insecure --datadir="$seed" \
     --log-error="$staging/seed-init.err" --secure-file-priv=NULL \
     || die "could not initialize the local clone server: $(tail -n 5 "$staging/seed-init.err")"
   "$MYSQL_HA_SERVER" --no-defaults --datadir="$seed" --socket="$socket" --pid-file="$staging/seed.pid" \
     --skip-networking --mysqlx=OFF --skip-log-bin --secure-file-priv=NULL \
-    --innodb-buffer-pool-size=64M --plugin-load-add=mysql_clone.so \
+    --innodb-buffer-pool-size=64M --plugin-load-add=mysql_clone.so "${tls[@]}" \
     --log-error="$staging/seed.err" &
   server_pid=$!
   # shellcheck disable=SC2064  # the pid is known now
@@ -61,7 +69,7 @@ clone_with_plugin() {
   local_sql <<SQL || die "CLONE INSTANCE from ${donor} failed (see above)"
 SET GLOBAL clone_valid_donor_list = '$(sql_string "${donor}:${MYSQL_HA_PORT}")';
 CLONE INSTANCE FROM '${user}'@'$(sql_string "$donor")':${MYSQL_HA_PORT} IDENTIFIED BY '$(sql_string "$password")'
-  DATA DIRECTORY = '$(sql_string "$staging/data")';
+  DATA DIRECTORY = '$(sql_string "$staging/data")'${require};
 SQL
   state=$(local_sql <<<"SELECT STATE FROM performance_schema.clone_status")
   [[ $state == Completed ]] || die "the clone from ${donor} ended in state '${state}'"

@@ -6,7 +6,9 @@
 #   - a replica whose clone has not been positioned yet starts with replication
 #     stopped, so the sidecar positions it before it applies anything;
 #   - client.cnf (mode 0600, in-memory volume) holds the root password read from
-#     the mounted Secret, so no password ever appears on a command line.
+#     the mounted Secret, so no password ever appears on a command line; with TLS
+#     on, also the engine's client TLS options (MYSQL_HA_CLIENT_TLS_OPTIONS), so the
+#     probes and scripts reach 127.0.0.1 encrypted when secure transport is required.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
@@ -26,7 +28,8 @@ else
 fi
 
 # option_file FILE USER SECRET GROUP...: writes FILE (mode 0600) with USER and the
-# password held in the Secret file SECRET, under each option GROUP.
+# password held in the Secret file SECRET, under each option GROUP, followed by the
+# option lines in $extra_options.
 option_file() {
   local file=$1 user=$2 password backslash=$'\\' quote='"' group
   password=$(<"$3")
@@ -39,14 +42,22 @@ option_file() {
     umask 077
     for group in "$@"; do
       printf '[%s]\nuser=%s\npassword="%s"\nhost=127.0.0.1\nport=%s\n' "$group" "$user" "$password" "$MYSQL_HA_PORT"
+      printf '%s' "$extra_options"
     done >"${file}.tmp"
   )
   mv "${file}.tmp" "$file"
 }
 
 # [client] is read by the mysql/mariadb clients, [xtrabackup] by the backup tools.
+extra_options=${MYSQL_HA_CLIENT_TLS_OPTIONS:-}
 option_file "$(client_cnf)" root "${MYSQL_HA_SECRET_DIR}/root-password" client xtrabackup
 if [[ -n $MYSQL_HA_METRICS_USER ]]; then
+  extra_options=''
+  tls_dir=${MYSQL_HA_TLS_DIR:-}
+  if [[ -n $tls_dir ]]; then
+    # mysqld_exporter speaks TLS when its option file names a CA.
+    extra_options="ssl-ca=${tls_dir}/ca.crt"$'\n'
+  fi
   option_file "${MYSQL_HA_RUN_DIR}/exporter.cnf" "$MYSQL_HA_METRICS_USER" \
     "${MYSQL_HA_SECRET_DIR}/metrics-password" client
 fi

@@ -8,7 +8,10 @@
 #   - On a freshly cloned replica: points it at the primary from the clone's
 #     coordinates and starts replication, once.
 # Then it is ready, and it watches: a receiver that stopped on a network error
-# (the primary was gone longer than the server's own retries) is started again.
+# (the primary was gone longer than the server's own retries) is started again;
+# with TLS on, a renewed certificate in the mounted Secret is loaded into the
+# running server (MYSQL_HA_SQL_RELOAD_TLS) and the backup server is restarted
+# with it once no clone is in flight.
 # For backup-stream engines it also serves hot backups to the next pod's clone.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
@@ -32,11 +35,14 @@ until sql <<<"SELECT 1" >/dev/null 2>&1; do sleep 1; done
 
 user=$(sql_string "$MYSQL_HA_REPLICATION_USER")
 password=$(sql_string "$replication_password")
+# With TLS on, the set's own accounts log in over TLS only, whatever clients may do.
+require=''
+[[ -z ${MYSQL_HA_TLS_DIR:-} ]] || require=' REQUIRE SSL'
 
 if ((POD_ORDINAL == 0)); then
   sql <<SQL
-CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '${password}';
-ALTER USER '${user}'@'%' IDENTIFIED BY '${password}';
+CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '${password}'${require};
+ALTER USER '${user}'@'%' IDENTIFIED BY '${password}'${require};
 GRANT REPLICATION SLAVE ON *.* TO '${user}'@'%';
 SQL
   log "replication account '${MYSQL_HA_REPLICATION_USER}' is in place"
@@ -47,8 +53,8 @@ SQL
     [[ -n $clone_password ]] || die "the clone password in the Secret is empty"
     clone_password=$(sql_string "$clone_password")
     sql <<SQL
-CREATE USER IF NOT EXISTS '${clone_user}'@'%' IDENTIFIED BY '${clone_password}';
-ALTER USER '${clone_user}'@'%' IDENTIFIED BY '${clone_password}';
+CREATE USER IF NOT EXISTS '${clone_user}'@'%' IDENTIFIED BY '${clone_password}'${require};
+ALTER USER '${clone_user}'@'%' IDENTIFIED BY '${clone_password}'${require};
 GRANT BACKUP_ADMIN ON *.* TO '${clone_user}'@'%';
 SQL
     log "clone account '${MYSQL_HA_CLONE_USER}' is in place"
@@ -73,8 +79,10 @@ elif [[ -e $position_file ]]; then
       GTID) gtid=$value ;;
     esac
   done <"$position_file"
-  # Each engine names exactly the coordinates it positions a replica with.
-  statements="${MYSQL_HA_SQL_SET_POSITION}${MYSQL_HA_SQL_SET_POSITION:+;}${MYSQL_HA_SQL_CHANGE_SOURCE};"
+  # Each engine names exactly the coordinates it positions a replica with; with TLS on,
+  # the replica connects with TLS and checks the primary's certificate and host name.
+  source_tls=${MYSQL_HA_SQL_SOURCE_TLS:-}
+  statements="${MYSQL_HA_SQL_SET_POSITION}${MYSQL_HA_SQL_SET_POSITION:+;}${MYSQL_HA_SQL_CHANGE_SOURCE}${source_tls:+, }${source_tls};"
   if [[ $statements == *@LOG_FILE@* ]]; then
     [[ $log_file =~ ^[A-Za-z0-9._-]+$ ]] || die "the clone carries no valid binary log file name: '${log_file}'"
     [[ $log_pos =~ ^[0-9]+$ ]] || die "the clone carries no valid binary log position: '${log_pos}'"
@@ -112,12 +120,53 @@ fi
 # CR_UNKNOWN_HOST, CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_NET_* read/write errors.
 retryable_errors=" 2003 2005 2006 2013 1158 1159 1160 1161 "
 
+tls_dir=${MYSQL_HA_TLS_DIR:-}
+reload_tls_sql=${MYSQL_HA_SQL_RELOAD_TLS:-}
+backup_server_pid=${MYSQL_HA_RUN_DIR}/backup-server.pid
+backup_server_restart=${MYSQL_HA_RUN_DIR}/backup-server.restart
+
+# tls_fingerprint: a checksum of the mounted certificate files ('' with TLS off). The
+# kubelet swaps a renewed Secret into the volume atomically.
+tls_fingerprint() {
+  [[ -n $tls_dir ]] || return 0
+  cat "${tls_dir}/ca.crt" "${tls_dir}/tls.crt" "${tls_dir}/tls.key" | cksum
+}
+
+# backup_server_idle: the backup server has no clone in flight (no child process).
+backup_server_idle() {
+  local pid
+  pid=$(<"$backup_server_pid") || return 0
+  [[ ! -s /proc/${pid}/task/${pid}/children ]]
+}
+
+# reload_tls: makes the server and the backup server use the renewed certificate.
+reload_tls() {
+  if [[ -n $reload_tls_sql ]]; then
+    sql <<<"${reload_tls_sql};" || return 1
+    log "the server loaded the renewed certificate (${reload_tls_sql})"
+  else
+    log "the renewed certificate reaches this engine's server at its next restart"
+  fi
+  [[ $MYSQL_HA_CLONE_METHOD == backup-stream ]] && touch "$backup_server_restart"
+  return 0
+}
+
 # watch_replication: beats every 10 s; on a replica whose receiver stopped on a
 # retryable error (not on an operator's STOP, which leaves no error), starts it.
+# With TLS on, it also carries a renewed certificate to the servers.
 watch_replication() {
-  local io errno
+  local io errno fingerprint loaded
+  loaded=$(tls_fingerprint)
   while true; do
     touch "$heartbeat"
+    fingerprint=$(tls_fingerprint) || fingerprint=$loaded
+    if [[ $fingerprint != "$loaded" ]]; then
+      log "the certificate in ${tls_dir} changed"
+      reload_tls && loaded=$fingerprint
+    fi
+    if [[ -e $backup_server_restart ]] && backup_server_idle; then
+      kill "$(<"$backup_server_pid")" 2>/dev/null || true
+    fi
     if ((POD_ORDINAL > 0)) && replica_status 2>/dev/null; then
       io=${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-}
       errno=${REPLICA_STATUS[Last_IO_Errno]:-0}
@@ -130,10 +179,26 @@ watch_replication() {
   done
 }
 
+# serve_backups: the backup server; started again only when the watch loop stopped it
+# for a renewed certificate (socat reads its certificate once, when it starts).
+serve_backups() {
+  local pid
+  rm -f "$backup_server_restart"
+  while true; do
+    log "serving backups on port ${MYSQL_HA_CLONE_PORT}"
+    serve_streams "$MYSQL_HA_CLONE_PORT" "${MYSQL_HA_SCRIPTS_DIR}/backup-stream.sh" &
+    pid=$!
+    printf '%s' "$pid" >"$backup_server_pid"
+    wait "$pid" || true
+    [[ -e $backup_server_restart ]] || return 1
+    rm -f "$backup_server_restart"
+    log "restarting the backup server with the renewed certificate"
+  done
+}
+
 touch "$heartbeat" "$ready_marker"
 if [[ $MYSQL_HA_CLONE_METHOD == backup-stream ]]; then
-  log "serving backups on port ${MYSQL_HA_CLONE_PORT}"
-  serve_streams "$MYSQL_HA_CLONE_PORT" "${MYSQL_HA_SCRIPTS_DIR}/backup-stream.sh" &
+  serve_backups &
   watch_replication &
   # Either one ending ends the container, and the kubelet starts it again.
   wait -n

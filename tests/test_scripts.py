@@ -92,12 +92,11 @@ def test_every_script_the_pods_run_is_in_the_config_map():
     assert "backup-stream.sh" in (SIDECARS / "replication.sh").read_text()
 
 
-def variables_used(*names: str) -> set[str]:
-    return {
-        match
-        for name in names
-        for match in re.findall(r"\$\{?(MYSQL_HA_[A-Z0-9_]+)", (SIDECARS / name).read_text())
-    }
+def variables_used(*names: str, optional: bool = False) -> set[str]:
+    """The MYSQL_HA_* variables the scripts read; without ``optional``, only those read
+    without a default (``${MYSQL_HA_TLS_DIR:-}`` is set only with TLS on)."""
+    pattern = r"\$\{?(MYSQL_HA_[A-Z0-9_]+)" if optional else r"\$\{?(MYSQL_HA_[A-Z0-9_]+)(?![A-Z0-9_]*:[-+])"
+    return {match for name in names for match in re.findall(pattern, (SIDECARS / name).read_text())}
 
 
 # Which scripts each container runs (command, probe, or served by the sidecar).
