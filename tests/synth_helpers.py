@@ -11,15 +11,19 @@ module makes pytest try to collect ``Testing``.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-# jsii prints an end-of-life banner for Node 20 on every start unless told not to; the
-# runtime starts when cdk8s is imported, so this must come first.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+REPO = Path(__file__).resolve().parent.parent
+
+LOCKED_NODE = REPO / "node_modules" / ".bin" / "node"
+"""The supported LTS Node that `npm ci` installs from package-lock.json. jsii starts its
+runtime when cdk8s is imported, so this comes first; subprocesses inherit it."""
+if LOCKED_NODE.exists():
+    os.environ.setdefault("JSII_NODE", str(LOCKED_NODE))
 
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import cdk8s  # noqa: E402
@@ -27,7 +31,6 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 import mysql_ha  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 SIDECARS = REPO / "sidecars"
 DIST = REPO / "dist"
 
