@@ -10,6 +10,7 @@ from cdk8s_plus_27 import k8s
 from constructs import Construct
 
 from . import _validation as check
+from ._k8s import annotate_sync_waves
 from .credentials import MySQLCredentials
 from .engines import MYSQL_8_4, Engine
 
@@ -131,6 +132,7 @@ class MySQLConfig(Construct):
                     ),
                 },
             )
+        annotate_sync_waves(self)
 
 
 def _settings(prop: str, settings: Mapping[str, str | int] | None) -> dict[str, str]:

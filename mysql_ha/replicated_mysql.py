@@ -8,7 +8,7 @@ from cdk8s_plus_27 import k8s
 from constructs import Construct
 
 from . import _validation as check
-from ._k8s import LABEL_COMPONENT
+from ._k8s import LABEL_COMPONENT, annotate_sync_waves
 from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
@@ -489,6 +489,7 @@ class ReplicatedMySQL(Construct):
             ),
         )
         self.client_labels = client_labels
+        annotate_sync_waves(self)
 
     @property
     def primary_host(self) -> str:

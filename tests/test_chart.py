@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from synth_helpers import CLUSTER_SCOPED_KINDS, by_kind, existing_secret, new_app, whole_chart
+import pytest
+from synth_helpers import (CLUSTER_SCOPED_KINDS, add_stack, by_kind, existing_secret, new_app, new_chart, synth,
+                           whole_chart)
 
 import mysql_ha
 
@@ -19,10 +21,19 @@ WALKTHROUGH_OBJECTS = [
     ("Service", "mysql-read"),
     ("Service", "mysql-primary"),
     ("ServiceAccount", "mysql"),
-    ("StatefulSet", "mysql"),
     ("PodDisruptionBudget", "mysql"),
     ("NetworkPolicy", "mysql"),
+    ("StatefulSet", "mysql"),
 ]
+
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+EXPECTED_WAVES = {
+    "Namespace": -4, "StorageClass": -4, "PersistentVolume": -4,
+    "ConfigMap": -3, "Secret": -3,
+    "Service": -2,
+    "ServiceAccount": -1, "PodDisruptionBudget": -1, "NetworkPolicy": -1,
+    "StatefulSet": 0,
+}
 
 
 def test_whole_chart_snapshot(engine, yaml_snapshot):
@@ -32,6 +43,35 @@ def test_whole_chart_snapshot(engine, yaml_snapshot):
 def test_objects_and_names_are_stable(engine):
     manifests = whole_chart(engine)
     assert [(m["kind"], m["metadata"]["name"]) for m in manifests] == WALKTHROUGH_OBJECTS
+
+
+def _waves(manifests):
+    return [(m["kind"], int(m["metadata"]["annotations"][SYNC_WAVE])) for m in manifests]
+
+
+@pytest.mark.parametrize("props", [
+    {},
+    {"credentials": mysql_ha.MySQLCredentials.from_passwords(
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw")},
+    {"storage_class_name": "standard", "metrics": True},
+], ids=["default", "with-secret", "dynamic-metrics"])
+def test_every_object_carries_its_sync_wave_and_the_chart_is_in_wave_order(props):
+    """Argo CD creates the Namespace and storage first, the StatefulSet last; kubectl apply
+    and Flux read the file top to bottom, so the file follows the same order."""
+    waves = _waves(whole_chart(**props))
+    assert waves == [(kind, EXPECTED_WAVES[kind]) for kind, _ in waves]
+    numbers = [wave for _, wave in waves]
+    assert numbers == sorted(numbers)
+    assert waves[-1] == ("StatefulSet", 0)
+
+
+def test_constructs_in_an_app_chart_carry_their_sync_waves():
+    chart = new_chart()
+    add_stack(chart, credentials=mysql_ha.MySQLCredentials.from_passwords(
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw"))
+    waves = _waves(synth(chart))
+    assert {kind for kind, _ in waves} == set(EXPECTED_WAVES) - {"Namespace"}
+    assert all(wave == EXPECTED_WAVES[kind] for kind, wave in waves)
 
 
 def test_namespaced_objects_land_in_the_namespace():
