@@ -1,4 +1,5 @@
-"""Synthesizes the example cluster into dist/ (or $CDK8S_OUTDIR when run by `cdk8s synth`).
+"""Synthesizes the example cluster into dist/ (or $CDK8S_OUTDIR when run by `cdk8s synth`), with
+the kustomization.yaml that makes the folder a kustomize base.
 
 Environment (all optional; the committed dist/ uses none of them):
   MYSQL_HA_ENGINE         mysql-8.4 (default), mysql-5.7 or mariadb-11.4
@@ -23,7 +24,7 @@ if _LOCKED_NODE.exists():
 
 import cdk8s  # noqa: E402
 
-from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name  # noqa: E402
+from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name, write_kustomization  # noqa: E402
 
 
 def credentials_from(environ: os._Environ[str] | dict[str, str]) -> MySQLCredentials:
@@ -45,6 +46,7 @@ def main() -> None:
     except ValueError as error:
         raise SystemExit(f"mysql-ha: {error}") from None
     app.synth()
+    write_kustomization(app)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The committed dist/ is exactly what main.py synthesizes, and synthesis is deterministic."""
+"""The committed dist/ (manifests and kustomization.yaml) is exactly what main.py synthesizes,
+and synthesis is deterministic."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cdk8s
 import pytest
+import yaml
 from synth_helpers import DIST, REPO
+
+import mysql_ha
 
 
 def start_synth(outdir: Path) -> subprocess.Popen:
@@ -40,7 +45,7 @@ def two_synths(tmp_path_factory):
 def test_fresh_synth_equals_committed_dist(two_synths):
     fresh = two_synths[0][0]
     committed = files_of(DIST)
-    assert sorted(fresh) == sorted(committed) == ["mysql-ha.k8s.yaml"]
+    assert sorted(fresh) == sorted(committed) == ["kustomization.yaml", "mysql-ha.k8s.yaml"]
     for name, content in committed.items():
         assert fresh[name] == content, (
             f"dist/{name} is stale: run `python main.py` (or `cdk8s synth`), read the diff, and commit it"
@@ -56,3 +61,27 @@ def test_synthesis_prints_nothing_on_stderr(two_synths):
     """No end-of-life banner: main.py runs jsii on the LTS Node that `npm ci` installs from
     package-lock.json, with no JSII_* variable set by the caller."""
     assert two_synths[1] == ["", ""], two_synths[1][0]
+
+
+def test_kustomization_lists_the_manifests():
+    kustomization = yaml.safe_load((DIST / "kustomization.yaml").read_text())
+    assert kustomization == {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": ["mysql-ha.k8s.yaml"],
+    }
+
+
+def test_write_kustomization_lists_every_manifest_of_the_app(tmp_path):
+    app = cdk8s.App(outdir=str(tmp_path))
+    for name in ("b-chart", "a-chart"):
+        cdk8s.ApiObject(cdk8s.Chart(app, name), "Map", api_version="v1", kind="ConfigMap")
+    app.synth()
+    path = mysql_ha.write_kustomization(app)
+    assert path == tmp_path / "kustomization.yaml"
+    assert yaml.safe_load(path.read_text())["resources"] == ["a-chart.k8s.yaml", "b-chart.k8s.yaml"]
+
+
+def test_write_kustomization_refuses_an_empty_folder(tmp_path):
+    with pytest.raises(ValueError, match="call app.synth"):
+        mysql_ha.write_kustomization(cdk8s.App(outdir=str(tmp_path)))
