@@ -21,18 +21,25 @@ runtime when cdk8s is imported, so this comes first; subprocesses inherit it."""
 if LOCKED_NODE.exists():
     os.environ.setdefault("JSII_NODE", str(LOCKED_NODE))
 
+import functools  # noqa: E402
 import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 import cdk8s  # noqa: E402
+import yaml  # noqa: E402
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode  # noqa: E402
 
 import mysql_ha  # noqa: E402
 
 SIDECARS = REPO / "sidecars"
 DIST = REPO / "dist"
+EXAMPLES = REPO / "examples"
+EXAMPLE_NAMES = sorted(path.parent.name for path in EXAMPLES.glob("*/main.py"))
+"""Every example app, one folder of ``examples/`` each."""
 
 ENGINE_NAMES = list(mysql_ha.ENGINES)
 """Every supported engine, in the library's order (the default, MySQL 8.4, first)."""
@@ -110,6 +117,25 @@ def add_stack(
         services=mysql_ha.ReadWriteServices(chart, "Services", **(services or {})),
         **mysql_props,
     )
+
+
+@functools.cache
+def run_example(name: str) -> tuple[Path, str]:
+    """Runs ``examples/<name>/main.py`` as ``cdk8s synth`` would (``CDK8S_OUTDIR``, once per
+    session) and returns its output folder and what it wrote to stderr."""
+    outdir = Path(_APP_OUTDIR) / "examples" / name
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MYSQL_HA_")}
+    env["CDK8S_OUTDIR"] = str(outdir)
+    result = subprocess.run([sys.executable, "main.py"], cwd=EXAMPLES / name, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"examples/{name}: {result.stderr}"
+    return outdir, result.stderr
+
+
+def example_manifests(name: str) -> list[dict[str, Any]]:
+    """The objects an example synthesizes, from its manifest files."""
+    outdir, _ = run_example(name)
+    return [doc for path in sorted(outdir.glob("*.k8s.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
 # --- looking things up ----------------------------------------------------------------
