@@ -122,7 +122,7 @@ def add_stack(
 @functools.cache
 def run_example(name: str) -> tuple[Path, str]:
     """Runs ``examples/<name>/main.py`` as ``cdk8s synth`` would (``CDK8S_OUTDIR``, once per
-    session) and returns its output folder and what it wrote to stderr."""
+    test run) and returns its output folder and what it wrote to stderr."""
     outdir = Path(_APP_OUTDIR) / "examples" / name
     env = {k: v for k, v in os.environ.items() if not k.startswith("MYSQL_HA_")}
     env["CDK8S_OUTDIR"] = str(outdir)
