@@ -432,7 +432,7 @@ def test_misspelled_prop_fails():
 
 def run_main(tmp_path, **environment):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MYSQL_HA_")}
-    env.update(CDK8S_OUTDIR=str(tmp_path), JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", **environment)
+    env.update(CDK8S_OUTDIR=str(tmp_path), **environment)
     return subprocess.run(
         [sys.executable, "main.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
