@@ -1,13 +1,14 @@
 """Synthesizes the example cluster into dist/ (or $CDK8S_OUTDIR when run by `cdk8s synth`), with
-the kustomization.yaml that makes the folder a kustomize base.
+the Kustomization that makes the folder a kustomize base.
 
 Environment (all optional; the committed dist/ uses none of them):
-  MYSQL_HA_ENGINE         mysql-8.4 (default), mysql-5.7 or mariadb-11.4
-  MYSQL_HA_ROOT_PASSWORD, MYSQL_HA_REPLICATION_PASSWORD
-                          build the Secret from these passwords; the output then holds them,
-                          so keep it out of version control. Without them the pods read the
-                          existing Secret "mysql-credentials" (keys root-password and
-                          replication-password).
+  MYSQL_HA_ENGINE         mysql-8.4 (default), mysql-9.7, mysql-5.7 or mariadb-11.4
+  MYSQL_HA_ROOT_PASSWORD, MYSQL_HA_REPLICATION_PASSWORD, MYSQL_HA_CLONE_PASSWORD
+                          build the Secret from these passwords (the clone password only for
+                          mysql-8.4 and mysql-9.7); the output then holds them, so keep it out
+                          of version control. Without them the pods read the existing Secret
+                          "mysql-credentials" (keys root-password, replication-password and
+                          clone-password).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def credentials_from(environ: os._Environ[str] | dict[str, str]) -> MySQLCredent
         return MySQLCredentials.from_existing_secret("mysql-credentials")
     if root is None or replication is None:
         raise SystemExit("set both MYSQL_HA_ROOT_PASSWORD and MYSQL_HA_REPLICATION_PASSWORD, or neither")
-    return MySQLCredentials.from_passwords(root_password=root, replication_password=replication)
+    return MySQLCredentials.from_passwords(
+        root_password=root, replication_password=replication, clone_password=environ.get("MYSQL_HA_CLONE_PASSWORD")
+    )
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from .chart import MySQLHAChart
 from .credentials import MySQLCredentials
-from .engines import ENGINES, MARIADB_11_4, MYSQL_5_7, MYSQL_8_4, Engine, engine_by_name
+from .engines import ENGINES, MARIADB_11_4, MYSQL_5_7, MYSQL_8_4, MYSQL_9_7, Engine, engine_by_name
 from .kustomization import write_kustomization
 from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
@@ -16,6 +16,7 @@ __all__ = [
     "MARIADB_11_4",
     "MYSQL_5_7",
     "MYSQL_8_4",
+    "MYSQL_9_7",
     "MySQLConfig",
     "MySQLCredentials",
     "MySQLHAChart",

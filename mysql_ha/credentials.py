@@ -25,36 +25,51 @@ class MySQLCredentials:
     replication_user: str = "repl"
     metrics_password_key: str = "metrics-password"
     """Key of the metrics exporter's password; read only when metrics are enabled."""
+    clone_password_key: str = "clone-password"
+    """Key of the clone account's password; read only by engines that seed replicas with
+    MySQL's CLONE plugin."""
+    clone_user: str = "clone"
     root_password: str | None = field(default=None, repr=False)
     replication_password: str | None = field(default=None, repr=False)
     metrics_password: str | None = field(default=None, repr=False)
+    clone_password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check.dns_subdomain("secret_name", self.secret_name)
-        for prop in ("root_password_key", "replication_password_key", "metrics_password_key"):
+        for prop in ("root_password_key", "replication_password_key", "metrics_password_key", "clone_password_key"):
             key = getattr(self, prop)
             if not isinstance(key, str) or not key or not all(c.isalnum() or c in "-._" for c in key):
                 raise ValueError(f"{prop} must be a Secret key (letters, digits, '-', '_' or '.'), got {key!r}")
-        keys = (self.root_password_key, self.replication_password_key, self.metrics_password_key)
+        keys = (self.root_password_key, self.replication_password_key, self.metrics_password_key,
+                self.clone_password_key)
         if len(set(keys)) != len(keys):
             raise ValueError(
-                "root_password_key, replication_password_key and metrics_password_key must differ "
-                f"(each account has its own password), got {keys}"
+                "root_password_key, replication_password_key, metrics_password_key and clone_password_key "
+                f"must differ (each account has its own password), got {keys}"
             )
-        user = self.replication_user
-        if not isinstance(user, str) or not user or len(user) > _USER_NAME_MAX or not user.replace("_", "a").isalnum():
+        for prop in ("replication_user", "clone_user"):
+            user = getattr(self, prop)
+            if (not isinstance(user, str) or not user or len(user) > _USER_NAME_MAX
+                    or not user.replace("_", "a").isalnum()):
+                raise ValueError(f"{prop} must be 1-{_USER_NAME_MAX} letters, digits or '_', got {user!r}")
+            if user.lower() == "root":
+                raise ValueError(f"{prop} must not be 'root': each task has its own least-privilege account")
+        if self.replication_user == self.clone_user:
             raise ValueError(
-                f"replication_user must be 1-{_USER_NAME_MAX} letters, digits or '_', got {user!r}"
+                f"replication_user and clone_user must differ (each has its own privileges), both are "
+                f"{self.replication_user!r}"
             )
-        if user.lower() == "root":
-            raise ValueError("replication_user must not be 'root': replication uses a least-privilege account")
         if (self.root_password is None) != (self.replication_password is None):
             raise ValueError("root_password and replication_password must be given together (from_passwords)")
         # Checked here, not only in from_passwords: the constructor is public too.
         if self.root_password is not None:
-            _check_passwords(self.root_password, self.replication_password, self.metrics_password)
-        elif self.metrics_password is not None:
-            raise ValueError("metrics_password goes with root_password and replication_password (from_passwords)")
+            _check_passwords(self.root_password, self.replication_password, self.metrics_password,
+                             self.clone_password)
+        elif self.metrics_password is not None or self.clone_password is not None:
+            raise ValueError(
+                "metrics_password and clone_password go with root_password and replication_password "
+                "(from_passwords)"
+            )
 
     @classmethod
     def from_existing_secret(
@@ -64,19 +79,26 @@ class MySQLCredentials:
         root_password_key: str = "root-password",
         replication_password_key: str = "replication-password",
         metrics_password_key: str = "metrics-password",
+        clone_password_key: str = "clone-password",
         replication_user: str = "repl",
+        clone_user: str = "clone",
     ) -> "MySQLCredentials":
         """Passwords read from keys of a Secret that already exists in the namespace.
 
-        Key names default to ``root-password``, ``replication-password`` and (read only when
-        metrics are enabled) ``metrics-password``; the replication account defaults to ``repl``.
+        Key names default to ``root-password``, ``replication-password``, (read only when
+        metrics are enabled) ``metrics-password`` and (read only by the MySQL 8.4 and 9.7
+        engines, which seed replicas with the CLONE plugin) ``clone-password``. The accounts
+        default to ``repl`` and ``clone``. The pods check at start-up what cannot be checked
+        here, e.g. a replication password longer than the engine allows.
         """
         return cls(
             secret_name=secret_name,
             root_password_key=root_password_key,
             replication_password_key=replication_password_key,
             metrics_password_key=metrics_password_key,
+            clone_password_key=clone_password_key,
             replication_user=replication_user,
+            clone_user=clone_user,
         )
 
     @classmethod
@@ -86,21 +108,28 @@ class MySQLCredentials:
         root_password: str,
         replication_password: str,
         metrics_password: str | None = None,
+        clone_password: str | None = None,
         secret_name: str = "mysql-credentials",
         replication_user: str = "repl",
+        clone_user: str = "clone",
     ) -> "MySQLCredentials":
         """A Secret (``mysql-credentials`` by default) built from these passwords at synth time.
 
         Each password must be 8-256 printable characters without white space, and all must
-        differ. ``metrics_password`` is needed only with metrics enabled; defaults to none.
+        differ; the engine may allow less for replication (``MySQLConfig`` checks: 32
+        characters). ``metrics_password`` is needed only with metrics enabled, and
+        ``clone_password`` only by the engines that clone with MySQL's CLONE plugin (MySQL 8.4
+        and 9.7); both default to none.
         """
-        _check_passwords(root_password, replication_password, metrics_password)
+        _check_passwords(root_password, replication_password, metrics_password, clone_password)
         return cls(
             secret_name=secret_name,
             replication_user=replication_user,
+            clone_user=clone_user,
             root_password=root_password,
             replication_password=replication_password,
             metrics_password=metrics_password,
+            clone_password=clone_password,
         )
 
     @property
@@ -109,10 +138,12 @@ class MySQLCredentials:
         return self.root_password is not None
 
 
-def _check_passwords(root_password: object, replication_password: object, metrics_password: object = None) -> None:
+def _check_passwords(root_password: object, replication_password: object, metrics_password: object = None,
+                     clone_password: object = None) -> None:
     given = [("root_password", root_password), ("replication_password", replication_password)]
-    if metrics_password is not None:
-        given.append(("metrics_password", metrics_password))
+    for prop, password in (("metrics_password", metrics_password), ("clone_password", clone_password)):
+        if password is not None:
+            given.append((prop, password))
     for prop, password in given:
         if not isinstance(password, str) or not password:
             raise ValueError(f"{prop} must be a non-empty string (at least 8 printable characters)")
@@ -122,5 +153,6 @@ def _check_passwords(root_password: object, replication_password: object, metric
             raise ValueError(f"{prop} must be printable characters without white space or line breaks")
     if root_password == replication_password:
         raise ValueError("replication_password must differ from root_password: root never replicates")
-    if metrics_password is not None and metrics_password in (root_password, replication_password):
-        raise ValueError("metrics_password must differ from the root and replication passwords")
+    passwords = [password for _, password in given]
+    if len(set(passwords)) != len(passwords):
+        raise ValueError(f"{', '.join(prop for prop, _ in given)} must all differ: each account has its own password")

@@ -7,42 +7,65 @@ engine is a new ``Engine`` row, never an ``if engine == ...`` branch.
 SQL templates use ``@NAME@`` placeholders that the replica sidecar fills in
 with values it reads at run time (``@HOST@``, ``@PORT@``, ``@USER@``,
 ``@PASSWORD@``, ``@LOG_FILE@``, ``@LOG_POS@``, ``@GTID@``). A template names
-exactly the coordinates that engine positions a new replica with: MySQL by
+exactly the coordinates that engine positions a new replica with: MySQL 8.4 and
+9.7 by GTID auto-positioning (the clone carries its GTID set), MySQL 5.7 by
 binary log file and position, MariaDB by GTID (crash-safe, stored in
 ``mysql.gtid_slave_pos``).
+
+How a new replica gets its data (``clone_method``):
+
+- ``clone-plugin``: MySQL's CLONE plugin copies the donor over the server port;
+  no tools image has to match the server's version.
+- ``backup-stream``: the donor's sidecar streams a hot backup (xtrabackup or
+  mariadb-backup) over ``CLONE_PORT`` with ``transport``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 TRANSPORTS = ("ncat", "socat")
 """Tools that can carry a backup stream (``sidecars/common.sh`` knows both)."""
+CLONE_METHODS = ("backup-stream", "clone-plugin")
+"""How a new replica copies the data of the pod before it (``sidecars/clone.sh`` knows both)."""
+
+REPLICATION_PASSWORD_MAX = 32
+"""``CHANGE REPLICATION SOURCE`` / ``CHANGE MASTER`` refuse a longer password (error 3056,
+ER_CHANGE_SOURCE_PASSWORD_LENGTH) in MySQL 5.7 to 9.x and MariaDB alike."""
+
+
+def _frozen(settings: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(settings))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Engine:
-    """One database engine: images, tool names and SQL dialect."""
+    """One database engine: images, tool names, server settings and SQL dialect."""
 
     name: str
     """Short identifier, used in error messages and ``engine_by_name``."""
     server_image: str
     """Image of the database server container (its entrypoint initializes an empty datadir)."""
     tools_image: str
-    """Image of the clone init container and the replication sidecar (backup tool, stream
-    extractor, client, ncat, bash). See docs/images.md for the evidence per image."""
+    """Image of the clone init container and the replication sidecar. See docs/images.md
+    for the evidence per image."""
+    server: str
+    """Server program (the clone plugin runs a throwaway one in the clone init container)."""
     client: str
     """SQL command-line client."""
     admin: str
     """Admin client used by the liveness probe (``ping``)."""
-    backup: str
-    """Hot backup tool (``--backup``/``--prepare``)."""
-    stream_extractor: str
-    """Extractor of the backup tool's ``xbstream`` format."""
-    transport: str
-    """How a backup travels from donor to clone: ``ncat`` or ``socat``, whichever the tools
-    image ships."""
+    clone_method: str
+    """``clone-plugin`` or ``backup-stream``, see the module documentation."""
+    backup: str = ""
+    """Hot backup tool (``--backup``/``--prepare``); ``backup-stream`` engines only."""
+    stream_extractor: str = ""
+    """Extractor of the backup tool's ``xbstream`` format; ``backup-stream`` engines only."""
+    transport: str = ""
+    """How a backup travels from donor to clone, ``ncat`` or ``socat``, whichever the tools
+    image ships; ``backup-stream`` engines only."""
     socket_dir: str
     """Where the server image puts its socket; an emptyDir, as the root filesystem is read-only."""
     uid: int
@@ -53,10 +76,16 @@ class Engine:
     """Server option that keeps a replica read-only for everyone but replication."""
     skip_replica_start_option: str
     """Server option that keeps replication stopped at start-up (used once, right after a clone)."""
+    server_settings: Mapping[str, str] = field(default_factory=dict)
+    """``[mysqld]`` settings this engine needs on every pod, owned by the library."""
+    replica_settings: Mapping[str, str] = field(default_factory=dict)
+    """``[mysqld]`` settings this engine needs on the replicas, owned by the library."""
+    max_replication_password_length: int = REPLICATION_PASSWORD_MAX
+    """Longest replication password the engine's change-source statement takes."""
     sql_set_position: str
     """Statement run before ``sql_change_source`` ('' when none is needed)."""
     sql_change_source: str
-    """Points the replica at the primary, with the clone's coordinates."""
+    """Points the replica at the primary, from the clone's coordinates."""
     sql_start_replica: str
     sql_stop_replica: str
     sql_reset_replica: str
@@ -69,20 +98,37 @@ class Engine:
     """Column of the replica status with the replication lag in seconds."""
 
     def __post_init__(self) -> None:
-        if self.transport not in TRANSPORTS:
-            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}")
-        for prop in ("server_image", "tools_image", "client", "admin", "backup", "stream_extractor"):
+        if self.clone_method not in CLONE_METHODS:
+            raise ValueError(f"clone_method must be one of {', '.join(CLONE_METHODS)}, got {self.clone_method!r}")
+        tools = ["server_image", "tools_image", "server", "client", "admin"]
+        if self.clone_method == "backup-stream":
+            if self.transport not in TRANSPORTS:
+                raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}")
+            tools += ["backup", "stream_extractor"]
+        elif self.backup or self.stream_extractor or self.transport:
+            raise ValueError("backup, stream_extractor and transport belong to backup-stream engines only")
+        for prop in tools:
             value = getattr(self, prop)
             if not isinstance(value, str) or not value or any(c.isspace() for c in value):
                 raise ValueError(f"{prop} must be a non-empty name without spaces, got {value!r}")
+        object.__setattr__(self, "server_settings", _frozen(self.server_settings))
+        object.__setattr__(self, "replica_settings", _frozen(self.replica_settings))
+
+    @property
+    def serves_backup_streams(self) -> bool:
+        """True when each pod's sidecar serves hot backups on ``CLONE_PORT``."""
+        return self.clone_method == "backup-stream"
 
     def script_environment(self) -> dict[str, str]:
         """The variables through which ``sidecars/*.sh`` receive this engine's data."""
         return {
+            "MYSQL_HA_SERVER": self.server,
             "MYSQL_HA_CLIENT": self.client,
+            "MYSQL_HA_CLONE_METHOD": self.clone_method,
             "MYSQL_HA_BACKUP": self.backup,
             "MYSQL_HA_STREAM_EXTRACTOR": self.stream_extractor,
             "MYSQL_HA_TRANSPORT": self.transport,
+            "MYSQL_HA_MAX_REPLICATION_PASSWORD_LENGTH": str(self.max_replication_password_length),
             "MYSQL_HA_SKIP_REPLICA_START_OPTION": self.skip_replica_start_option,
             "MYSQL_HA_SQL_SET_POSITION": self.sql_set_position,
             "MYSQL_HA_SQL_CHANGE_SOURCE": self.sql_change_source,
@@ -96,42 +142,16 @@ class Engine:
         }
 
 
-_MYSQL_LEGACY_REPLICATION = dict(
-    skip_replica_start_option="skip-slave-start",
-    sql_set_position="",
-    sql_change_source=(
-        "CHANGE MASTER TO MASTER_HOST='@HOST@', MASTER_PORT=@PORT@, MASTER_USER='@USER@', "
-        "MASTER_PASSWORD='@PASSWORD@', MASTER_LOG_FILE='@LOG_FILE@', MASTER_LOG_POS=@LOG_POS@, "
-        "MASTER_CONNECT_RETRY=10"
-    ),
-    sql_start_replica="START SLAVE",
-    sql_stop_replica="STOP SLAVE",
-    sql_reset_replica="RESET SLAVE ALL",
-    sql_replica_status="SHOW SLAVE STATUS",
-    status_io_running="Slave_IO_Running",
-    status_sql_running="Slave_SQL_Running",
-    status_lag_seconds="Seconds_Behind_Master",
-)
-
-MYSQL_8_4 = Engine(
-    name="mysql-8.4",
-    server_image="mysql:8.4",
-    tools_image="percona/percona-xtrabackup:8.4",
-    client="mysql",
-    admin="mysqladmin",
-    backup="xtrabackup",
-    stream_extractor="xbstream",
-    transport="socat",
-    socket_dir="/var/run/mysqld",
-    uid=999,
-    root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
-    read_only_option="super-read-only",
+_MYSQL_REPLICA_SOURCE_DIALECT = dict(
     skip_replica_start_option="skip-replica-start",
     sql_set_position="",
+    # GTID auto-positioning: the clone's GTID set tells the primary where to start. 8.0.27+
+    # retries a lost source only 10 times (SOURCE_RETRY_COUNT); 86400 tries 10 s apart, the
+    # old default, outlast any real outage, and the sidecar restarts a receiver that gave up.
     sql_change_source=(
         "CHANGE REPLICATION SOURCE TO SOURCE_HOST='@HOST@', SOURCE_PORT=@PORT@, "
-        "SOURCE_USER='@USER@', SOURCE_PASSWORD='@PASSWORD@', SOURCE_LOG_FILE='@LOG_FILE@', "
-        "SOURCE_LOG_POS=@LOG_POS@, SOURCE_CONNECT_RETRY=10, GET_SOURCE_PUBLIC_KEY=1"
+        "SOURCE_USER='@USER@', SOURCE_PASSWORD='@PASSWORD@', SOURCE_AUTO_POSITION=1, "
+        "SOURCE_CONNECT_RETRY=10, SOURCE_RETRY_COUNT=86400, GET_SOURCE_PUBLIC_KEY=1"
     ),
     sql_start_replica="START REPLICA",
     sql_stop_replica="STOP REPLICA",
@@ -142,12 +162,46 @@ MYSQL_8_4 = Engine(
     status_lag_seconds="Seconds_Behind_Source",
 )
 
+_MYSQL_CLONE_PLUGIN = dict(
+    server="mysqld",
+    client="mysql",
+    admin="mysqladmin",
+    clone_method="clone-plugin",
+    socket_dir="/var/run/mysqld",
+    uid=999,
+    root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
+    read_only_option="super-read-only",
+    server_settings={
+        "gtid_mode": "ON",
+        "enforce_gtid_consistency": "ON",
+        "plugin-load-add": "mysql_clone.so",
+    },
+)
+
+MYSQL_8_4 = Engine(
+    name="mysql-8.4",
+    server_image="mysql:8.4",
+    tools_image="mysql:8.4",
+    **_MYSQL_CLONE_PLUGIN,
+    **_MYSQL_REPLICA_SOURCE_DIALECT,
+)
+
+MYSQL_9_7 = Engine(
+    name="mysql-9.7",
+    server_image="mysql:9.7",
+    tools_image="mysql:9.7",
+    **_MYSQL_CLONE_PLUGIN,
+    **_MYSQL_REPLICA_SOURCE_DIALECT,
+)
+
 MYSQL_5_7 = Engine(
     name="mysql-5.7",
     server_image="mysql:5.7",
     tools_image="gcr.io/google-samples/xtrabackup:1.0",
+    server="mysqld",
     client="mysql",
     admin="mysqladmin",
+    clone_method="backup-stream",
     backup="xtrabackup",
     stream_extractor="xbstream",
     transport="ncat",
@@ -155,15 +209,34 @@ MYSQL_5_7 = Engine(
     uid=999,
     root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
     read_only_option="super-read-only",
-    **_MYSQL_LEGACY_REPLICATION,
+    # 5.7 keeps the replica's positions in files unless told otherwise: a crash between a
+    # commit and the file's update replays or skips transactions. 8.0 made TABLE the default
+    # and 8.4 removed both options.
+    server_settings={"master_info_repository": "TABLE", "relay_log_info_repository": "TABLE"},
+    skip_replica_start_option="skip-slave-start",
+    sql_set_position="",
+    sql_change_source=(
+        "CHANGE MASTER TO MASTER_HOST='@HOST@', MASTER_PORT=@PORT@, MASTER_USER='@USER@', "
+        "MASTER_PASSWORD='@PASSWORD@', MASTER_LOG_FILE='@LOG_FILE@', MASTER_LOG_POS=@LOG_POS@, "
+        "MASTER_CONNECT_RETRY=10, MASTER_RETRY_COUNT=86400"
+    ),
+    sql_start_replica="START SLAVE",
+    sql_stop_replica="STOP SLAVE",
+    sql_reset_replica="RESET SLAVE ALL",
+    sql_replica_status="SHOW SLAVE STATUS",
+    status_io_running="Slave_IO_Running",
+    status_sql_running="Slave_SQL_Running",
+    status_lag_seconds="Seconds_Behind_Master",
 )
 
 MARIADB_11_4 = Engine(
     name="mariadb-11.4",
     server_image="mariadb:11.4",
     tools_image="mariadb:11.4",
+    server="mariadbd",
     client="mariadb",
     admin="mariadb-admin",
+    clone_method="backup-stream",
     backup="mariadb-backup",
     stream_extractor="mbstream",
     transport="socat",
@@ -171,6 +244,10 @@ MARIADB_11_4 = Engine(
     uid=999,
     root_password_file_env="MARIADB_ROOT_PASSWORD_FILE",
     read_only_option="read-only",
+    # Replicas write what they apply to their own binary log with the primary's GTIDs, so
+    # any pod can serve a clone or become the primary; strict mode refuses a transaction
+    # that would make a pod's GTID history diverge.
+    server_settings={"log_slave_updates": "ON", "gtid_strict_mode": "ON"},
     skip_replica_start_option="skip-slave-start",
     sql_set_position="SET GLOBAL gtid_slave_pos = '@GTID@'",
     sql_change_source=(
@@ -186,7 +263,7 @@ MARIADB_11_4 = Engine(
     status_lag_seconds="Seconds_Behind_Master",
 )
 
-ENGINES: dict[str, Engine] = {e.name: e for e in (MYSQL_8_4, MYSQL_5_7, MARIADB_11_4)}
+ENGINES: dict[str, Engine] = {e.name: e for e in (MYSQL_8_4, MYSQL_9_7, MYSQL_5_7, MARIADB_11_4)}
 """Every supported engine by name; ``MYSQL_8_4`` is the default everywhere."""
 
 

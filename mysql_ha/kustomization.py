@@ -6,18 +6,19 @@ from pathlib import Path
 
 import cdk8s
 
-FILE_NAME = "kustomization.yaml"
+FILE_NAME = "Kustomization"
 
 
 def write_kustomization(app: cdk8s.App) -> Path:
-    """Writes ``kustomization.yaml`` into the app's output folder, listing every manifest
+    """Writes ``Kustomization`` into the app's output folder, listing every manifest
     file there (``*.k8s.yaml``, sorted by name), and returns its path. Call it after
     ``app.synth()``: the folder then works with ``kubectl apply -k``, as an Argo CD
     kustomize application and as a Flux ``Kustomization`` path, and serves as a base for
     overlays. The objects keep their own namespaces and sync-wave annotations.
 
-    ``kubectl apply -f`` on the whole folder would read this file as an object and fail:
-    apply the folder with ``-k``, or single manifest files with ``-f``.
+    ``Kustomization`` is one of the three names kustomize looks for, and the one without a
+    ``.yaml`` extension: ``kubectl apply -f <folder>`` and ``cdk8s synth --stdout`` read only
+    ``*.yaml``/``*.yml``/``*.json`` files as manifests, so they keep working on the folder.
     """
     outdir = Path(app.outdir)
     manifests = sorted(path.name for path in outdir.glob(f"*{app.output_file_extension}"))

@@ -28,6 +28,13 @@ _OWNED_SETTINGS = {
     "skip_slave_start": "the sidecar decides when replication starts",
     "skip_replica_start": "the sidecar decides when replication starts",
     "gtid_mode": "replicas are positioned by the library; a mismatch between pods breaks replication",
+    "enforce_gtid_consistency": "GTID replication needs it on every pod",
+    "gtid_strict_mode": "it keeps the pods' GTID histories from diverging",
+    "log_slave_updates": "every pod keeps the primary's transactions in its own binary log",
+    "log_replica_updates": "every pod keeps the primary's transactions in its own binary log",
+    "master_info_repository": "crash-safe replication keeps its positions in tables",
+    "relay_log_info_repository": "crash-safe replication keeps its positions in tables",
+    "relay_log_recovery": "a replica discards an unfinished relay log after a crash",
     "port": "the Services and probes use port 3306",
     "datadir": "the data directory is the PersistentVolumeClaim mounted at /var/lib/mysql",
     "socket": "the probes and scripts use the image's socket and 127.0.0.1",
@@ -75,13 +82,23 @@ class MySQLConfig(Construct):
                 f"MySQLCredentials.from_passwords(...), got {credentials!r}"
             )
         if not isinstance(engine, Engine):
-            raise ValueError(f"engine must be an Engine such as MYSQL_8_4, MYSQL_5_7 or MARIADB_11_4, got {engine!r}")
+            raise ValueError(
+                f"engine must be an Engine such as MYSQL_8_4, MYSQL_9_7, MYSQL_5_7 or MARIADB_11_4, got {engine!r}"
+            )
+        _check_credentials_for(engine, credentials)
         self.engine = engine
         self.credentials = credentials
+        # Room for the "-scripts" suffix of the longest derived name.
         self.name = check.dns_subdomain("name", name)
-        common = _settings("server_settings", server_settings)
-        primary = _settings("primary_settings", primary_settings)
-        replica = _settings("replica_settings", replica_settings)
+        if len(self.name) > 253 - len("-scripts"):
+            raise ValueError(f"name must be at most {253 - len('-scripts')} characters (ConfigMap "
+                             f"'{{name}}-scripts' is derived from it), got {len(self.name)}")
+        # plugin-load-add adds to a list: the user's plugins load beside the engine's.
+        owned = {key.replace("-", "_") for key in (*engine.server_settings, *engine.replica_settings)}
+        owned.discard("plugin_load_add")
+        common = _settings("server_settings", server_settings, owned)
+        primary = _settings("primary_settings", primary_settings, owned)
+        replica = _settings("replica_settings", replica_settings, owned)
 
         self.config_map = k8s.KubeConfigMap(
             self,
@@ -91,13 +108,15 @@ class MySQLConfig(Construct):
                 "primary.cnf": _cnf(
                     "Ordinal 0, the primary: binary log flushed at every commit so an acknowledged "
                     "write survives a crash and reaches the replicas.",
-                    {"log-bin": "mysql-bin", "sync_binlog": "1", "innodb_flush_log_at_trx_commit": "1"},
+                    {"log-bin": "mysql-bin", "sync_binlog": "1", "innodb_flush_log_at_trx_commit": "1",
+                     **engine.server_settings},
                     common,
                     primary,
                 ),
                 "replica.cnf": _cnf(
                     "Ordinals 1 and up, the replicas: read-only for clients, crash-safe relay log.",
-                    {"log-bin": "mysql-bin", engine.read_only_option: "1", "relay_log_recovery": "ON"},
+                    {"log-bin": "mysql-bin", **engine.server_settings, engine.read_only_option: "1",
+                     "relay_log_recovery": "ON", **engine.replica_settings},
                     common,
                     replica,
                 ),
@@ -113,7 +132,11 @@ class MySQLConfig(Construct):
             self,
             "Environment",
             metadata=k8s.ObjectMeta(name=f"{self.name}-env"),
-            data={**engine.script_environment(), "MYSQL_HA_REPLICATION_USER": credentials.replication_user},
+            data={
+                **engine.script_environment(),
+                "MYSQL_HA_REPLICATION_USER": credentials.replication_user,
+                "MYSQL_HA_CLONE_USER": credentials.clone_user if engine.clone_method == "clone-plugin" else "",
+            },
         )
         self.secret: k8s.KubeSecret | None = None
         if credentials.creates_secret:
@@ -125,17 +148,38 @@ class MySQLConfig(Construct):
                 string_data={
                     credentials.root_password_key: credentials.root_password,
                     credentials.replication_password_key: credentials.replication_password,
-                    **(
-                        {credentials.metrics_password_key: credentials.metrics_password}
-                        if credentials.metrics_password is not None
-                        else {}
-                    ),
+                    **{
+                        key: password
+                        for key, password in (
+                            (credentials.metrics_password_key, credentials.metrics_password),
+                            (credentials.clone_password_key, credentials.clone_password),
+                        )
+                        if password is not None
+                    },
                 },
             )
         annotate_sync_waves(self)
 
 
-def _settings(prop: str, settings: Mapping[str, str | int] | None) -> dict[str, str]:
+def _check_credentials_for(engine: Engine, credentials: MySQLCredentials) -> None:
+    """What the engine asks of passwords given at synth time (a Secret that exists already is
+    checked by the pods when they start)."""
+    if not credentials.creates_secret:
+        return
+    limit = engine.max_replication_password_length
+    if len(credentials.replication_password) > limit:
+        raise ValueError(
+            f"replication_password must be at most {limit} characters for engine {engine.name} "
+            f"(its change-source statement refuses longer ones), got {len(credentials.replication_password)}"
+        )
+    if engine.clone_method == "clone-plugin" and credentials.clone_password is None:
+        raise ValueError(
+            f"engine {engine.name} seeds new replicas with the CLONE plugin through the account "
+            f"{credentials.clone_user!r}: pass clone_password to MySQLCredentials.from_passwords(...), got none"
+        )
+
+
+def _settings(prop: str, settings: Mapping[str, str | int] | None, engine_owned: set[str]) -> dict[str, str]:
     if settings is None:
         return {}
     if not isinstance(settings, Mapping):
@@ -145,6 +189,8 @@ def _settings(prop: str, settings: Mapping[str, str | int] | None) -> dict[str, 
         if not isinstance(key, str) or not _SETTING_NAME.match(key):
             raise ValueError(f"{prop}: setting names are lower-case letters, digits, '_' and '-', got {key!r}")
         owned = _OWNED_SETTINGS.get(key.replace("-", "_"))
+        if owned is None and key.replace("-", "_") in engine_owned:
+            owned = "the engine's replication depends on the value the library sets"
         if owned:
             raise ValueError(f"{prop} must not set {key!r}: {owned}")
         if isinstance(value, bool) or not isinstance(value, (str, int)) or "\n" in str(value) or str(value) == "":

@@ -17,7 +17,9 @@ CLONE_PORT = 3307
 METRICS_PORT = 9104
 MAX_SERVER_ID = 2**32 - 1
 SPREADS = ("soft", "hard", "none")
-DEFAULT_METRICS_IMAGE = "prom/mysqld-exporter:v0.15.1"
+DEFAULT_METRICS_IMAGE = "prom/mysqld-exporter:v0.16.0"
+"""0.16.0 is the first release that reads MySQL 8.4's ``SHOW REPLICA STATUS`` (8.4 removed
+``SHOW SLAVE STATUS``, which 0.15 reads)."""
 
 # Where the pod's volumes are mounted: the scripts receive these paths as variables.
 DATA_ROOT = "/data"  # the whole PVC, in the clone init container only
@@ -33,6 +35,7 @@ TMP_DIR = "/tmp"
 ROOT_PASSWORD_FILE = "root-password"
 REPLICATION_PASSWORD_FILE = "replication-password"
 METRICS_PASSWORD_FILE = "metrics-password"
+CLONE_PASSWORD_FILE = "clone-password"
 METRICS_USER = "exporter"
 
 # Policy-scan findings that this design answers on purpose, with the reason next to each.
@@ -53,19 +56,23 @@ class ReplicatedMySQL(Construct):
 
     Start-up of pod N (OrderedReady: pod N starts once pods 0..N-1 are ready):
 
-    1. ``clone-mysql`` (init): on a replica with no data yet, streams a hot backup of pod
-       N-1 over port 3307 into a staging directory, prepares it, records the binlog
-       coordinates, and renames it into place: a half-done clone is never taken for data.
+    1. ``clone-mysql`` (init): on a replica with no data yet, copies the data of pod N-1
+       into a staging directory (MySQL 8.4/9.7: the CLONE plugin over port 3306;
+       MariaDB and MySQL 5.7: a hot backup streamed over port 3307, then prepared),
+       records where replication starts, and renames it into place: a half-done clone is
+       never taken for data.
     2. ``init-mysql`` (init): picks ``primary.cnf`` or ``replica.cnf``, sets
        ``server-id = server_id_base + N``, writes the client option file from the Secret.
     3. ``mysql``: the server, from the engine's image and entrypoint.
-    4. ``replication`` (sidecar): on the primary, creates the replication account; on a
-       fresh replica, points it at ``{name}-0.{name}`` from the clone's coordinates and
-       starts it; then serves backups to the next pod on port 3307.
+    4. ``replication`` (sidecar): on the primary, creates the replication (and clone)
+       accounts; on a fresh replica, points it at ``{name}-0.{name}`` from the clone's
+       coordinates and starts it; then restarts a receiver that stopped on a network
+       error and, for backup-stream engines, serves backups to the next pod on port 3307.
     5. ``metrics`` (optional sidecar): mysqld_exporter on port 9104.
 
     Beside the StatefulSet: a ServiceAccount without API token, a PodDisruptionBudget and
-    a NetworkPolicy that admits 3306 from client pods and the set, 3307 from the set only.
+    a NetworkPolicy that admits 3306 from client pods and the set, and (backup-stream
+    engines) 3307 from the set only.
 
     :param config: the ConfigMaps and credentials (and the engine).
     :param storage: the StorageClass and volumes for the PVCs.
@@ -105,7 +112,7 @@ class ReplicatedMySQL(Construct):
         Defaults to ``{"app.kubernetes.io/name": "prometheus"}``.
     :param server_image: overrides the engine's server image. Defaults to the engine's.
     :param tools_image: overrides the engine's clone/sidecar image. Defaults to the engine's.
-    :param metrics_image: the exporter's image. Defaults to ``prom/mysqld-exporter:v0.15.1``.
+    :param metrics_image: the exporter's image. Defaults to ``prom/mysqld-exporter:v0.16.0``.
     :param image_pull_policy: ``IfNotPresent``, ``Always`` or ``Never``, for every container.
         Defaults to ``IfNotPresent``.
     """
@@ -250,6 +257,7 @@ class ReplicatedMySQL(Construct):
             return k8s.Probe(exec=k8s.ExecAction(command=command), **timing)
 
         admin_ping = [engine.admin, f"--defaults-extra-file={RUN_DIR}/client.cnf", "ping"]
+        streams = engine.serves_backup_streams
         clone = k8s.Container(
             name="clone-mysql",
             image=tools_image,
@@ -257,7 +265,9 @@ class ReplicatedMySQL(Construct):
             command=script("clone.sh"),
             env=[*env, k8s.EnvVar(name="MYSQL_HA_DATA_ROOT", value=DATA_ROOT)],
             env_from=env_from,
-            volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), scripts, tmp],
+            # The CLONE plugin logs in to the donor with the clone account's password.
+            volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), scripts, tmp,
+                           *([] if streams else [secret])],
             resources=sidecar_resources,
             security_context=security,
         )
@@ -330,16 +340,17 @@ class ReplicatedMySQL(Construct):
             command=script("replication.sh"),
             env=[*env, k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_DIR)],
             env_from=env_from,
-            ports=[k8s.ContainerPort(name="clone", container_port=CLONE_PORT)],
+            ports=[k8s.ContainerPort(name="clone", container_port=CLONE_PORT)] if streams else None,
             volume_mounts=[datadir, conf, secret, run, scripts, tmp],
             resources=sidecar_resources,
             security_context=security,
             # Ready once the account (primary) or the replication (replica) is set up.
             readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=2),
-            # Something listens on the clone port (read from the socket table: a connection
-            # there would start a backup). Set-up may wait for the server that long.
+            # Its watch loop beats, and for backup-stream engines something listens on the
+            # clone port (read from the socket table: a connection there would start a
+            # backup). Set-up may wait for the server that long.
             liveness_probe=exec_probe(
-                script("listening.sh"), initial_delay_seconds=startup_timeout_seconds, period_seconds=20
+                script("sidecar-liveness.sh"), initial_delay_seconds=startup_timeout_seconds, period_seconds=20
             ),
         )
         containers = [server, sidecar]
@@ -365,6 +376,11 @@ class ReplicatedMySQL(Construct):
                             [k8s.KeyToPath(key=config.credentials.metrics_password_key, path=METRICS_PASSWORD_FILE)]
                             if metrics
                             else []
+                        ),
+                        *(
+                            []
+                            if streams
+                            else [k8s.KeyToPath(key=config.credentials.clone_password_key, path=CLONE_PASSWORD_FILE)]
                         ),
                     ],
                 ),
@@ -462,10 +478,9 @@ class ReplicatedMySQL(Construct):
         )
         members = k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=selector))
         clients = k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=client_labels))
-        ingress = [
-            _allow(services.port, [clients, members]),
-            _allow(CLONE_PORT, [members]),
-        ]
+        ingress = [_allow(services.port, [clients, members])]
+        if streams:
+            ingress.append(_allow(CLONE_PORT, [members]))
         if metrics:
             ingress.append(
                 _allow(

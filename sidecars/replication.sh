@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
 # Sidecar "replication".
 #   - On the primary: creates (or updates) the replication account, which may
-#     only replicate (REPLICATION SLAVE): root never replicates; and, with metrics
-#     on, the exporter's read-only account.
+#     only replicate (REPLICATION SLAVE): root never replicates; for engines that
+#     clone with MySQL's CLONE plugin, the clone account (BACKUP_ADMIN only); with
+#     metrics on, the exporter's read-only account. Accounts made on the primary
+#     replicate to every pod, so any pod can be a donor.
 #   - On a freshly cloned replica: points it at the primary from the clone's
 #     coordinates and starts replication, once.
-# Then it is ready, and serves hot backups to the next pod's clone.
+# Then it is ready, and it watches: a receiver that stopped on a network error
+# (the primary was gone longer than the server's own retries) is started again.
+# For backup-stream engines it also serves hot backups to the next pod's clone.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
 
 pod_identity
 ready_marker=${MYSQL_HA_RUN_DIR}/replication-ready
+heartbeat=${MYSQL_HA_RUN_DIR}/replication-heartbeat
 position_file=${MYSQL_HA_DATADIR}/mysql-ha-source-position
 rm -f "$ready_marker"
+
+replication_password=$(<"${MYSQL_HA_SECRET_DIR}/replication-password")
+[[ -n $replication_password ]] || die "the replication password in the Secret is empty"
+# A longer one is refused by CHANGE REPLICATION SOURCE / CHANGE MASTER (error 3056)
+# on every replica: say so once, here, instead of failing there.
+((${#replication_password} <= MYSQL_HA_MAX_REPLICATION_PASSWORD_LENGTH)) \
+  || die "the replication password in the Secret has ${#replication_password} characters; replicas accept at most ${MYSQL_HA_MAX_REPLICATION_PASSWORD_LENGTH}: store a shorter one"
 
 log "waiting for the local server"
 until sql <<<"SELECT 1" >/dev/null 2>&1; do sleep 1; done
 
-replication_password=$(<"${MYSQL_HA_SECRET_DIR}/replication-password")
-[[ -n $replication_password ]] || die "the replication password in the Secret is empty"
 user=$(sql_string "$MYSQL_HA_REPLICATION_USER")
 password=$(sql_string "$replication_password")
 
@@ -30,6 +40,19 @@ ALTER USER '${user}'@'%' IDENTIFIED BY '${password}';
 GRANT REPLICATION SLAVE ON *.* TO '${user}'@'%';
 SQL
   log "replication account '${MYSQL_HA_REPLICATION_USER}' is in place"
+  if [[ -n $MYSQL_HA_CLONE_USER ]]; then
+    # CLONE INSTANCE reads a donor with BACKUP_ADMIN and nothing else.
+    clone_user=$(sql_string "$MYSQL_HA_CLONE_USER")
+    clone_password=$(<"${MYSQL_HA_SECRET_DIR}/clone-password")
+    [[ -n $clone_password ]] || die "the clone password in the Secret is empty"
+    clone_password=$(sql_string "$clone_password")
+    sql <<SQL
+CREATE USER IF NOT EXISTS '${clone_user}'@'%' IDENTIFIED BY '${clone_password}';
+ALTER USER '${clone_user}'@'%' IDENTIFIED BY '${clone_password}';
+GRANT BACKUP_ADMIN ON *.* TO '${clone_user}'@'%';
+SQL
+    log "clone account '${MYSQL_HA_CLONE_USER}' is in place"
+  fi
   if [[ -n $MYSQL_HA_METRICS_USER ]]; then
     # The exporter reads status only, from this pod, with few connections.
     exporter=$(sql_string "$MYSQL_HA_METRICS_USER")
@@ -85,6 +108,35 @@ if ((POD_ORDINAL > 0)) && [[ -e $skip_start ]]; then
   log "replication started"
 fi
 
-touch "$ready_marker"
-log "serving backups on port ${MYSQL_HA_CLONE_PORT}"
-serve_streams "$MYSQL_HA_CLONE_PORT" "${MYSQL_HA_SCRIPTS_DIR}/backup-stream.sh"
+# Client errors that mean "the primary could not be reached": CR_CONN_HOST_ERROR,
+# CR_UNKNOWN_HOST, CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_NET_* read/write errors.
+retryable_errors=" 2003 2005 2006 2013 1158 1159 1160 1161 "
+
+# watch_replication: beats every 10 s; on a replica whose receiver stopped on a
+# retryable error (not on an operator's STOP, which leaves no error), starts it.
+watch_replication() {
+  local io errno
+  while true; do
+    touch "$heartbeat"
+    if ((POD_ORDINAL > 0)) && replica_status 2>/dev/null; then
+      io=${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-}
+      errno=${REPLICA_STATUS[Last_IO_Errno]:-0}
+      if [[ $io == No && $retryable_errors == *" $errno "* ]]; then
+        log "the receiver stopped on error ${errno} (${REPLICA_STATUS[Last_IO_Error]:-}): starting it again"
+        sql <<<"${MYSQL_HA_SQL_START_REPLICA} IO_THREAD;" || log "could not start the receiver; next try in 10 s"
+      fi
+    fi
+    sleep 10
+  done
+}
+
+touch "$heartbeat" "$ready_marker"
+if [[ $MYSQL_HA_CLONE_METHOD == backup-stream ]]; then
+  log "serving backups on port ${MYSQL_HA_CLONE_PORT}"
+  serve_streams "$MYSQL_HA_CLONE_PORT" "${MYSQL_HA_SCRIPTS_DIR}/backup-stream.sh" &
+  watch_replication &
+  # Either one ending ends the container, and the kubelet starts it again.
+  wait -n
+  die "the backup server or the watch loop stopped"
+fi
+watch_replication

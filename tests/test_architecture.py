@@ -62,12 +62,14 @@ def test_picture_draws_every_part_of_the_chart(props):
         assert f'svc/{service["metadata"]["name"]}' in nodes
     assert {e for e in edges if e.startswith("svc/mysql-primary")} == {"svc/mysql-primary->mysql-0:mysql"}
     assert {e for e in edges if e.startswith("svc/mysql-read")} == {f"svc/mysql-read->{p}:mysql" for p in pods}
+    # MySQL 8.4 clones with the CLONE plugin over the donor's server port; no port 3307.
     for previous, pod in zip(pods, pods[1:]):
-        assert f"{previous}:replication->{pod}:clone-mysql" in edges
+        assert f"{previous}:mysql->{pod}:clone-mysql" in edges
         assert f"mysql-0:mysql->{pod}:mysql" in edges
+    assert "clone (CLONE plugin) :3306" in dot
     for pod in pods:
         assert f"{pod}->pvc/data-{pod}" in edges
-    assert "TCP 3307 between the set&#x27;s own pods" in dot
+    assert "TCP 3307" not in dot
     assert "peer/mysql/0/mysql-client=true" in nodes
     if props.get("metrics"):
         assert "TCP 9104 from pods app.kubernetes.io/name=prometheus (any namespace)" in dot
@@ -78,7 +80,14 @@ def test_picture_draws_every_part_of_the_chart(props):
 
 def test_secret_from_the_chart_is_drawn_as_part_of_it():
     credentials = mysql_ha.MySQLCredentials.from_passwords(root_password="unit-test-root-pw",
-                                                           replication_password="unit-test-repl-pw")
+                                                           replication_password="unit-test-repl-pw",
+                                                           clone_password="unit-test-clone-pw")
     dot = architecture.architecture_dot(whole_chart(credentials=credentials))
     assert "created outside the chart" not in dot
-    assert "replication-password, root-password" in dot
+    assert "clone-password, replication-password, root-password" in dot
+
+
+def test_a_backup_stream_engine_clones_through_port_3307():
+    dot = architecture.architecture_dot(whole_chart(mysql_ha.MARIADB_11_4))
+    assert '"mysql-0":"replication" -> "mysql-1":"clone-mysql"' in dot
+    assert "clone (backup stream) :3307" in dot and "TCP 3307 between the set&#x27;s own pods" in dot

@@ -1,4 +1,4 @@
-"""The committed dist/ (manifests and kustomization.yaml) is exactly what main.py synthesizes,
+"""The committed dist/ (manifests and Kustomization) is exactly what main.py synthesizes,
 and synthesis is deterministic."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def two_synths(tmp_path_factory):
 def test_fresh_synth_equals_committed_dist(two_synths):
     fresh = two_synths[0][0]
     committed = files_of(DIST)
-    assert sorted(fresh) == sorted(committed) == ["kustomization.yaml", "mysql-ha.k8s.yaml"]
+    assert sorted(fresh) == sorted(committed) == ["Kustomization", "mysql-ha.k8s.yaml"]
     for name, content in committed.items():
         assert fresh[name] == content, (
             f"dist/{name} is stale: run `python main.py` (or `cdk8s synth`), read the diff, and commit it"
@@ -64,7 +64,7 @@ def test_synthesis_prints_nothing_on_stderr(two_synths):
 
 
 def test_kustomization_lists_the_manifests():
-    kustomization = yaml.safe_load((DIST / "kustomization.yaml").read_text())
+    kustomization = yaml.safe_load((DIST / "Kustomization").read_text())
     assert kustomization == {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -78,10 +78,20 @@ def test_write_kustomization_lists_every_manifest_of_the_app(tmp_path):
         cdk8s.ApiObject(cdk8s.Chart(app, name), "Map", api_version="v1", kind="ConfigMap")
     app.synth()
     path = mysql_ha.write_kustomization(app)
-    assert path == tmp_path / "kustomization.yaml"
+    assert path == tmp_path / "Kustomization"
     assert yaml.safe_load(path.read_text())["resources"] == ["a-chart.k8s.yaml", "b-chart.k8s.yaml"]
 
 
 def test_write_kustomization_refuses_an_empty_folder(tmp_path):
     with pytest.raises(ValueError, match="call app.synth"):
         mysql_ha.write_kustomization(cdk8s.App(outdir=str(tmp_path)))
+
+
+def test_kubectl_apply_f_reads_only_manifests():
+    """`kubectl apply -f dist/` reads every *.yaml, *.yml and *.json file of the folder as
+    manifests: each must hold Kubernetes objects, so the kustomization is not among them."""
+    readable = [p for p in DIST.iterdir() if p.suffix in (".yaml", ".yml", ".json")]
+    assert [p.name for p in readable] == ["mysql-ha.k8s.yaml"]
+    for path in readable:
+        for document in yaml.safe_load_all(path.read_text()):
+            assert document["apiVersion"] and document["kind"] != "Kustomization", path

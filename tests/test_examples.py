@@ -22,7 +22,7 @@ def test_every_example_synthesizes_quietly_with_its_kustomization():
         assert stderr == "", f"examples/{name}: {stderr}"
         manifests = sorted(path.name for path in outdir.glob("*.k8s.yaml"))
         assert len(manifests) == 1, (name, manifests)
-        kustomization = yaml.safe_load((outdir / "kustomization.yaml").read_text())
+        kustomization = yaml.safe_load((outdir / "Kustomization").read_text())
         assert kustomization["resources"] == manifests, name
 
 

@@ -7,8 +7,8 @@ ordinal 0 the primary) with their init containers, containers, images and ports;
 and the claims of the PVC template; the Services and the pods their selectors pick; the
 ConfigMaps and Secret the pods mount; the NetworkPolicy's allowed paths; the StorageClass and
 PersistentVolumes. The clone and replication flows follow the ports the pods publish: pod N
-clones pod N-1 through its ``clone`` port, and every replica replicates from ordinal 0 through
-its ``mysql`` port. tests/test_architecture.py fails when docs/architecture.dot no longer
+clones pod N-1 through its ``clone`` port (or, CLONE plugin, its ``mysql`` port), and every
+replica replicates from ordinal 0 through its ``mysql`` port. tests/test_architecture.py fails when docs/architecture.dot no longer
 matches the chart.
 """
 
@@ -223,16 +223,19 @@ def _policy(by_kind: dict[str, list[Manifest]], pods: list[str], pod_labels: dic
 
 
 def _flows(pod_spec: dict[str, Any], pods: list[str]) -> list[str]:
-    """Clone: pod N's first init container reads pod N-1's ``clone`` port. Replication: every
-    replica's server reads the primary's ``mysql`` port."""
+    """Clone: pod N's first init container reads pod N-1's ``clone`` port (backup stream), or
+    its ``mysql`` port when there is none (CLONE plugin). Replication: every replica's server
+    reads the primary's ``mysql`` port."""
     ports = {p["name"]: (c["name"], p["containerPort"]) for c in pod_spec["containers"] for p in c.get("ports", [])}
     init = pod_spec.get("initContainers", [])
     out = []
-    if "clone" in ports and init:
-        donor, port = ports["clone"]
+    # Without a clone port, the clone init container reads the donor's server port (CLONE plugin).
+    method = "backup stream" if "clone" in ports else "CLONE plugin"
+    if init and ("clone" in ports or "mysql" in ports):
+        donor, port = ports["clone"] if "clone" in ports else ports["mysql"]
         for previous, pod in zip(pods, pods[1:]):
             out.append(f'  "{previous}":"{donor}" -> "{pod}":"{init[0]["name"]}" [color="#1565c0", penwidth=2, '
-                       f'label="clone (backup stream) :{port}"];')
+                       f'label="clone ({method}) :{port}"];')
     if "mysql" in ports:
         server, port = ports["mysql"]
         for pod in pods[1:]:
