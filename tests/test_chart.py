@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from synth_helpers import CLUSTER_SCOPED_KINDS, by_kind, existing_secret, new_app, whole_chart
+import pytest
+from synth_helpers import (
+    CLUSTER_SCOPED_KINDS, all_containers, by_kind, existing_secret, new_app, walk_strings, whole_chart,
+)
 
 import mysql_ha
 
@@ -61,7 +64,8 @@ def test_storage_class_name_switches_to_dynamic_storage():
 
 def test_from_passwords_adds_the_secret_in_the_namespace():
     credentials = mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw"
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
+        clone_password="unit-test-clone-pw",
     )
     manifests = whole_chart(credentials=credentials)
     secret = by_kind(manifests, "Secret", "mysql-credentials")
@@ -75,3 +79,23 @@ def test_hosts_and_parts():
     assert chart.config.engine is mysql_ha.MYSQL_8_4
     assert chart.storage.max_replicas == 3
     assert chart.mysql.replicas == 2
+
+
+@pytest.mark.parametrize("engine", [mysql_ha.MYSQL_8_4, mysql_ha.MYSQL_9_7], ids=lambda e: e.name)
+def test_mysql_8_4_and_9_7_charts_run_no_backup_tool(engine):
+    """xtrabackup 8.x refuses --slave-info on a multi-threaded replica without GTIDs: these
+    charts clone with the CLONE plugin and ship no backup tool or backup port at all."""
+    manifests = whole_chart(engine)
+    env = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    assert env["MYSQL_HA_CLONE_METHOD"] == "clone-plugin"
+    assert (env["MYSQL_HA_BACKUP"], env["MYSQL_HA_STREAM_EXTRACTOR"], env["MYSQL_HA_TRANSPORT"]) == ("", "", "")
+    for each in all_containers(manifests):
+        assert each["image"] in (engine.server_image, "prom/mysqld-exporter:v0.16.0"), each["name"]
+    # Outside the scripts (which serve both kinds of engine), no trace of a backup tool.
+    rest = [m for m in manifests if m["metadata"].get("name") != "mysql-scripts"]
+    for path, text in walk_strings(rest):
+        assert not any(word in text for word in ("xtrabackup", "xbstream", "--slave-info")), path
+    assert all(port["containerPort"] != 3307 for each in all_containers(manifests) for port in each.get("ports", []))
+    for file in ("primary.cnf", "replica.cnf"):
+        lines = by_kind(manifests, "ConfigMap", "mysql")["data"][file].splitlines()
+        assert {"gtid_mode=ON", "enforce_gtid_consistency=ON"} <= set(lines), file
