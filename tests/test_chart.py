@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from synth_helpers import (CLUSTER_SCOPED_KINDS, add_stack, by_kind, existing_secret, new_app, new_chart, synth,
-                           whole_chart)
+from synth_helpers import (
+    CLUSTER_SCOPED_KINDS, add_stack, all_containers, by_kind, existing_secret, new_app, new_chart, synth,
+    walk_strings, whole_chart,
+)
 
 import mysql_ha
 
@@ -52,7 +54,8 @@ def _waves(manifests):
 @pytest.mark.parametrize("props", [
     {},
     {"credentials": mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw")},
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
+        clone_password="unit-test-clone-pw")},
     {"storage_class_name": "standard", "metrics": True},
 ], ids=["default", "with-secret", "dynamic-metrics"])
 def test_every_object_carries_its_sync_wave_and_the_chart_is_in_wave_order(props):
@@ -68,7 +71,8 @@ def test_every_object_carries_its_sync_wave_and_the_chart_is_in_wave_order(props
 def test_constructs_in_an_app_chart_carry_their_sync_waves():
     chart = new_chart()
     add_stack(chart, credentials=mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw"))
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
+        clone_password="unit-test-clone-pw"))
     waves = _waves(synth(chart))
     assert {kind for kind, _ in waves} == set(EXPECTED_WAVES) - {"Namespace"}
     assert all(wave == EXPECTED_WAVES[kind] for kind, wave in waves)
@@ -101,7 +105,8 @@ def test_storage_class_name_switches_to_dynamic_storage():
 
 def test_from_passwords_adds_the_secret_in_the_namespace():
     credentials = mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw"
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
+        clone_password="unit-test-clone-pw",
     )
     manifests = whole_chart(credentials=credentials)
     secret = by_kind(manifests, "Secret", "mysql-credentials")
@@ -115,3 +120,23 @@ def test_hosts_and_parts():
     assert chart.config.engine is mysql_ha.MYSQL_8_4
     assert chart.storage.max_replicas == 3
     assert chart.mysql.replicas == 2
+
+
+@pytest.mark.parametrize("engine", [mysql_ha.MYSQL_8_4, mysql_ha.MYSQL_9_7], ids=lambda e: e.name)
+def test_mysql_8_4_and_9_7_charts_run_no_backup_tool(engine):
+    """xtrabackup 8.x refuses --slave-info on a multi-threaded replica without GTIDs: these
+    charts clone with the CLONE plugin and ship no backup tool or backup port at all."""
+    manifests = whole_chart(engine)
+    env = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    assert env["MYSQL_HA_CLONE_METHOD"] == "clone-plugin"
+    assert (env["MYSQL_HA_BACKUP"], env["MYSQL_HA_STREAM_EXTRACTOR"], env["MYSQL_HA_TRANSPORT"]) == ("", "", "")
+    for each in all_containers(manifests):
+        assert each["image"] in (engine.server_image, "prom/mysqld-exporter:v0.16.0"), each["name"]
+    # Outside the scripts (which serve both kinds of engine), no trace of a backup tool.
+    rest = [m for m in manifests if m["metadata"].get("name") != "mysql-scripts"]
+    for path, text in walk_strings(rest):
+        assert not any(word in text for word in ("xtrabackup", "xbstream", "--slave-info")), path
+    assert all(port["containerPort"] != 3307 for each in all_containers(manifests) for port in each.get("ports", []))
+    for file in ("primary.cnf", "replica.cnf"):
+        lines = by_kind(manifests, "ConfigMap", "mysql")["data"][file].splitlines()
+        assert {"gtid_mode=ON", "enforce_gtid_consistency=ON"} <= set(lines), file

@@ -15,7 +15,8 @@ KUBERNETES_VERSIONS = ["1.27", "1.37"]
 
 def _passwords(**extra):
     return mysql_ha.MySQLCredentials.from_passwords(
-        root_password=secrets.token_urlsafe(16), replication_password=secrets.token_urlsafe(16), **extra
+        root_password=secrets.token_urlsafe(16), replication_password=secrets.token_urlsafe(16),
+        clone_password=secrets.token_urlsafe(16), **extra
     )
 
 

@@ -8,12 +8,15 @@ SQL here is what MySQL 8.4+ and MariaDB 11 both understand; the few words that d
 
 from __future__ import annotations
 
+import secrets
 import signal
 import time
 
+import cdk8s
 import pytest
 
-from emulator import SQLError
+from emulator import Cluster, SQLError
+from mysql_ha import MySQLCredentials, MySQLHAChart
 from scenario_tools import APP_USER, Writer
 
 pytestmark = pytest.mark.e2e
@@ -290,3 +293,22 @@ def test_11_no_password_on_any_command_line(cluster):
     scanner = cluster.argv_scanner
     assert scanner.samples > 20 and scanner.processes_seen > 1000, "the scan did not run"
     assert not scanner.hits, "a password appeared in a process's argv:\n" + "\n".join(scanner.hits[:5])
+
+
+def test_12_too_long_replication_password_in_an_existing_secret(engine, tmp_path):
+    """A Secret made outside the library cannot be checked at synth time: the pod says what
+    is wrong when it starts, instead of every replica failing its CHANGE statement."""
+    keys = {"root-password": "Root-" + secrets.token_urlsafe(16),
+            "replication-password": "x" * (engine.max_replication_password_length + 1),
+            "clone-password": "Clone-" + secrets.token_urlsafe(16)}
+    chart = MySQLHAChart(cdk8s.Testing.app(), "pw", engine=engine,
+                         credentials=MySQLCredentials.from_existing_secret("outside"), replicas=1,
+                         storage_class_name="standard")
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "outside", "namespace": "mysql"},
+              "stringData": keys}
+    with Cluster([*chart.to_json(), secret], tmp_path, prefix="mhpw" + engine.name[:2]) as small:
+        small.start()
+        message = f"has {engine.max_replication_password_length + 1} characters; replicas accept at most"
+        small.wait_for(lambda: 0 in small.pods and message in small.logs(0, "replication"), timeout=120,
+                       what="the sidecar to refuse the password")
+        assert not small.pod(0).ready
