@@ -345,7 +345,7 @@ class ReplicatedMySQL(Construct):
             resources=sidecar_resources,
             security_context=security,
             # Ready once the account (primary) or the replication (replica) is set up.
-            readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=2),
+            readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=1),
             # Its watch loop beats, and for backup-stream engines something listens on the
             # clone port (read from the socket table: a connection there would start a
             # backup). Set-up may wait for the server that long.

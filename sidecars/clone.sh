@@ -38,7 +38,8 @@ mkdir -p "$staging"
 clone_with_plugin() {
   local seed=$staging/seed socket=$staging/seed.sock server_pid password user state
   log "cloning from ${donor}:${MYSQL_HA_PORT} with the CLONE plugin"
-  "$MYSQL_HA_SERVER" --no-defaults --initialize-insecure --datadir="$seed" \
+  # Without a binary log the throwaway server initializes in about half the time.
+  "$MYSQL_HA_SERVER" --no-defaults --initialize-insecure --datadir="$seed" --skip-log-bin \
     --log-error="$staging/seed-init.err" --secure-file-priv=NULL \
     || die "could not initialize the local clone server: $(tail -n 5 "$staging/seed-init.err")"
   "$MYSQL_HA_SERVER" --no-defaults --datadir="$seed" --socket="$socket" --pid-file="$staging/seed.pid" \

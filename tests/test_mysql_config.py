@@ -40,6 +40,7 @@ def test_primary_and_replica_configuration():
     assert cnf_lines(data["primary.cnf"]) == [
         "[mysqld]",
         "log-bin=mysql-bin",
+        "relay-log=mysql-relay-bin",
         "sync_binlog=1",
         "innodb_flush_log_at_trx_commit=1",
         "gtid_mode=ON",
@@ -49,6 +50,7 @@ def test_primary_and_replica_configuration():
     assert cnf_lines(data["replica.cnf"]) == [
         "[mysqld]",
         "log-bin=mysql-bin",
+        "relay-log=mysql-relay-bin",
         "gtid_mode=ON",
         "enforce_gtid_consistency=ON",
         "plugin-load-add=mysql_clone.so",
