@@ -1,4 +1,5 @@
-"""Synthesizes the example cluster into dist/ (or $CDK8S_OUTDIR when run by `cdk8s synth`).
+"""Synthesizes the example cluster into dist/ (or $CDK8S_OUTDIR when run by `cdk8s synth`), with
+the Kustomization that makes the folder a kustomize base.
 
 Environment (all optional; the committed dist/ uses none of them):
   MYSQL_HA_ENGINE         mysql-8.4 (default), mysql-9.7, mysql-5.7 or mariadb-11.4
@@ -13,10 +14,18 @@ Environment (all optional; the committed dist/ uses none of them):
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-import cdk8s
+# jsii runs cdk8s on Node.js. `npm ci` installs a supported LTS Node from package-lock.json into
+# node_modules/; use it rather than whatever `node` is first on PATH. A JSII_NODE set by the
+# caller wins.
+_LOCKED_NODE = Path(__file__).resolve().parent / "node_modules" / ".bin" / "node"
+if _LOCKED_NODE.exists():
+    os.environ.setdefault("JSII_NODE", str(_LOCKED_NODE))
 
-from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name
+import cdk8s  # noqa: E402
+
+from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name, write_kustomization  # noqa: E402
 
 
 def credentials_from(environ: os._Environ[str] | dict[str, str]) -> MySQLCredentials:
@@ -40,6 +49,7 @@ def main() -> None:
     except ValueError as error:
         raise SystemExit(f"mysql-ha: {error}") from None
     app.synth()
+    write_kustomization(app)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,13 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
-# Before cdk8s is imported (by .emulated): jsii prints a large banner on Node 20 otherwise.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Before cdk8s is imported (by .emulated): jsii runs on the LTS Node that `npm ci` installs from
+# package-lock.json, as main.py does; the synth subprocesses inherit it.
+_LOCKED_NODE = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "node"
+if _LOCKED_NODE.exists():
+    os.environ.setdefault("JSII_NODE", str(_LOCKED_NODE))
 
 from . import emulated, machine, report, synth  # noqa: E402
 

@@ -39,7 +39,6 @@ class SynthResult:
 def _environment(outdir: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MYSQL_HA_")}  # the default chart
     env["CDK8S_OUTDIR"] = outdir
-    env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     return env
 
 

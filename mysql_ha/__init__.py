@@ -3,6 +3,7 @@
 from .chart import MySQLHAChart
 from .credentials import MySQLCredentials
 from .engines import ENGINES, MARIADB_11_4, MYSQL_5_7, MYSQL_8_4, MYSQL_9_7, Engine, engine_by_name
+from .kustomization import write_kustomization
 from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
@@ -24,4 +25,5 @@ __all__ = [
     "ReadWriteServices",
     "ReplicatedMySQL",
     "engine_by_name",
+    "write_kustomization",
 ]

@@ -7,7 +7,7 @@ from cdk8s_plus_27 import k8s
 from constructs import Construct
 
 from . import _validation as check
-from ._k8s import cluster_scoped
+from ._k8s import annotate_sync_waves, cluster_scoped, order_by_sync_wave
 from .credentials import MySQLCredentials
 from .engines import MYSQL_8_4, Engine
 from .local_storage import LocalStorage
@@ -20,6 +20,10 @@ from .tls import MySQLTLS
 class MySQLHAChart(cdk8s.Chart):
     """Namespace, storage, configuration, Services and the StatefulSet, with the
     walkthrough's defaults. Compose the constructs yourself for anything finer.
+
+    Every object carries its Argo CD sync wave (``argocd.argoproj.io/sync-wave``: the
+    Namespace and storage, then ConfigMaps, Services, identity and policy, then the
+    StatefulSet), and the chart synthesizes its objects in that order.
 
     :param credentials: where the passwords come from (required).
     :param engine: defaults to MySQL 8.4 LTS.
@@ -67,6 +71,8 @@ class MySQLHAChart(cdk8s.Chart):
             self, "MySQL", config=self.config, storage=self.storage, services=self.services, replicas=replicas,
             metrics=metrics,
         )
+        annotate_sync_waves(self)
+        order_by_sync_wave(self)
 
     @property
     def primary_host(self) -> str:

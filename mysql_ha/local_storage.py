@@ -10,7 +10,7 @@ from cdk8s_plus_27 import k8s
 from constructs import Construct
 
 from . import _validation as check
-from ._k8s import cluster_scoped
+from ._k8s import annotate_sync_waves, cluster_scoped
 
 DEFAULT_PATHS = (
     "/data/svr/projects/mysql",
@@ -121,6 +121,7 @@ class LocalStorage(Construct):
             )
             for index, path in enumerate(self.paths)
         )
+        annotate_sync_waves(self)
 
     @property
     def max_replicas(self) -> int | None:

@@ -10,6 +10,7 @@ from cdk8s_plus_27 import k8s
 from constructs import Construct
 
 from . import _validation as check
+from ._k8s import annotate_sync_waves
 from .credentials import MySQLCredentials
 from .engines import MYSQL_8_4, TLS_TRANSPORTS, Engine
 from .tls import TLS_DIR, MySQLTLS, tls_paths
@@ -35,6 +36,7 @@ _OWNED_SETTINGS = {
     "master_info_repository": "crash-safe replication keeps its positions in tables",
     "relay_log_info_repository": "crash-safe replication keeps its positions in tables",
     "relay_log_recovery": "a replica discards an unfinished relay log after a crash",
+    "relay_log": "the relay log keeps one name, whatever the pod's hostname",
     "port": "the Services and probes use port 3306",
     "datadir": "the data directory is the PersistentVolumeClaim mounted at /var/lib/mysql",
     "socket": "the probes and scripts use the image's socket and 127.0.0.1",
@@ -135,14 +137,15 @@ class MySQLConfig(Construct):
                 "primary.cnf": _cnf(
                     "Ordinal 0, the primary: binary log flushed at every commit so an acknowledged "
                     "write survives a crash and reaches the replicas.",
-                    {"log-bin": "mysql-bin", "sync_binlog": "1", "innodb_flush_log_at_trx_commit": "1",
+                    {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1", "innodb_flush_log_at_trx_commit": "1",
                      **engine.server_settings, **tls_settings},
                     common,
                     primary,
                 ),
                 "replica.cnf": _cnf(
                     "Ordinals 1 and up, the replicas: read-only for clients, crash-safe relay log.",
-                    {"log-bin": "mysql-bin", **engine.server_settings, engine.read_only_option: "1",
+                    {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", **engine.server_settings,
+                     engine.read_only_option: "1",
                      "relay_log_recovery": "ON", **engine.replica_settings, **tls_settings},
                     common,
                     replica,
@@ -186,6 +189,7 @@ class MySQLConfig(Construct):
                     },
                 },
             )
+        annotate_sync_waves(self)
 
 
 def _check_credentials_for(engine: Engine, credentials: MySQLCredentials) -> None:

@@ -7,7 +7,7 @@ from cdk8s_plus_27 import k8s
 from constructs import Construct
 
 from . import _validation as check
-from ._k8s import LABEL_INSTANCE, LABEL_NAME
+from ._k8s import LABEL_INSTANCE, LABEL_NAME, annotate_sync_waves
 
 MYSQL_PORT = 3306
 
@@ -56,6 +56,7 @@ class ReadWriteServices(Construct):
         self.primary = self._service(
             "Primary", primary_name, {**self.selector, "statefulset.kubernetes.io/pod-name": f"{self.name}-0"}
         )
+        annotate_sync_waves(self)
 
     def add_metrics_port(self, port: int) -> None:
         """Publishes a ``metrics`` port on the headless Service, for per-pod scraping."""

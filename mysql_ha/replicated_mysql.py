@@ -9,7 +9,7 @@ import cdk8s
 from constructs import Construct
 
 from . import _validation as check
-from ._k8s import LABEL_COMPONENT
+from ._k8s import LABEL_COMPONENT, annotate_sync_waves
 from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
@@ -364,7 +364,7 @@ class ReplicatedMySQL(Construct):
             resources=sidecar_resources,
             security_context=security,
             # Ready once the account (primary) or the replication (replica) is set up.
-            readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=2),
+            readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=1),
             # Its watch loop beats, and for backup-stream engines something listens on the
             # clone port (read from the socket table: a connection there would start a
             # backup). Set-up may wait for the server that long.
@@ -541,6 +541,7 @@ class ReplicatedMySQL(Construct):
             ),
         )
         self.client_labels = client_labels
+        annotate_sync_waves(self)
 
     @property
     def primary_host(self) -> str:

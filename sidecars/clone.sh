@@ -46,7 +46,8 @@ clone_with_plugin() {
     tls=("--clone-ssl-ca=${tls_dir}/ca.crt" "--clone-ssl-cert=${tls_dir}/tls.crt" "--clone-ssl-key=${tls_dir}/tls.key")
     require=' REQUIRE SSL'
   fi
-  "$MYSQL_HA_SERVER" --no-defaults --initialize-insecure --datadir="$seed" \
+  # Without a binary log the throwaway server initializes in about half the time.
+  "$MYSQL_HA_SERVER" --no-defaults --initialize-insecure --datadir="$seed" --skip-log-bin \
     --log-error="$staging/seed-init.err" --secure-file-priv=NULL \
     || die "could not initialize the local clone server: $(tail -n 5 "$staging/seed-init.err")"
   "$MYSQL_HA_SERVER" --no-defaults --datadir="$seed" --socket="$socket" --pid-file="$staging/seed.pid" \

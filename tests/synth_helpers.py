@@ -11,25 +11,35 @@ module makes pytest try to collect ``Testing``.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-# jsii prints an end-of-life banner for Node 20 on every start unless told not to; the
-# runtime starts when cdk8s is imported, so this must come first.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+REPO = Path(__file__).resolve().parent.parent
 
+LOCKED_NODE = REPO / "node_modules" / ".bin" / "node"
+"""The supported LTS Node that `npm ci` installs from package-lock.json. jsii starts its
+runtime when cdk8s is imported, so this comes first; subprocesses inherit it."""
+if LOCKED_NODE.exists():
+    os.environ.setdefault("JSII_NODE", str(LOCKED_NODE))
+
+import functools  # noqa: E402
 import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import cdk8s  # noqa: E402
+import yaml  # noqa: E402
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode  # noqa: E402
 
 import mysql_ha  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 SIDECARS = REPO / "sidecars"
 DIST = REPO / "dist"
+EXAMPLES = REPO / "examples"
+EXAMPLE_NAMES = sorted(path.parent.name for path in EXAMPLES.glob("*/main.py"))
+"""Every example app, one folder of ``examples/`` each."""
 
 ENGINE_NAMES = list(mysql_ha.ENGINES)
 """Every supported engine, in the library's order (the default, MySQL 8.4, first)."""
@@ -107,6 +117,25 @@ def add_stack(
         services=mysql_ha.ReadWriteServices(chart, "Services", **(services or {})),
         **mysql_props,
     )
+
+
+@functools.cache
+def run_example(name: str) -> tuple[Path, str]:
+    """Runs ``examples/<name>/main.py`` as ``cdk8s synth`` would (``CDK8S_OUTDIR``, once per
+    test run) and returns its output folder and what it wrote to stderr."""
+    outdir = Path(_APP_OUTDIR) / "examples" / name
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MYSQL_HA_")}
+    env["CDK8S_OUTDIR"] = str(outdir)
+    result = subprocess.run([sys.executable, "main.py"], cwd=EXAMPLES / name, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"examples/{name}: {result.stderr}"
+    return outdir, result.stderr
+
+
+def example_manifests(name: str) -> list[dict[str, Any]]:
+    """The objects an example synthesizes, from its manifest files."""
+    outdir, _ = run_example(name)
+    return [doc for path in sorted(outdir.glob("*.k8s.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
 # --- looking things up ----------------------------------------------------------------

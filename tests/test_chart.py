@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from synth_helpers import CLUSTER_SCOPED_KINDS, by_kind, existing_secret, new_app, whole_chart
+import pytest
+from synth_helpers import (
+    CLUSTER_SCOPED_KINDS, add_stack, all_containers, by_kind, existing_secret, new_app, new_chart, synth,
+    walk_strings, whole_chart,
+)
 
 import mysql_ha
 
@@ -19,10 +23,19 @@ WALKTHROUGH_OBJECTS = [
     ("Service", "mysql-read"),
     ("Service", "mysql-primary"),
     ("ServiceAccount", "mysql"),
-    ("StatefulSet", "mysql"),
     ("PodDisruptionBudget", "mysql"),
     ("NetworkPolicy", "mysql"),
+    ("StatefulSet", "mysql"),
 ]
+
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+EXPECTED_WAVES = {
+    "Namespace": -4, "StorageClass": -4, "PersistentVolume": -4,
+    "ConfigMap": -3, "Secret": -3,
+    "Service": -2,
+    "ServiceAccount": -1, "PodDisruptionBudget": -1, "NetworkPolicy": -1,
+    "StatefulSet": 0,
+}
 
 
 def test_whole_chart_snapshot(engine, yaml_snapshot):
@@ -32,6 +45,37 @@ def test_whole_chart_snapshot(engine, yaml_snapshot):
 def test_objects_and_names_are_stable(engine):
     manifests = whole_chart(engine)
     assert [(m["kind"], m["metadata"]["name"]) for m in manifests] == WALKTHROUGH_OBJECTS
+
+
+def _waves(manifests):
+    return [(m["kind"], int(m["metadata"]["annotations"][SYNC_WAVE])) for m in manifests]
+
+
+@pytest.mark.parametrize("props", [
+    {},
+    {"credentials": mysql_ha.MySQLCredentials.from_passwords(
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
+        clone_password="unit-test-clone-pw")},
+    {"storage_class_name": "standard", "metrics": True},
+], ids=["default", "with-secret", "dynamic-metrics"])
+def test_every_object_carries_its_sync_wave_and_the_chart_is_in_wave_order(props):
+    """Argo CD creates the Namespace and storage first, the StatefulSet last; kubectl apply
+    and Flux read the file top to bottom, so the file follows the same order."""
+    waves = _waves(whole_chart(**props))
+    assert waves == [(kind, EXPECTED_WAVES[kind]) for kind, _ in waves]
+    numbers = [wave for _, wave in waves]
+    assert numbers == sorted(numbers)
+    assert waves[-1] == ("StatefulSet", 0)
+
+
+def test_constructs_in_an_app_chart_carry_their_sync_waves():
+    chart = new_chart()
+    add_stack(chart, credentials=mysql_ha.MySQLCredentials.from_passwords(
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
+        clone_password="unit-test-clone-pw"))
+    waves = _waves(synth(chart))
+    assert {kind for kind, _ in waves} == set(EXPECTED_WAVES) - {"Namespace"}
+    assert all(wave == EXPECTED_WAVES[kind] for kind, wave in waves)
 
 
 def test_namespaced_objects_land_in_the_namespace():
@@ -61,7 +105,8 @@ def test_storage_class_name_switches_to_dynamic_storage():
 
 def test_from_passwords_adds_the_secret_in_the_namespace():
     credentials = mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw"
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
+        clone_password="unit-test-clone-pw",
     )
     manifests = whole_chart(credentials=credentials)
     secret = by_kind(manifests, "Secret", "mysql-credentials")
@@ -75,3 +120,23 @@ def test_hosts_and_parts():
     assert chart.config.engine is mysql_ha.MYSQL_8_4
     assert chart.storage.max_replicas == 3
     assert chart.mysql.replicas == 2
+
+
+@pytest.mark.parametrize("engine", [mysql_ha.MYSQL_8_4, mysql_ha.MYSQL_9_7], ids=lambda e: e.name)
+def test_mysql_8_4_and_9_7_charts_run_no_backup_tool(engine):
+    """xtrabackup 8.x refuses --slave-info on a multi-threaded replica without GTIDs: these
+    charts clone with the CLONE plugin and ship no backup tool or backup port at all."""
+    manifests = whole_chart(engine)
+    env = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    assert env["MYSQL_HA_CLONE_METHOD"] == "clone-plugin"
+    assert (env["MYSQL_HA_BACKUP"], env["MYSQL_HA_STREAM_EXTRACTOR"], env["MYSQL_HA_TRANSPORT"]) == ("", "", "")
+    for each in all_containers(manifests):
+        assert each["image"] in (engine.server_image, "prom/mysqld-exporter:v0.16.0"), each["name"]
+    # Outside the scripts (which serve both kinds of engine), no trace of a backup tool.
+    rest = [m for m in manifests if m["metadata"].get("name") != "mysql-scripts"]
+    for path, text in walk_strings(rest):
+        assert not any(word in text for word in ("xtrabackup", "xbstream", "--slave-info")), path
+    assert all(port["containerPort"] != 3307 for each in all_containers(manifests) for port in each.get("ports", []))
+    for file in ("primary.cnf", "replica.cnf"):
+        lines = by_kind(manifests, "ConfigMap", "mysql")["data"][file].splitlines()
+        assert {"gtid_mode=ON", "enforce_gtid_consistency=ON"} <= set(lines), file

@@ -23,12 +23,14 @@ def secret_manifests(credentials):
 
 
 def test_snapshot(yaml_snapshot):
-    root, replication = random_password(), random_password()
+    root, replication, clone = random_password(), random_password(), random_password()
     manifests = secret_manifests(
-        mysql_ha.MySQLCredentials.from_passwords(root_password=root, replication_password=replication)
+        mysql_ha.MySQLCredentials.from_passwords(root_password=root, replication_password=replication,
+                                                 clone_password=clone)
     )
     secret = copy.deepcopy(by_kind(manifests, "Secret", "mysql-credentials"))
-    assert secret["stringData"] == {"root-password": root, "replication-password": replication}
+    assert secret["stringData"] == {"root-password": root, "replication-password": replication,
+                                    "clone-password": clone}
     # The snapshot holds the Secret's shape, not the (random) passwords.
     secret["stringData"] = {key: f"<{key}>" for key in secret["stringData"]}
     assert [secret] == yaml_snapshot
@@ -39,8 +41,11 @@ def test_from_existing_secret_defaults():
     assert credentials.secret_name == "mysql-credentials"
     assert credentials.root_password_key == "root-password"
     assert credentials.replication_password_key == "replication-password"
+    assert credentials.clone_password_key == "clone-password"
     assert credentials.replication_user == "repl"
+    assert credentials.clone_user == "clone"
     assert credentials.root_password is None and credentials.replication_password is None
+    assert credentials.clone_password is None
     assert credentials.creates_secret is False
     assert by_kind(secret_manifests(credentials), "Secret") == []
 
@@ -51,6 +56,8 @@ def test_from_passwords_defaults():
     )
     assert credentials.secret_name == "mysql-credentials"
     assert credentials.replication_user == "repl"
+    assert credentials.clone_user == "clone"
+    assert credentials.clone_password is None  # needed by the clone-plugin engines only
     assert credentials.creates_secret is True
 
 
@@ -61,23 +68,26 @@ def test_replication_user_reaches_the_scripts():
 
 
 def test_custom_keys_land_in_the_secret():
-    root, replication = random_password(), random_password()
+    root, replication, clone = random_password(), random_password(), random_password()
     credentials = mysql_ha.MySQLCredentials(
         secret_name="db-passwords",
         root_password_key="root.pw",
         replication_password_key="repl.pw",
+        clone_password_key="clone.pw",
         root_password=root,
         replication_password=replication,
+        clone_password=clone,
     )
     secret = by_kind(secret_manifests(credentials), "Secret", "db-passwords")
-    assert secret["stringData"] == {"root.pw": root, "repl.pw": replication}
+    assert secret["stringData"] == {"root.pw": root, "repl.pw": replication, "clone.pw": clone}
 
 
 def test_passwords_stay_out_of_repr_and_str():
-    root, replication = random_password(), random_password()
-    credentials = mysql_ha.MySQLCredentials.from_passwords(root_password=root, replication_password=replication)
+    root, replication, clone = random_password(), random_password(), random_password()
+    credentials = mysql_ha.MySQLCredentials.from_passwords(root_password=root, replication_password=replication,
+                                                           clone_password=clone)
     for text in (repr(credentials), str(credentials)):
-        assert root not in text and replication not in text
+        assert root not in text and replication not in text and clone not in text
 
 
 def test_credentials_are_immutable():

@@ -24,8 +24,9 @@ def test_snapshot(engine, yaml_snapshot):
 
 
 def test_engine_names():
-    assert ENGINE_NAMES == ["mysql-8.4", "mysql-5.7", "mariadb-11.4"]
+    assert ENGINE_NAMES == ["mysql-8.4", "mysql-9.7", "mysql-5.7", "mariadb-11.4"]
     assert mysql_ha.ENGINES["mysql-8.4"] is mysql_ha.MYSQL_8_4
+    assert mysql_ha.ENGINES["mysql-9.7"] is mysql_ha.MYSQL_9_7
     assert mysql_ha.ENGINES["mysql-5.7"] is mysql_ha.MYSQL_5_7
     assert mysql_ha.ENGINES["mariadb-11.4"] is mysql_ha.MARIADB_11_4
 
@@ -43,15 +44,24 @@ def test_every_engine_fills_every_script_variable(engine):
     environment = engine.script_environment()
     assert all(name.startswith("MYSQL_HA_") for name in environment)
     empty = {name for name, value in environment.items() if not value}
-    assert empty <= {"MYSQL_HA_SQL_SET_POSITION"}, empty
+    # A clone-plugin engine runs no backup tool, so it names none.
+    backup_stream_only = {"MYSQL_HA_BACKUP", "MYSQL_HA_STREAM_EXTRACTOR", "MYSQL_HA_TRANSPORT"}
+    assert empty <= {"MYSQL_HA_SQL_SET_POSITION"} | (set() if engine.serves_backup_streams else backup_stream_only)
+    assert environment["MYSQL_HA_SERVER"] == engine.server
+    assert environment["MYSQL_HA_CLONE_METHOD"] == engine.clone_method
+    assert environment["MYSQL_HA_MAX_REPLICATION_PASSWORD_LENGTH"] == "32"
 
 
-def test_mysql_8_4_uses_the_replica_source_dialect():
-    engine = mysql_ha.MYSQL_8_4
+@pytest.mark.parametrize("name", ["mysql-8.4", "mysql-9.7"])
+def test_mysql_8_4_and_9_7_use_the_replica_source_dialect(name):
+    engine = mysql_ha.ENGINES[name]
     assert engine.sql_change_source.startswith("CHANGE REPLICATION SOURCE TO SOURCE_HOST='@HOST@'")
     for option in ("SOURCE_PORT=@PORT@", "SOURCE_USER='@USER@'", "SOURCE_PASSWORD='@PASSWORD@'",
-                   "SOURCE_LOG_FILE='@LOG_FILE@'", "SOURCE_LOG_POS=@LOG_POS@"):
+                   "SOURCE_AUTO_POSITION=1"):
         assert option in engine.sql_change_source
+    # The clone carries the donor's GTID set: no coordinates to fill in.
+    for placeholder in ("@LOG_FILE@", "@LOG_POS@", "@GTID@"):
+        assert placeholder not in engine.sql_change_source
     # 8.4 disables mysql_native_password: the replica needs the source's public key (or TLS).
     assert "GET_SOURCE_PUBLIC_KEY=1" in engine.sql_change_source
     assert engine.sql_set_position == ""
@@ -110,8 +120,13 @@ def test_each_template_names_only_known_placeholders(name):
     placeholders = set(re.findall(r"@[A-Z_]+@", statements))
     assert placeholders <= {"@HOST@", "@PORT@", "@USER@", "@PASSWORD@", "@LOG_FILE@", "@LOG_POS@", "@GTID@"}
     assert {"@HOST@", "@PORT@", "@USER@", "@PASSWORD@"} <= placeholders
-    # Positioned either by binary log file and position, or by GTID.
-    assert {"@LOG_FILE@", "@LOG_POS@"} <= placeholders or "@GTID@" in placeholders
+    # Positioned by binary log file and position, by a GTID position, or by GTID
+    # auto-positioning (the clone carries the GTID set).
+    assert (
+        {"@LOG_FILE@", "@LOG_POS@"} <= placeholders
+        or "@GTID@" in placeholders
+        or "SOURCE_AUTO_POSITION=1" in statements
+    )
 
 
 def test_replica_configuration_per_engine(engine):
@@ -128,8 +143,123 @@ def test_environment_config_map_per_engine(engine):
     _, env = engine_config(engine)
     data = env["data"]
     assert data["MYSQL_HA_CLIENT"] == engine.client
+    assert data["MYSQL_HA_SERVER"] == engine.server
+    assert data["MYSQL_HA_CLONE_METHOD"] == engine.clone_method
+    assert data["MYSQL_HA_CLONE_USER"] == ("clone" if engine.clone_method == "clone-plugin" else "")
     assert data["MYSQL_HA_BACKUP"] == engine.backup
     assert data["MYSQL_HA_STREAM_EXTRACTOR"] == engine.stream_extractor
     assert data["MYSQL_HA_SQL_CHANGE_SOURCE"] == engine.sql_change_source
     assert data["MYSQL_HA_SQL_START_REPLICA"] == engine.sql_start_replica
     assert data["MYSQL_HA_SKIP_REPLICA_START_OPTION"] == engine.skip_replica_start_option
+
+
+# --- how replicas are seeded and positioned, per engine ---------------------------------------
+
+CLONE_PLUGIN_ENGINES = ["mysql-8.4", "mysql-9.7"]
+BACKUP_STREAM_ENGINES = ["mysql-5.7", "mariadb-11.4"]
+
+
+def test_every_engine_is_either_clone_plugin_or_backup_stream():
+    assert sorted(CLONE_PLUGIN_ENGINES + BACKUP_STREAM_ENGINES) == sorted(ENGINE_NAMES)
+
+
+@pytest.mark.parametrize("name", CLONE_PLUGIN_ENGINES)
+def test_mysql_8_4_and_9_7_clone_with_the_clone_plugin_and_gtids(name):
+    """xtrabackup 8.x refuses --slave-info for a multi-threaded replica without GTIDs: these
+    engines run no backup tool at all, and their servers run with GTIDs."""
+    engine = mysql_ha.ENGINES[name]
+    assert engine.clone_method == "clone-plugin"
+    assert not engine.serves_backup_streams
+    assert (engine.backup, engine.stream_extractor, engine.transport) == ("", "", "")
+    assert engine.tools_image == engine.server_image  # the clone runs the server's own mysqld
+    assert engine.server == "mysqld"
+    role, _ = engine_config(engine)
+    for file in ("primary.cnf", "replica.cnf"):
+        lines = role["data"][file].splitlines()
+        assert "gtid_mode=ON" in lines, file
+        assert "enforce_gtid_consistency=ON" in lines, file
+        assert "plugin-load-add=mysql_clone.so" in lines, file
+
+
+@pytest.mark.parametrize("name", BACKUP_STREAM_ENGINES)
+def test_mysql_5_7_and_mariadb_stream_hot_backups(name):
+    engine = mysql_ha.ENGINES[name]
+    assert engine.clone_method == "backup-stream"
+    assert engine.serves_backup_streams
+    assert engine.backup and engine.stream_extractor and engine.transport in ("ncat", "socat")
+
+
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_a_replica_retries_a_lost_primary_for_a_day(name):
+    """MySQL 8.0.27+ gives up after SOURCE_RETRY_COUNT=10 tries by default."""
+    engine = mysql_ha.ENGINES[name]
+    counts = re.findall(r"(?:SOURCE|MASTER)_RETRY_COUNT=(\d+)", engine.sql_change_source)
+    if name == "mariadb-11.4":
+        assert counts == []  # MariaDB retries master_retry_count times, set server-wide (default 100000)
+    else:
+        assert len(counts) == 1 and int(counts[0]) >= 86400, engine.sql_change_source
+    assert re.search(r"(SOURCE|MASTER)_CONNECT_RETRY=10\b", engine.sql_change_source)
+
+
+def test_mysql_5_7_replicas_keep_their_positions_in_tables():
+    """5.7 keeps replication positions in files by default: not crash-safe."""
+    role, _ = engine_config(mysql_ha.MYSQL_5_7)
+    for file in ("primary.cnf", "replica.cnf"):
+        lines = role["data"][file].splitlines()
+        assert "master_info_repository=TABLE" in lines, file
+        assert "relay_log_info_repository=TABLE" in lines, file
+
+
+@pytest.mark.parametrize("name", ["mysql-8.4", "mysql-9.7", "mariadb-11.4"])
+def test_only_mysql_5_7_gets_the_repository_settings(name):
+    """MySQL 8.4 and 9.7 abort at start-up on these removed variables."""
+    role, _ = engine_config(mysql_ha.ENGINES[name])
+    for file in ("primary.cnf", "replica.cnf"):
+        text = role["data"][file]
+        assert "master_info_repository" not in text and "relay_log_info_repository" not in text, file
+
+
+def test_mariadb_replicas_log_what_they_apply_with_strict_gtids():
+    role, _ = engine_config(mysql_ha.MARIADB_11_4)
+    for file in ("primary.cnf", "replica.cnf"):
+        lines = role["data"][file].splitlines()
+        assert "log_slave_updates=ON" in lines and "gtid_strict_mode=ON" in lines, file
+        assert not any(line.startswith(("gtid_mode", "enforce_gtid_consistency", "plugin-load-add")) for line in lines)
+
+
+def test_engine_settings_are_read_only():
+    with pytest.raises(TypeError):
+        mysql_ha.MYSQL_8_4.server_settings["gtid_mode"] = "OFF"  # type: ignore[index]
+
+
+def test_every_engine_limits_the_replication_password_to_32_characters(engine):
+    assert engine.max_replication_password_length == 32
+
+
+ENGINE_FIELDS = {f.name: getattr(mysql_ha.MARIADB_11_4, f.name) for f in dataclasses.fields(mysql_ha.Engine)}
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        pytest.param({"clone_method": "rsync"}, "clone_method must be one of backup-stream, clone-plugin, got 'rsync'",
+                     id="unknown-clone-method"),
+        pytest.param({"transport": "nc"}, "transport must be one of ncat, socat, got 'nc'", id="unknown-transport"),
+        pytest.param({"backup": ""}, "backup must be a non-empty name without spaces", id="backup-stream-without-tool"),
+        pytest.param({"clone_method": "clone-plugin"},
+                     "backup, stream_extractor and transport belong to backup-stream engines only",
+                     id="clone-plugin-with-backup-tools"),
+        pytest.param({"server": "mariadbd --user=mysql"}, "server must be a non-empty name without spaces",
+                     id="server-with-arguments"),
+    ],
+)
+def test_invalid_engine_rows_are_refused(changes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mysql_ha.Engine(**{**ENGINE_FIELDS, **changes})
+
+
+def test_a_clone_plugin_engine_row_needs_no_backup_tools():
+    fields = {f.name: getattr(mysql_ha.MYSQL_8_4, f.name) for f in dataclasses.fields(mysql_ha.Engine)}
+    engine = mysql_ha.Engine(**{**fields, "name": "mysql-8.0"})
+    assert not engine.serves_backup_streams
+    assert engine.script_environment()["MYSQL_HA_BACKUP"] == ""

@@ -40,12 +40,20 @@ def test_primary_and_replica_configuration():
     assert cnf_lines(data["primary.cnf"]) == [
         "[mysqld]",
         "log-bin=mysql-bin",
+        "relay-log=mysql-relay-bin",
         "sync_binlog=1",
         "innodb_flush_log_at_trx_commit=1",
+        "gtid_mode=ON",
+        "enforce_gtid_consistency=ON",
+        "plugin-load-add=mysql_clone.so",
     ]
     assert cnf_lines(data["replica.cnf"]) == [
         "[mysqld]",
         "log-bin=mysql-bin",
+        "relay-log=mysql-relay-bin",
+        "gtid_mode=ON",
+        "enforce_gtid_consistency=ON",
+        "plugin-load-add=mysql_clone.so",
         "super-read-only=1",
         "relay_log_recovery=ON",
     ]
@@ -74,10 +82,12 @@ def test_scripts_config_map_holds_the_sidecar_scripts():
     assert data == {path.name: path.read_text() for path in sorted(SIDECARS.glob("*.sh"))}
 
 
-def test_environment_config_map_is_the_engine_table_plus_the_replication_user(engine):
+def test_environment_config_map_is_the_engine_table_plus_the_accounts(engine):
     _, manifests = config_manifests(engine=engine)
     data = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
-    assert data == {**engine.script_environment(), "MYSQL_HA_REPLICATION_USER": "repl"}
+    clone_user = "clone" if engine.clone_method == "clone-plugin" else ""
+    assert data == {**engine.script_environment(), "MYSQL_HA_REPLICATION_USER": "repl",
+                    "MYSQL_HA_CLONE_USER": clone_user}
 
 
 def test_derived_names_follow_the_name_prop():
@@ -88,7 +98,8 @@ def test_derived_names_follow_the_name_prop():
 
 def test_from_passwords_creates_an_opaque_secret():
     credentials = mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw", secret_name="db-passwords"
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
+        clone_password="unit-test-clone-pw", secret_name="db-passwords",
     )
     config, manifests = config_manifests(credentials=credentials)
     secret = by_kind(manifests, "Secret", "db-passwords")
@@ -96,6 +107,39 @@ def test_from_passwords_creates_an_opaque_secret():
     assert secret["stringData"] == {
         "root-password": "unit-test-root-pw",
         "replication-password": "unit-test-repl-pw",
+        "clone-password": "unit-test-clone-pw",
     }
     assert "data" not in secret
     assert config.secret is not None
+
+
+def test_backup_stream_engines_need_no_clone_password():
+    credentials = mysql_ha.MySQLCredentials.from_passwords(
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw"
+    )
+    for engine in (mysql_ha.MYSQL_5_7, mysql_ha.MARIADB_11_4):
+        _, manifests = config_manifests(engine=engine, credentials=credentials)
+        assert sorted(by_kind(manifests, "Secret", "mysql-credentials")["stringData"]) == [
+            "replication-password", "root-password",
+        ]
+        assert by_kind(manifests, "ConfigMap", "mysql-env")["data"]["MYSQL_HA_CLONE_USER"] == ""
+
+
+def test_a_custom_clone_user_reaches_the_scripts():
+    credentials = mysql_ha.MySQLCredentials.from_existing_secret("db", clone_user="seeder")
+    _, manifests = config_manifests(credentials=credentials)
+    assert by_kind(manifests, "ConfigMap", "mysql-env")["data"]["MYSQL_HA_CLONE_USER"] == "seeder"
+
+
+def test_user_plugins_load_beside_the_clone_plugin():
+    _, manifests = config_manifests(server_settings={"plugin-load-add": "rpl_semi_sync_source.so"})
+    for file in ("primary.cnf", "replica.cnf"):
+        lines = cnf_lines(by_kind(manifests, "ConfigMap", "mysql")["data"][file])
+        assert "plugin-load-add=mysql_clone.so" in lines
+        assert "plugin-load-add=rpl_semi_sync_source.so" in lines
+
+
+def test_name_of_the_longest_length_is_accepted():
+    name = "a" * (253 - len("-scripts"))
+    _, manifests = config_manifests(name=name)
+    assert max(len(m["metadata"]["name"]) for m in manifests) == 253

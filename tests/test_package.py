@@ -81,7 +81,7 @@ def test_installed_wheel_synthesizes_the_cluster(wheel, tmp_path):
     assert (target / "mysql_ha" / "sidecars" / "clone.sh").is_file()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MYSQL_HA_")}
-    env.update(PYTHONPATH=str(target), JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
+    env.update(PYTHONPATH=str(target))
     result = subprocess.run(
         [sys.executable, "-c", SYNTH, str(target), str(out)],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=120,

@@ -1,5 +1,5 @@
-"""Policy scan: checkov finds nothing to fail in dist/ nor in any engine's chart, and
-every check the manifests skip carries its reason next to the skip."""
+"""Policy scan: checkov finds nothing to fail in dist/, in any engine's chart nor in any
+example's output, and every check the manifests skip carries its reason next to the skip."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from synth_helpers import DIST, REPO, existing_secret, to_yaml, whole_chart
+from synth_helpers import DIST, EXAMPLE_NAMES, REPO, existing_secret, run_example, to_yaml, whole_chart
 
 import mysql_ha
 
@@ -30,6 +30,10 @@ def scan(tmp_path_factory) -> list[dict]:
         (folder / f"{name}.yaml").write_text(to_yaml(whole_chart(engine, existing_secret())))
     metrics = whole_chart(mysql_ha.MYSQL_8_4, existing_secret(), metrics=True)
     (folder / "metrics.yaml").write_text(to_yaml(metrics))
+    for name in EXAMPLE_NAMES:
+        outdir, _ = run_example(name)
+        for manifest in outdir.glob("*.k8s.yaml"):
+            (folder / f"example-{name}-{manifest.name}").write_text(manifest.read_text())
     result = subprocess.run(
         [str(CHECKOV), "-d", str(folder), "--framework", "kubernetes", "--skip-download", "-o", "json"],
         capture_output=True, text=True, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"}, timeout=300,

@@ -133,12 +133,15 @@ def test_server_reads_the_root_password_from_the_mounted_secret(engine):
     env = env_of(container(manifests, "mysql"))
     assert env[engine.root_password_file_env] == "/etc/mysql-ha/credentials/root-password"
     credentials = next(v for v in pod_spec(manifests)["volumes"] if v["name"] == "credentials")
+    # The clone password only for the engines that seed replicas with the CLONE plugin.
+    clone = [] if engine.serves_backup_streams else [{"key": "clone-password", "path": "clone-password"}]
     assert credentials["secret"] == {
         "secretName": "mysql-credentials",
         "defaultMode": 0o440,
         "items": [
             {"key": "root-password", "path": "root-password"},
             {"key": "replication-password", "path": "replication-password"},
+            *clone,
         ],
     }
 
@@ -215,7 +218,8 @@ def test_name_comes_from_the_services():
 
 def test_secret_name_and_keys_come_from_the_credentials():
     credentials = mysql_ha.MySQLCredentials.from_existing_secret(
-        "vault-mysql", root_password_key="root", replication_password_key="repl", replication_user="replicator"
+        "vault-mysql", root_password_key="root", replication_password_key="repl", replication_user="replicator",
+        clone_password_key="seed",
     )
     _, manifests = stack_manifests(credentials=credentials)
     secret = next(v for v in pod_spec(manifests)["volumes"] if v["name"] == "credentials")["secret"]
@@ -223,6 +227,7 @@ def test_secret_name_and_keys_come_from_the_credentials():
     assert secret["items"] == [
         {"key": "root", "path": "root-password"},
         {"key": "repl", "path": "replication-password"},
+        {"key": "seed", "path": "clone-password"},
     ]
 
 
@@ -233,3 +238,59 @@ def test_no_probe_connects_to_the_clone_port(manifests):
             for action in ("tcpSocket", "httpGet", "grpc"):
                 port = each.get(probe, {}).get(action, {}).get("port")
                 assert port not in (3307, "clone"), f"{each['name']} {probe} {action} connects to the clone port"
+
+
+# --- clone method: what the pods need for it ------------------------------------------------
+
+
+def mounts_of(manifests, name):
+    return {m["mountPath"]: m["name"] for m in container(manifests, name)["volumeMounts"]}
+
+
+def test_clone_container_reads_the_secret_only_with_the_clone_plugin(engine):
+    _, manifests = stack_manifests(engine=engine)
+    mounts = mounts_of(manifests, "clone-mysql")
+    if engine.serves_backup_streams:
+        assert "credentials" not in mounts.values()
+    else:
+        assert mounts["/etc/mysql-ha/credentials"] == "credentials"
+    assert mounts["/data"] == "data"
+
+
+def test_clone_port_only_for_backup_stream_engines(engine):
+    _, manifests = stack_manifests(engine=engine)
+    sidecar = container(manifests, "replication")
+    policy = by_kind(manifests, "NetworkPolicy", "mysql")
+    ports = [port["port"] for rule in policy["spec"]["ingress"] for port in rule["ports"]]
+    if engine.serves_backup_streams:
+        assert sidecar["ports"] == [{"containerPort": 3307, "name": "clone"}]
+        assert ports == [3306, 3307]
+        (clone_rule,) = [rule for rule in policy["spec"]["ingress"] if rule["ports"][0]["port"] == 3307]
+        assert clone_rule["from"] == [{"podSelector": {"matchLabels": SELECTOR}}]  # the set only
+    else:
+        # The CLONE plugin copies over the server port: nothing listens on 3307.
+        assert "ports" not in sidecar
+        assert ports == [3306]
+
+
+def test_sidecar_liveness_checks_the_watch_loop(engine):
+    _, manifests = stack_manifests(engine=engine)
+    liveness = container(manifests, "replication")["livenessProbe"]
+    assert liveness["exec"]["command"] == ["bash", "/opt/mysql-ha/sidecar-liveness.sh"]
+    assert liveness["periodSeconds"] == 20
+    # The script reads the heartbeat the watch loop writes to the run volume.
+    assert "/run/mysql-ha" in mounts_of(manifests, "replication")
+
+
+def test_default_exporter_reads_mysql_8_4_replica_status():
+    """mysqld_exporter before 0.16.0 runs SHOW SLAVE STATUS, which MySQL 8.4 removed."""
+    credentials = mysql_ha.MySQLCredentials.from_passwords(
+        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
+        metrics_password="unit-test-metrics-pw", clone_password="unit-test-clone-pw",
+    )
+    _, manifests = stack_manifests(credentials=credentials, metrics=True)
+    image = container(manifests, "metrics")["image"]
+    repository, tag = image.rsplit(":", 1)
+    assert repository == "prom/mysqld-exporter"
+    version = tuple(int(part) for part in tag.lstrip("v").split("."))
+    assert version >= (0, 16, 0), image

@@ -6,7 +6,8 @@ import secrets
 
 import kubernetes_validate
 import pytest
-from synth_helpers import CLUSTER_SCOPED_KINDS, ENGINE_NAMES, add_stack, new_chart, synth, walk_strings, whole_chart
+from synth_helpers import (CLUSTER_SCOPED_KINDS, ENGINE_NAMES, EXAMPLE_NAMES, add_stack, example_manifests, new_chart,
+                           synth, walk_strings, whole_chart)
 
 import mysql_ha
 
@@ -14,7 +15,8 @@ KUBERNETES_VERSIONS = ["1.27", "1.37"]
 
 def _passwords(**extra):
     return mysql_ha.MySQLCredentials.from_passwords(
-        root_password=secrets.token_urlsafe(16), replication_password=secrets.token_urlsafe(16), **extra
+        root_password=secrets.token_urlsafe(16), replication_password=secrets.token_urlsafe(16),
+        clone_password=secrets.token_urlsafe(16), **extra
     )
 
 
@@ -30,6 +32,7 @@ VARIANTS = {
     "dynamic-storage": lambda: whole_chart(storage_class_name="standard", replicas=3),
     "other-namespace": lambda: whole_chart(namespace="databases"),
     "metrics": _stack_with_metrics,
+    **{f"example-{name}": lambda name=name: example_manifests(name) for name in EXAMPLE_NAMES},
 }
 
 

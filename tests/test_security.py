@@ -26,9 +26,11 @@ def random_password() -> str:
 
 @pytest.fixture(scope="module", params=ENGINE_NAMES)
 def with_passwords(request):
-    root, replication = random_password(), random_password()
-    credentials = mysql_ha.MySQLCredentials.from_passwords(root_password=root, replication_password=replication)
-    return root, replication, whole_chart(mysql_ha.ENGINES[request.param], credentials)
+    root, replication, clone = random_password(), random_password(), random_password()
+    credentials = mysql_ha.MySQLCredentials.from_passwords(
+        root_password=root, replication_password=replication, clone_password=clone
+    )
+    return root, replication, clone, whole_chart(mysql_ha.ENGINES[request.param], credentials)
 
 
 def command_lines(manifests):
@@ -43,26 +45,27 @@ def command_lines(manifests):
 
 
 def test_passwords_appear_only_in_the_secret_string_data(with_passwords):
-    root, replication, manifests = with_passwords
+    root, replication, clone, manifests = with_passwords
     found = []
     for manifest in manifests:
         for path, text in walk_strings(manifest):
-            for label, password in (("root", root), ("replication", replication)):
+            for label, password in (("root", root), ("replication", replication), ("clone", clone)):
                 if password in text:
                     found.append((manifest["kind"], manifest["metadata"]["name"], path, label))
     assert sorted(found) == [
+        ("Secret", "mysql-credentials", "/stringData/clone-password", "clone"),
         ("Secret", "mysql-credentials", "/stringData/replication-password", "replication"),
         ("Secret", "mysql-credentials", "/stringData/root-password", "root"),
     ]
 
 
 def test_metrics_password_appears_only_in_the_secret():
-    root, replication, metrics = random_password(), random_password(), random_password()
+    root, replication, metrics, clone = random_password(), random_password(), random_password(), random_password()
     chart = new_chart()
     add_stack(
         chart,
         credentials=mysql_ha.MySQLCredentials.from_passwords(
-            root_password=root, replication_password=replication, metrics_password=metrics
+            root_password=root, replication_password=replication, metrics_password=metrics, clone_password=clone
         ),
         metrics=True,
     )
@@ -71,9 +74,10 @@ def test_metrics_password_appears_only_in_the_secret():
         (manifest["kind"], path)
         for manifest in manifests
         for path, text in walk_strings(manifest)
-        if any(password in text for password in (root, replication, metrics))
+        if any(password in text for password in (root, replication, metrics, clone))
     ]
     assert sorted(found) == [
+        ("Secret", "/stringData/clone-password"),
         ("Secret", "/stringData/metrics-password"),
         ("Secret", "/stringData/replication-password"),
         ("Secret", "/stringData/root-password"),
@@ -83,14 +87,14 @@ def test_metrics_password_appears_only_in_the_secret():
 
 
 def test_containers_read_passwords_from_files_only(with_passwords):
-    root, replication, manifests = with_passwords
+    root, replication, clone, manifests = with_passwords
     for container in all_containers(manifests):
         for entry in container.get("env", []):
             assert "valueFrom" not in entry, (container["name"], entry)  # no secretKeyRef into env
-            assert root not in entry.get("value", "") and replication not in entry.get("value", "")
+            assert all(password not in entry.get("value", "") for password in (root, replication, clone))
             assert "PASSWORD" not in entry["name"] or entry["name"].endswith("_FILE"), entry
     for _, _, argument in command_lines(manifests):
-        assert root not in argument and replication not in argument
+        assert all(password not in argument for password in (root, replication, clone))
 
 
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)

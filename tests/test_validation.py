@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import mysql_ha
 # Random, valid passwords: a test about one bad password keeps the other one good.
 GOOD_ROOT = secrets.token_urlsafe(16)
 GOOD_REPLICATION = secrets.token_urlsafe(16)
+GOOD_CLONE = secrets.token_urlsafe(16)
 
 
 def chart_with(**props):
@@ -37,7 +39,25 @@ def config_with(**props):
 
 def passwords(**props):
     return mysql_ha.MySQLCredentials.from_passwords(
-        **{"root_password": GOOD_ROOT, "replication_password": GOOD_REPLICATION, **props}
+        **{"root_password": GOOD_ROOT, "replication_password": GOOD_REPLICATION, "clone_password": GOOD_CLONE,
+           **props}
+    )
+
+
+def too_long_replication_password(engine_name):
+    return pytest.param(
+        lambda: config_with(engine=mysql_ha.ENGINES[engine_name], credentials=passwords(replication_password="r" * 33)),
+        rf"replication_password must be at most 32 characters for engine {re.escape(engine_name)} "
+        r"\(its change-source statement refuses longer ones\), got 33",
+        id=f"replication-password-33-characters-{engine_name}",
+    )
+
+
+def owned_by_the_engine(engine_name, prop, key):
+    return pytest.param(
+        lambda: config_with(engine=mysql_ha.ENGINES[engine_name], **{prop: {key: "OFF"}}),
+        rf"{prop} must not set '{key}': ",
+        id=f"{prop}-{key}-{engine_name}",
     )
 
 
@@ -267,7 +287,7 @@ INVALID = [
     # --- engine
     pytest.param(
         lambda: mysql_ha.engine_by_name("postgres-16"),
-        r"engine must be one of mariadb-11\.4, mysql-5\.7, mysql-8\.4, got 'postgres-16'",
+        r"engine must be one of mariadb-11\.4, mysql-5\.7, mysql-8\.4, mysql-9\.7, got 'postgres-16'",
         id="engine-unknown-name",
     ),
     pytest.param(
@@ -277,7 +297,7 @@ INVALID = [
     ),
     pytest.param(
         lambda: config_with(engine="mysql-8.4"),
-        r"engine must be an Engine such as MYSQL_8_4, MYSQL_5_7 or MARIADB_11_4, got 'mysql-8.4'",
+        r"engine must be an Engine such as MYSQL_8_4, MYSQL_9_7, MYSQL_5_7 or MARIADB_11_4, got 'mysql-8.4'",
         id="engine-name-instead-of-engine",
     ),
     # --- credentials
@@ -313,9 +333,63 @@ INVALID = [
     ),
     pytest.param(
         lambda: passwords(replication_user="root"),
-        r"replication_user must not be 'root': replication uses a least-privilege account",
+        r"replication_user must not be 'root': each task has its own least-privilege account",
         id="replication-user-root",
     ),
+    pytest.param(
+        lambda: passwords(clone_user="root"),
+        r"clone_user must not be 'root': each task has its own least-privilege account",
+        id="clone-user-root",
+    ),
+    pytest.param(
+        lambda: mysql_ha.MySQLCredentials.from_existing_secret("mysql-credentials", clone_user="clone-user"),
+        r"clone_user must be 1-32 letters, digits or '_', got 'clone-user'",
+        id="clone-user-with-dash",
+    ),
+    pytest.param(
+        lambda: mysql_ha.MySQLCredentials.from_existing_secret(
+            "mysql-credentials", replication_user="repl", clone_user="repl"
+        ),
+        r"replication_user and clone_user must differ \(each has its own privileges\), both are 'repl'",
+        id="clone-user-same-as-replication-user",
+    ),
+    pytest.param(
+        lambda: passwords(clone_password=GOOD_ROOT),
+        r"root_password, replication_password, clone_password must all differ: each account has its own password",
+        id="clone-password-same-as-root",
+    ),
+    pytest.param(
+        lambda: passwords(clone_password=GOOD_REPLICATION, metrics_password="metrics-pw-1"),
+        r"root_password, replication_password, metrics_password, clone_password must all differ",
+        id="clone-password-same-as-replication",
+    ),
+    pytest.param(
+        lambda: passwords(clone_password="short"),
+        r"clone_password must be 8-256 characters long, got 5 characters",
+        id="clone-password-too-short",
+    ),
+    pytest.param(
+        lambda: mysql_ha.MySQLCredentials(secret_name="mysql-credentials", clone_password=GOOD_CLONE),
+        r"metrics_password and clone_password go with root_password and replication_password",
+        id="only-clone-password",
+    ),
+    pytest.param(
+        lambda: mysql_ha.MySQLCredentials.from_existing_secret(
+            "mysql-credentials", clone_password_key="replication-password"
+        ),
+        r"root_password_key, replication_password_key, metrics_password_key and clone_password_key must differ",
+        id="clone-password-key-same-as-replication-key",
+    ),
+    *[
+        pytest.param(
+            lambda name=name: config_with(engine=mysql_ha.ENGINES[name], credentials=passwords(clone_password=None)),
+            rf"engine {re.escape(name)} seeds new replicas with the CLONE plugin through the account 'clone': "
+            r"pass clone_password to MySQLCredentials\.from_passwords\(\.\.\.\), got none",
+            id=f"clone-plugin-without-clone-password-{name}",
+        )
+        for name in ("mysql-8.4", "mysql-9.7")
+    ],
+    *[too_long_replication_password(name) for name in mysql_ha.ENGINES],
     pytest.param(
         lambda: mysql_ha.MySQLCredentials.from_existing_secret("mysql-credentials", replication_user="ROOT"),
         r"replication_user must not be 'root'",
@@ -378,6 +452,27 @@ INVALID = [
         r"replica_settings must not set 'log_bin': binary logging",
         id="replica-settings-log-bin",
     ),
+    *[
+        owned_by_the_engine(name, prop, key)
+        for name, keys in {
+            "mysql-8.4": ("gtid_mode", "enforce_gtid_consistency", "enforce-gtid-consistency"),
+            "mysql-9.7": ("gtid_mode", "enforce_gtid_consistency"),
+            "mysql-5.7": ("master_info_repository", "relay_log_info_repository", "relay-log-info-repository"),
+            "mariadb-11.4": ("log_slave_updates", "gtid_strict_mode", "log_replica_updates"),
+        }.items()
+        for key in keys
+        for prop in ("server_settings", "replica_settings")
+    ],
+    pytest.param(
+        lambda: config_with(engine=mysql_ha.MYSQL_5_7, primary_settings={"master_info_repository": "FILE"}),
+        r"primary_settings must not set 'master_info_repository': crash-safe replication keeps its positions in tables",
+        id="primary-settings-master-info-repository",
+    ),
+    pytest.param(
+        lambda: config_with(name="a" * 246),
+        r"name must be at most 245 characters \(ConfigMap '\{name\}-scripts' is derived from it\), got 246",
+        id="config-name-too-long-for-derived-names",
+    ),
     pytest.param(
         lambda: config_with(server_settings={"Max Connections": 5}),
         r"server_settings: setting names are lower-case letters, digits, '_' and '-', got 'Max Connections'",
@@ -412,6 +507,7 @@ def test_invalid_configuration_raises_one_clear_value_error(build, message):
         build()
     # Passwords are never echoed back in an error message.
     assert GOOD_ROOT not in str(raised.value) and GOOD_REPLICATION not in str(raised.value)
+    assert GOOD_CLONE not in str(raised.value)
 
 
 def test_rejected_password_is_not_echoed():
@@ -432,7 +528,7 @@ def test_misspelled_prop_fails():
 
 def run_main(tmp_path, **environment):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MYSQL_HA_")}
-    env.update(CDK8S_OUTDIR=str(tmp_path), JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", **environment)
+    env.update(CDK8S_OUTDIR=str(tmp_path), **environment)
     return subprocess.run(
         [sys.executable, "main.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
@@ -443,8 +539,19 @@ def run_main(tmp_path, **environment):
     [
         pytest.param(
             {"MYSQL_HA_ENGINE": "postgres-16"},
-            "mysql-ha: engine must be one of mariadb-11.4, mysql-5.7, mysql-8.4, got 'postgres-16'",
+            "mysql-ha: engine must be one of mariadb-11.4, mysql-5.7, mysql-8.4, mysql-9.7, got 'postgres-16'",
             id="bad-engine",
+        ),
+        pytest.param(
+            {"MYSQL_HA_ROOT_PASSWORD": GOOD_ROOT, "MYSQL_HA_REPLICATION_PASSWORD": GOOD_REPLICATION},
+            "engine mysql-8.4 seeds new replicas with the CLONE plugin through the account 'clone': pass clone_password",
+            id="mysql-8.4-without-clone-password",
+        ),
+        pytest.param(
+            {"MYSQL_HA_ENGINE": "mariadb-11.4", "MYSQL_HA_ROOT_PASSWORD": GOOD_ROOT,
+             "MYSQL_HA_REPLICATION_PASSWORD": "r" * 33},
+            "replication_password must be at most 32 characters for engine mariadb-11.4",
+            id="replication-password-too-long",
         ),
         pytest.param(
             {"MYSQL_HA_ROOT_PASSWORD": GOOD_ROOT},

@@ -1,50 +1,99 @@
-"""Fixtures of the emulated-pod scenarios: one MariaDB cluster per module, run for real."""
+"""Fixtures of the emulated-pod scenarios: one cluster per test module, run for real from the
+images' stand-in root filesystems. A module names its engine: ``ENGINE = "mariadb-11.4"``."""
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import secrets
 import shutil
+import time
+from pathlib import Path
 
 import cdk8s
 import pytest
 
+pytest.register_assert_rewrite("scenarios")
+
 from emulator import Cluster
-from mysql_ha import MARIADB_11_4, MySQLCredentials, MySQLHAChart
+from emulator.images import ensure_image
+from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name
 from scenario_tools import ArgvScanner
 
-REQUIRED = ("mariadbd", "mariadb", "mariadb-admin", "mariadb-backup", "mbstream", "mariadb-install-db",
-            "socat", "ip", "unshare", "nsenter")
+HOST_TOOLS = ("ip", "unshare", "nsenter", "mount", "chroot", "bash", "debootstrap")
 
 
 def _prerequisites() -> None:
-    missing = [tool for tool in REQUIRED if shutil.which(tool) is None]
-    if os.geteuid() != 0 or missing:
+    missing = [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
+    if os.geteuid() != 0:
+        missing.insert(0, "root")
+    if "overlay" not in Path("/proc/filesystems").read_text().split():
+        missing.append("overlayfs support in the kernel")
+    if missing:
         pytest.fail(
-            "the e2e scenarios need root (network and mount namespaces) and "
-            f"{', '.join(REQUIRED)}; missing: {', '.join(missing) or 'root'} "
-            "(apt-get install mariadb-server mariadb-backup mariadb-client socat iproute2)",
+            "the e2e scenarios need root (network and mount namespaces, overlay mounts), "
+            f"{', '.join(HOST_TOOLS)}; missing: {', '.join(missing)} "
+            "(apt-get install iproute2 util-linux debootstrap)",
             pytrace=False,
         )
 
 
+def _engine_of(request) -> object:
+    name = getattr(request.module, "ENGINE", None)
+    if name is None:
+        pytest.fail(f"{request.module.__name__} uses the cluster fixture but names no ENGINE", pytrace=False)
+    return engine_by_name(name)
+
+
+def _credentials(passwords: dict[str, str]) -> MySQLCredentials:
+    """Every password the product takes (a clone account's only where it has one)."""
+    accepted = inspect.signature(MySQLCredentials.from_passwords).parameters
+    return MySQLCredentials.from_passwords(**{k: v for k, v in passwords.items() if k in accepted})
+
+
+def _prefix(engine_name: str) -> str:
+    """Network names per engine, so two engines' modules can run side by side (veth names
+    are ``v<prefix><ordinal>``, 15 characters at most)."""
+    return "mh" + re.sub(r"[^a-z0-9]", "", engine_name.lower())[:11]
+
+
+def _images(cluster: Cluster) -> None:
+    """Builds (or finds) every image before the clock of any scenario starts."""
+    for image in cluster.image_names:
+        started = time.monotonic()
+        try:
+            ensure_image(image)
+        except Exception as error:  # noqa: BLE001 - reported as the fixture's failure
+            pytest.fail(f"no root filesystem for image {image}: {error}", pytrace=False)
+        took = time.monotonic() - started
+        if took > 5:
+            print(f"image {image} built in {took:.0f} s")
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def engine(request):
+    """The engine the requesting module names in ``ENGINE``."""
+    return _engine_of(request)
+
+
+@pytest.fixture(scope="module")
+def cluster(request, engine, tmp_path_factory):
     _prerequisites()
-    root = "Root-" + secrets.token_urlsafe(12)
-    replication = "Repl-" + secrets.token_urlsafe(12)
-    app = cdk8s.Testing.app()
-    chart = MySQLHAChart(
-        app,
-        "e2e",
-        engine=MARIADB_11_4,
-        credentials=MySQLCredentials.from_passwords(root_password=root, replication_password=replication),
-        replicas=3,
-        storage_class_name="standard",
-    )
-    scanner = ArgvScanner([root, replication])
-    workdir = tmp_path_factory.mktemp("cluster")
-    with Cluster(chart.to_json(), workdir) as c:
+    # Quotes, a backslash, '$' and '#' in every password: each must survive option files,
+    # SQL literals and shells. The replication password has the longest length replicas take.
+    special = "'\"\\$#-"
+    passwords = {name: name[0].upper() + special + secrets.token_urlsafe(24)
+                 for name in ("root_password", "clone_password")}
+    passwords["replication_password"] = ("R" + special + secrets.token_urlsafe(32))[:engine.max_replication_password_length]
+    chart = MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine, credentials=_credentials(passwords), replicas=3,
+                         storage_class_name="standard")
+    scanner = ArgvScanner(list(passwords.values()))
+    workdir = tmp_path_factory.mktemp(f"cluster-{engine.name}")
+    with Cluster(chart.to_json(), workdir, prefix=_prefix(engine.name)) as c:
+        _images(c)
+        c.engine = engine
+        c.replication_password = passwords["replication_password"]
         c.app_password = "App-" + secrets.token_urlsafe(12)
         c.argv_scanner = scanner
         scanner.needles.append(c.app_password)
@@ -55,17 +104,19 @@ def cluster(tmp_path_factory):
         finally:
             scanner.stop()
             if os.environ.get("MYSQL_HA_E2E_KEEP_LOGS"):
-                shutil.copytree(workdir, os.environ["MYSQL_HA_E2E_KEEP_LOGS"], dirs_exist_ok=True,
-                                ignore=shutil.ignore_patterns("pvc"))
+                keep = Path(os.environ["MYSQL_HA_E2E_KEEP_LOGS"]) / engine.name
+                shutil.copytree(workdir, keep, dirs_exist_ok=True, symlinks=True,
+                                ignore=shutil.ignore_patterns("pvc", "containers"))
 
 
 @pytest.fixture
-def report():
+def report(engine):
     """Prints one line per scenario for later benchmarks: time to replication, rows checked."""
     lines = []
 
     def add(scenario: str, seconds: float, rows: int, pods: int) -> None:
-        lines.append(f"e2e {scenario}: replicated after {seconds:.1f} s, {rows} rows checked on {pods} pods")
+        lines.append(f"e2e {engine.name} {scenario}: replicated after {seconds:.1f} s, "
+                     f"{rows} rows checked on {pods} pods")
 
     yield add
     for line in lines:

@@ -1,0 +1,399 @@
+"""Root filesystems that stand in for the container images the charts name.
+
+Each image family is built from Debian packages of pinned versions into a root filesystem
+that the emulator's container runtime mounts (read-only, under an overlay) and enters:
+
+    mysql:8.4, mysql:9.7  ->  Debian sid, Oracle MySQL 9.7 (mysql-server)
+    mariadb:11.4          ->  Debian trixie, MariaDB 11.8 (mariadb-server, -backup, -client)
+
+A built image is cached under ``$MYSQL_HA_IMAGE_CACHE`` (default
+``/var/cache/mysql-ha/images``) in ``<family>-<key>/`` holding ``rootfs/`` and ``image.json``;
+the key hashes the suite, the package set and the content of the recipe (this file and the
+family's folder beside it), so editing an entrypoint rebuilds its image. Building needs root
+and ``debootstrap``.
+
+    python tests/emulator/images/build.py [IMAGE...]     # build (or find) images, print them
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CACHE = Path("/var/cache/mysql-ha/images")
+MIRROR = "http://deb.debian.org/debian"
+MYSQL_UID = 999
+ENTRYPOINT_PATH = "/usr/local/bin/docker-entrypoint.sh"
+# A debootstrap result is reused for this long before it is made afresh.
+BASE_MAX_AGE_SECONDS = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class ImageStandIn:
+    """A built stand-in for one image reference.
+
+    ``root`` is the unpacked root filesystem: treat it as read-only and mount an overlay on
+    top. ``entrypoint`` and ``cmd`` are the image's ENTRYPOINT and CMD (the entrypoint is found
+    through PATH inside the root). ``uid`` is the image's ``mysql`` user (and group).
+    ``versions`` maps each pinned package to the version installed in the root.
+    """
+
+    image: str
+    root: Path
+    entrypoint: list[str]
+    cmd: list[str]
+    uid: int
+    versions: dict[str, str]
+    suite: str
+
+
+@dataclass(frozen=True)
+class _Family:
+    """How one family of images is built: the data that differs between MySQL and MariaDB."""
+
+    name: str
+    images: tuple[str, ...]
+    suite: str
+    # Packages installed at exactly these versions; a mirror without them fails the build.
+    pins: Mapping[str, str]
+    # Packages installed at whatever version the suite has (tools the real image ships).
+    extras: tuple[str, ...]
+    cmd: tuple[str, ...]
+    # Files of the packages that the image does not have.
+    remove: tuple[str, ...] = ()
+    # Directories of the image: path -> mode; owned by the mysql user.
+    dirs: Mapping[str, int] = field(default_factory=dict)
+
+
+MYSQL_VERSION = "9.7.4-2"
+MARIADB_VERSION = "1:11.8.9+ds-0+deb13u1"
+
+FAMILIES = {
+    f.name: f
+    for f in (
+        _Family(
+            name="mysql",
+            images=("mysql:8.4", "mysql:9.7"),
+            suite="sid",
+            pins={p: MYSQL_VERSION for p in ("mysql-server", "mysql-server-core", "mysql-client", "mysql-client-core")},
+            # mysql-server depends on "systemd | systemd-standalone-sysusers | ...": name the
+            # small one, or apt picks all of systemd.
+            extras=("systemd-standalone-sysusers", "socat", "zstd"),
+            cmd=("mysqld",),
+            dirs={"/var/lib/mysql": 0o1777, "/run/mysqld": 0o1777, "/var/lib/mysql-files": 0o750},
+        ),
+        _Family(
+            name="mariadb",
+            images=("mariadb:11.4",),
+            suite="trixie",
+            pins={
+                p: MARIADB_VERSION
+                for p in (
+                    "mariadb-server",
+                    "mariadb-server-core",
+                    "mariadb-client",
+                    "mariadb-client-core",
+                    "mariadb-backup",
+                )
+            },
+            extras=("socat", "zstd"),
+            # The official 11.x images dropped the mysql* compatibility names; Debian keeps them.
+            remove=(
+                "/usr/bin/mysql",
+                "/usr/bin/mysql_install_db",
+                "/usr/bin/mysql_upgrade",
+                "/usr/bin/mysqladmin",
+                "/usr/bin/mysqld_safe",
+                "/usr/bin/mysqldump",
+                "/usr/sbin/mysqld",
+            ),
+            cmd=("mariadbd",),
+            dirs={"/var/lib/mysql": 0o755, "/run/mysqld": 0o1777},
+        ),
+    )
+}
+IMAGES = {image: family for family in FAMILIES.values() for image in family.images}
+
+
+def ensure_image(image: str) -> ImageStandIn:
+    """The stand-in for ``image``, building and caching its root filesystem when missing."""
+    family = _family_of(image)
+    folder = cache_dir() / f"{family.name}-{recipe_key(family)}"
+    if not (folder / "image.json").exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(folder.parent / f"{family.name}.lock"):
+            if not (folder / "image.json").exists():
+                _build_into(family, folder)
+    meta = json.loads((folder / "image.json").read_text())
+    return ImageStandIn(
+        image=image,
+        root=folder / "rootfs",
+        entrypoint=list(meta["entrypoint"]),
+        cmd=list(meta["cmd"]),
+        uid=meta["uid"],
+        versions=dict(meta["versions"]),
+        suite=meta["suite"],
+    )
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MYSQL_HA_IMAGE_CACHE") or DEFAULT_CACHE)
+
+
+def recipe_key(family: _Family) -> str:
+    """12 hex digits naming one recipe: suite, packages, this file and the family's files."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([family.suite, MIRROR, dict(family.pins), list(family.extras)]).encode())
+    for path in [Path(__file__).resolve(), *sorted(p for p in (HERE / family.name).rglob("*") if p.is_file())]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def _family_of(image: str) -> _Family:
+    try:
+        return IMAGES[image]
+    except KeyError:
+        raise RuntimeError(f"no stand-in for image {image!r}; emulated images: {', '.join(sorted(IMAGES))}") from None
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_into(family: _Family, folder: Path) -> None:
+    """Build the family's image in a temporary folder beside ``folder``, then rename it."""
+    if os.geteuid() != 0:
+        raise RuntimeError(f"building the {family.name} image needs root (debootstrap, chroot, mount)")
+    if shutil.which("debootstrap") is None:
+        raise RuntimeError("building an image needs debootstrap: apt-get install -y debootstrap")
+    started = time.monotonic()
+    for leftover in folder.parent.glob(f".{family.name}-*.building"):  # from a killed build
+        shutil.rmtree(leftover)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{family.name}-", suffix=".building", dir=folder.parent))
+    try:
+        root = tmp / "rootfs"
+        _base_system(family.suite, root)
+        _prepare(root)
+        _add_mysql_user(root)
+        _install(family, root)
+        versions = installed_versions(root, list(family.pins))
+        check_installed(family.pins, versions)
+        _clean(family, root)
+        meta = {
+            "family": family.name,
+            "images": list(family.images),
+            "suite": family.suite,
+            "entrypoint": ["docker-entrypoint.sh"],
+            "cmd": list(family.cmd),
+            "uid": MYSQL_UID,
+            "versions": versions,
+            "build_seconds": round(time.monotonic() - started, 1),
+        }
+        (tmp / "image.json").write_text(json.dumps(meta, indent=2) + "\n")
+        tmp.chmod(0o755)
+        tmp.rename(folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    for stale in folder.parent.glob(f"{family.name}-*"):
+        if stale != folder and (stale / "image.json").exists():
+            shutil.rmtree(stale)
+
+
+def _base_system(suite: str, root: Path) -> None:
+    """A minimal Debian ``suite`` in ``root``, from a cached debootstrap result when fresh."""
+    tarball = cache_dir() / "base" / f"{suite}-minbase.tar"
+    if tarball.exists() and time.time() - tarball.stat().st_mtime < BASE_MAX_AGE_SECONDS:
+        root.mkdir()
+        _run(["tar", "-xpf", str(tarball), "-C", str(root), "--numeric-owner"])
+        return
+    _run(["debootstrap", "--variant=minbase", suite, str(root), MIRROR])
+    tarball.parent.mkdir(exist_ok=True)
+    partial = tarball.with_suffix(f".tar.{os.getpid()}")
+    _run(["tar", "-cpf", str(partial), "-C", str(root), "--numeric-owner", "."])
+    partial.rename(tarball)
+
+
+def _prepare(root: Path) -> None:
+    # The sid Release file may have expired; pins, not freshness, decide what is installed.
+    (root / "etc/apt/apt.conf.d/99mysql-ha-no-valid-until").write_text('Acquire::Check-Valid-Until "false";\n')
+    policy = root / "usr/sbin/policy-rc.d"  # packages start no service
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
+
+
+def _add_mysql_user(root: Path) -> None:
+    """The images' mysql user, uid/gid 999, made before the packages would pick another."""
+    _chroot(
+        root,
+        f"groupadd --system --gid {MYSQL_UID} mysql && "
+        f"useradd --system --uid {MYSQL_UID} --gid {MYSQL_UID} --home-dir /var/lib/mysql --no-create-home "
+        "--shell /bin/false mysql",
+    )
+
+
+def _install(family: _Family, root: Path) -> None:
+    _chroot(root, "apt-get update -qq")
+    check_pins(family.pins, available_versions(root, list(family.pins)))
+    packages = [f"{name}={version}" for name, version in family.pins.items()] + list(family.extras)
+    # Downloaded packages are kept per suite, outside the image: a rebuild fetches nothing new.
+    archives = cache_dir() / "apt-archives" / family.suite
+    _chroot(root, "apt-get install -y -qq --no-install-recommends " + shlex.join(packages), archives=archives)
+
+
+def available_versions(root: Path, packages: list[str]) -> dict[str, list[str]]:
+    """Versions of ``packages`` the root's apt sources offer now (after ``apt-get update``)."""
+    out = _chroot(root, "apt-cache madison " + shlex.join(packages), capture=True)
+    offered: dict[str, list[str]] = {name: [] for name in packages}
+    for line in out.splitlines():
+        name, version, source = (part.strip() for part in line.split("|"))
+        if "Packages" in source and version not in offered.setdefault(name, []):
+            offered[name].append(version)
+    return offered
+
+
+def check_pins(pins: Mapping[str, str], offered: Mapping[str, list[str]]) -> None:
+    """Raise unless the mirror offers every pinned version: a build never upgrades silently."""
+    missing = [
+        f"{name}={version} (the mirror offers: {', '.join(offered.get(name) or []) or 'nothing'})"
+        for name, version in pins.items()
+        if version not in offered.get(name, [])
+    ]
+    if missing:
+        raise RuntimeError(
+            f"pinned package versions are not available from {MIRROR}: {'; '.join(missing)}. "
+            "Test the versions the mirror offers and update the pins in tests/emulator/images/build.py."
+        )
+
+
+def installed_versions(root: Path, packages: list[str]) -> dict[str, str]:
+    """Versions of ``packages`` installed in ``root`` (missing ones are left out)."""
+    out = _run(
+        ["chroot", str(root), "dpkg-query", "--show", "--showformat=${Package}\t${Version}\t${db:Status-Abbrev}\n", *packages],
+        capture=True,
+        check=False,
+    )
+    versions = {}
+    for line in out.splitlines():
+        name, version, status = line.split("\t")
+        if status.strip() == "ii":
+            versions[name] = version
+    return versions
+
+
+def check_installed(pins: Mapping[str, str], installed: Mapping[str, str]) -> None:
+    wrong = [f"{name}: pinned {version}, installed {installed.get(name, 'nothing')}" for name, version in pins.items() if installed.get(name) != version]
+    if wrong:
+        raise RuntimeError(f"installed packages differ from their pins: {'; '.join(wrong)}")
+
+
+def _clean(family: _Family, root: Path) -> None:
+    """Leave the root as the image has it: no apt caches, no data, the image's config."""
+    _chroot(root, "apt-get clean")
+    for folder in ("var/lib/apt/lists", "var/lib/mysql", "etc/mysql/conf.d"):
+        _empty(root / folder)
+    passwd = {line.split(":")[0]: line.split(":")[2] for line in (root / "etc/passwd").read_text().splitlines()}
+    if passwd.get("mysql") != str(MYSQL_UID):
+        raise RuntimeError(f"the mysql user has uid {passwd.get('mysql')} in the {family.name} image, not {MYSQL_UID}")
+    for path in family.remove:
+        _inside(root, path).unlink()
+    for path, mode in family.dirs.items():
+        target = _inside(root, path)
+        target.mkdir(parents=True, exist_ok=True)
+        os.chown(target, MYSQL_UID, MYSQL_UID)
+        target.chmod(mode)
+    (root / "etc/mysql/conf.d").mkdir(parents=True, exist_ok=True)
+    # The image's own server configuration, in place of Debian's (which binds 127.0.0.1).
+    my_cnf = root / "etc/mysql/my.cnf"
+    my_cnf.unlink(missing_ok=True)  # Debian's is a symlink managed by update-alternatives
+    shutil.copyfile(HERE / family.name / "my.cnf", my_cnf)
+    my_cnf.chmod(0o644)
+    (root / "etc/my.cnf").unlink(missing_ok=True)
+    entrypoint = _inside(root, ENTRYPOINT_PATH)
+    entrypoint.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(HERE / family.name / "docker-entrypoint.sh", entrypoint)
+    entrypoint.chmod(0o755)
+
+
+def _inside(root: Path, path: str) -> Path:
+    """``path`` of the image as a host path below ``root``: no component may be a symbolic link,
+    which would resolve against the host (``/var/run`` -> ``/run``)."""
+    target = root
+    for part in Path(path).relative_to("/").parts:
+        target = target / part
+        if target.is_symlink() and part != Path(path).name:
+            raise RuntimeError(f"{path} crosses the symbolic link {target} in the image: use the path it points to")
+    return target
+
+
+def _empty(folder: Path) -> None:
+    if not folder.exists():
+        return
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _chroot(root: Path, script: str, *, capture: bool = False, archives: Path | None = None) -> str:
+    """Run ``script`` with /bin/sh inside ``root`` with /proc mounted, in a mount namespace of its
+    own; ``archives`` (a cache of downloaded .deb files) is mounted on apt's archive folder."""
+    r = shlex.quote(str(root))
+    mounts = [f"mount -t proc proc {r}/proc"]
+    if archives is not None:
+        (archives / "partial").mkdir(parents=True, exist_ok=True)
+        mounts.append(f"mount --bind {shlex.quote(str(archives))} {r}/var/cache/apt/archives")
+    outer = " && ".join([*mounts, f"exec chroot {r} /bin/sh -ec {shlex.quote(script)}"])
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "DEBIAN_FRONTEND": "noninteractive",
+        "LC_ALL": "C",
+        "HOME": "/root",
+    }
+    return _run(["unshare", "--mount", "--propagation", "private", "sh", "-ec", outer], capture=capture, env=env)
+
+
+def _run(argv: list[str], *, capture: bool = False, check: bool = True, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
+        raise RuntimeError(f"{shlex.join(argv)[:300]} exited with {proc.returncode}:\n{tail}")
+    return proc.stdout if capture else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build (or find in the cache) the emulator's container images.")
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help=f"image references (default: all of {', '.join(sorted(IMAGES))})")
+    args = parser.parse_args(argv)
+    for image in args.images or sorted(IMAGES):
+        started = time.monotonic()
+        stand_in = ensure_image(image)
+        versions = ", ".join(f"{k}={v}" for k, v in sorted(stand_in.versions.items()))
+        print(f"{image}: {stand_in.root} ({stand_in.suite}; {versions}) in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

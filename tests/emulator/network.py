@@ -1,0 +1,127 @@
+"""The pods' network: one network namespace per pod with its own address on a bridge, the
+bridge in a namespace of its own (nothing touches the host's network), and the hosts file
+through which pods and Services resolve, as the cluster DNS would answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import EmulatorError
+from .processes import run
+
+SUBNET = "10.244.77"
+CLUSTER_DOMAIN = "svc.cluster.local"
+NODE_IP = f"{SUBNET}.1"
+IFNAMSIZ = 15  # longest network interface name
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What the hosts file needs of a pod."""
+
+    name: str
+    ip: str
+    ordinal: int
+    labels: dict
+    ready: bool
+
+
+class Network:
+    """Namespaces named ``<prefix>-...``, veths named ``v<prefix><ordinal>``: a distinct prefix
+    per emulator lets several run side by side."""
+
+    def __init__(self, prefix: str) -> None:
+        if len(f"v{prefix}99") > IFNAMSIZ:
+            raise EmulatorError(f"prefix {prefix!r} is too long: veth names are at most {IFNAMSIZ} characters")
+        self.prefix = prefix
+        self.bridge_ns = f"{prefix}-net"
+        self.up = False
+
+    def netns(self, pod_name: str) -> str:
+        return f"{self.prefix}-{pod_name}"
+
+    @staticmethod
+    def ip(ordinal: int) -> str:
+        return f"{SUBNET}.{10 + ordinal}"
+
+    def create(self) -> None:
+        """The bridge, with the node's address on it."""
+        run("ip", "netns", "del", self.bridge_ns, check=False)
+        run("ip", "netns", "add", self.bridge_ns)
+        self.up = True
+        ns = ("ip", "netns", "exec", self.bridge_ns)
+        run(*ns, "ip", "link", "add", "br0", "type", "bridge")
+        # The node's own address: tcpSocket probes connect from here, as the kubelet does.
+        run(*ns, "ip", "addr", "add", f"{NODE_IP}/24", "dev", "br0")
+        run(*ns, "ip", "link", "set", "br0", "up")
+        run(*ns, "ip", "link", "set", "lo", "up")
+
+    def add_pod(self, netns: str, ordinal: int) -> None:
+        """A namespace whose eth0 is a veth to the bridge, with the pod's address."""
+        run("ip", "netns", "del", netns, check=False)
+        run("ip", "netns", "add", netns)
+        host_end = f"v{self.prefix}{ordinal}"
+        run("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        run("ip", "link", "set", host_end, "netns", self.bridge_ns)
+        bridge = ("ip", "netns", "exec", self.bridge_ns)
+        run(*bridge, "ip", "link", "set", host_end, "master", "br0")
+        run(*bridge, "ip", "link", "set", host_end, "up")
+        inside = ("ip", "netns", "exec", netns)
+        run(*inside, "ip", "addr", "add", f"{self.ip(ordinal)}/24", "dev", "eth0")
+        run(*inside, "ip", "link", "set", "eth0", "up")
+        run(*inside, "ip", "link", "set", "lo", "up")
+
+    def remove_pod(self, netns: str) -> None:
+        run("ip", "netns", "del", netns, check=False)
+
+    def set_link(self, netns: str, up: bool) -> None:
+        """Takes a pod's eth0 down (a partition) or up again."""
+        run("ip", "netns", "exec", netns, "ip", "link", "set", "eth0", "up" if up else "down")
+
+    def limit_egress(self, netns: str, rate: str | None) -> None:
+        """Caps what a pod sends (a token bucket on its eth0, e.g. ``"80mbit"``), or lifts the cap."""
+        inside = ("ip", "netns", "exec", netns, "tc", "qdisc")
+        if rate is None:
+            run(*inside, "del", "dev", "eth0", "root", check=False)
+        else:
+            run(*inside, "replace", "dev", "eth0", "root", "tbf", "rate", rate, "burst", "256kb", "latency", "100ms")
+
+    def destroy(self) -> None:
+        """Removes the bridge and every namespace of this prefix."""
+        if self.up:
+            run("ip", "netns", "del", self.bridge_ns, check=False)
+        for line in run("ip", "netns", "list").stdout.splitlines():
+            name = line.split()[0] if line.strip() else ""
+            if name.startswith(f"{self.prefix}-"):
+                run("ip", "netns", "del", name, check=False)
+        self.up = False
+
+
+def hosts_lines(endpoints: list[Endpoint], services: list[dict], *, governing: str, namespace: str) -> list[str]:
+    """The Service and pod names every pod resolves: the governing headless Service's pod
+    records, and each Service's name at its first routable pod."""
+    lines = []
+    for svc in services:
+        spec = svc["spec"]
+        name = svc["metadata"]["name"]
+        selected = [e for e in sorted(endpoints, key=lambda e: e.ordinal)
+                    if all(e.labels.get(k) == v for k, v in spec.get("selector", {}).items())]
+        headless = spec.get("clusterIP") == "None"
+        visible = selected if (headless and spec.get("publishNotReadyAddresses")) else [e for e in selected if e.ready]
+        if headless and name == governing:
+            lines += [f"{e.ip} {e.name}.{name}.{namespace}.{CLUSTER_DOMAIN} {e.name}.{name}" for e in visible]
+        if visible:
+            lines.append(f"{visible[0].ip} {name}.{namespace}.{CLUSTER_DOMAIN} {name}")
+    return lines
+
+
+def write_hosts(path: Path, endpoint: Endpoint, common: list[str]) -> None:
+    """Writes a pod's hosts file in place when it changed: it is bind-mounted, a rename would not show."""
+    text = "\n".join(["127.0.0.1 localhost", f"{endpoint.ip} {endpoint.name}", *common]) + "\n"
+    if path.exists() and path.read_text() == text:
+        return
+    with open(path, "r+" if path.exists() else "w") as f:
+        f.seek(0)
+        f.write(text)
+        f.truncate()

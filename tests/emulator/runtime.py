@@ -1,0 +1,302 @@
+"""The container runtime: runs a container's command inside its image, as containerd and
+runc would on a kubelet's node.
+
+A container gets its own mount and UTS namespaces inside its pod's network namespace. Its
+root is an overlay whose lower layer is the image's root filesystem (``emulator.images``,
+left untouched) and whose upper layer is fresh for every start, under the pod's folder.
+Into that root go /proc, a minimal /dev, /sys (read-only), the pod's /etc/hosts and
+/etc/hostname, and the pod's volumes at their mountPaths; mount points the image lacks are
+made in the overlay. The root is made read-only last, when readOnlyRootFilesystem asks for
+it (a bind mount copies the read-only flag of its source's mount). Then ``chroot``, and the
+image's own ``setpriv`` takes the manifest's user, groups and capabilities and runs the
+command: ``command`` in place of the image's ENTRYPOINT, ``args`` in place of its CMD.
+
+``kubectl exec`` and exec probes enter the same namespaces and root with ``nsenter``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulator.images import ImageStandIn
+
+from .errors import EmulatorError
+from .probes import ProbeState
+from .processes import host_tool, killpg, rooted_at
+from .volumes import Mount
+
+# containerd's default capability set for a container that drops none.
+DEFAULT_CAPABILITIES = ("chown", "dac_override", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
+                        "net_bind_service", "net_raw", "sys_chroot", "mknod", "audit_write", "setfcap")
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+# Variables the start script's bash adds to the environment it passes on.
+SHELL_VARIABLES = ("SHLVL", "PWD", "OLDPWD", "_")
+ENTER_SECONDS = 10
+
+
+@dataclass
+class Container:
+    spec: dict
+    image: ImageStandIn
+    init: bool
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    not_before: float = 0.0  # restart backoff
+    startup_passed: bool = False
+    ready: bool = False
+    exit_codes: list[int] = field(default_factory=list)
+    probes: dict[str, ProbeState] = field(default_factory=dict)
+    log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # as started; probes and exec get the same
+    root_dir: Path | None = None  # overlay upper, work and mount point of the current start
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def command_of(spec: dict, image: ImageStandIn) -> list[str]:
+    """``command`` replaces the image's ENTRYPOINT and drops its CMD; ``args`` replace CMD."""
+    if spec.get("command"):
+        argv = list(spec["command"]) + list(spec.get("args") or [])
+    else:
+        argv = list(image.entrypoint) + list(spec["args"] if "args" in spec else image.cmd)
+    if not argv:
+        raise EmulatorError(f"container {spec['name']}: no command, and image {image.image} has no ENTRYPOINT or CMD")
+    return argv
+
+
+def resolve_in_root(root: Path, path: str) -> str:
+    """``path`` inside ``root`` with the root's symlinks followed within the root (an
+    absolute link such as /var/run -> /run must not lead to the host's /run)."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        if candidate.is_symlink():
+            hops += 1
+            if hops > 40:
+                raise EmulatorError(f"too many symlinks resolving {path} in {root}")
+            link = os.readlink(candidate)
+            if link.startswith("/"):
+                resolved = []
+            parts = [p for p in link.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return "/" + "/".join(resolved)
+
+
+def passwd_entry(root: Path, uid: int) -> tuple[int, str] | None:
+    """(primary gid, home) of ``uid`` in the image's /etc/passwd."""
+    try:
+        lines = (root / "etc/passwd").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) >= 6 and fields[2] == str(uid):
+            return int(fields[3]), fields[5]
+    return None
+
+
+class Runtime:
+    def __init__(self, pod_spec: dict) -> None:
+        self.pod_security = pod_spec.get("securityContext", {})
+
+    # ------------------------------------------------------------------ identity
+
+    def security(self, spec: dict) -> dict:
+        """The container's securityContext over the pod's, as the kubelet merges them."""
+        pod = {k: v for k, v in self.pod_security.items() if k in ("runAsUser", "runAsGroup", "runAsNonRoot")}
+        return {**pod, **spec.get("securityContext", {})}
+
+    def uid(self, c: Container) -> int:
+        """runAsUser, else the image's user."""
+        return int(self.security(c.spec).get("runAsUser", c.image.uid))
+
+    def home(self, c: Container) -> str:
+        """HOME as the runtime sets it: the user's home in the image, else /."""
+        entry = passwd_entry(c.image.root, self.uid(c))
+        return entry[1] if entry else "/"
+
+    def identity(self, c: Container) -> list[str]:
+        """setpriv arguments for the user, groups and privileges the manifest asks for."""
+        security = self.security(c.spec)
+        uid = self.uid(c)
+        if security.get("runAsNonRoot") and uid == 0:
+            raise EmulatorError(f"container {c.name}: runAsNonRoot, but it would run as root")
+        entry = passwd_entry(c.image.root, uid)
+        gid = int(security.get("runAsGroup", entry[0] if entry else 0))
+        groups = [self.pod_security["fsGroup"]] if "fsGroup" in self.pod_security else []
+        groups += self.pod_security.get("supplementalGroups", [])
+        args = ["setpriv", f"--reuid={uid}", f"--regid={gid}"]
+        args.append(f"--groups={','.join(str(g) for g in groups)}" if groups else "--clear-groups")
+        if security.get("allowPrivilegeEscalation") is False:
+            args.append("--no-new-privs")
+        if not security.get("privileged"):
+            kept = [f"+{cap}" for cap in self._capabilities(security)]
+            args += ["--inh-caps=-all", "--bounding-set=" + ",".join(["-all", *kept])]
+        return args
+
+    @staticmethod
+    def _capabilities(security: dict) -> list[str]:
+        caps = security.get("capabilities", {})
+        drop = {c.lower().removeprefix("cap_") for c in caps.get("drop", [])}
+        add = [c.lower().removeprefix("cap_") for c in caps.get("add", [])]
+        kept = [] if "all" in drop else [c for c in DEFAULT_CAPABILITIES if c not in drop]
+        return kept + [c for c in add if c not in kept]
+
+    # ------------------------------------------------------------------ start, enter, stop
+
+    def start(self, c: Container, *, pod_dir: Path, hostname: str, netns: str, mounts: list[Mount],
+              env: dict[str, str]) -> None:
+        """Starts the container in its image; returns once its process is inside its root."""
+        if c.spec.get("workingDir") not in (None, "", "/"):
+            raise EmulatorError(f"container {c.name}: only the working directory / is emulated")
+        if not (c.image.root / "usr").is_dir():
+            raise EmulatorError(f"container {c.name}: the root filesystem of {c.image.image} is gone ({c.image.root})")
+        argv = command_of(c.spec, c.image)
+        identity = self.identity(c)
+        if c.root_dir is not None:
+            shutil.rmtree(c.root_dir, ignore_errors=True)  # the previous start's writable layer
+        c.root_dir = pod_dir / "containers" / f"{c.name}.{c.restarts}"
+        for sub in ("upper", "work", "root"):
+            (c.root_dir / sub).mkdir(parents=True)
+        script = c.root_dir / "start.sh"
+        script.write_text(self._start_script(c, hostname, mounts, [*identity, "--", *argv]))
+        c.log_path = pod_dir / f"{c.name}.log"
+        with open(c.log_path, "a") as log:
+            log.write(f"--- start {time.strftime('%H:%M:%S')} (restart {c.restarts})\n")
+            log.flush()
+            proc = subprocess.Popen(
+                [host_tool("nsenter"), f"--net=/run/netns/{netns}", "--",
+                 host_tool("unshare"), "--mount", "--uts", "--propagation", "private",
+                 host_tool("bash"), str(script)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                env=env, cwd="/",
+            )
+        self._wait_entered(c.name, proc)
+        # Published only now: exec and probes need the container's root.
+        c.env = env
+        c.proc = proc
+        c.started_at = time.monotonic()
+        c.startup_passed = False
+        c.ready = False
+
+    def _start_script(self, c: Container, hostname: str, mounts: list[Mount], command: list[str]) -> str:
+        """The steps between a new mount namespace and the container's command."""
+        q = shlex.quote
+        lower, root = c.image.root, c.root_dir / "root"
+        r = q(str(root))
+        layers = f"lowerdir={lower},upperdir={c.root_dir}/upper,workdir={c.root_dir}/work"
+        lines = [
+            "set -o errexit -o nounset",
+            f"hostname {q(hostname)}",
+            f"mount -t overlay overlay -o {q(layers)} {r}",
+            f"mkdir -p {r}/proc {r}/dev {r}/sys",
+            f"mount -t proc -o nosuid,nodev,noexec proc {r}/proc",
+            f"mount -t tmpfs -o nosuid,noexec,mode=0755,size=1m tmpfs {r}/dev",
+            *(f"touch {r}/dev/{d} && mount --bind /dev/{d} {r}/dev/{d}" for d in DEVICES),
+            f"ln -s /proc/self/fd {r}/dev/fd",
+            *(f"ln -s /proc/self/fd/{n} {r}/dev/{name}" for n, name in enumerate(("stdin", "stdout", "stderr"))),
+            f"mkdir {r}/dev/shm && mount -t tmpfs -o nosuid,nodev,noexec,mode=1777 shm {r}/dev/shm",
+            f"mount -t sysfs -o ro,nosuid,nodev,noexec sysfs {r}/sys",
+        ]
+        # Parents before children, as containerd sorts them; a volume replaces the image's folder.
+        for m in sorted(mounts, key=lambda m: len([p for p in m.target.split("/") if p])):
+            target = q(f"{root}{resolve_in_root(lower, m.target)}")
+            if m.source.is_dir():
+                lines.append(f"mkdir -p {target}")
+            else:
+                lines.append(f"mkdir -p \"$(dirname {target})\" && {{ [ -e {target} ] || touch {target}; }}")
+            lines.append(f"mount --bind {q(str(m.source))} {target}")
+            if m.read_only:
+                lines.append(f"mount -o remount,bind,ro {target}")
+        if self.security(c.spec).get("readOnlyRootFilesystem"):
+            lines.append(f"mount -o remount,bind,ro {r}")
+        unset = " ".join(f"-u {v}" for v in SHELL_VARIABLES)
+        lines.append(f"exec {host_tool('env')} {unset} {host_tool('chroot')} {r} {shlex.join(command)}")
+        return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _wait_entered(name: str, proc: subprocess.Popen) -> None:
+        """Waits until the container's process is chrooted into its image (or has ended), so
+        that exec and probes find its root."""
+        host_root = os.stat("/").st_dev
+        deadline = time.monotonic() + ENTER_SECONDS
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if os.stat(f"/proc/{proc.pid}/root").st_dev != host_root:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.005)
+        if proc.poll() is None:
+            killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise EmulatorError(f"container {name} did not enter its image within {ENTER_SECONDS}s")
+
+    def enter(self, c: Container, command: list[str]) -> list[str]:
+        """argv that runs ``command`` in the running container, as its user; the environment
+        (the container's) is the caller's to pass."""
+        if not c.running:
+            raise EmulatorError(f"container {c.name} is not running")
+        pid = c.proc.pid
+        return [host_tool("nsenter"), f"--target={pid}", "--mount", "--uts", "--net", "--root",
+                f"--wd=/proc/{pid}/root", "--", *self.identity(c), "--", *command]
+
+    def spawn(self, c: Container, command: list[str], **popen) -> subprocess.Popen:
+        """Starts ``command`` in the container (a probe), in a process group of its own."""
+        return subprocess.Popen(self.enter(c, command), env=c.env, cwd="/", start_new_session=True, **popen)
+
+    def exec(self, c: Container, command: list[str], *, env: dict[str, str] | None = None,
+             input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+        """Runs ``command`` in the container and waits for it (kubectl exec)."""
+        return subprocess.run(self.enter(c, command), env=c.env if env is None else env, cwd="/", input=input,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def stop(self, c: Container, grace: float) -> None:
+        """SIGTERM, then SIGKILL after the grace period."""
+        if c.proc is None:
+            return
+        if c.proc.poll() is None:
+            killpg(c.proc.pid, signal.SIGTERM)
+            try:
+                c.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                killpg(c.proc.pid, signal.SIGKILL)
+                c.proc.wait()
+        self.reap(c)
+        c.proc = None
+
+    def reap(self, c: Container) -> None:
+        """A container's end takes all its processes with it, as the end of its PID namespace
+        would: its process group, its probes, and whatever left the group but not the root."""
+        if c.proc is not None:
+            killpg(c.proc.pid, signal.SIGKILL)
+        if c.root_dir is not None:
+            for pid in rooted_at(c.root_dir / "root"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for state in c.probes.values():
+            state.cancel()
