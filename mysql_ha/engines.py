@@ -305,7 +305,9 @@ MARIADB_11_4 = Engine(
     status_sql_running="Slave_SQL_Running",
     status_lag_seconds="Seconds_Behind_Master",
     sql_source_tls="MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1",
-    sql_reload_tls="FLUSH SSL",
+    # LOCAL: a plain FLUSH is binary-logged; on a replica that gives the replica a GTID of
+    # its own, which strict GTID mode then refuses to reconcile with the primary's.
+    sql_reload_tls="FLUSH LOCAL SSL",
     # MariaDB has no VERIFY_CA mode: its server-certificate check includes the host name,
     # which 127.0.0.1 does not match; the pod's loopback is encrypted without that check.
     client_tls_options={"ssl": "ON", "ssl-verify-server-cert": "OFF"},

@@ -106,7 +106,7 @@ def test_replication_verifies_the_primary(engine, expected):
 
 def test_reload_statements():
     assert mysql_ha.MYSQL_8_4.sql_reload_tls == mysql_ha.MYSQL_9_7.sql_reload_tls == "ALTER INSTANCE RELOAD TLS"
-    assert mysql_ha.MARIADB_11_4.sql_reload_tls == "FLUSH SSL"
+    assert mysql_ha.MARIADB_11_4.sql_reload_tls == "FLUSH LOCAL SSL"  # not binary-logged
     assert mysql_ha.MYSQL_5_7.sql_reload_tls == ""  # 5.7 has no reload: restart
 
 

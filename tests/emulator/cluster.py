@@ -152,6 +152,16 @@ class Cluster:
         self.log(f"bandwidth of {self.pods[ordinal].name}: {rate or 'unlimited'}")
         self.network.limit_egress(self.pods[ordinal].netns, rate)
 
+    def update_secret(self, name: str, string_data: dict[str, str]) -> None:
+        """``kubectl apply`` of a changed Secret: the running pods' volumes follow it."""
+        with self._lock:
+            self.log(f"update Secret {name}")
+            secret = self.objects.secrets[name]
+            secret.pop("data", None)
+            secret["stringData"] = dict(string_data)
+            for pod in self.pods.values():
+                self.volumes.refresh_secret(pod.dir, name)
+
     def delete_pvc(self, ordinal: int, claim: str = "data") -> None:
         """Deletes a PersistentVolumeClaim of a pod that does not exist (kubectl delete pvc)."""
         if ordinal in self.pods:

@@ -106,6 +106,28 @@ class Volumes:
             if self.fs_group is not None:
                 os.chown(f, 0, self.fs_group)
 
+    def refresh_secret(self, pod_dir: Path, secret_name: str) -> None:
+        """What the kubelet does when a Secret changes: every volume of the pod that projects
+        it gets the new content, each file replaced whole (a reader sees the old or the new
+        file, never half of one), with its mode and group."""
+        data = self.objects.secret_data(secret_name)
+        for volume in self.template.get("volumes", []):
+            source = volume.get("secret")
+            if source is None or source["secretName"] != secret_name:
+                continue
+            target = pod_dir / "volumes" / volume["name"]
+            if not target.is_dir():
+                continue
+            mode = source.get("defaultMode", 0o644)
+            items = source.get("items") or [{"key": k, "path": k} for k in data]
+            for item in items:
+                staged = target / f"..{item['path']}.new"
+                staged.write_text(data[item["key"]])
+                os.chmod(staged, item.get("mode", mode))
+                if self.fs_group is not None:
+                    os.chown(staged, 0, self.fs_group)
+                os.replace(staged, target / item["path"])
+
     def file_of_secret_volume(self, file_name: str) -> str:
         """The content a Secret volume projects as ``file_name`` (an ``items`` path)."""
         for volume in self.template.get("volumes", []):

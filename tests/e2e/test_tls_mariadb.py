@@ -1,0 +1,7 @@
+"""The TLS scenarios of ``tls_scenarios.py`` on the mariadb-11.4 chart, one cluster for the module."""
+
+from tls_scenarios import *  # noqa: F401,F403 - the scenarios run here, on this engine
+
+ENGINE = "mariadb-11.4"
+NO_TLS_FLAG = "--skip-ssl"
+"""The client flag that connects without TLS."""

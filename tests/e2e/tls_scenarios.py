@@ -1,0 +1,219 @@
+"""The TLS scenarios, run for real in emulated pods: a chart with TLS on, its certificate
+made by the test (a CA and a leaf signed by it, with openssl) in an existing Secret.
+
+Each ``test_tls_<engine>.py`` module names its ``ENGINE`` and the client flag that turns
+TLS off (``NO_TLS_FLAG``), and imports these; its pods form one cluster of their own (a
+distinct network prefix), the scenarios run in order.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+import cdk8s
+import pytest
+
+from emulator import Cluster
+from mysql_ha import MySQLCredentials, MySQLHAChart, MySQLTLS
+from scenarios import count, replica_status, replicating, wait_converged
+
+pytestmark = pytest.mark.e2e
+
+TLS_DIR = "/etc/mysql-ha/tls"
+SECRET = "mysql-tls"
+MEMBER = f"cert={TLS_DIR}/tls.crt,key={TLS_DIR}/tls.key,cafile={TLS_DIR}/ca.crt,verify=1"
+"""socat options of a member of the set: its own certificate, the donor's checked."""
+PODS = 4  # the certificate names one more pod than the chart starts: scale-out is a scenario
+DNS_NAMES = [
+    *(f"mysql-{n}.mysql" for n in range(PODS)),
+    "*.mysql.mysql.svc.cluster.local",
+    *(f"{s}{suffix}" for s in ("mysql", "mysql-read", "mysql-primary") for suffix in ("", ".mysql.svc.cluster.local")),
+]
+
+
+# --- certificates ---------------------------------------------------------------------------
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_ca(folder: Path, name: str) -> None:
+    """``{name}.key`` and a self-signed ``{name}.crt``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.crt",
+             "-days", "30", "-subj", f"/CN={name}", cwd=folder)
+
+
+def make_leaf(folder: Path, ca: str, name: str, days: int) -> dict[str, str]:
+    """A certificate for every name of the set, signed by ``ca``: the Secret's three keys."""
+    (folder / f"{name}.ext").write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth,clientAuth\n"
+        f"subjectAltName={','.join('DNS:' + n for n in DNS_NAMES)}\n"
+    )
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+             "-subj", f"/CN={name}", cwd=folder)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", "-set_serial",
+             str(secrets.randbits(63)), "-out", f"{name}.crt", "-days", str(days), "-extfile", f"{name}.ext",
+             cwd=folder)
+    return {"tls.crt": (folder / f"{name}.crt").read_text(), "tls.key": (folder / f"{name}.key").read_text(),
+            "ca.crt": (folder / f"{ca}.crt").read_text()}
+
+
+# --- the cluster ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster(request, engine, tmp_path_factory):
+    if os.geteuid() != 0 or shutil.which("openssl") is None:
+        pytest.fail("the TLS scenarios need root (namespaces, overlay mounts) and openssl", pytrace=False)
+    passwords = {name: name[0].upper() + "'\"\\$#-" + secrets.token_urlsafe(16)
+                 for name in ("root_password", "replication_password", "clone_password")}
+    certs = tmp_path_factory.mktemp(f"certs-{engine.name}")
+    make_ca(certs, "set-ca")
+    make_ca(certs, "other-ca")
+    secret_data = make_leaf(certs, "set-ca", "server", days=30)
+    tls = MySQLTLS.from_existing_secret(SECRET, dns_names=DNS_NAMES)
+    chart = MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine, credentials=MySQLCredentials.from_passwords(**passwords), replicas=3,
+                         storage_class_name="standard", tls=tls)
+    manifests = chart.to_json()
+    manifests.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                      "metadata": {"name": SECRET, "namespace": "mysql"}, "stringData": secret_data})
+    workdir = tmp_path_factory.mktemp(f"tls-cluster-{engine.name}")
+    prefix = "mt" + re.sub(r"[^a-z0-9]", "", engine.name)[:8]
+    with Cluster(manifests, workdir, prefix=prefix) as c:
+        c.engine = engine
+        c.certs = certs
+        c.start()
+        try:
+            yield c
+        finally:
+            if os.environ.get("MYSQL_HA_E2E_KEEP_LOGS"):
+                keep = Path(os.environ["MYSQL_HA_E2E_KEEP_LOGS"]) / f"tls-{engine.name}"
+                shutil.copytree(workdir, keep, dirs_exist_ok=True, symlinks=True,
+                                ignore=shutil.ignore_patterns("pvc", "containers"))
+
+
+def status_value(cluster, ordinal: int, name: str) -> str:
+    rows = cluster.sql(ordinal, f"SHOW STATUS LIKE '{name}'")
+    return rows[0][1] if rows else ""
+
+
+def stream_bytes(cluster, ordinal: int, donor: int, kind: str, options: str) -> tuple[int, str]:
+    """Bytes that a socat ``kind`` (TCP, OPENSSL) connection with ``options`` from pod
+    ``ordinal``'s sidecar receives from the donor's port 3307."""
+    address = f"{kind}:mysql-{donor}.mysql:3307,connect-timeout=5{',' + options if options else ''}"
+    command = ["bash", "-c", f"timeout 20 socat -u '{address}' STDOUT | wc -c"]
+    result = cluster.exec(ordinal, "replication", command, timeout=60)
+    return int(result.stdout.strip() or 0), result.stderr
+
+
+# --- scenarios ------------------------------------------------------------------------------
+
+
+def test_tls_1_bring_up_with_tls(cluster):
+    cluster.wait_ready(3, timeout=240)
+    cluster.sql(0, """
+        CREATE DATABASE app;
+        CREATE TABLE app.rows (id INT PRIMARY KEY, payload VARCHAR(100));
+        INSERT INTO app.rows VALUES (1, 'one'), (2, 'two'), (3, 'three');
+    """)
+    wait_converged(cluster, "app.rows", 3)
+    # The servers present the set's certificate, and the test's own connections use it.
+    assert status_value(cluster, 0, "Ssl_cipher"), "the client connection to 127.0.0.1 is not encrypted"
+    assert cluster.sql(0, "SELECT @@require_secure_transport")[0][0] in ("1", "ON")
+    # The set's own accounts log in over TLS only.
+    for user in ("repl", *(["clone"] if cluster.engine.clone_method == "clone-plugin" else [])):
+        ssl_type = cluster.sql(0, f"SELECT ssl_type FROM mysql.user WHERE user = '{user}'")[0][0]
+        assert ssl_type == "ANY", f"{user} must REQUIRE SSL, has ssl_type {ssl_type!r}"
+
+
+def test_tls_2_replication_reports_tls(cluster):
+    for replica in (1, 2):
+        status = replica_status(cluster, replica)
+        assert replicating(cluster, replica), status
+        allowed = status.get("Source_SSL_Allowed", status.get("Master_SSL_Allowed"))
+        verify = status.get("Source_SSL_Verify_Server_Cert", status.get("Master_SSL_Verify_Server_Cert"))
+        ca = status.get("Source_SSL_CA_File", status.get("Master_SSL_CA_File"))
+        assert (allowed, verify, ca) == ("Yes", "Yes", f"{TLS_DIR}/ca.crt"), status
+
+
+def test_tls_3_client_without_tls_is_refused(cluster, request):
+    server = cluster.pod(0).container("mysql")
+    flag = request.module.NO_TLS_FLAG
+    args = [cluster.engine.client, "--protocol=TCP", "--host=127.0.0.1", "--port=3306", "--user=root", flag,
+            "--batch", "--skip-column-names"]
+    result = cluster.runtime.exec(server, args, env={**server.env, "MYSQL_PWD": cluster.root_password},
+                                  input="SELECT COUNT(*) FROM app.rows", timeout=30)
+    assert result.returncode != 0 and result.stdout == "", result.stdout
+    assert "3159" in result.stderr or "insecure transport" in result.stderr, result.stderr
+
+
+def test_tls_4_clone_stream_needs_the_set_certificate(cluster):
+    if not cluster.engine.serves_backup_streams:
+        pytest.skip("this engine clones with the CLONE plugin over the server port (its TLS is scenario 1-3)")
+    received, _ = stream_bytes(cluster, 1, 0, "TCP", "")
+    assert received == 0, f"a plain TCP connection to 3307 received {received} bytes"
+    received, _ = stream_bytes(cluster, 1, 0, "OPENSSL", f"cafile={TLS_DIR}/ca.crt,verify=1")
+    assert received == 0, f"a TLS connection without a certificate received {received} bytes"
+    # A certificate of another CA: copied into the sidecar's /tmp, as an intruder would bring it.
+    make_leaf(cluster.certs, "other-ca", "intruder", days=30)
+    tmp = cluster.pod(1).dir / "emptydir" / "tmp"
+    for name in ("intruder.crt", "intruder.key"):
+        shutil.copy(cluster.certs / name, tmp / name)
+        os.chmod(tmp / name, 0o444)
+    received, _ = stream_bytes(cluster, 1, 0, "OPENSSL", "cert=/tmp/intruder.crt,key=/tmp/intruder.key,"
+                                                         f"cafile={TLS_DIR}/ca.crt,verify=1")
+    assert received == 0, f"a certificate of another CA received {received} bytes"
+    # The control: the set's certificate gets a backup.
+    received, errors = stream_bytes(cluster, 1, 0, "OPENSSL", MEMBER)
+    assert received > 100_000, f"the set's own certificate got {received} bytes: {errors}"
+
+
+def test_tls_5_scale_out_with_tls(cluster):
+    cluster.sql(0, "INSERT INTO app.rows VALUES (4, 'four'), (5, 'five')")
+    cluster.scale(4)
+    cluster.wait_ready(4, timeout=240)
+    wait_converged(cluster, "app.rows", 4)
+    assert count(cluster, 3, "app.rows") == 5
+    assert "clone" in cluster.logs(3, "clone-mysql") and "complete" in cluster.logs(3, "clone-mysql")
+    assert replicating(cluster, 3)
+
+
+def test_tls_6_rotation_reaches_running_servers(cluster):
+    pods = 4
+    before = [status_value(cluster, o, "Ssl_server_not_after") for o in range(pods)]
+    restarts = {o: cluster.pod(o).container("mysql").restarts for o in range(pods)}
+    renewed = make_leaf(cluster.certs, "set-ca", "renewed", days=20)
+    cluster.update_secret(SECRET, renewed)
+
+    def all_renewed() -> bool:
+        return all(status_value(cluster, o, "Ssl_server_not_after") not in ("", before[o]) for o in range(pods))
+
+    cluster.wait_for(all_renewed, timeout=60, what="every server presents the renewed certificate")
+    # The sidecars' watch loops (every 10 s) tell the servers to load it.
+    cluster.wait_for(lambda: all("the server loaded the renewed certificate" in cluster.logs(o, "replication")
+                                 for o in range(pods)), timeout=40, what="every sidecar reloaded the certificate")
+    assert {o: cluster.pod(o).container("mysql").restarts for o in range(pods)} == restarts, \
+        "the servers must not restart for a renewed certificate"
+    # Replication survives: new rows reach every replica, over TLS.
+    cluster.sql(0, "INSERT INTO app.rows VALUES (6, 'six'), (7, 'seven')")
+    try:
+        wait_converged(cluster, "app.rows", pods, timeout=30)
+    except Exception:
+        status = replica_status(cluster, 1)
+        raise AssertionError({k: v for k, v in status.items() if "Err" in k or "Running" in k or "SSL" in k})
+    for replica in range(1, pods):
+        assert replicating(cluster, replica)
+    if cluster.engine.serves_backup_streams:
+        cluster.wait_for(lambda: all("restarting the backup server with the renewed certificate"
+                                     in cluster.logs(o, "replication") for o in range(pods)),
+                         timeout=30, what="every backup server restarted with the renewed certificate")
+        received, errors = stream_bytes(cluster, 1, 0, "OPENSSL", MEMBER)
+        assert received > 100_000, f"after the rotation the set's certificate got {received} bytes: {errors}"
