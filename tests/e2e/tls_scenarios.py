@@ -1,8 +1,9 @@
 """The TLS scenarios, run for real in emulated pods: a chart with TLS on, its certificate
 made by the test (a CA and a leaf signed by it, with openssl) in an existing Secret.
 
-Each ``test_tls_<engine>.py`` module names its ``ENGINE`` and the client flag that turns
-TLS off (``NO_TLS_FLAG``), and imports these; its pods form one cluster of their own (a
+Each ``test_tls_<engine>.py`` module names its ``ENGINE``, the client flag that turns
+TLS off (``NO_TLS_FLAG``) and the variable with the server's GTID state (``GTID_STATE``),
+and imports these; its pods form one cluster of their own (a
 distinct network prefix), the scenarios run in order.
 """
 
@@ -186,7 +187,7 @@ def test_tls_5_scale_out_with_tls(cluster):
     assert replicating(cluster, 3)
 
 
-def test_tls_6_rotation_reaches_running_servers(cluster):
+def test_tls_6_rotation_reaches_running_servers(cluster, request):
     pods = 4
     before = [status_value(cluster, o, "Ssl_server_not_after") for o in range(pods)]
     restarts = {o: cluster.pod(o).container("mysql").restarts for o in range(pods)}
@@ -211,6 +212,10 @@ def test_tls_6_rotation_reaches_running_servers(cluster):
         raise AssertionError({k: v for k, v in status.items() if "Err" in k or "Running" in k or "SSL" in k})
     for replica in range(1, pods):
         assert replicating(cluster, replica)
+    # The reload is not binary-logged: no replica has a transaction of its own.
+    variable = request.module.GTID_STATE
+    states = [cluster.sql(o, f"SELECT {variable}")[0][0].replace("\\n", "") for o in range(pods)]
+    assert len(set(states)) == 1, states
     if cluster.engine.serves_backup_streams:
         cluster.wait_for(lambda: all("restarting the backup server with the renewed certificate"
                                      in cluster.logs(o, "replication") for o in range(pods)),
