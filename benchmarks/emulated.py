@@ -1,8 +1,10 @@
 """The synthesized MariaDB chart's pods, run for real by the pod emulator (tests/emulator):
-bring-up, clone against the copy floor, and replica catch-up.
+bring-up, clone against the copy floor, and replica catch-up; then the clone again with
+TLS on (a certificate made here with openssl in an existing Secret), against the same floor.
 
-Everything runs in network namespaces named ``mhbench-*`` that this module creates
-(the emulator's ``prefix``) and removes at the end, and under one scratch directory.
+Everything runs in network namespaces named ``mhbench-*`` and ``mhbtls-*`` that this
+module creates (the emulator's ``prefix``) and removes at the end, and under one scratch
+directory.
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ sys.path.insert(0, str(REPO / "tests"))  # the pod emulator lives beside the e2e
 from emulator import Cluster, EmulatorError, SQLError  # noqa: E402
 from emulator.background import BackgroundLoop  # noqa: E402
 
-from mysql_ha import MARIADB_11_4, MySQLCredentials, MySQLHAChart  # noqa: E402
+from mysql_ha import MARIADB_11_4, MySQLCredentials, MySQLHAChart, MySQLTLS  # noqa: E402
 
 PREFIX = "mhbench"
+PREFIX_TLS = "mhbtls"
+TLS_SECRET = "mysql-tls"
+TLS_NAMES = ["mysql-0.mysql", "mysql-1.mysql", "mysql-2.mysql", "*.mysql.mysql.svc.cluster.local",
+             *(f"{s}{suffix}" for s in ("mysql", "mysql-read", "mysql-primary")
+               for suffix in ("", ".mysql.svc.cluster.local"))]
 FLOOR_PORT = 4444
 TABLES = 4
 MIB = 1024 * 1024
@@ -60,8 +67,26 @@ def floor_relay() -> str:
     return "ncat" if shutil.which("ncat") else "socat"
 
 
-def manifests(replicas: int) -> list[dict]:
-    """The MariaDB chart with fresh random passwords and a provisioner-backed StorageClass."""
+def tls_secret(folder: Path) -> dict[str, str]:
+    """A CA and a certificate for every name of the set, made with openssl: the Secret's keys."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=bench CA")
+    (folder / "ext").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n"
+                                f"subjectAltName={','.join('DNS:' + n for n in TLS_NAMES)}\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=mysql")
+    openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "tls.crt", "-days", "2", "-extfile", "ext")
+    return {name: (folder / name).read_text() for name in ("tls.crt", "tls.key", "ca.crt")}
+
+
+def manifests(replicas: int, tls: dict[str, str] | None = None) -> list[dict]:
+    """The MariaDB chart with fresh random passwords and a provisioner-backed StorageClass;
+    with ``tls`` (the Secret's keys), TLS on and that Secret among the manifests."""
     chart = MySQLHAChart(
         cdk8s.Testing.app(),
         "bench",
@@ -72,8 +97,13 @@ def manifests(replicas: int) -> list[dict]:
         ),
         replicas=replicas,
         storage_class_name="standard",
+        tls=MySQLTLS.from_existing_secret(TLS_SECRET, dns_names=TLS_NAMES) if tls else None,
     )
-    return chart.to_json()
+    objects = chart.to_json()
+    if tls:
+        objects.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                        "metadata": {"name": TLS_SECRET, "namespace": "mysql"}, "stringData": tls})
+    return objects
 
 
 def level_the_field(datadir: Path) -> None:
@@ -159,6 +189,7 @@ class EmulatedResult:
     transport_mib_s: dict[str, float] = field(default_factory=dict)
     backup_alone: tuple[float, float] | None = None  # (MiB streamed, seconds) into a pipe, no relay
     floor_relay: str = "ncat"
+    clones_tls: list[CloneRun] = field(default_factory=list)  # the same clone with TLS on
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -262,10 +293,11 @@ class ServerPoller(BackgroundLoop):
 
 
 class Bench:
-    def __init__(self, workdir: Path, progress: Callable[[str], None]) -> None:
+    def __init__(self, workdir: Path, progress: Callable[[str], None], *, tls: bool = False) -> None:
         self.workdir = workdir
         self.progress = progress
-        self.cluster = Cluster(manifests(3), workdir / "cluster", prefix=PREFIX)
+        secret = tls_secret(workdir / "certs") if tls else None
+        self.cluster = Cluster(manifests(3, secret), workdir / "cluster", prefix=PREFIX_TLS if tls else PREFIX)
         self.rows = 0  # rows in the bench.data_* tables
         self.chunks = 0  # INSERTs that wrote them
 
@@ -600,7 +632,27 @@ def run(sizes_mib: list[float], catchup_rows: int, *, repeats: int = 1, probe_tr
             progress(f"catch-up of {catchup_rows} rows ...")
             catch_up = bench.catch_up(catchup_rows)
             progress(f"catch-up: {catch_up.rows_s:.0f} rows/s ({catch_up.binlog_format} binlog)")
-            return EmulatedResult(bring_up=bring_up, clones=clones, catch_up=catch_up, transport_mib_s=transport,
-                                  backup_alone=backup_alone, floor_relay=floor_relay())
+        clones_tls = clone_with_tls(workdir / "tls", sizes_mib[-1], min(repeats, 3), progress)
+        return EmulatedResult(bring_up=bring_up, clones=clones, catch_up=catch_up, transport_mib_s=transport,
+                              backup_alone=backup_alone, floor_relay=floor_relay(), clones_tls=clones_tls)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def clone_with_tls(workdir: Path, size_mib: float, repeats: int, progress: Callable[[str], None]) -> list[CloneRun]:
+    """The clone of ``size_mib`` of table data with TLS on (mutual TLS on the clone stream),
+    each against the same plain ``tar | ncat`` floor: what the encryption costs."""
+    workdir.mkdir(parents=True)
+    bench = Bench(workdir, progress, tls=True)
+    with bench.cluster:
+        progress("TLS on: bring-up of 3 pods ...")
+        bench.bring_up()
+        bench.shrink_to_primary()
+        progress(f"TLS on: loading {size_mib:.0f} MiB ...")
+        data_mib = bench.grow_data(size_mib)
+        runs = [bench.clone_against_floor(data_mib)]
+        for _ in range(repeats - 1):
+            bench.drop_replica()
+            bench.settle()
+            runs.append(bench.clone_against_floor(data_mib))
+        return runs

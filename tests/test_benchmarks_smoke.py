@@ -27,6 +27,7 @@ KEYS = (
     "clone_mib_s",
     "copy_floor_mib_s",
     "clone_ratio",
+    "clone_ratio_tls",
     "catchup_rows_s",
 )
 
@@ -46,4 +47,4 @@ def test_tiny_run_prints_every_key_as_a_number_on_its_last_line():
     assert summary["mode"] == "tiny"
     assert "figure" in result.stdout, "the table comes before the JSON line"
     leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert "mhbench-" not in leftovers, f"network namespaces left behind:\n{leftovers}"
+    assert "mhbench-" not in leftovers and "mhbtls-" not in leftovers, f"network namespaces left behind:\n{leftovers}"
