@@ -116,6 +116,11 @@ class Engine:
     sql_source_tls: str
     """Options appended to ``sql_change_source`` with TLS on: the replica connects with TLS
     and verifies the primary's certificate against the set's CA and its host name."""
+    sql_change_source_prefix: str
+    """How the change-source statement starts; with ``sql_source_tls`` it switches a replica
+    that replicates in clear text (set up before TLS was turned on) to TLS, keeping its position."""
+    status_tls_allowed: str
+    """Column of the replica status that tells whether the replica connects with TLS."""
     sql_reload_tls: str
     """Statement that makes a running server read a renewed certificate ('' when the engine
     cannot: a restart of the server container is then needed)."""
@@ -124,6 +129,9 @@ class Engine:
     backup tool) with TLS on: encrypted, so that ``require_secure_transport`` admits them."""
 
     def __post_init__(self) -> None:
+        if not self.sql_change_source.startswith(self.sql_change_source_prefix + " "):
+            raise ValueError(f"sql_change_source must start with sql_change_source_prefix "
+                             f"{self.sql_change_source_prefix!r}, got {self.sql_change_source!r}")
         if self.clone_method not in CLONE_METHODS:
             raise ValueError(f"clone_method must be one of {', '.join(CLONE_METHODS)}, got {self.clone_method!r}")
         tools = ["server_image", "tools_image", "server", "client", "admin"]
@@ -195,6 +203,8 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     status_sql_running="Replica_SQL_Running",
     status_lag_seconds="Seconds_Behind_Source",
     sql_source_tls="SOURCE_SSL=1, SOURCE_SSL_CA='@CA@', SOURCE_SSL_VERIFY_SERVER_CERT=1",
+    sql_change_source_prefix="CHANGE REPLICATION SOURCE TO",
+    status_tls_allowed="Source_SSL_Allowed",
     sql_reload_tls="ALTER INSTANCE RELOAD TLS",
     # VERIFY_CA: the chain is checked; 127.0.0.1 is not among the certificate's names.
     client_tls_options={"ssl-mode": "VERIFY_CA", "ssl-ca": "@CA@"},
@@ -266,6 +276,8 @@ MYSQL_5_7 = Engine(
     status_sql_running="Slave_SQL_Running",
     status_lag_seconds="Seconds_Behind_Master",
     sql_source_tls="MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1",
+    sql_change_source_prefix="CHANGE MASTER TO",
+    status_tls_allowed="Master_SSL_Allowed",
     # ALTER INSTANCE RELOAD TLS arrived in 8.0.16: a 5.7 server reads a renewed
     # certificate when its container restarts.
     sql_reload_tls="",
@@ -305,6 +317,8 @@ MARIADB_11_4 = Engine(
     status_sql_running="Slave_SQL_Running",
     status_lag_seconds="Seconds_Behind_Master",
     sql_source_tls="MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1",
+    sql_change_source_prefix="CHANGE MASTER TO",
+    status_tls_allowed="Master_SSL_Allowed",
     # LOCAL: a plain FLUSH is binary-logged; on a replica that gives the replica a GTID of
     # its own, which strict GTID mode then refuses to reconcile with the primary's.
     sql_reload_tls="FLUSH LOCAL SSL",

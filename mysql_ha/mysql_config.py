@@ -124,6 +124,8 @@ class MySQLConfig(Construct):
             tls_environment = {
                 "MYSQL_HA_TLS_DIR": TLS_DIR,
                 "MYSQL_HA_SQL_SOURCE_TLS": _fill(engine.sql_source_tls, paths),
+                "MYSQL_HA_SQL_SOURCE_TO_TLS": f"{engine.sql_change_source_prefix} {_fill(engine.sql_source_tls, paths)}",
+                "MYSQL_HA_STATUS_TLS_ALLOWED": engine.status_tls_allowed,
                 "MYSQL_HA_SQL_RELOAD_TLS": engine.sql_reload_tls,
                 "MYSQL_HA_CLIENT_TLS_OPTIONS": "".join(
                     f"{key}={_fill(value, paths)}\n" for key, value in engine.client_tls_options.items()

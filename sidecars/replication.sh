@@ -107,6 +107,18 @@ elif [[ -e $position_file ]]; then
   log "positioned on ${primary} at ${log_file:-} ${log_pos:-} ${gtid:-}"
 fi
 
+# A replica set up before TLS was turned on still replicates in clear text, which the
+# primary's TLS-only replication account refuses: switch it to TLS, keeping its position.
+to_tls=${MYSQL_HA_SQL_SOURCE_TO_TLS:-}
+tls_allowed=${MYSQL_HA_STATUS_TLS_ALLOWED:-}
+if ((POD_ORDINAL > 0)) && [[ -n $to_tls ]]; then
+  replica_status
+  if [[ -n ${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-} && ${REPLICA_STATUS[$tls_allowed]:-} != Yes ]]; then
+    sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${to_tls}; ${MYSQL_HA_SQL_START_REPLICA};"
+    log "replication switched to TLS"
+  fi
+fi
+
 # This server started with replication held back (init-config.sh) until the step
 # above: start it, and let later server restarts resume it on their own.
 skip_start=${MYSQL_HA_CONF_DIR}/skip-replica-start.cnf

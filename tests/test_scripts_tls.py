@@ -204,3 +204,24 @@ def test_unchanged_certificate_is_not_reloaded(tmp_path):
     result = pod.run_sidecar(beats=4)
     assert "FLUSH LOCAL SSL" not in pod.sql()
     assert "changed" not in result.stderr
+
+
+@pytest.mark.parametrize("engine_name", TLS_ENGINE_NAMES)
+@pytest.mark.parametrize("connects_with_tls", [False, True], ids=["clear-text", "tls"])
+def test_replica_from_before_tls_is_switched_to_tls(tmp_path, engine_name, connects_with_tls):
+    engine = mysql_ha.ENGINES[engine_name]
+    pod = tls_pod(tmp_path, engine_name, 1)
+    pod.datadir.mkdir(parents=True)
+    (pod.log / "replica-status").write_text(
+        "*************************** 1. row ***************************\n"
+        f"{engine.status_io_running}: Yes\n{engine.status_sql_running}: Yes\n{engine.status_lag_seconds}: 0\n"
+        f"{engine.status_tls_allowed}: {'Yes' if connects_with_tls else 'No'}\n"
+    )
+    result = pod.run_sidecar()
+    switch = (f"{engine.sql_stop_replica}; {engine.sql_change_source_prefix} "
+              f"{engine.sql_source_tls.replace('@CA@', TLS_DIR + '/ca.crt')}; {engine.sql_start_replica};")
+    if connects_with_tls:
+        assert "CHANGE" not in pod.sql() and "switched" not in result.stderr
+    else:
+        assert switch in pod.sql().splitlines(), pod.sql()
+        assert "replication switched to TLS" in result.stderr
