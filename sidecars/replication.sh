@@ -191,29 +191,32 @@ watch_replication() {
   done
 }
 
-# serve_backups: the backup server; started again only when the watch loop stopped it
-# for a renewed certificate (socat reads its certificate once, when it starts).
-serve_backups() {
-  local pid
-  rm -f "$backup_server_restart"
-  while true; do
-    log "serving backups on port ${MYSQL_HA_CLONE_PORT}"
-    serve_streams "$MYSQL_HA_CLONE_PORT" "${MYSQL_HA_SCRIPTS_DIR}/backup-stream.sh" &
-    pid=$!
-    printf '%s' "$pid" >"$backup_server_pid"
-    wait "$pid" || true
-    [[ -e $backup_server_restart ]] || return 1
-    rm -f "$backup_server_restart"
-    log "restarting the backup server with the renewed certificate"
-  done
+# start_backup_server: the backup server in the background, its pid in a file for the
+# watch loop.
+start_backup_server() {
+  log "serving backups on port ${MYSQL_HA_CLONE_PORT}"
+  serve_streams "$MYSQL_HA_CLONE_PORT" "${MYSQL_HA_SCRIPTS_DIR}/backup-stream.sh" &
+  printf '%s' "$!" >"$backup_server_pid"
 }
 
 touch "$heartbeat" "$ready_marker"
 if [[ $MYSQL_HA_CLONE_METHOD == backup-stream ]]; then
-  serve_backups &
+  rm -f "$backup_server_restart"
+  start_backup_server
   watch_replication &
-  # Either one ending ends the container, and the kubelet starts it again.
-  wait -n
-  die "the backup server or the watch loop stopped"
+  watcher=$!
+  while true; do
+    wait -n || true
+    # The watch loop stopped the backup server for a renewed certificate (socat reads its
+    # certificate once, when it starts): start it again.
+    if [[ -e $backup_server_restart ]] && kill -0 "$watcher" 2>/dev/null; then
+      rm -f "$backup_server_restart"
+      log "restarting the backup server with the renewed certificate"
+      start_backup_server
+      continue
+    fi
+    # Either one ending ends the container, and the kubelet starts it again.
+    die "the backup server or the watch loop stopped"
+  done
 fi
 watch_replication
