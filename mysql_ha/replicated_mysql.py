@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cdk8s_plus_27 import k8s
 import cdk8s
+from cdk8s_plus_27 import k8s
 from constructs import Construct
 
 from . import _validation as check
