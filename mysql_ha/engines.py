@@ -162,6 +162,17 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     status_lag_seconds="Seconds_Behind_Source",
 )
 
+_MASTER_SLAVE_STATEMENTS = dict(
+    sql_start_replica="START SLAVE",
+    sql_stop_replica="STOP SLAVE",
+    sql_reset_replica="RESET SLAVE ALL",
+    sql_replica_status="SHOW SLAVE STATUS",
+    status_io_running="Slave_IO_Running",
+    status_sql_running="Slave_SQL_Running",
+    status_lag_seconds="Seconds_Behind_Master",
+)
+"""The statements and status columns of MySQL 5.7 and MariaDB (MySQL 8.4 removed them)."""
+
 _MYSQL_CLONE_PLUGIN = dict(
     server="mysqld",
     client="mysql",
@@ -220,13 +231,7 @@ MYSQL_5_7 = Engine(
         "MASTER_PASSWORD='@PASSWORD@', MASTER_LOG_FILE='@LOG_FILE@', MASTER_LOG_POS=@LOG_POS@, "
         "MASTER_CONNECT_RETRY=10, MASTER_RETRY_COUNT=86400"
     ),
-    sql_start_replica="START SLAVE",
-    sql_stop_replica="STOP SLAVE",
-    sql_reset_replica="RESET SLAVE ALL",
-    sql_replica_status="SHOW SLAVE STATUS",
-    status_io_running="Slave_IO_Running",
-    status_sql_running="Slave_SQL_Running",
-    status_lag_seconds="Seconds_Behind_Master",
+    **_MASTER_SLAVE_STATEMENTS,
 )
 
 MARIADB_11_4 = Engine(
@@ -254,13 +259,7 @@ MARIADB_11_4 = Engine(
         "CHANGE MASTER TO MASTER_HOST='@HOST@', MASTER_PORT=@PORT@, MASTER_USER='@USER@', "
         "MASTER_PASSWORD='@PASSWORD@', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=10"
     ),
-    sql_start_replica="START SLAVE",
-    sql_stop_replica="STOP SLAVE",
-    sql_reset_replica="RESET SLAVE ALL",
-    sql_replica_status="SHOW SLAVE STATUS",
-    status_io_running="Slave_IO_Running",
-    status_sql_running="Slave_SQL_Running",
-    status_lag_seconds="Seconds_Behind_Master",
+    **_MASTER_SLAVE_STATEMENTS,
 )
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (MYSQL_8_4, MYSQL_9_7, MYSQL_5_7, MARIADB_11_4)}
