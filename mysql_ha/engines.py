@@ -210,6 +210,20 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     client_tls_options={"ssl-mode": "VERIFY_CA", "ssl-ca": "@CA@"},
 )
 
+_MASTER_SLAVE_STATEMENTS = dict(
+    sql_start_replica="START SLAVE",
+    sql_stop_replica="STOP SLAVE",
+    sql_reset_replica="RESET SLAVE ALL",
+    sql_replica_status="SHOW SLAVE STATUS",
+    status_io_running="Slave_IO_Running",
+    status_sql_running="Slave_SQL_Running",
+    status_lag_seconds="Seconds_Behind_Master",
+    sql_source_tls="MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1",
+    sql_change_source_prefix="CHANGE MASTER TO",
+    status_tls_allowed="Master_SSL_Allowed",
+)
+"""The statements and status columns of MySQL 5.7 and MariaDB (MySQL 8.4 removed them)."""
+
 _MYSQL_CLONE_PLUGIN = dict(
     server="mysqld",
     client="mysql",
@@ -268,16 +282,7 @@ MYSQL_5_7 = Engine(
         "MASTER_PASSWORD='@PASSWORD@', MASTER_LOG_FILE='@LOG_FILE@', MASTER_LOG_POS=@LOG_POS@, "
         "MASTER_CONNECT_RETRY=10, MASTER_RETRY_COUNT=86400"
     ),
-    sql_start_replica="START SLAVE",
-    sql_stop_replica="STOP SLAVE",
-    sql_reset_replica="RESET SLAVE ALL",
-    sql_replica_status="SHOW SLAVE STATUS",
-    status_io_running="Slave_IO_Running",
-    status_sql_running="Slave_SQL_Running",
-    status_lag_seconds="Seconds_Behind_Master",
-    sql_source_tls="MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1",
-    sql_change_source_prefix="CHANGE MASTER TO",
-    status_tls_allowed="Master_SSL_Allowed",
+    **_MASTER_SLAVE_STATEMENTS,
     # ALTER INSTANCE RELOAD TLS arrived in 8.0.16: a 5.7 server reads a renewed
     # certificate when its container restarts.
     sql_reload_tls="",
@@ -309,16 +314,7 @@ MARIADB_11_4 = Engine(
         "CHANGE MASTER TO MASTER_HOST='@HOST@', MASTER_PORT=@PORT@, MASTER_USER='@USER@', "
         "MASTER_PASSWORD='@PASSWORD@', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=10"
     ),
-    sql_start_replica="START SLAVE",
-    sql_stop_replica="STOP SLAVE",
-    sql_reset_replica="RESET SLAVE ALL",
-    sql_replica_status="SHOW SLAVE STATUS",
-    status_io_running="Slave_IO_Running",
-    status_sql_running="Slave_SQL_Running",
-    status_lag_seconds="Seconds_Behind_Master",
-    sql_source_tls="MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1",
-    sql_change_source_prefix="CHANGE MASTER TO",
-    status_tls_allowed="Master_SSL_Allowed",
+    **_MASTER_SLAVE_STATEMENTS,
     # LOCAL: a plain FLUSH is binary-logged; on a replica that gives the replica a GTID of
     # its own, which strict GTID mode then refuses to reconcile with the primary's.
     sql_reload_tls="FLUSH LOCAL SSL",
