@@ -34,6 +34,11 @@ class MySQLHAChart(cdk8s.Chart):
         ``local-storage`` with three local PVs of 15Gi on ``node1``.
     :param metrics: adds the mysqld_exporter sidecar (the Secret then needs a
         ``metrics-password`` key). Defaults to off.
+    :param primary_ordinal: the pod that takes writes; change and apply to switch over.
+        Defaults to 0.
+    :param semi_sync: semi-synchronous replication. Defaults to on when ``replicas`` >= 2
+        (see ``ReplicatedMySQL``).
+    :param semi_sync_timeout_seconds: see ``ReplicatedMySQL``. Defaults to 10.
     """
 
     def __init__(
@@ -47,6 +52,9 @@ class MySQLHAChart(cdk8s.Chart):
         replicas: int = 2,
         storage_class_name: str | None = None,
         metrics: bool = False,
+        primary_ordinal: int = 0,
+        semi_sync: bool | None = None,
+        semi_sync_timeout_seconds: int = 10,
     ) -> None:
         super().__init__(
             scope, id, namespace=check.dns_label("namespace", namespace), disable_resource_name_hashes=True
@@ -62,7 +70,8 @@ class MySQLHAChart(cdk8s.Chart):
         self.services = ReadWriteServices(self, "Services")
         self.mysql = ReplicatedMySQL(
             self, "MySQL", config=self.config, storage=self.storage, services=self.services, replicas=replicas,
-            metrics=metrics,
+            metrics=metrics, primary_ordinal=primary_ordinal, semi_sync=semi_sync,
+            semi_sync_timeout_seconds=semi_sync_timeout_seconds,
         )
         annotate_sync_waves(self)
         order_by_sync_wave(self)

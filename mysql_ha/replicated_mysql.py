@@ -28,6 +28,9 @@ DATA_SUBPATH = "mysql"
 CONF_DIR = "/etc/mysql/conf.d"  # generated configuration, read by the server
 CONF_INIT_DIR = "/mnt/conf.d"  # the same emptyDir, where init-mysql writes it
 CONFIG_MAP_DIR = "/mnt/config-map"
+TOPOLOGY_DIR = "/etc/mysql-ha/topology"  # the declared primary, read at run time (a ConfigMap volume)
+PRIMARY_ORDINAL_FILE = "primary-ordinal"
+SEMI_SYNC_FILE = "semi-sync.cnf"
 SECRET_DIR = "/etc/mysql-ha/credentials"
 RUN_DIR = "/run/mysql-ha"  # in-memory: client option files and readiness markers
 SCRIPTS_DIR = "/opt/mysql-ha"
@@ -52,7 +55,14 @@ CHECKOV_SKIPS = (
 
 
 class ReplicatedMySQL(Construct):
-    """A StatefulSet whose ordinal 0 is the primary and every other pod a read-only replica.
+    """A StatefulSet whose declared primary (ordinal 0 by default) takes the writes and every
+    other pod is a read-only replica of it.
+
+    The declared primary lives in a ConfigMap ``{name}-topology`` (key ``primary-ordinal``)
+    that every pod reads at run time: change ``primary_ordinal`` and apply, and the set
+    converges without a restart (the old primary turns read-only, the chosen pod applies
+    every transaction the old one has, stops replicating and takes writes, every other pod
+    re-points to it by GTID). The write Service follows at the same apply.
 
     Start-up of pod N (OrderedReady: pod N starts once pods 0..N-1 are ready):
 
@@ -115,6 +125,19 @@ class ReplicatedMySQL(Construct):
     :param metrics_image: the exporter's image. Defaults to ``prom/mysqld-exporter:v0.16.0``.
     :param image_pull_policy: ``IfNotPresent``, ``Always`` or ``Never``, for every container.
         Defaults to ``IfNotPresent``.
+    :param primary_ordinal: the pod that takes writes. Defaults to 0. Changing it on a running
+        set is a switchover (or, with the old primary lost, a failover: declare the most
+        advanced replica, see ``status.sh``). Engines without GTID positioning (MySQL 5.7)
+        keep 0.
+    :param semi_sync: semi-synchronous replication: a commit returns only once
+        ``semi_sync_acknowledgements`` replicas have it, so a crash of the primary loses no
+        acknowledged write. Defaults to on when the set has a replica (``replicas`` >= 2) and
+        the engine offers it (MySQL 8.4/9.7, MariaDB), off otherwise.
+    :param semi_sync_acknowledgements: replicas that must acknowledge each commit. Defaults
+        to 1 (MariaDB waits for exactly one).
+    :param semi_sync_timeout_seconds: how long a commit waits for acknowledgements before the
+        primary falls back to asynchronous replication (the write then commits on the
+        primary alone). Defaults to 10. Longer also fences a partitioned old primary longer.
     """
 
     def __init__(
@@ -151,6 +174,10 @@ class ReplicatedMySQL(Construct):
         tools_image: str | None = None,
         metrics_image: str = DEFAULT_METRICS_IMAGE,
         image_pull_policy: str = "IfNotPresent",
+        primary_ordinal: int = 0,
+        semi_sync: bool | None = None,
+        semi_sync_acknowledgements: int = 1,
+        semi_sync_timeout_seconds: int = 10,
     ) -> None:
         super().__init__(scope, id)
         for prop, value, kind in (
@@ -212,6 +239,10 @@ class ReplicatedMySQL(Construct):
                 f"{config.credentials.metrics_password_key!r} key)"
             )
 
+        self.primary_ordinal, semi_sync_settings = _topology(
+            engine, self.replicas, primary_ordinal, semi_sync, semi_sync_acknowledgements, semi_sync_timeout_seconds
+        )
+        self.semi_sync = bool(semi_sync_settings)
         self.config = config
         self.services = services
         self.name = services.name
@@ -232,6 +263,7 @@ class ReplicatedMySQL(Construct):
                 ("MYSQL_HA_RUN_DIR", RUN_DIR),
                 ("MYSQL_HA_SECRET_DIR", SECRET_DIR),
                 ("MYSQL_HA_SCRIPTS_DIR", SCRIPTS_DIR),
+                ("MYSQL_HA_TOPOLOGY_DIR", TOPOLOGY_DIR),
                 ("TMPDIR", TMP_DIR),
             )
         ]
@@ -242,6 +274,8 @@ class ReplicatedMySQL(Construct):
         tmp = k8s.VolumeMount(name="tmp", mount_path=TMP_DIR)
         datadir = k8s.VolumeMount(name="data", mount_path=DATADIR, sub_path=DATA_SUBPATH)
         conf = k8s.VolumeMount(name="conf", mount_path=CONF_DIR)
+        # A whole ConfigMap volume (no subPath): the kubelet updates its files in running pods.
+        topology = k8s.VolumeMount(name="topology", mount_path=TOPOLOGY_DIR, read_only=True)
         security = k8s.SecurityContext(
             allow_privilege_escalation=False,
             privileged=False,
@@ -266,7 +300,7 @@ class ReplicatedMySQL(Construct):
             env=[*env, k8s.EnvVar(name="MYSQL_HA_DATA_ROOT", value=DATA_ROOT)],
             env_from=env_from,
             # The CLONE plugin logs in to the donor with the clone account's password.
-            volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), scripts, tmp,
+            volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), scripts, tmp, topology,
                            *([] if streams else [secret])],
             resources=sidecar_resources,
             security_context=security,
@@ -290,6 +324,7 @@ class ReplicatedMySQL(Construct):
                 run,
                 scripts,
                 tmp,
+                topology,
             ],
             resources=sidecar_resources,
             security_context=security,
@@ -308,6 +343,7 @@ class ReplicatedMySQL(Construct):
                 run,
                 scripts,
                 tmp,
+                topology,
                 k8s.VolumeMount(name="socket", mount_path=engine.socket_dir),
             ],
             resources=server_resources,
@@ -341,7 +377,7 @@ class ReplicatedMySQL(Construct):
             env=[*env, k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_DIR)],
             env_from=env_from,
             ports=[k8s.ContainerPort(name="clone", container_port=CLONE_PORT)] if streams else None,
-            volume_mounts=[datadir, conf, secret, run, scripts, tmp],
+            volume_mounts=[datadir, conf, secret, run, scripts, tmp, topology],
             resources=sidecar_resources,
             security_context=security,
             # Ready once the account (primary) or the replication (replica) is set up.
@@ -360,6 +396,7 @@ class ReplicatedMySQL(Construct):
             k8s.Volume(name="socket", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
             k8s.Volume(name="tmp", empty_dir=k8s.EmptyDirVolumeSource()),
             k8s.Volume(name="config-map", config_map=k8s.ConfigMapVolumeSource(name=config.config_map.name)),
+            k8s.Volume(name="topology", config_map=k8s.ConfigMapVolumeSource(name=f"{self.name}-topology")),
             k8s.Volume(
                 name="scripts",
                 config_map=k8s.ConfigMapVolumeSource(name=config.scripts_config_map.name, default_mode=0o555),
@@ -412,6 +449,16 @@ class ReplicatedMySQL(Construct):
                 "prometheus.io/path": "/metrics",
             }
 
+        self.topology_config_map = k8s.KubeConfigMap(
+            self,
+            "Topology",
+            metadata=k8s.ObjectMeta(name=f"{self.name}-topology", labels=labels),
+            data={
+                PRIMARY_ORDINAL_FILE: str(self.primary_ordinal),
+                SEMI_SYNC_FILE: _semi_sync_cnf(semi_sync_settings),
+            },
+        )
+        services.select_primary(self.primary_ordinal)
         self.service_account = k8s.KubeServiceAccount(
             self,
             "ServiceAccount",
@@ -508,13 +555,47 @@ class ReplicatedMySQL(Construct):
 
     @property
     def primary_host(self) -> str:
-        """DNS name of the primary, for writes: ``{name}-0.{name}``."""
+        """DNS name of the declared primary, for writes: ``{name}-{primary_ordinal}.{name}``."""
         return self.services.primary_host
 
     @property
     def read_host(self) -> str:
         """DNS name of the read Service, for reads from any ready pod."""
         return self.services.read_host
+
+
+def _topology(engine, replicas: int, primary_ordinal: int, semi_sync: bool | None, acknowledgements: int,
+              timeout_seconds: int) -> tuple[int, dict[str, str]]:
+    """The declared primary and the semi-sync settings, checked against the engine and the set."""
+    check.int_range("primary_ordinal", primary_ordinal, 0, replicas - 1, f"a pod of the {replicas}-pod set")
+    if primary_ordinal != 0 and not engine.supports_switchover:
+        raise ValueError(
+            f"primary_ordinal must be 0 for engine {engine.name}: its replicas are positioned by binary log "
+            f"file and offset, so no other pod can take over, got {primary_ordinal}"
+        )
+    if semi_sync is None:
+        semi_sync = replicas >= 2 and engine.supports_semi_sync
+    if not isinstance(semi_sync, bool):
+        raise ValueError(f"semi_sync must be True, False or None (on when the set has a replica), got {semi_sync!r}")
+    check.int_range("semi_sync_timeout_seconds", timeout_seconds, 1, 86400)
+    if not semi_sync:
+        return primary_ordinal, {}
+    if not engine.supports_semi_sync:
+        raise ValueError(f"semi_sync=True is not offered for engine {engine.name}; choose MySQL 8.4/9.7 or MariaDB")
+    if replicas < 2:
+        raise ValueError("semi_sync=True needs a replica to acknowledge commits: replicas must be at least 2, "
+                         f"got {replicas}")
+    check.int_range("semi_sync_acknowledgements", acknowledgements, 1, replicas - 1,
+                    f"at most the {replicas - 1} replica(s) besides the primary")
+    return primary_ordinal, engine.semi_sync_config(acknowledgements=acknowledgements,
+                                                    timeout_ms=timeout_seconds * 1000)
+
+
+def _semi_sync_cnf(settings: Mapping[str, str]) -> str:
+    if not settings:
+        return "# Semi-synchronous replication is off: commits do not wait for replicas.\n[mysqld]\n"
+    lines = ["# Semi-synchronous replication, on every pod: any pod may be the primary.", "[mysqld]"]
+    return "\n".join([*lines, *(f"{key}={value}" for key, value in settings.items())]) + "\n"
 
 
 def _resources(prefix: str, cpu_request: str, memory_request: str, cpu_limit: str | None,
