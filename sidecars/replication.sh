@@ -206,12 +206,7 @@ follow() {
   theirs=$(peer_sql "$target" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
   mine=$(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
   if ! gtid_contains "$theirs" "$mine"; then
-    reason="refusing to replicate from ${target}: this pod has transactions the primary lacks (errant GTIDs; this pod: ${mine}; ${target}: ${theirs}). Re-seed it: delete this pod's PersistentVolumeClaim and the pod, and it clones again"
-    if [[ ! -s $refused ]]; then
-      log "ERROR: ${reason}"
-      [[ -z $source ]] || sql <<<"${MYSQL_HA_SQL_STOP_REPLICA};" || true
-    fi
-    printf '%s\n' "$reason" >"${refused}.tmp" && mv "${refused}.tmp" "$refused"
+    refuse "${target}" "this pod has transactions the primary lacks (errant GTIDs; this pod: ${mine}; ${target}: ${theirs})" "$source"
     return 0
   fi
   [[ -z $source ]] || sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${MYSQL_HA_SQL_RESET_REPLICA};"
@@ -221,13 +216,28 @@ follow() {
   log "following ${target} from ${mine:-the start} (was: ${source:-nobody})"
 }
 
+# refuse PRIMARY WHY SOURCE: this pod will not replicate from PRIMARY: says why in its log
+# (once) and in its readiness (the file readiness.sh reports), and stops replication.
+refuse() {
+  local reason="refusing to replicate from $1: $2. Re-seed this pod: delete its PersistentVolumeClaim, then the pod; it clones the data again"
+  if [[ ! -s $refused ]]; then
+    log "ERROR: ${reason}"
+    [[ -z $3 ]] || sql <<<"${MYSQL_HA_SQL_STOP_REPLICA};" || true
+  fi
+  printf '%s\n' "$reason" >"${refused}.tmp" && mv "${refused}.tmp" "$refused"
+}
+
 # restart_receiver: on a replica whose receiver stopped on a retryable error (not on an
 # operator's STOP, which leaves no error), starts it again.
 restart_receiver() {
   local io errno
   io=${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-}
   errno=${REPLICA_STATUS[Last_IO_Errno]:-0}
-  if [[ $io == No && $retryable_errors == *" $errno "* ]]; then
+  if [[ $io == No && $errno == 1236 && ${REPLICA_STATUS[Last_IO_Error]:-} == *[Gg][Tt][Ii][Dd]* ]]; then
+    # The primary found this pod's GTID position outside its history: the histories forked.
+    refuse "${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-the primary}" \
+      "its history does not contain this pod's (${REPLICA_STATUS[Last_IO_Error]:-}; errant GTIDs)" x
+  elif [[ $io == No && $retryable_errors == *" $errno "* ]]; then
     log "the receiver stopped on error ${errno} (${REPLICA_STATUS[Last_IO_Error]:-}): starting it again"
     sql <<<"${MYSQL_HA_SQL_START_REPLICA} IO_THREAD;" || log "could not start the receiver; next try in 1 s"
   fi

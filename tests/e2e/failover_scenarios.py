@@ -189,7 +189,7 @@ def test_17_old_primary_with_errant_transactions_is_refused(cluster):
     cluster.wait_for(lambda: message in cluster.logs(old, "replication"), timeout=60, what="the refusal")
     cluster.wait_for(lambda: not cluster.pod(old).ready, timeout=30, what=f"mysql-{old} to be unready")
     assert "errant" in cluster.logs(old, "replication")
-    assert source_of(cluster, old) == "" and read_only(cluster, old)
+    assert not replicating(cluster, old) and read_only(cluster, old)
     # The runbook's re-seed: delete the claim and the pod; the new pod clones.
     cluster.delete_pod(old, delete_claims=True)
     cluster.wait_ready(4, timeout=240)
