@@ -22,7 +22,7 @@ _LOCKED_NODE = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" 
 if _LOCKED_NODE.exists():
     os.environ.setdefault("JSII_NODE", str(_LOCKED_NODE))
 
-from . import emulated, machine, report, synth  # noqa: E402
+from . import emulated, failover, machine, report, synth  # noqa: E402
 
 
 def _progress(message: str) -> None:
@@ -69,10 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     phases = {} if args.tiny else synth.phases(runs=3)
     cluster_result = emulated.run(args.sizes_mib, args.catchup_rows, repeats=args.repeats,
                                   probe_transport=not args.tiny, progress=_progress)
+    _progress("switchover, failover and semi-sync on 3 pods")
+    failover_result = failover.run(tiny=args.tiny, progress=_progress)
     facts["load_average_at_end"] = round(os.getloadavg()[0], 2)
     facts["duration_s"] = round(time.monotonic() - started, 1)
     results = report.Results(mode="tiny" if args.tiny else "full", machine=facts, synth=synth_result,
-                             synth_phases=phases, cluster=cluster_result)
+                             synth_phases=phases, cluster=cluster_result, failover=failover_result)
     summary = results.summary()
     print(report.table(results))
     if args.write_docs:

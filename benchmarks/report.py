@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .emulated import CloneRun, EmulatedResult
@@ -19,6 +19,8 @@ TARGETS = {
     "synth_scaling": ("<=", 1.2),
     "bringup_3pods_s": ("<", 15.0),
     "clone_ratio": (">=", 0.6),
+    "switchover_write_gap_s": ("<=", 5.0),
+    "lost_acknowledged_rows": ("<=", 0),
 }
 
 
@@ -34,6 +36,7 @@ class Results:
     synth: SynthResult
     synth_phases: dict[str, float]
     cluster: EmulatedResult
+    failover: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ derived figures
 
@@ -87,6 +90,7 @@ class Results:
             "transport_mib_s": {k: round(v, 1) for k, v in self.cluster.transport_mib_s.items()},
             "backup_alone_mib_s": (round(self.cluster.backup_alone[0] / self.cluster.backup_alone[1], 1)
                                    if self.cluster.backup_alone else None),
+            **self.failover,
             "machine": self.machine,
         }
 
@@ -116,6 +120,17 @@ def table(results: Results) -> str:
          f"{head.ratio:.2f}", _target("clone_ratio", head.ratio)),
         ("catch-up after a restart", f"{s['catchup_rows_s']:.0f} rows/s", "", "", ""),
     ]
+    if results.failover:
+        f = results.failover
+        rows += [
+            ("switchover 0 -> 1, longest write gap", f"{f['switchover_write_gap_s']:.2f} s", "", "",
+             _target("switchover_write_gap_s", f["switchover_write_gap_s"])),
+            ("failover (node lost), longest write gap", f"{f['failover_write_gap_s']:.2f} s", "", "", ""),
+            ("acknowledged rows lost in the failover", str(f["lost_acknowledged_rows"]), "", "",
+             _target("lost_acknowledged_rows", f["lost_acknowledged_rows"])),
+            ("one writer, semi-sync on / off", f"{f['semisync_rows_s']:.0f} rows/s", f"{f['async_rows_s']:.0f} rows/s",
+             f"{f['semisync_throughput_ratio']:.2f}", ""),
+        ]
     header = ("figure", "measured", "floor", "ratio", "target")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
     lines = [f"mysql-ha benchmarks ({results.mode}): {m['nproc']} CPUs {m['cpu']}, {m['memory_gib']} GiB, "

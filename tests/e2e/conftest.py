@@ -113,7 +113,7 @@ def cluster(request, engine, tmp_path_factory):
             if os.environ.get("MYSQL_HA_E2E_KEEP_LOGS"):
                 keep = Path(os.environ["MYSQL_HA_E2E_KEEP_LOGS"]) / engine.name
                 shutil.copytree(workdir, keep, dirs_exist_ok=True, symlinks=True,
-                                ignore=shutil.ignore_patterns("pvc", "containers"))
+                                ignore=shutil.ignore_patterns("pvc", "containers", "*.sock"))
 
 
 @pytest.fixture
