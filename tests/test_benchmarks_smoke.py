@@ -28,6 +28,10 @@ KEYS = (
     "copy_floor_mib_s",
     "clone_ratio",
     "catchup_rows_s",
+    "switchover_write_gap_s",
+    "failover_write_gap_s",
+    "lost_acknowledged_rows",
+    "semisync_throughput_ratio",
 )
 
 pytestmark = pytest.mark.e2e
@@ -35,15 +39,18 @@ pytestmark = pytest.mark.e2e
 
 def test_tiny_run_prints_every_key_as_a_number_on_its_last_line():
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--tiny"], cwd=REPO, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "benchmarks", "--tiny"], cwd=REPO, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-4000:]}"
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["lost_acknowledged_rows"] == 0, "a failover lost acknowledged rows"
     for key in KEYS:
+        if key == "lost_acknowledged_rows":
+            continue
         value = summary.get(key)
         assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{key}: {value!r}"
         assert math.isfinite(value) and value > 0, f"{key}: {value!r}"
     assert summary["mode"] == "tiny"
     assert "figure" in result.stdout, "the table comes before the JSON line"
     leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert "mhbench-" not in leftovers, f"network namespaces left behind:\n{leftovers}"
+    assert "mhbench-" not in leftovers and "mhfover-" not in leftovers, f"network namespaces left behind:\n{leftovers}"
