@@ -67,6 +67,7 @@ class ReplicatedMySQL(Construct):
     Start-up of pod N (OrderedReady: pod N starts once pods 0..N-1 are ready):
 
     1. ``clone-mysql`` (init): on a replica with no data yet, copies the data of pod N-1
+       (pod 0, when it is not the declared primary: the primary's)
        into a staging directory (MySQL 8.4/9.7: the CLONE plugin over port 3306;
        MariaDB and MySQL 5.7: a hot backup streamed over port 3307, then prepared),
        records where replication starts, and renames it into place: a half-done clone is
@@ -75,9 +76,10 @@ class ReplicatedMySQL(Construct):
        ``server-id = server_id_base + N``, writes the client option file from the Secret.
     3. ``mysql``: the server, from the engine's image and entrypoint.
     4. ``replication`` (sidecar): on the primary, creates the replication (and clone)
-       accounts; on a fresh replica, points it at ``{name}-0.{name}`` from the clone's
-       coordinates and starts it; then restarts a receiver that stopped on a network
-       error and, for backup-stream engines, serves backups to the next pod on port 3307.
+       accounts; on a fresh replica, points it at the declared primary from the clone's
+       coordinates and starts it; then, every second, converges on the declared primary
+       (switchover), restarts a receiver that stopped on a network error and, for
+       backup-stream engines, serves backups to the next pod on port 3307.
     5. ``metrics`` (optional sidecar): mysqld_exporter on port 9104.
 
     Beside the StatefulSet: a ServiceAccount without API token, a PodDisruptionBudget and
