@@ -1079,3 +1079,54 @@ def test_sidecar_liveness_needs_the_backup_server_for_backup_stream_engines(tmp_
     result = pod.run("replication", "sidecar-liveness.sh", MYSQL_HA_CLONE_PORT="1")
     assert result.returncode == 1
     assert "nothing listens on port 1" in result.stderr
+
+
+# --- switchover helpers of common.sh ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "have, subset, contained",
+    [
+        ("0-100-50", "0-100-50", True),
+        ("0-101-60", "0-100-50", True),  # further along the same history
+        ("0-100-50", "", True),
+        ("0-100-50", "0-100-51", False),  # the subset is ahead: transactions the set lacks
+        ("0-101-50", "0-100-50", False),  # same sequence number, another server: forked
+        ("0-100-50,1-100-3", "1-100-4", False),
+        ("0-100-50,1-100-3", "1-100-2,0-100-7", True),
+        ("", "0-100-1", False),
+        ("0-100-40,0-101-60", "0-101-55", True),  # one set printed twice: the higher counts
+    ],
+)
+def test_gtid_contains_compares_domain_positions(have, subset, contained):
+    """MariaDB's positions (domain-server-sequence), compared per domain in bash."""
+    result = run_bash(f"gtid_contains '{have}' '{subset}'", MYSQL_HA_SQL_GTID_SUBSET="")
+    assert (result.returncode == 0) is contained, result.stderr
+
+
+def test_gtid_contains_asks_the_server_where_the_engine_has_a_function(tmp_path):
+    pod = Pod(tmp_path, "mysql-8.4", 1)
+    code = "gtid_contains 'u:1-10' 'u:1-5' || echo refused"
+    result = subprocess.run(["bash", "-c", f'source "$MYSQL_HA_SCRIPTS_DIR/common.sh"; {code}'],
+                            env=pod.environment("replication"), capture_output=True, text=True, timeout=30)
+    assert "SELECT GTID_SUBSET('u:1-5', 'u:1-10')" in pod.sql()
+    assert result.stdout == "refused\n"  # the stub server answers nothing, which is no "1"
+
+
+@pytest.mark.parametrize("text, ordinal", [("0\n", "0"), (" 2 ", "2"), ("007", "7")])
+def test_declared_primary_reads_the_topology_file(tmp_path, text, ordinal):
+    (tmp_path / "primary-ordinal").write_text(text)
+    result = run_bash("declared_primary", MYSQL_HA_TOPOLOGY_DIR=str(tmp_path))
+    assert (result.returncode, result.stdout) == (0, ordinal)
+
+
+@pytest.mark.parametrize("text", ["", "one", "-1", "1; rm -rf /"])
+def test_declared_primary_refuses_what_is_no_ordinal(tmp_path, text):
+    (tmp_path / "primary-ordinal").write_text(text)
+    result = run_bash("declared_primary", MYSQL_HA_TOPOLOGY_DIR=str(tmp_path))
+    assert result.returncode != 0 and "not an ordinal" in result.stderr
+
+
+def test_gtid_of_joins_a_set_printed_over_lines():
+    result = run_bash(r"printf 'a:1-5,\\nb:1-3\n' | gtid_of")
+    assert result.stdout == "a:1-5,b:1-3"
