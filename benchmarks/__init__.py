@@ -6,3 +6,9 @@ the same machine, because timings from different runs on these machines are not
 comparable. Not part of the default test run; tests/test_benchmarks_smoke.py runs
 the tiny mode so the command cannot rot.
 """
+
+import sys
+from pathlib import Path
+
+# The pod emulator lives beside the e2e scenarios, in tests/.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))

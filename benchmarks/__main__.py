@@ -1,7 +1,7 @@
 """``python -m benchmarks``: prints a table, then, as its last line, one JSON object.
 
-  python -m benchmarks               full run (~8 minutes; needs root, MariaDB, socat; ncat for the floor)
-  python -m benchmarks --tiny        smoke run (under a minute); its numbers mean nothing
+  python -m benchmarks               full run (~10 minutes; needs root, and socat, ncat, tar, iproute2 on the host)
+  python -m benchmarks --tiny        smoke run (about a minute: both engines at once); its numbers mean nothing
   python -m benchmarks --write-docs  full run, then rewrites docs/performance.md and its plot
 
 Progress goes to stderr; stdout holds only the table and the JSON line.
@@ -22,7 +22,10 @@ _LOCKED_NODE = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" 
 if _LOCKED_NODE.exists():
     os.environ.setdefault("JSII_NODE", str(_LOCKED_NODE))
 
-from . import emulated, failover, machine, report, synth  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+from . import docs, emulated, failover, machine, report, synth  # noqa: E402
+from .engines import BENCH_ENGINES  # noqa: E402
 
 
 def _progress(message: str) -> None:
@@ -39,9 +42,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes-mib", type=float, nargs="+", metavar="MIB",
                         help="table data on the donor for each clone, growing (default 128 256 512; tiny 16)")
     parser.add_argument("--repeats", type=int,
-                        help="clone/floor pairs at the largest size (up to 3 at the others); the pair with "
-                             "the median ratio is reported (default 5; tiny 1)")
-    parser.add_argument("--catchup-rows", type=int, help="rows the replica catches up on (default 500000; tiny 20000)")
+                        help="clone/floor pairs at the largest size (one at the others); the pair with "
+                             "the median ratio is reported (default 3; tiny 1)")
+    parser.add_argument("--catchup-rows", type=int, help="rows the replica catches up on (default 200000; tiny 20000)")
     parser.add_argument("--write-docs", action="store_true",
                         help="rewrite docs/performance.md and docs/performance-clone.png from this run")
     args = parser.parse_args(argv)
@@ -49,8 +52,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--write-docs takes a full run: a tiny run's numbers mean nothing")
     args.runs = args.runs or (1 if args.tiny else 15)
     args.sizes_mib = args.sizes_mib or ([16.0] if args.tiny else [128.0, 256.0, 512.0])
-    args.repeats = args.repeats or (1 if args.tiny else 5)
-    args.catchup_rows = args.catchup_rows or (20_000 if args.tiny else 500_000)
+    args.repeats = args.repeats or (1 if args.tiny else 3)
+    args.catchup_rows = args.catchup_rows or (20_000 if args.tiny else 200_000)
     if args.runs < 1 or args.repeats < 1 or args.catchup_rows < 1000 or any(s <= 0 for s in args.sizes_mib):
         parser.error("--runs and --repeats must be at least 1, --catchup-rows at least 1000, sizes positive")
     if sorted(args.sizes_mib) != args.sizes_mib:
@@ -58,27 +61,44 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _engines(args: argparse.Namespace) -> dict[str, object]:
+    """Every engine's emulated run: one after the other, so that no timing shares the machine
+    with another engine's; in tiny mode, whose numbers mean nothing, all at once."""
+    benches = [emulated.Bench(b, _progress) for b in BENCH_ENGINES]  # charts synthesized here: jsii is not thread-safe
+
+    def one(bench: emulated.Bench):
+        return emulated.run(bench, args.sizes_mib, args.catchup_rows, repeats=args.repeats,
+                            probe_transport=not args.tiny and bench.b.engine.serves_backup_streams)
+
+    if not args.tiny:
+        return {bench.b.key: one(bench) for bench in benches}
+    with ThreadPoolExecutor(max_workers=len(benches)) as pool:
+        futures = {bench.b.key: pool.submit(one, bench) for bench in benches}
+        return {key: future.result() for key, future in futures.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     emulated.prerequisites()
+    _progress("images of every engine's chart ...")
+    images = emulated.prepare_images(BENCH_ENGINES)  # built before anything is timed
     started = time.monotonic()
-    facts = machine.facts()
+    facts = machine.facts(images)
     slots = (1, 27) if args.tiny else synth.SLOT_COUNTS
     _progress(f"synth: {args.runs} round(s) of main, floor and {', '.join(map(str, slots))} slot(s)")
     synth_result = synth.measure(args.runs, warmup=0 if args.tiny else 1, slots=slots, progress=_progress)
     phases = {} if args.tiny else synth.phases(runs=3)
-    cluster_result = emulated.run(args.sizes_mib, args.catchup_rows, repeats=args.repeats,
-                                  probe_transport=not args.tiny, progress=_progress)
+    engines = _engines(args)
     _progress("switchover, failover and semi-sync on 3 pods")
     failover_result = failover.run(tiny=args.tiny, progress=_progress)
     facts["load_average_at_end"] = round(os.getloadavg()[0], 2)
     facts["duration_s"] = round(time.monotonic() - started, 1)
     results = report.Results(mode="tiny" if args.tiny else "full", machine=facts, synth=synth_result,
-                             synth_phases=phases, cluster=cluster_result, failover=failover_result)
+                             synth_phases=phases, engines=engines, failover=failover_result)
     summary = results.summary()
     print(report.table(results))
     if args.write_docs:
-        written = report.write_docs(results)
+        written = docs.write_docs(results)
         print(f"wrote {', '.join(str(p) for p in written)}")
     print(json.dumps(summary, sort_keys=False))
     return 0

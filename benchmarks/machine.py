@@ -72,9 +72,8 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def facts() -> dict[str, object]:
-    mariadb = _first_line(["mariadbd", "--version"])
-    match = re.search(r"Ver (\S+)", mariadb)
+def facts(images: dict[str, str]) -> dict[str, object]:
+    """``images``: each image the charts name -> the server package that stands in for it."""
     return {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "nproc": len(os.sched_getaffinity(0)),
@@ -83,7 +82,7 @@ def facts() -> dict[str, object]:
         "kernel": platform.release(),
         "os": _os_release(),
         "filesystem": _filesystem(os.environ.get("TMPDIR", "/tmp")),
-        "mariadb": match.group(1) if match else mariadb,
+        "images": images,
         "socat": _socat_version(),
         "ncat": _first_line(["ncat", "--version"]),
         "python": sys.version.split()[0],

@@ -258,6 +258,18 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     sql_adopt_position="",
 )
 
+_MASTER_SLAVE_STATEMENTS = dict(
+    sql_start_replica="START SLAVE",
+    sql_stop_replica="STOP SLAVE",
+    sql_reset_replica="RESET SLAVE ALL",
+    sql_replica_status="SHOW SLAVE STATUS",
+    status_io_running="Slave_IO_Running",
+    status_sql_running="Slave_SQL_Running",
+    status_lag_seconds="Seconds_Behind_Master",
+    status_source_host="Master_Host",
+)
+"""The statements and status columns of MySQL 5.7 and MariaDB (MySQL 8.4 removed them)."""
+
 _MYSQL_CLONE_PLUGIN = dict(
     server="mysqld",
     client="mysql",
@@ -317,14 +329,7 @@ MYSQL_5_7 = Engine(
         "MASTER_PASSWORD='@PASSWORD@', MASTER_LOG_FILE='@LOG_FILE@', MASTER_LOG_POS=@LOG_POS@, "
         "MASTER_CONNECT_RETRY=10, MASTER_RETRY_COUNT=86400"
     ),
-    sql_start_replica="START SLAVE",
-    sql_stop_replica="STOP SLAVE",
-    sql_reset_replica="RESET SLAVE ALL",
-    sql_replica_status="SHOW SLAVE STATUS",
-    status_io_running="Slave_IO_Running",
-    status_sql_running="Slave_SQL_Running",
-    status_lag_seconds="Seconds_Behind_Master",
-    status_source_host="Master_Host",
+    **_MASTER_SLAVE_STATEMENTS,
     status_received_gtids="Retrieved_Gtid_Set",
     # No GTID positioning here (nor semi-sync): the primary stays ordinal 0.
 )
@@ -354,14 +359,7 @@ MARIADB_11_4 = Engine(
         "CHANGE MASTER TO MASTER_HOST='@HOST@', MASTER_PORT=@PORT@, MASTER_USER='@USER@', "
         "MASTER_PASSWORD='@PASSWORD@', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=10"
     ),
-    sql_start_replica="START SLAVE",
-    sql_stop_replica="STOP SLAVE",
-    sql_reset_replica="RESET SLAVE ALL",
-    sql_replica_status="SHOW SLAVE STATUS",
-    status_io_running="Slave_IO_Running",
-    status_sql_running="Slave_SQL_Running",
-    status_lag_seconds="Seconds_Behind_Master",
-    status_source_host="Master_Host",
+    **_MASTER_SLAVE_STATEMENTS,
     status_received_gtids="Gtid_IO_Pos",
     # Built in. MariaDB has no setting for more than one acknowledgement, and waits after the
     # commit unless told otherwise: AFTER_SYNC makes it wait before the commit is visible.

@@ -69,12 +69,17 @@ CLONE INSTANCE FROM '${user}'@'$(sql_string "$donor")':${MYSQL_HA_PORT} IDENTIFI
 SQL
   state=$(local_sql <<<"SELECT STATE FROM performance_schema.clone_status")
   [[ $state == Completed ]] || die "the clone from ${donor} ended in state '${state}'"
-  "$MYSQL_HA_CLIENT" --no-defaults --protocol=SOCKET --socket="$socket" --user=root -e "SHUTDOWN" || kill "$server_pid"
-  wait "$server_pid" || true
+  # The copy is complete; the throwaway server's own data is discarded, so it need not
+  # shut down cleanly.
+  kill -KILL "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
   trap - EXIT
   rm -rf "$seed"
   # The copy carries the donor's GTID set: the replica auto-positions from it.
   printf 'LOG_FILE=\nLOG_POS=\nGTID=\n' >"$staging/data/${position_file}"
+  # On disk before the rename marks it complete: a node crash must not leave a marked,
+  # half-written copy.
+  sync -f "$staging/data"
   mv "$staging/data" "$datadir"
   rm -rf "$staging"
   log "clone from ${donor} complete"
@@ -126,6 +131,7 @@ clone_from_stream() {
 
   "$MYSQL_HA_BACKUP" --prepare --target-dir="$staging"
   printf 'LOG_FILE=%s\nLOG_POS=%s\nGTID=%s\n' "$log_file" "$log_pos" "$gtid" >"$staging/${position_file}"
+  sync -f "$staging"
   mv "$staging" "$datadir"
   log "clone from ${donor} complete: ${log_file:-} ${log_pos:-} ${gtid:-}"
 }

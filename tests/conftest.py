@@ -14,6 +14,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     remove_app_outdir()
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The e2e scenarios' figures (``report`` fixture of tests/e2e), whichever worker ran them."""
+    lines = [value for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", None) == "call"
+             for name, value in getattr(report, "user_properties", ()) if name == "e2e-report"]
+    if lines:
+        terminalreporter.section("e2e scenarios")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(params=ENGINE_NAMES)
 def engine(request: pytest.FixtureRequest) -> mysql_ha.Engine:
     """Runs the test once per supported engine."""

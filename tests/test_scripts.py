@@ -631,7 +631,6 @@ def test_clone_plugin_copies_the_pod_before_into_place(tmp_path, engine_name, or
     assert len(servers) == 2, calls
     assert servers[0].startswith(f"{pod.engine.server} --no-defaults --initialize-insecure --datadir={staging}/seed ")
     assert "--skip-networking" in servers[1] and "--plugin-load-add=mysql_clone.so" in servers[1]
-    assert any(line.endswith("-e SHUTDOWN") for line in calls.splitlines())
     assert "xtrabackup" not in calls and "xbstream" not in calls and "3307" not in calls
     # Renamed into place; the copy carries the GTID set, so no coordinates.
     assert (pod.datadir / "ibdata1").read_text() == "data"
@@ -964,7 +963,7 @@ def test_watch_leaves_the_receiver_alone_otherwise(tmp_path, engine_name, io, er
     result = pod.run_sidecar()
     assert result.returncode is None, result.stderr
     assert "IO_THREAD" not in pod.sql()
-    assert pod.sql().count(pod.engine.sql_replica_status) >= 1  # it did look
+    assert pod.sql().count(pod.engine.sql_replica_status) >= 1  # it did look (more rounds may pass before the stop)
 
 
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)
@@ -983,7 +982,7 @@ def test_watch_beats_every_10_seconds(tmp_path, engine_name):
     result = pod.run_sidecar(beats=1)
     assert result.returncode is None, result.stderr
     assert heartbeat.exists() and time.time() - heartbeat.stat().st_mtime < 10
-    assert (pod.log / "sleeps").read_text().splitlines().count(WATCH_INTERVAL) == 1
+    assert (pod.log / "sleeps").read_text().splitlines().count(WATCH_INTERVAL) >= 1
 
 
 @pytest.mark.parametrize("engine_name", BACKUP_STREAM_ENGINES)

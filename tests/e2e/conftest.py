@@ -117,14 +117,13 @@ def cluster(request, engine, tmp_path_factory):
 
 
 @pytest.fixture
-def report(engine):
-    """Prints one line per scenario for later benchmarks: time to replication, rows checked."""
-    lines = []
+def report(engine, request):
+    """One line per scenario (time to replication, rows checked), printed in the session's
+    summary: kept as a property of the test, so it reaches the summary from any worker."""
 
     def add(scenario: str, seconds: float, rows: int, pods: int) -> None:
-        lines.append(f"e2e {engine.name} {scenario}: replicated after {seconds:.1f} s, "
-                     f"{rows} rows checked on {pods} pods")
+        line = (f"e2e {engine.name} {scenario}: replicated after {seconds:.1f} s, "
+                f"{rows} rows checked on {pods} pods")
+        request.node.user_properties.append(("e2e-report", line))
 
-    yield add
-    for line in lines:
-        print(line)
+    return add

@@ -62,6 +62,9 @@ class Network:
         run("ip", "netns", "del", netns, check=False)
         run("ip", "netns", "add", netns)
         host_end = f"v{self.prefix}{ordinal}"
+        # A namespace is torn down asynchronously: the veth of this pod's previous life may
+        # still sit on the bridge under the same name. Deleting one end removes the pair.
+        run("ip", "-n", self.bridge_ns, "link", "del", host_end, check=False)
         run("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", netns)
         run("ip", "link", "set", host_end, "netns", self.bridge_ns)
         bridge = ("ip", "netns", "exec", self.bridge_ns)

@@ -1,0 +1,46 @@
+"""The engines the benchmark runs, as data: what differs between them for the benchmark alone
+(the product's own differences live in ``mysql_ha/engines.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mysql_ha import MARIADB_11_4, MYSQL_8_4, Engine
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchEngine:
+    key: str
+    """Suffix of this engine's keys in the JSON line (``clone_ratio_<key>``)."""
+    engine: Engine
+    prefix: str
+    """The emulator's network prefix: namespaces ``<prefix>-*``, veths ``v<prefix><ordinal>``.
+    Distinct from the e2e scenarios' (``mh<engine>``), so both can run at once."""
+    copy_phase: str
+    """The phase of the clone init container that moves the data (see ``samplers.clone_phases``)."""
+    applier_settings: tuple[str, ...]
+    """Server variables that bound how fast a replica applies what it missed."""
+
+
+BENCH_ENGINES: tuple[BenchEngine, ...] = (
+    BenchEngine(
+        key="mysql",
+        engine=MYSQL_8_4,
+        prefix="mhbmy",
+        copy_phase="CLONE INSTANCE",
+        applier_settings=("replica_parallel_workers", "replica_preserve_commit_order", "innodb_flush_log_at_trx_commit",
+                          "sync_binlog", "log_replica_updates", "binlog_format"),
+    ),
+    BenchEngine(
+        key="mariadb",
+        engine=MARIADB_11_4,
+        prefix="mhbma",
+        copy_phase="stream + extract",
+        applier_settings=("slave_parallel_threads", "innodb_flush_log_at_trx_commit", "sync_binlog",
+                          "log_slave_updates", "binlog_format"),
+    ),
+)
+DEFAULT_KEY = "mysql"
+"""The engine whose figures the unsuffixed keys (``clone_ratio``, ...) carry: the product's default,
+MySQL 8.4, the engine of ``python main.py``."""
+PREFIXES = tuple(b.prefix for b in BENCH_ENGINES)

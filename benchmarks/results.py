@@ -1,0 +1,100 @@
+"""What one engine's emulated run measured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class BringUp:
+    seconds: float  # Cluster.start() to both replicas replicating a row written on the primary
+    ready_seconds: float  # Cluster.start() to 3 ready pods
+    pods: list[dict[str, float]]  # per pod: mark -> seconds since start()
+
+
+@dataclass
+class CloneRun:
+    data_mib: float  # table data on the donor (the bench.data_* tablespaces)
+    donor_datadir_mib: float  # every file in the donor's data directory: what the floors copy
+    replica_datadir_mib: float  # mysql-1's data directory once its server runs
+    clone_s: float  # clone-mysql init container: start to successful exit
+    floors_s: dict[str, float]  # relay -> seconds of tar | relay of the donor's data directory, pod to pod
+    copy_phase: str  # the name, in phases, of the phase that moves the data
+    phases: dict[str, float] = field(default_factory=dict)  # where the clone's time went
+
+    @property
+    def floor_relay(self) -> str:
+        """The faster floor's relay: the one the clone is held against."""
+        return min(self.floors_s, key=self.floors_s.__getitem__)
+
+    @property
+    def floor_s(self) -> float:
+        return self.floors_s[self.floor_relay]
+
+    @property
+    def clone_mib_s(self) -> float:
+        return self.donor_datadir_mib / self.clone_s
+
+    @property
+    def floor_mib_s(self) -> float:
+        return self.donor_datadir_mib / self.floor_s
+
+    @property
+    def ratio(self) -> float:
+        """What a user pays: the whole clone container against the faster floor."""
+        return self.floor_s / self.clone_s
+
+    @property
+    def copy_s(self) -> float | None:
+        return self.phases.get(self.copy_phase)
+
+    @property
+    def overhead_s(self) -> float | None:
+        return None if self.copy_s is None else self.clone_s - self.copy_s
+
+    @property
+    def copy_ratio(self) -> float | None:
+        """The data-copy phase alone against the faster floor."""
+        return None if not self.copy_s else self.floor_s / self.copy_s
+
+
+@dataclass
+class CatchUp:
+    rows: int
+    applied_rows: int  # rows applied between the first and the last observation
+    seconds: float  # between those two observations
+    restart_to_caught_up_s: float  # from the replica's re-creation to holding every row
+    transactions: int
+    binlog_format: str  # on the primary
+    replica_settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows_s(self) -> float:
+        return self.applied_rows / self.seconds
+
+
+@dataclass
+class EngineResult:
+    key: str  # BenchEngine.key
+    engine: str  # the product's engine name, e.g. mysql-8.4
+    image: str  # the server image the chart names
+    server_version: str  # of the server the emulator ran for that image
+    clone_method: str
+    bring_up: BringUp
+    clones: list[CloneRun]
+    catch_up: CatchUp
+    transport_mib_s: dict[str, float] = field(default_factory=dict)
+    backup_alone: tuple[float, float] | None = None  # (MiB streamed, seconds) into a pipe, no relay
+
+    @property
+    def headline_runs(self) -> list[CloneRun]:
+        """The clone/floor pairs at the largest size."""
+        largest = max(c.data_mib for c in self.clones)
+        return [c for c in self.clones if c.data_mib == largest]
+
+    @property
+    def headline(self) -> CloneRun:
+        """Of the pairs at the largest size, the one with the median ratio: its clone and
+        floors were measured back to back."""
+        runs = sorted(self.headline_runs, key=lambda c: c.ratio)
+        return runs[len(runs) // 2]
