@@ -55,7 +55,9 @@ def _credentials(passwords: dict[str, str]) -> MySQLCredentials:
 def _prefix(engine_name: str) -> str:
     """Network names per engine, so two engines' modules can run side by side (veth names
     are ``v<prefix><ordinal>``, 15 characters at most)."""
-    return PREFIX + re.sub(r"[^a-z0-9]", "", engine_name.lower())[:11]
+    # The engine's first letters and this process: a checkout's two workers, and another
+    # checkout's run on the same machine, never share a name.
+    return f"{PREFIX}{re.sub(r'[^a-z0-9]', '', engine_name.lower())[:4]}{os.getpid() % 4096:03x}"
 
 
 def _images(cluster: Cluster) -> None:
