@@ -24,7 +24,7 @@ if _LOCKED_NODE.exists():
 
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
-from . import docs, emulated, machine, report, synth  # noqa: E402
+from . import docs, emulated, failover, machine, report, synth  # noqa: E402
 from .engines import BENCH_ENGINES  # noqa: E402
 
 
@@ -91,10 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     synth_result = synth.measure(args.runs, warmup=0 if args.tiny else 1, slots=slots, progress=_progress)
     phases = {} if args.tiny else synth.phases(runs=3)
     engines = _engines(args)
+    _progress("switchover, failover and semi-sync on 3 pods")
+    failover_result = failover.run(tiny=args.tiny, progress=_progress)
     facts["load_average_at_end"] = round(os.getloadavg()[0], 2)
     facts["duration_s"] = round(time.monotonic() - started, 1)
     results = report.Results(mode="tiny" if args.tiny else "full", machine=facts, synth=synth_result,
-                             synth_phases=phases, engines=engines)
+                             synth_phases=phases, engines=engines, failover=failover_result)
     summary = results.summary()
     print(report.table(results))
     if args.write_docs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .engines import DEFAULT_KEY
 from .floors import FLOOR_RELAYS
@@ -15,6 +15,8 @@ TARGETS = {
     "bringup_3pods_s": ("<", 15.0),
     "clone_ratio": (">=", 0.9),
     "clone_ratio_tls": (">=", 0.7),
+    "switchover_write_gap_s": ("<=", 5.0),
+    "lost_acknowledged_rows": ("<=", 0),
 }
 UNSUFFIXED = ("bringup_3pods_s", "clone_mib_s", "copy_floor_mib_s", "clone_ratio", "clone_s", "copy_floor_s",
               "catchup_rows_s", "clone_ratio_tls")
@@ -69,6 +71,7 @@ class Results:
     synth: SynthResult
     synth_phases: dict[str, float]
     engines: dict[str, EngineResult]  # by BenchEngine.key, in the order they ran
+    failover: dict[str, float] = field(default_factory=dict)
 
     @property
     def slots(self) -> dict[int, float]:
@@ -106,6 +109,7 @@ class Results:
         out["transport_mib_s"] = {k: round(v, 1) for k, v in self.transport_mib_s.items()}
         alone = next((e.backup_alone for e in self.engines.values() if e.backup_alone), None)
         out["backup_alone_mib_s"] = round(alone[0] / alone[1], 1) if alone else None
+        out.update(self.failover)
         out["machine"] = self.machine
         return out
 
@@ -148,6 +152,17 @@ def table(results: Results) -> str:
         (f"synth, {max(slots)} slots / {min(slots)} slot", f"{slots[max(slots)]:.2f} s", f"{slots[min(slots)]:.2f} s",
          f"{s['synth_scaling']:.2f}", _target("synth_scaling", s["synth_scaling"])),
     ]
+    if results.failover:
+        f = results.failover
+        rows += [
+            ("switchover 0 -> 1, longest write gap", f"{f['switchover_write_gap_s']:.2f} s", "", "",
+             _target("switchover_write_gap_s", f["switchover_write_gap_s"])),
+            ("failover (node lost), longest write gap", f"{f['failover_write_gap_s']:.2f} s", "", "", ""),
+            ("acknowledged rows lost in the failover", str(f["lost_acknowledged_rows"]), "", "",
+             _target("lost_acknowledged_rows", f["lost_acknowledged_rows"])),
+            ("one writer, semi-sync on / off", f"{f['semisync_rows_s']:.0f} rows/s", f"{f['async_rows_s']:.0f} rows/s",
+             f"{f['semisync_throughput_ratio']:.2f}", ""),
+        ]
     for e in results.engines.values():
         rows += _engine_rows(e)
     header = ("figure", "measured", "floor", "ratio", "target")

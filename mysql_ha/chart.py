@@ -38,6 +38,11 @@ class MySQLHAChart(cdk8s.Chart):
     :param tls: the set's certificate, ``MySQLTLS.from_cert_manager(...)`` or
         ``MySQLTLS.from_existing_secret(...)``. Defaults to off.
     :param require_secure_transport: refuse clients without TLS. Defaults to on with ``tls``.
+    :param primary_ordinal: the pod that takes writes; change and apply to switch over.
+        Defaults to 0.
+    :param semi_sync: semi-synchronous replication. Defaults to on when ``replicas`` >= 2
+        (see ``ReplicatedMySQL``).
+    :param semi_sync_timeout_seconds: see ``ReplicatedMySQL``. Defaults to 10.
     """
 
     def __init__(
@@ -53,6 +58,9 @@ class MySQLHAChart(cdk8s.Chart):
         metrics: bool = False,
         tls: MySQLTLS | None = None,
         require_secure_transport: bool | None = None,
+        primary_ordinal: int = 0,
+        semi_sync: bool | None = None,
+        semi_sync_timeout_seconds: int = 10,
     ) -> None:
         super().__init__(
             scope, id, namespace=check.dns_label("namespace", namespace), disable_resource_name_hashes=True
@@ -69,7 +77,8 @@ class MySQLHAChart(cdk8s.Chart):
         self.services = ReadWriteServices(self, "Services")
         self.mysql = ReplicatedMySQL(
             self, "MySQL", config=self.config, storage=self.storage, services=self.services, replicas=replicas,
-            metrics=metrics,
+            metrics=metrics, primary_ordinal=primary_ordinal, semi_sync=semi_sync,
+            semi_sync_timeout_seconds=semi_sync_timeout_seconds,
         )
         annotate_sync_waves(self)
         order_by_sync_wave(self)

@@ -127,6 +127,46 @@ class Engine:
     client_tls_options: Mapping[str, str] = field(default_factory=dict)
     """Client option-file settings of the pod's own connections to 127.0.0.1 (probes, scripts,
     backup tool) with TLS on: encrypted, so that ``require_secure_transport`` admits them."""
+    status_source_host: str = ""
+    """Column of the replica status naming the host the replica reads from."""
+    status_received_gtids: str = ""
+    """Column of the replica status with the GTIDs the receiver has fetched."""
+    # Semi-synchronous replication: empty names mean the engine is not offered it here.
+    semi_sync_plugins: str = ""
+    """Plugins to load for semi-sync (``plugin-load-add``); '' when built in."""
+    semi_sync_source_enabled: str = ""
+    """Variable that makes a primary wait for a replica's acknowledgement at commit."""
+    semi_sync_replica_enabled: str = ""
+    """Variable that makes a replica acknowledge what it received."""
+    semi_sync_timeout: str = ""
+    """Variable: milliseconds a commit waits for acknowledgements before the primary falls
+    back to asynchronous replication."""
+    semi_sync_wait_count: str = ""
+    """Variable: acknowledgements a commit waits for; '' when the engine waits for one only."""
+    semi_sync_settings: Mapping[str, str] = field(default_factory=dict)
+    """Further settings semi-sync needs on this engine (e.g. waiting before the commit)."""
+    semi_sync_option_prefix: str = ""
+    """Prefix of the semi-sync settings in option files: ``loose-`` where they belong to a
+    plugin, which a server run without plugins (``--initialize``) does not know."""
+    semi_sync_source_status: str = ""
+    """Status variable: ON while the primary waits for acknowledgements, OFF after a fallback."""
+    semi_sync_replica_status: str = ""
+    """Status variable: ON while the replica acknowledges."""
+    # Switchover and failover: GTID statements; empty on an engine positioned by file and offset.
+    sql_read_only: str = ""
+    """Makes the server read-only for clients (a demoted primary)."""
+    sql_writable: str = ""
+    """Makes the server writable (a promoted replica)."""
+    sql_gtid_executed: str = ""
+    """One value: every transaction this server has (its GTID history)."""
+    sql_wait_for_gtids: str = ""
+    """Waits until ``@GTID@`` is applied, at most ``@SECONDS@``; returns 0 once it is."""
+    sql_gtid_subset: str = ""
+    """Returns 1 when ``@SUBSET@`` is contained in ``@SET@``. '' for engines whose GTID
+    positions (domain-server-sequence) the scripts compare per domain."""
+    sql_adopt_position: str = ""
+    """Run before ``sql_change_source`` when a pod re-points: makes the replica's position
+    this server's own history (a demoted primary has none as a replica)."""
 
     def __post_init__(self) -> None:
         if not self.sql_change_source.startswith(self.sql_change_source_prefix + " "):
@@ -155,6 +195,33 @@ class Engine:
         """True when no clone stream exists (CLONE plugin: the server port and its TLS) or its
         transport can demand a client certificate."""
         return not self.serves_backup_streams or self.transport in TLS_TRANSPORTS
+        object.__setattr__(self, "semi_sync_settings", _frozen(self.semi_sync_settings))
+
+    @property
+    def supports_semi_sync(self) -> bool:
+        """True when the library can turn semi-synchronous replication on for this engine."""
+        return bool(self.semi_sync_source_enabled and self.semi_sync_replica_enabled and self.semi_sync_timeout)
+
+    @property
+    def supports_switchover(self) -> bool:
+        """True when any pod can become the primary (GTID positioning on every pod)."""
+        return bool(self.sql_gtid_executed and self.sql_wait_for_gtids and self.sql_read_only
+                    and self.sql_writable and self.status_source_host)
+
+    def semi_sync_config(self, *, acknowledgements: int, timeout_ms: int) -> dict[str, str]:
+        """``[mysqld]`` settings that turn semi-sync on for both roles: any pod may be the
+        primary, so every pod acknowledges as a replica and waits as a primary."""
+        if not self.supports_semi_sync:
+            raise ValueError(f"engine {self.name} has no semi-synchronous replication in this library")
+        settings = {self.semi_sync_source_enabled: "ON", self.semi_sync_replica_enabled: "ON",
+                    self.semi_sync_timeout: str(timeout_ms)}
+        if self.semi_sync_wait_count:
+            settings[self.semi_sync_wait_count] = str(acknowledgements)
+        elif acknowledgements != 1:
+            raise ValueError(f"engine {self.name} waits for exactly one acknowledgement (it has no setting "
+                             f"for more), got semi_sync_acknowledgements={acknowledgements}")
+        return {f"{self.semi_sync_option_prefix}{key}": value
+                for key, value in {**settings, **self.semi_sync_settings}.items()}
 
     @property
     def serves_backup_streams(self) -> bool:
@@ -181,6 +248,16 @@ class Engine:
             "MYSQL_HA_STATUS_IO_RUNNING": self.status_io_running,
             "MYSQL_HA_STATUS_SQL_RUNNING": self.status_sql_running,
             "MYSQL_HA_STATUS_LAG_SECONDS": self.status_lag_seconds,
+            "MYSQL_HA_STATUS_SOURCE_HOST": self.status_source_host,
+            "MYSQL_HA_STATUS_RECEIVED_GTIDS": self.status_received_gtids,
+            "MYSQL_HA_SEMI_SYNC_SOURCE_STATUS": self.semi_sync_source_status,
+            "MYSQL_HA_SEMI_SYNC_REPLICA_STATUS": self.semi_sync_replica_status,
+            "MYSQL_HA_SQL_READ_ONLY": self.sql_read_only,
+            "MYSQL_HA_SQL_WRITABLE": self.sql_writable,
+            "MYSQL_HA_SQL_GTID_EXECUTED": self.sql_gtid_executed,
+            "MYSQL_HA_SQL_WAIT_FOR_GTIDS": self.sql_wait_for_gtids,
+            "MYSQL_HA_SQL_GTID_SUBSET": self.sql_gtid_subset,
+            "MYSQL_HA_SQL_ADOPT_POSITION": self.sql_adopt_position,
         }
 
 
@@ -208,6 +285,25 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     sql_reload_tls="ALTER INSTANCE RELOAD TLS",
     # VERIFY_CA: the chain is checked; 127.0.0.1 is not among the certificate's names.
     client_tls_options={"ssl-mode": "VERIFY_CA", "ssl-ca": "@CA@"},
+    status_source_host="Source_Host",
+    status_received_gtids="Retrieved_Gtid_Set",
+    semi_sync_plugins="semisync_source.so;semisync_replica.so",
+    semi_sync_source_enabled="rpl_semi_sync_source_enabled",
+    semi_sync_replica_enabled="rpl_semi_sync_replica_enabled",
+    semi_sync_timeout="rpl_semi_sync_source_timeout",
+    semi_sync_wait_count="rpl_semi_sync_source_wait_for_replica_count",
+    # AFTER_SYNC (the default since 5.7): a commit is visible to nobody before a replica has it.
+    semi_sync_settings={"rpl_semi_sync_source_wait_point": "AFTER_SYNC"},
+    semi_sync_option_prefix="loose-",
+    semi_sync_source_status="Rpl_semi_sync_source_status",
+    semi_sync_replica_status="Rpl_semi_sync_replica_status",
+    # super_read_only keeps root out too; read_only = OFF turns both off.
+    sql_read_only="SET GLOBAL super_read_only = ON",
+    sql_writable="SET GLOBAL read_only = OFF",
+    sql_gtid_executed="SELECT @@GLOBAL.gtid_executed",
+    sql_wait_for_gtids="SELECT WAIT_FOR_EXECUTED_GTID_SET('@GTID@', @SECONDS@)",
+    sql_gtid_subset="SELECT GTID_SUBSET('@SUBSET@', '@SET@')",
+    sql_adopt_position="",
 )
 
 _MASTER_SLAVE_STATEMENTS = dict(
@@ -221,6 +317,7 @@ _MASTER_SLAVE_STATEMENTS = dict(
     sql_source_tls="MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1",
     sql_change_source_prefix="CHANGE MASTER TO",
     status_tls_allowed="Master_SSL_Allowed",
+    status_source_host="Master_Host",
 )
 """The statements and status columns of MySQL 5.7 and MariaDB (MySQL 8.4 removed them)."""
 
@@ -236,7 +333,8 @@ _MYSQL_CLONE_PLUGIN = dict(
     server_settings={
         "gtid_mode": "ON",
         "enforce_gtid_consistency": "ON",
-        "plugin-load-add": "mysql_clone.so",
+        # Semi-sync's plugins are loaded on every pod; the settings decide whether they act.
+        "plugin-load-add": "mysql_clone.so;" + _MYSQL_REPLICA_SOURCE_DIALECT["semi_sync_plugins"],
     },
 )
 
@@ -287,6 +385,8 @@ MYSQL_5_7 = Engine(
     # certificate when its container restarts.
     sql_reload_tls="",
     client_tls_options={"ssl-mode": "VERIFY_CA", "ssl-ca": "@CA@"},
+    status_received_gtids="Retrieved_Gtid_Set",
+    # No GTID positioning here (nor semi-sync): the primary stays ordinal 0.
 )
 
 MARIADB_11_4 = Engine(
@@ -321,6 +421,22 @@ MARIADB_11_4 = Engine(
     # MariaDB has no VERIFY_CA mode: its server-certificate check includes the host name,
     # which 127.0.0.1 does not match; the pod's loopback is encrypted without that check.
     client_tls_options={"ssl": "ON", "ssl-verify-server-cert": "OFF"},
+    status_received_gtids="Gtid_IO_Pos",
+    # Built in. MariaDB has no setting for more than one acknowledgement, and waits after the
+    # commit unless told otherwise: AFTER_SYNC makes it wait before the commit is visible.
+    semi_sync_source_enabled="rpl_semi_sync_master_enabled",
+    semi_sync_replica_enabled="rpl_semi_sync_slave_enabled",
+    semi_sync_timeout="rpl_semi_sync_master_timeout",
+    semi_sync_settings={"rpl_semi_sync_master_wait_point": "AFTER_SYNC"},
+    semi_sync_source_status="Rpl_semi_sync_master_status",
+    semi_sync_replica_status="Rpl_semi_sync_slave_status",
+    sql_read_only="SET GLOBAL read_only = ON",
+    sql_writable="SET GLOBAL read_only = OFF",
+    sql_gtid_executed="SELECT @@GLOBAL.gtid_current_pos",
+    sql_wait_for_gtids="SELECT MASTER_GTID_WAIT('@GTID@', @SECONDS@)",
+    sql_gtid_subset="",
+    # gtid_current_pos is this server's own history, whether it replicated or took writes.
+    sql_adopt_position="SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_current_pos",
 )
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (MYSQL_8_4, MYSQL_9_7, MYSQL_5_7, MARIADB_11_4)}

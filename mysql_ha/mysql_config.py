@@ -37,6 +37,15 @@ _OWNED_SETTINGS = {
     "relay_log_info_repository": "crash-safe replication keeps its positions in tables",
     "relay_log_recovery": "a replica discards an unfinished relay log after a crash",
     "relay_log": "the relay log keeps one name, whatever the pod's hostname",
+    "rpl_semi_sync_source_enabled": "ReplicatedMySQL(semi_sync=...) sets it on every pod",
+    "rpl_semi_sync_replica_enabled": "ReplicatedMySQL(semi_sync=...) sets it on every pod",
+    "rpl_semi_sync_source_timeout": "ReplicatedMySQL(semi_sync_timeout_seconds=...) sets it",
+    "rpl_semi_sync_source_wait_for_replica_count": "ReplicatedMySQL(semi_sync_acknowledgements=...) sets it",
+    "rpl_semi_sync_source_wait_point": "AFTER_SYNC keeps an unacknowledged commit invisible",
+    "rpl_semi_sync_master_enabled": "ReplicatedMySQL(semi_sync=...) sets it on every pod",
+    "rpl_semi_sync_slave_enabled": "ReplicatedMySQL(semi_sync=...) sets it on every pod",
+    "rpl_semi_sync_master_timeout": "ReplicatedMySQL(semi_sync_timeout_seconds=...) sets it",
+    "rpl_semi_sync_master_wait_point": "AFTER_SYNC keeps an unacknowledged commit invisible",
     "port": "the Services and probes use port 3306",
     "datadir": "the data directory is the PersistentVolumeClaim mounted at /var/lib/mysql",
     "socket": "the probes and scripts use the image's socket and 127.0.0.1",
@@ -51,8 +60,8 @@ _SETTING_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 class MySQLConfig(Construct):
     """The ConfigMaps and the Secret that every pod of the set mounts.
 
-    Creates a ConfigMap ``{name}`` with ``primary.cnf`` and ``replica.cnf`` (ordinal 0
-    gets the first, all others the second), a ConfigMap ``{name}-scripts`` with the pod
+    Creates a ConfigMap ``{name}`` with ``primary.cnf`` and ``replica.cnf`` (a pod that
+    starts as the declared primary gets the first, all others the second), a ConfigMap ``{name}-scripts`` with the pod
     scripts from ``sidecars/``, a ConfigMap ``{name}-env`` with the engine's tool names
     and SQL dialect for those scripts, and, for ``MySQLCredentials.from_passwords``, the
     Secret.
@@ -64,7 +73,9 @@ class MySQLConfig(Construct):
     :param server_settings: extra ``[mysqld]`` settings for every pod, e.g.
         ``{"max_connections": "500"}``. Defaults to none. Settings the library owns
         (server_id, read_only, log_bin, ...) are refused.
-    :param primary_settings: extra settings for ordinal 0 only. Defaults to none.
+    :param primary_settings: extra settings for a pod that starts as the declared primary.
+        Defaults to none. (A replica promoted at run time keeps its replica settings until
+        it restarts.)
     :param replica_settings: extra settings for the replicas only. Defaults to none.
     :param tls: the certificate of the set (``MySQLTLS.from_cert_manager(...)`` or
         ``MySQLTLS.from_existing_secret(...)``): servers present it, replicas connect with
@@ -137,7 +148,7 @@ class MySQLConfig(Construct):
             metadata=k8s.ObjectMeta(name=self.name),
             data={
                 "primary.cnf": _cnf(
-                    "Ordinal 0, the primary: binary log flushed at every commit so an acknowledged "
+                    "The declared primary: binary log flushed at every commit so an acknowledged "
                     "write survives a crash and reaches the replicas.",
                     {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1", "innodb_flush_log_at_trx_commit": "1",
                      **engine.server_settings, **tls_settings},
@@ -145,8 +156,10 @@ class MySQLConfig(Construct):
                     primary,
                 ),
                 "replica.cnf": _cnf(
-                    "Ordinals 1 and up, the replicas: read-only for clients, crash-safe relay log.",
-                    {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", **engine.server_settings,
+                    "The replicas: read-only for clients, crash-safe relay log, and as durable as "
+                    "the primary, which any of them may become.",
+                    {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1",
+                     "innodb_flush_log_at_trx_commit": "1", **engine.server_settings,
                      engine.read_only_option: "1",
                      "relay_log_recovery": "ON", **engine.replica_settings, **tls_settings},
                     common,

@@ -10,6 +10,7 @@ from . import _validation as check
 from ._k8s import LABEL_INSTANCE, LABEL_NAME, annotate_sync_waves
 
 MYSQL_PORT = 3306
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 
 
 class ReadWriteServices(Construct):
@@ -17,7 +18,8 @@ class ReadWriteServices(Construct):
 
     - ``{name}`` (headless): stable DNS per pod; writes go to ``{name}-0.{name}``.
     - ``{read_name}``: reads, balanced over every ready pod.
-    - ``{primary_name}``: a ClusterIP that selects only ordinal 0, for clients that want
+    - ``{primary_name}``: a ClusterIP that selects only the declared primary (ordinal 0
+      unless ``ReplicatedMySQL(primary_ordinal=...)`` says otherwise), for clients that want
       one stable virtual IP for writes.
 
     The StatefulSet takes ``name`` as its own name, so its pods are ``{name}-0`` ...
@@ -53,8 +55,9 @@ class ReadWriteServices(Construct):
 
         self.headless = self._service("Headless", self.name, self.selector, headless=True)
         self.read = self._service("Read", read_name, self.selector)
+        self.primary_ordinal = 0
         self.primary = self._service(
-            "Primary", primary_name, {**self.selector, "statefulset.kubernetes.io/pod-name": f"{self.name}-0"}
+            "Primary", primary_name, {**self.selector, POD_NAME_LABEL: f"{self.name}-0"}
         )
         annotate_sync_waves(self)
 
@@ -64,10 +67,18 @@ class ReadWriteServices(Construct):
             JsonPatch.add("/spec/ports/-", {"name": "metrics", "port": port, "targetPort": "metrics"})
         )
 
+    def select_primary(self, ordinal: int) -> None:
+        """Points the write Service (and ``primary_host``) at pod ``{name}-{ordinal}``;
+        ``ReplicatedMySQL`` calls it with its ``primary_ordinal``."""
+        self.primary_ordinal = ordinal
+        self.primary.add_json_patch(
+            JsonPatch.replace(f"/spec/selector/{POD_NAME_LABEL.replace('/', '~1')}", f"{self.name}-{ordinal}")
+        )
+
     @property
     def primary_host(self) -> str:
-        """DNS name that reaches the primary (ordinal 0) from the same namespace."""
-        return f"{self.name}-0.{self.name}"
+        """DNS name that reaches the declared primary from the same namespace."""
+        return f"{self.name}-{self.primary_ordinal}.{self.name}"
 
     @property
     def read_host(self) -> str:

@@ -30,6 +30,9 @@ DATA_SUBPATH = "mysql"
 CONF_DIR = "/etc/mysql/conf.d"  # generated configuration, read by the server
 CONF_INIT_DIR = "/mnt/conf.d"  # the same emptyDir, where init-mysql writes it
 CONFIG_MAP_DIR = "/mnt/config-map"
+TOPOLOGY_DIR = "/etc/mysql-ha/topology"  # the declared primary, read at run time (a ConfigMap volume)
+PRIMARY_ORDINAL_FILE = "primary-ordinal"
+SEMI_SYNC_FILE = "semi-sync.cnf"
 SECRET_DIR = "/etc/mysql-ha/credentials"
 RUN_DIR = "/run/mysql-ha"  # in-memory: client option files and readiness markers
 SCRIPTS_DIR = "/opt/mysql-ha"
@@ -54,11 +57,19 @@ CHECKOV_SKIPS = (
 
 
 class ReplicatedMySQL(Construct):
-    """A StatefulSet whose ordinal 0 is the primary and every other pod a read-only replica.
+    """A StatefulSet whose declared primary (ordinal 0 by default) takes the writes and every
+    other pod is a read-only replica of it.
+
+    The declared primary lives in a ConfigMap ``{name}-topology`` (key ``primary-ordinal``)
+    that every pod reads at run time: change ``primary_ordinal`` and apply, and the set
+    converges without a restart (the old primary turns read-only, the chosen pod applies
+    every transaction the old one has, stops replicating and takes writes, every other pod
+    re-points to it by GTID). The write Service follows at the same apply.
 
     Start-up of pod N (OrderedReady: pod N starts once pods 0..N-1 are ready):
 
     1. ``clone-mysql`` (init): on a replica with no data yet, copies the data of pod N-1
+       (pod 0, when it is not the declared primary: the primary's)
        into a staging directory (MySQL 8.4/9.7: the CLONE plugin over port 3306;
        MariaDB and MySQL 5.7: a hot backup streamed over port 3307, then prepared),
        records where replication starts, and renames it into place: a half-done clone is
@@ -67,9 +78,10 @@ class ReplicatedMySQL(Construct):
        ``server-id = server_id_base + N``, writes the client option file from the Secret.
     3. ``mysql``: the server, from the engine's image and entrypoint.
     4. ``replication`` (sidecar): on the primary, creates the replication (and clone)
-       accounts; on a fresh replica, points it at ``{name}-0.{name}`` from the clone's
-       coordinates and starts it; then restarts a receiver that stopped on a network
-       error and, for backup-stream engines, serves backups to the next pod on port 3307.
+       accounts; on a fresh replica, points it at the declared primary from the clone's
+       coordinates and starts it; then, every second, converges on the declared primary
+       (switchover), restarts a receiver that stopped on a network error and, for
+       backup-stream engines, serves backups to the next pod on port 3307.
     5. ``metrics`` (optional sidecar): mysqld_exporter on port 9104.
 
     Beside the StatefulSet: a ServiceAccount without API token, a PodDisruptionBudget and
@@ -124,6 +136,19 @@ class ReplicatedMySQL(Construct):
     :param metrics_image: the exporter's image. Defaults to ``prom/mysqld-exporter:v0.16.0``.
     :param image_pull_policy: ``IfNotPresent``, ``Always`` or ``Never``, for every container.
         Defaults to ``IfNotPresent``.
+    :param primary_ordinal: the pod that takes writes. Defaults to 0. Changing it on a running
+        set is a switchover (or, with the old primary lost, a failover: declare the most
+        advanced replica, see ``status.sh``). Engines without GTID positioning (MySQL 5.7)
+        keep 0.
+    :param semi_sync: semi-synchronous replication: a commit returns only once
+        ``semi_sync_acknowledgements`` replicas have it, so a crash of the primary loses no
+        acknowledged write. Defaults to on when the set has a replica (``replicas`` >= 2) and
+        the engine offers it (MySQL 8.4/9.7, MariaDB), off otherwise.
+    :param semi_sync_acknowledgements: replicas that must acknowledge each commit. Defaults
+        to 1 (MariaDB waits for exactly one).
+    :param semi_sync_timeout_seconds: how long a commit waits for acknowledgements before the
+        primary falls back to asynchronous replication (the write then commits on the
+        primary alone). Defaults to 10. Longer also fences a partitioned old primary longer.
     """
 
     def __init__(
@@ -160,6 +185,10 @@ class ReplicatedMySQL(Construct):
         tools_image: str | None = None,
         metrics_image: str = DEFAULT_METRICS_IMAGE,
         image_pull_policy: str = "IfNotPresent",
+        primary_ordinal: int = 0,
+        semi_sync: bool | None = None,
+        semi_sync_acknowledgements: int = 1,
+        semi_sync_timeout_seconds: int = 10,
     ) -> None:
         super().__init__(scope, id)
         for prop, value, kind in (
@@ -229,6 +258,10 @@ class ReplicatedMySQL(Construct):
             check_covers("dns_names", tls.dns_names, required_names(pods, services.headless.name, service_list,
                                                                     namespace), tls.secret_for(services.name))
 
+        self.primary_ordinal, semi_sync_settings = _topology(
+            engine, self.replicas, primary_ordinal, semi_sync, semi_sync_acknowledgements, semi_sync_timeout_seconds
+        )
+        self.semi_sync = bool(semi_sync_settings)
         self.config = config
         self.services = services
         self.name = services.name
@@ -249,6 +282,7 @@ class ReplicatedMySQL(Construct):
                 ("MYSQL_HA_RUN_DIR", RUN_DIR),
                 ("MYSQL_HA_SECRET_DIR", SECRET_DIR),
                 ("MYSQL_HA_SCRIPTS_DIR", SCRIPTS_DIR),
+                ("MYSQL_HA_TOPOLOGY_DIR", TOPOLOGY_DIR),
                 ("TMPDIR", TMP_DIR),
             )
         ]
@@ -260,6 +294,8 @@ class ReplicatedMySQL(Construct):
         datadir = k8s.VolumeMount(name="data", mount_path=DATADIR, sub_path=DATA_SUBPATH)
         conf = k8s.VolumeMount(name="conf", mount_path=CONF_DIR)
         certs = [k8s.VolumeMount(name="tls", mount_path=TLS_DIR, read_only=True)] if tls is not None else []
+        # A whole ConfigMap volume (no subPath): the kubelet updates its files in running pods.
+        topology = k8s.VolumeMount(name="topology", mount_path=TOPOLOGY_DIR, read_only=True)
         security = k8s.SecurityContext(
             allow_privilege_escalation=False,
             privileged=False,
@@ -284,7 +320,7 @@ class ReplicatedMySQL(Construct):
             env=[*env, k8s.EnvVar(name="MYSQL_HA_DATA_ROOT", value=DATA_ROOT)],
             env_from=env_from,
             # The CLONE plugin logs in to the donor with the clone account's password.
-            volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), scripts, tmp,
+            volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), scripts, tmp, topology,
                            *([] if streams else [secret]), *certs],
             resources=sidecar_resources,
             security_context=security,
@@ -308,6 +344,7 @@ class ReplicatedMySQL(Construct):
                 run,
                 scripts,
                 tmp,
+                topology,
             ],
             resources=sidecar_resources,
             security_context=security,
@@ -326,6 +363,7 @@ class ReplicatedMySQL(Construct):
                 run,
                 scripts,
                 tmp,
+                topology,
                 k8s.VolumeMount(name="socket", mount_path=engine.socket_dir),
                 *certs,
             ],
@@ -360,7 +398,7 @@ class ReplicatedMySQL(Construct):
             env=[*env, k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_DIR)],
             env_from=env_from,
             ports=[k8s.ContainerPort(name="clone", container_port=CLONE_PORT)] if streams else None,
-            volume_mounts=[datadir, conf, secret, run, scripts, tmp, *certs],
+            volume_mounts=[datadir, conf, secret, run, scripts, tmp, topology, *certs],
             resources=sidecar_resources,
             security_context=security,
             # Ready once the account (primary) or the replication (replica) is set up.
@@ -379,6 +417,7 @@ class ReplicatedMySQL(Construct):
             k8s.Volume(name="socket", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
             k8s.Volume(name="tmp", empty_dir=k8s.EmptyDirVolumeSource()),
             k8s.Volume(name="config-map", config_map=k8s.ConfigMapVolumeSource(name=config.config_map.name)),
+            k8s.Volume(name="topology", config_map=k8s.ConfigMapVolumeSource(name=f"{self.name}-topology")),
             k8s.Volume(
                 name="scripts",
                 config_map=k8s.ConfigMapVolumeSource(name=config.scripts_config_map.name, default_mode=0o555),
@@ -449,6 +488,16 @@ class ReplicatedMySQL(Construct):
                 self, "Certificate", tls=tls, set_name=self.name, labels=labels,
                 dns_names=certificate_names(pods, services.headless.name, service_list, namespace, tls.dns_names),
             )
+        self.topology_config_map = k8s.KubeConfigMap(
+            self,
+            "Topology",
+            metadata=k8s.ObjectMeta(name=f"{self.name}-topology", labels=labels),
+            data={
+                PRIMARY_ORDINAL_FILE: str(self.primary_ordinal),
+                SEMI_SYNC_FILE: _semi_sync_cnf(semi_sync_settings),
+            },
+        )
+        services.select_primary(self.primary_ordinal)
         self.service_account = k8s.KubeServiceAccount(
             self,
             "ServiceAccount",
@@ -545,13 +594,47 @@ class ReplicatedMySQL(Construct):
 
     @property
     def primary_host(self) -> str:
-        """DNS name of the primary, for writes: ``{name}-0.{name}``."""
+        """DNS name of the declared primary, for writes: ``{name}-{primary_ordinal}.{name}``."""
         return self.services.primary_host
 
     @property
     def read_host(self) -> str:
         """DNS name of the read Service, for reads from any ready pod."""
         return self.services.read_host
+
+
+def _topology(engine, replicas: int, primary_ordinal: int, semi_sync: bool | None, acknowledgements: int,
+              timeout_seconds: int) -> tuple[int, dict[str, str]]:
+    """The declared primary and the semi-sync settings, checked against the engine and the set."""
+    check.int_range("primary_ordinal", primary_ordinal, 0, replicas - 1, f"a pod of the {replicas}-pod set")
+    if primary_ordinal != 0 and not engine.supports_switchover:
+        raise ValueError(
+            f"primary_ordinal must be 0 for engine {engine.name}: its replicas are positioned by binary log "
+            f"file and offset, so no other pod can take over, got {primary_ordinal}"
+        )
+    if semi_sync is None:
+        semi_sync = replicas >= 2 and engine.supports_semi_sync
+    if not isinstance(semi_sync, bool):
+        raise ValueError(f"semi_sync must be True, False or None (on when the set has a replica), got {semi_sync!r}")
+    check.int_range("semi_sync_timeout_seconds", timeout_seconds, 1, 86400)
+    if not semi_sync:
+        return primary_ordinal, {}
+    if not engine.supports_semi_sync:
+        raise ValueError(f"semi_sync=True is not offered for engine {engine.name}; choose MySQL 8.4/9.7 or MariaDB")
+    if replicas < 2:
+        raise ValueError("semi_sync=True needs a replica to acknowledge commits: replicas must be at least 2, "
+                         f"got {replicas}")
+    check.int_range("semi_sync_acknowledgements", acknowledgements, 1, replicas - 1,
+                    f"at most the {replicas - 1} replica(s) besides the primary")
+    return primary_ordinal, engine.semi_sync_config(acknowledgements=acknowledgements,
+                                                    timeout_ms=timeout_seconds * 1000)
+
+
+def _semi_sync_cnf(settings: Mapping[str, str]) -> str:
+    if not settings:
+        return "# Semi-synchronous replication is off: commits do not wait for replicas.\n[mysqld]\n"
+    lines = ["# Semi-synchronous replication, on every pod: any pod may be the primary.", "[mysqld]"]
+    return "\n".join([*lines, *(f"{key}={value}" for key, value in settings.items())]) + "\n"
 
 
 def _resources(prefix: str, cpu_request: str, memory_request: str, cpu_limit: str | None,

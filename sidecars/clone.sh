@@ -26,12 +26,15 @@ if [[ -d $datadir ]]; then
   log "data directory ${datadir} exists: nothing to clone"
   exit 0
 fi
-if ((POD_ORDINAL == 0)); then
-  log "ordinal 0 is the primary: the server initializes its empty data directory"
+declared=$(declared_primary) || die "no declared primary: cannot choose a donor"
+if ((POD_ORDINAL == declared)); then
+  log "ordinal ${POD_ORDINAL} is the declared primary: the server initializes its empty data directory"
   exit 0
 fi
 
+# The pod before this one (spreading the copies), or for ordinal 0 the declared primary.
 donor_ordinal=$((POD_ORDINAL - 1))
+((POD_ORDINAL > 0)) || donor_ordinal=$declared
 donor="${POD_SET}-${donor_ordinal}.${MYSQL_HA_SERVICE}"
 rm -rf "$staging"
 mkdir -p "$staging"
@@ -117,7 +120,7 @@ clone_from_stream() {
   # or in GTID mode "SET GLOBAL gtid_slave_pos = '...'"); a clone of the primary in
   # the binlog info ("file<TAB>position[<TAB>gtid]"). A replica's own binlog info
   # names ITS binary log, not the primary's: never use it.
-  if ((donor_ordinal > 0)); then
+  if ((donor_ordinal != declared)); then
     [[ -s $(backup_file slave_info) ]] \
       || die "the backup from replica ${donor} has no slave info: the primary's coordinates are unknown"
     info=$(<"$(backup_file slave_info)")

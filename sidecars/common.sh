@@ -43,11 +43,17 @@ replica_status() {
   declare -gA REPLICA_STATUS=()
   local output line
   output=$(sql --vertical --column-names <<<"$MYSQL_HA_SQL_REPLICA_STATUS")
+  local key=''
   while IFS= read -r line; do
     line=${line#"${line%%[![:space:]]*}"}
-    if [[ $line == *": "* ]]; then
+    if [[ $line == *": "* || $line == *: ]]; then
+      key=${line%%:*}
       # shellcheck disable=SC2034  # output, read by the scripts that source this file
-      REPLICA_STATUS[${line%%: *}]=${line#*: }
+      REPLICA_STATUS[$key]=${line#*: }
+      [[ $line != *: ]] || REPLICA_STATUS[$key]=''
+    elif [[ -n $key && -n $line && $line != '***'* ]]; then
+      # A value over several lines (MySQL's GTID sets, one line per server UUID).
+      REPLICA_STATUS[$key]+=$line
     fi
   done <<<"$output"
 }
@@ -90,4 +96,85 @@ serve_streams() {
     socat) exec socat -b 1048576 -U "TCP-LISTEN:$1,reuseaddr,fork,max-children=1" "EXEC:bash $2" ;;
     *) die "MYSQL_HA_TRANSPORT must be ncat or socat, got '${MYSQL_HA_TRANSPORT}'" ;;
   esac
+}
+
+# declared_primary: prints the ordinal of the declared primary, read from the mounted
+# topology ConfigMap (the kubelet updates the file in a running pod when the ConfigMap
+# changes). Fails, saying why, when the file holds no ordinal.
+declared_primary() {
+  local value
+  value=$(<"${MYSQL_HA_TOPOLOGY_DIR:?}/primary-ordinal") || return 1
+  value=${value//[[:space:]]/}
+  if [[ ! $value =~ ^[0-9]{1,5}$ ]]; then
+    log "primary-ordinal in the topology ConfigMap is '${value}', not an ordinal"
+    return 1
+  fi
+  printf '%d' "$((10#$value))"
+}
+
+# pod_host ORDINAL: the stable DNS name of that pod of the set.
+pod_host() { printf '%s-%d.%s' "$POD_SET" "$1" "$MYSQL_HA_SERVICE"; }
+
+# peer_sql HOST: runs the statements on stdin on another pod's server as the replication
+# account (it reads server variables there and nothing else), giving up after 2 s.
+peer_sql() {
+  local host=$1
+  shift
+  "$MYSQL_HA_CLIENT" --defaults-extra-file="${MYSQL_HA_RUN_DIR}/replication.cnf" --protocol=TCP --host="$host" \
+    --port="$MYSQL_HA_PORT" --connect-timeout=2 --batch --skip-column-names "$@"
+}
+
+# gtid_of: stdin, a GTID set as a client prints it (MySQL: one line per server UUID, or
+# "\n" in batch mode), on one line without blanks.
+gtid_of() {
+  local value
+  value=$(cat)
+  value=${value//\\n/}
+  printf '%s' "${value//[[:space:]]/}"
+}
+
+# gtid_contains SET SUBSET: succeeds when every transaction of SUBSET is in SET. With the
+# engine's GTID function (MySQL's GTID_SUBSET) on the local server; for positions of the
+# form domain-server-sequence (MariaDB, strict mode: one history per domain), per domain:
+# SET reaches a higher sequence number, or the same one from the same server. (A history
+# that forked below that is refused by the primary when the replica connects.)
+gtid_contains() {
+  local set=$1 subset=$2 statement entry rest server seq other
+  local -a entries
+  local -A have=()
+  if [[ -n $MYSQL_HA_SQL_GTID_SUBSET ]]; then
+    statement=${MYSQL_HA_SQL_GTID_SUBSET//@SUBSET@/"$(sql_string "$subset")"}
+    statement=${statement//@SET@/"$(sql_string "$set")"}
+    [[ $(sql <<<"$statement") == 1 ]]
+    return
+  fi
+  IFS=, read -ra entries <<<"$set"
+  for entry in "${entries[@]}"; do
+    [[ -n $entry ]] || continue
+    other=${have[${entry%%-*}]:-}
+    if [[ -z $other ]] || ((${entry##*-} > ${other##*-})); then
+      have[${entry%%-*}]=${entry#*-}
+    fi
+  done
+  IFS=, read -ra entries <<<"$subset"
+  for entry in "${entries[@]}"; do
+    [[ -n $entry ]] || continue
+    rest=${entry#*-}
+    server=${rest%%-*}
+    seq=${rest#*-}
+    other=${have[${entry%%-*}]:-}
+    [[ -n $other ]] || return 1
+    ((${other#*-} > seq)) && continue
+    ((${other#*-} == seq)) && [[ ${other%%-*} == "$server" ]] && continue
+    return 1
+  done
+}
+
+# wait_for_gtids SET SECONDS: waits until the local server has applied SET.
+wait_for_gtids() {
+  local statement
+  [[ -n $1 ]] || return 0
+  statement=${MYSQL_HA_SQL_WAIT_FOR_GTIDS//@GTID@/"$(sql_string "$1")"}
+  statement=${statement//@SECONDS@/"$2"}
+  [[ $(sql <<<"$statement") == 0 ]]
 }

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Init container "init-mysql": writes the server configuration for this pod's
 # role and the client option file that the probes and scripts use.
-#   - ordinal 0 gets primary.cnf, every other ordinal replica.cnf;
+#   - the declared primary (topology ConfigMap) gets primary.cnf, every other pod
+#     replica.cnf; every pod gets the semi-sync settings, as any may become the primary;
 #   - server-id = MYSQL_HA_SERVER_ID_BASE + ordinal;
 #   - a replica whose clone has not been positioned yet starts with replication
 #     stopped, so the sidecar positions it before it applies anything;
 #   - client.cnf (mode 0600, in-memory volume) holds the root password read from
-#     the mounted Secret, so no password ever appears on a command line; with TLS
-#     on, also the engine's client TLS options (MYSQL_HA_CLIENT_TLS_OPTIONS), so the
-#     probes and scripts reach 127.0.0.1 encrypted when secure transport is required.
+#     the mounted Secret, so no password ever appears on a command line; likewise
+#     replication.cnf with the replication account, through which the sidecar reads
+#     the other pods' state during a switchover; with TLS on, both carry the engine's
+#     client TLS options (MYSQL_HA_CLIENT_TLS_OPTIONS), so the probes and scripts stay
+#     encrypted when secure transport is required.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
@@ -17,9 +20,11 @@ pod_identity
 conf_dir=${MYSQL_HA_CONF_DIR:?}
 config_dir=${MYSQL_HA_CONFIG_DIR:?}
 
+declared=$(declared_primary) || die "no declared primary: cannot choose this pod's role"
 role=replica
-((POD_ORDINAL == 0)) && role=primary
+((POD_ORDINAL == declared)) && role=primary
 cp "${config_dir}/${role}.cnf" "${conf_dir}/role.cnf"
+cp "${MYSQL_HA_TOPOLOGY_DIR}/semi-sync.cnf" "${conf_dir}/semi-sync.cnf"
 printf '[mysqld]\nserver-id=%d\n' "$((MYSQL_HA_SERVER_ID_BASE + POD_ORDINAL))" >"${conf_dir}/server-id.cnf"
 if [[ $role == replica && -e ${MYSQL_HA_DATADIR}/mysql-ha-source-position ]]; then
   printf '[mysqld]\n%s\n' "$MYSQL_HA_SKIP_REPLICA_START_OPTION" >"${conf_dir}/skip-replica-start.cnf"
@@ -51,6 +56,8 @@ option_file() {
 # [client] is read by the mysql/mariadb clients, [xtrabackup] by the backup tools.
 extra_options=${MYSQL_HA_CLIENT_TLS_OPTIONS:-}
 option_file "$(client_cnf)" root "${MYSQL_HA_SECRET_DIR}/root-password" client xtrabackup
+option_file "${MYSQL_HA_RUN_DIR}/replication.cnf" "$MYSQL_HA_REPLICATION_USER" \
+  "${MYSQL_HA_SECRET_DIR}/replication-password" client
 if [[ -n $MYSQL_HA_METRICS_USER ]]; then
   extra_options=''
   tls_dir=${MYSQL_HA_TLS_DIR:-}
@@ -61,4 +68,4 @@ if [[ -n $MYSQL_HA_METRICS_USER ]]; then
   option_file "${MYSQL_HA_RUN_DIR}/exporter.cnf" "$MYSQL_HA_METRICS_USER" \
     "${MYSQL_HA_SECRET_DIR}/metrics-password" client
 fi
-log "ordinal ${POD_ORDINAL}: ${role}, server-id $((MYSQL_HA_SERVER_ID_BASE + POD_ORDINAL))"
+log "ordinal ${POD_ORDINAL} (declared primary: ${declared}): ${role}, server-id $((MYSQL_HA_SERVER_ID_BASE + POD_ORDINAL))"

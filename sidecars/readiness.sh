@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Readiness probe of the server container: the server answers queries; on a
 # replica, both replication threads run and it is at most MYSQL_HA_MAX_LAG_SECONDS
-# behind, so the read Service only routes to replicas that serve fresh data.
+# behind, so the read Service only routes to replicas that serve fresh data. A pod
+# that refused to follow the declared primary (transactions the primary lacks) is
+# never ready, and says why.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
 
 pod_identity
-if ((POD_ORDINAL == 0)); then
+refused=${MYSQL_HA_RUN_DIR}/replication-refused
+[[ ! -s $refused ]] || die "$(<"$refused")"
+declared=$(declared_primary) || die "no declared primary"
+if ((POD_ORDINAL == declared)); then
   sql <<<"SELECT 1" >/dev/null
   exit 0
 fi

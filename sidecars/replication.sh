@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Sidecar "replication".
-#   - On the primary: creates (or updates) the replication account, which may
-#     only replicate (REPLICATION SLAVE): root never replicates; for engines that
+#   - On the declared primary: creates (or updates) the replication account, which
+#     may only replicate (REPLICATION SLAVE): root never replicates; for engines that
 #     clone with MySQL's CLONE plugin, the clone account (BACKUP_ADMIN only); with
 #     metrics on, the exporter's read-only account. Accounts made on the primary
 #     replicate to every pod, so any pod can be a donor.
-#   - On a freshly cloned replica: points it at the primary from the clone's
+#   - On a freshly cloned replica: points it at the declared primary from the clone's
 #     coordinates and starts replication, once.
-# Then it is ready, and it watches: a receiver that stopped on a network error
-# (the primary was gone longer than the server's own retries) is started again;
-# with TLS on, a renewed certificate in the mounted Secret is loaded into the
-# running server (MYSQL_HA_SQL_RELOAD_TLS) and the backup server is restarted
-# with it once no clone is in flight.
+# Then it is ready, and every second it converges on the declared primary, read from
+# the mounted topology ConfigMap:
+#   - a pod that should follow another turns read-only, waits until the declared
+#     primary takes writes, checks that it holds every transaction this pod has
+#     (GTIDs; a pod with transactions the primary lacks refuses, says so in its log and
+#     stays unready), and re-points to it with GTID auto-positioning;
+#   - the declared primary, while still a replica, waits until the old primary is
+#     read-only and it has applied all of the old primary's transactions (or, with the
+#     old primary unreachable, all it received), then stops replicating and takes writes;
+#   - a receiver that stopped on a network error (the primary was gone longer than the
+#     server's own retries) is started again;
+#   - with TLS on, a renewed certificate in the mounted Secret is loaded into the
+#     running server (MYSQL_HA_SQL_RELOAD_TLS) and the backup server is restarted with
+#     it once no clone is in flight.
 # For backup-stream engines it also serves hot backups to the next pod's clone.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
@@ -31,15 +40,32 @@ replication_password=$(<"${MYSQL_HA_SECRET_DIR}/replication-password")
   || die "the replication password in the Secret has ${#replication_password} characters; replicas accept at most ${MYSQL_HA_MAX_REPLICATION_PASSWORD_LENGTH}: store a shorter one"
 
 log "waiting for the local server"
-until sql <<<"SELECT 1" >/dev/null 2>&1; do sleep 1; done
+until sql <<<"SELECT 1" >/dev/null 2>&1; do sleep 0.5; done
 
 user=$(sql_string "$MYSQL_HA_REPLICATION_USER")
 password=$(sql_string "$replication_password")
+refused=${MYSQL_HA_RUN_DIR}/replication-refused
+declared=$(declared_primary) || die "no declared primary"
 # With TLS on, the set's own accounts log in over TLS only, whatever clients may do.
 require=''
 [[ -z ${MYSQL_HA_TLS_DIR:-} ]] || require=' REQUIRE SSL'
 
-if ((POD_ORDINAL == 0)); then
+# change_source HOST: the engine's statement that points this server at HOST, with the
+# coordinates LOG_FILE, LOG_POS and GTID (when the engine's statement names them); with
+# TLS on, the replica connects with TLS and checks the primary's certificate and host name.
+change_source() {
+  local source_tls=${MYSQL_HA_SQL_SOURCE_TLS:-}
+  local statement=${MYSQL_HA_SQL_CHANGE_SOURCE}${source_tls:+, }${source_tls}
+  statement=${statement//@HOST@/"$(sql_string "$1")"}
+  statement=${statement//@PORT@/"$MYSQL_HA_PORT"}
+  statement=${statement//@USER@/"$user"}
+  statement=${statement//@LOG_FILE@/"${log_file:-}"}
+  statement=${statement//@LOG_POS@/"${log_pos:-}"}
+  printf '%s' "${statement//@PASSWORD@/"$password"}"
+}
+
+# ensure_accounts: the accounts the other pods and the exporter use (on the primary).
+ensure_accounts() {
   sql <<SQL
 CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '${password}'${require};
 ALTER USER '${user}'@'%' IDENTIFIED BY '${password}'${require};
@@ -70,6 +96,11 @@ GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO '${exporter}'@'127.0.0.1';
 SQL
     log "metrics account '${MYSQL_HA_METRICS_USER}' is in place"
   fi
+}
+
+if ((POD_ORDINAL == declared)); then
+  # A replica declared the primary while it was down takes over in the watch loop.
+  [[ $(sql <<<"SELECT @@GLOBAL.read_only") == 1 ]] || ensure_accounts
 elif [[ -e $position_file ]]; then
   log_file='' log_pos='' gtid=''
   while IFS='=' read -r key value; do
@@ -79,23 +110,14 @@ elif [[ -e $position_file ]]; then
       GTID) gtid=$value ;;
     esac
   done <"$position_file"
-  # Each engine names exactly the coordinates it positions a replica with; with TLS on,
-  # the replica connects with TLS and checks the primary's certificate and host name.
-  source_tls=${MYSQL_HA_SQL_SOURCE_TLS:-}
-  statements="${MYSQL_HA_SQL_SET_POSITION}${MYSQL_HA_SQL_SET_POSITION:+;}${MYSQL_HA_SQL_CHANGE_SOURCE}${source_tls:+, }${source_tls};"
-  if [[ $statements == *@LOG_FILE@* ]]; then
+  # Each engine names exactly the coordinates it positions a replica with.
+  if [[ $MYSQL_HA_SQL_CHANGE_SOURCE == *@LOG_FILE@* ]]; then
     [[ $log_file =~ ^[A-Za-z0-9._-]+$ ]] || die "the clone carries no valid binary log file name: '${log_file}'"
     [[ $log_pos =~ ^[0-9]+$ ]] || die "the clone carries no valid binary log position: '${log_pos}'"
   fi
   [[ $gtid =~ ^[0-9a-fA-F:,\ -]*$ ]] || die "the clone carries an invalid GTID position: '${gtid}'"
-  primary="${POD_SET}-0.${MYSQL_HA_SERVICE}"
-  statements=${statements//@HOST@/"$(sql_string "$primary")"}
-  statements=${statements//@PORT@/"$MYSQL_HA_PORT"}
-  statements=${statements//@USER@/"$user"}
-  statements=${statements//@LOG_FILE@/"$log_file"}
-  statements=${statements//@LOG_POS@/"$log_pos"}
-  statements=${statements//@GTID@/"$gtid"}
-  statements=${statements//@PASSWORD@/"$password"}
+  primary=$(pod_host "$declared")
+  statements="${MYSQL_HA_SQL_SET_POSITION//@GTID@/"$gtid"}${MYSQL_HA_SQL_SET_POSITION:+;}$(change_source "$primary");"
   replica_status
   if [[ -n ${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-} ]]; then
     # A clone of a replica carries the donor's replication settings: drop them.
@@ -111,7 +133,7 @@ fi
 # primary's TLS-only replication account refuses: switch it to TLS, keeping its position.
 to_tls=${MYSQL_HA_SQL_SOURCE_TO_TLS:-}
 tls_allowed=${MYSQL_HA_STATUS_TLS_ALLOWED:-}
-if ((POD_ORDINAL > 0)) && [[ -n $to_tls ]]; then
+if ((POD_ORDINAL != declared)) && [[ -n $to_tls ]]; then
   replica_status
   if [[ -n ${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-} && ${REPLICA_STATUS[$tls_allowed]:-} != Yes ]]; then
     sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${to_tls}; ${MYSQL_HA_SQL_START_REPLICA};"
@@ -122,7 +144,7 @@ fi
 # This server started with replication held back (init-config.sh) until the step
 # above: start it, and let later server restarts resume it on their own.
 skip_start=${MYSQL_HA_CONF_DIR}/skip-replica-start.cnf
-if ((POD_ORDINAL > 0)) && [[ -e $skip_start ]]; then
+if [[ -e $skip_start ]]; then
   sql <<<"${MYSQL_HA_SQL_START_REPLICA};"
   rm -f "$skip_start"
   log "replication started"
@@ -131,6 +153,115 @@ fi
 # Client errors that mean "the primary could not be reached": CR_CONN_HOST_ERROR,
 # CR_UNKNOWN_HOST, CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_NET_* read/write errors.
 retryable_errors=" 2003 2005 2006 2013 1158 1159 1160 1161 "
+
+# say MESSAGE: logs MESSAGE unless it is what the last round said.
+said=''
+say() {
+  [[ $1 == "$said" ]] || log "$1"
+  said=$1
+}
+
+# lead: this pod is the declared primary. Writable and replicating from nobody: done.
+# Otherwise take over: read-only until every transaction of the old primary is here.
+lead() {
+  local read_only source old_gtids received
+  read_only=$(sql <<<"SELECT @@GLOBAL.read_only") || return 0
+  replica_status || return 0
+  source=${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-}
+  [[ $read_only == 1 || -n $source ]] || return 0
+  if [[ -n $source ]]; then
+    [[ $read_only == 1 ]] || sql <<<"${MYSQL_HA_SQL_READ_ONLY};"
+    say "declared the primary: catching up with ${source} before taking writes"
+    # The old primary turns read-only by itself; from then on its GTID set is final.
+    if read_only=$(peer_sql "$source" <<<"SELECT @@GLOBAL.read_only" 2>/dev/null); then
+      if [[ $read_only != 1 ]]; then
+        say "waiting for ${source} to turn read-only"
+        return 0
+      fi
+      old_gtids=$(peer_sql "$source" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+      if ! wait_for_gtids "$old_gtids" 30; then
+        say "not yet caught up with ${source} (${old_gtids})"
+        return 0
+      fi
+    else
+      say "${source} is unreachable: taking over with every transaction this pod received"
+    fi
+    received=$(gtid_of <<<"${REPLICA_STATUS[$MYSQL_HA_STATUS_RECEIVED_GTIDS]:-}")
+    if ! wait_for_gtids "$received" 30; then
+      say "the applier has not applied what it received (${received}) yet"
+      return 0
+    fi
+    sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${MYSQL_HA_SQL_RESET_REPLICA};"
+  fi
+  sql <<<"${MYSQL_HA_SQL_WRITABLE};"
+  log "this pod is the primary now: it takes writes ($(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of))"
+  ensure_accounts
+  rm -f "$refused"
+}
+
+# follow ORDINAL: this pod replicates from pod ORDINAL, the declared primary.
+follow() {
+  local target read_only source mine theirs reason
+  target=$(pod_host "$1")
+  read_only=$(sql <<<"SELECT @@GLOBAL.read_only") || return 0
+  replica_status || return 0
+  source=${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-}
+  [[ $read_only != 1 || $source != "$target" ]] || return 0
+  if [[ $read_only != 1 ]]; then
+    sql <<<"${MYSQL_HA_SQL_READ_ONLY};"
+    log "read-only: ${target} is the declared primary"
+  fi
+  if [[ -z $MYSQL_HA_SQL_GTID_EXECUTED ]]; then
+    say "engine without GTID positioning: cannot follow ${target}, staying on ${source:-nobody}"
+    return 0
+  fi
+  if ! read_only=$(peer_sql "$target" <<<"SELECT @@GLOBAL.read_only" 2>/dev/null); then
+    say "waiting for ${target}, the declared primary, to answer"
+    return 0
+  fi
+  if [[ $read_only != 0 ]]; then
+    say "waiting for ${target} to take writes"
+    return 0
+  fi
+  theirs=$(peer_sql "$target" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+  mine=$(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+  if ! gtid_contains "$theirs" "$mine"; then
+    refuse "${target}" "this pod has transactions the primary lacks (errant GTIDs; this pod: ${mine}; ${target}: ${theirs})" "$source"
+    return 0
+  fi
+  [[ -z $source ]] || sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${MYSQL_HA_SQL_RESET_REPLICA};"
+  sql <<<"${MYSQL_HA_SQL_ADOPT_POSITION}${MYSQL_HA_SQL_ADOPT_POSITION:+;} $(change_source "$target"); ${MYSQL_HA_SQL_START_REPLICA};"
+  rm -f "$refused"
+  said=''
+  log "following ${target} from ${mine:-the start} (was: ${source:-nobody})"
+}
+
+# refuse PRIMARY WHY SOURCE: this pod will not replicate from PRIMARY: says why in its log
+# (once) and in its readiness (the file readiness.sh reports), and stops replication.
+refuse() {
+  local reason="refusing to replicate from $1: $2. Re-seed this pod: delete its PersistentVolumeClaim, then the pod; it clones the data again"
+  if [[ ! -s $refused ]]; then
+    log "ERROR: ${reason}"
+    [[ -z $3 ]] || sql <<<"${MYSQL_HA_SQL_STOP_REPLICA};" || true
+  fi
+  printf '%s\n' "$reason" >"${refused}.tmp" && mv "${refused}.tmp" "$refused"
+}
+
+# restart_receiver: on a replica whose receiver stopped on a retryable error (not on an
+# operator's STOP, which leaves no error), starts it again.
+restart_receiver() {
+  local io errno
+  io=${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-}
+  errno=${REPLICA_STATUS[Last_IO_Errno]:-0}
+  if [[ $io == No && $errno == 1236 && ${REPLICA_STATUS[Last_IO_Error]:-} == *[Gg][Tt][Ii][Dd]* ]]; then
+    # The primary found this pod's GTID position outside its history: the histories forked.
+    refuse "${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-the primary}" \
+      "its history does not contain this pod's (${REPLICA_STATUS[Last_IO_Error]:-}; errant GTIDs)" x
+  elif [[ $io == No && $retryable_errors == *" $errno "* ]]; then
+    log "the receiver stopped on error ${errno} (${REPLICA_STATUS[Last_IO_Error]:-}): starting it again"
+    sql <<<"${MYSQL_HA_SQL_START_REPLICA} IO_THREAD;" || log "could not start the receiver; next try in 1 s"
+  fi
+}
 
 tls_dir=${MYSQL_HA_TLS_DIR:-}
 reload_tls_sql=${MYSQL_HA_SQL_RELOAD_TLS:-}
@@ -163,11 +294,10 @@ reload_tls() {
   return 0
 }
 
-# watch_replication: beats every 10 s; on a replica whose receiver stopped on a
-# retryable error (not on an operator's STOP, which leaves no error), starts it.
-# With TLS on, it also carries a renewed certificate to the servers.
+# watch_replication: beats every second, converging on the declared primary; with TLS
+# on, it also carries a renewed certificate to the servers.
 watch_replication() {
-  local io errno fingerprint loaded
+  local wanted fingerprint loaded
   loaded=$(tls_fingerprint)
   while true; do
     touch "$heartbeat"
@@ -179,15 +309,14 @@ watch_replication() {
     if [[ -e $backup_server_restart ]] && backup_server_idle; then
       kill "$(<"$backup_server_pid")" 2>/dev/null || true
     fi
-    if ((POD_ORDINAL > 0)) && replica_status 2>/dev/null; then
-      io=${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-}
-      errno=${REPLICA_STATUS[Last_IO_Errno]:-0}
-      if [[ $io == No && $retryable_errors == *" $errno "* ]]; then
-        log "the receiver stopped on error ${errno} (${REPLICA_STATUS[Last_IO_Error]:-}): starting it again"
-        sql <<<"${MYSQL_HA_SQL_START_REPLICA} IO_THREAD;" || log "could not start the receiver; next try in 10 s"
+    if wanted=$(declared_primary); then
+      if ((wanted == POD_ORDINAL)); then
+        lead || true
+      elif follow "$wanted" && replica_status 2>/dev/null; then
+        restart_receiver
       fi
     fi
-    sleep 10
+    sleep 1
   done
 }
 

@@ -46,9 +46,13 @@ KEYS = (
     "clone_ratio",
     "catchup_rows_s",
     "clone_ratio_tls",
+    "switchover_write_gap_s",
+    "failover_write_gap_s",
+    "lost_acknowledged_rows",
+    "semisync_throughput_ratio",
     *(f"{key}_{engine}" for engine in ENGINES for key in PER_ENGINE),
 )
-NETWORK_PREFIXES = ("mhbmy-", "mhbma-", "mhbmyt-", "mhbmat-")
+NETWORK_PREFIXES = ("mhbmy-", "mhbma-", "mhbmyt-", "mhbmat-", "mhfover-")
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +63,10 @@ def test_tiny_run_prints_every_key_as_a_number_on_its_last_line():
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-4000:]}"
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["lost_acknowledged_rows"] == 0, "a failover lost acknowledged rows"
     for key in KEYS:
+        if key == "lost_acknowledged_rows":
+            continue
         value = summary.get(key)
         assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{key}: {value!r}"
         assert math.isfinite(value) and value > 0, f"{key}: {value!r}"

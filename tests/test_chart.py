@@ -19,6 +19,7 @@ WALKTHROUGH_OBJECTS = [
     ("ConfigMap", "mysql"),
     ("ConfigMap", "mysql-scripts"),
     ("ConfigMap", "mysql-env"),
+    ("ConfigMap", "mysql-topology"),
     ("Service", "mysql"),
     ("Service", "mysql-read"),
     ("Service", "mysql-primary"),

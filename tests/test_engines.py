@@ -46,7 +46,15 @@ def test_every_engine_fills_every_script_variable(engine):
     empty = {name for name, value in environment.items() if not value}
     # A clone-plugin engine runs no backup tool, so it names none.
     backup_stream_only = {"MYSQL_HA_BACKUP", "MYSQL_HA_STREAM_EXTRACTOR", "MYSQL_HA_TRANSPORT"}
-    assert empty <= {"MYSQL_HA_SQL_SET_POSITION"} | (set() if engine.serves_backup_streams else backup_stream_only)
+    # Statements an engine does without: MariaDB compares GTID positions in the scripts,
+    # MySQL's auto-positioning needs no adopted position, 5.7 cannot switch over.
+    optional = {"MYSQL_HA_SQL_SET_POSITION", "MYSQL_HA_SQL_ADOPT_POSITION", "MYSQL_HA_SQL_GTID_SUBSET"}
+    if not engine.supports_switchover:
+        optional |= {"MYSQL_HA_SQL_READ_ONLY", "MYSQL_HA_SQL_WRITABLE", "MYSQL_HA_SQL_GTID_EXECUTED",
+                     "MYSQL_HA_SQL_WAIT_FOR_GTIDS"}
+    if not engine.supports_semi_sync:
+        optional |= {"MYSQL_HA_SEMI_SYNC_SOURCE_STATUS", "MYSQL_HA_SEMI_SYNC_REPLICA_STATUS"}
+    assert empty <= optional | (set() if engine.serves_backup_streams else backup_stream_only)
     assert environment["MYSQL_HA_SERVER"] == engine.server
     assert environment["MYSQL_HA_CLONE_METHOD"] == engine.clone_method
     assert environment["MYSQL_HA_MAX_REPLICATION_PASSWORD_LENGTH"] == "32"
@@ -178,7 +186,7 @@ def test_mysql_8_4_and_9_7_clone_with_the_clone_plugin_and_gtids(name):
         lines = role["data"][file].splitlines()
         assert "gtid_mode=ON" in lines, file
         assert "enforce_gtid_consistency=ON" in lines, file
-        assert "plugin-load-add=mysql_clone.so" in lines, file
+        assert "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so" in lines, file
 
 
 @pytest.mark.parametrize("name", BACKUP_STREAM_ENGINES)
@@ -263,3 +271,27 @@ def test_a_clone_plugin_engine_row_needs_no_backup_tools():
     engine = mysql_ha.Engine(**{**fields, "name": "mysql-8.0"})
     assert not engine.serves_backup_streams
     assert engine.script_environment()["MYSQL_HA_BACKUP"] == ""
+
+
+@pytest.mark.parametrize("name", ["mysql-8.4", "mysql-9.7", "mariadb-11.4"])
+def test_gtid_engines_offer_semi_sync_and_switchover(name):
+    engine = mysql_ha.ENGINES[name]
+    assert engine.supports_semi_sync and engine.supports_switchover
+    settings = engine.semi_sync_config(acknowledgements=1, timeout_ms=10000)
+    assert len(settings) == (5 if engine.semi_sync_wait_count else 4)
+    # Semi-sync waits before the commit is visible (MariaDB's default is after).
+    assert any(key.endswith("wait_point") and value == "AFTER_SYNC" for key, value in settings.items())
+
+
+def test_mariadb_waits_for_one_acknowledgement_only():
+    with pytest.raises(ValueError, match="exactly one acknowledgement"):
+        mysql_ha.MARIADB_11_4.semi_sync_config(acknowledgements=2, timeout_ms=10000)
+    assert mysql_ha.MYSQL_8_4.semi_sync_config(acknowledgements=2, timeout_ms=5000)[
+        "loose-rpl_semi_sync_source_wait_for_replica_count"] == "2"
+
+
+def test_mysql_5_7_offers_neither_semi_sync_nor_switchover():
+    engine = mysql_ha.MYSQL_5_7
+    assert not engine.supports_semi_sync and not engine.supports_switchover
+    with pytest.raises(ValueError, match="no semi-synchronous replication"):
+        engine.semi_sync_config(acknowledgements=1, timeout_ms=1000)

@@ -34,7 +34,7 @@ def rendered() -> list[dict]:
 
 def test_kustomize_renders_exactly_the_objects_of_dist(rendered):
     committed = [doc for doc in yaml.safe_load_all((DIST / "mysql-ha.k8s.yaml").read_text()) if doc]
-    assert len(rendered) == len(committed) == 15
+    assert len(rendered) == len(committed) == 16
     assert sorted(rendered, key=_key) == sorted(committed, key=_key)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from synth_helpers import SIDECARS, by_kind, existing_secret, new_chart, synth
 
 import mysql_ha
@@ -45,15 +46,17 @@ def test_primary_and_replica_configuration():
         "innodb_flush_log_at_trx_commit=1",
         "gtid_mode=ON",
         "enforce_gtid_consistency=ON",
-        "plugin-load-add=mysql_clone.so",
+        "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so",
     ]
     assert cnf_lines(data["replica.cnf"]) == [
         "[mysqld]",
         "log-bin=mysql-bin",
         "relay-log=mysql-relay-bin",
+        "sync_binlog=1",
+        "innodb_flush_log_at_trx_commit=1",
         "gtid_mode=ON",
         "enforce_gtid_consistency=ON",
-        "plugin-load-add=mysql_clone.so",
+        "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so",
         "super-read-only=1",
         "relay_log_recovery=ON",
     ]
@@ -132,11 +135,18 @@ def test_a_custom_clone_user_reaches_the_scripts():
 
 
 def test_user_plugins_load_beside_the_clone_plugin():
-    _, manifests = config_manifests(server_settings={"plugin-load-add": "rpl_semi_sync_source.so"})
+    _, manifests = config_manifests(server_settings={"plugin-load-add": "validate_password.so"})
     for file in ("primary.cnf", "replica.cnf"):
         lines = cnf_lines(by_kind(manifests, "ConfigMap", "mysql")["data"][file])
-        assert "plugin-load-add=mysql_clone.so" in lines
-        assert "plugin-load-add=rpl_semi_sync_source.so" in lines
+        assert "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so" in lines
+        assert "plugin-load-add=validate_password.so" in lines
+
+
+@pytest.mark.parametrize("setting", ["rpl_semi_sync_source_enabled", "rpl_semi_sync_master_timeout",
+                                     "rpl-semi-sync-source-wait-for-replica-count"])
+def test_semi_sync_settings_belong_to_replicated_mysql(setting):
+    with pytest.raises(ValueError, match="ReplicatedMySQL"):
+        config_manifests(server_settings={setting: "1"})
 
 
 def test_name_of_the_longest_length_is_accepted():

@@ -294,3 +294,92 @@ def test_default_exporter_reads_mysql_8_4_replica_status():
     assert repository == "prom/mysqld-exporter"
     version = tuple(int(part) for part in tag.lstrip("v").split("."))
     assert version >= (0, 16, 0), image
+
+
+# --- the declared primary and semi-sync --------------------------------------------------------
+
+
+def topology(manifests):
+    return by_kind(manifests, "ConfigMap", "mysql-topology")["data"]
+
+
+def test_declared_primary_defaults_to_ordinal_0_with_semi_sync_on(manifests):
+    data = topology(manifests)
+    assert data["primary-ordinal"] == "0"
+    assert data["semi-sync.cnf"].splitlines()[1:] == [
+        "[mysqld]",
+        "loose-rpl_semi_sync_source_enabled=ON",
+        "loose-rpl_semi_sync_replica_enabled=ON",
+        "loose-rpl_semi_sync_source_timeout=10000",
+        "loose-rpl_semi_sync_source_wait_for_replica_count=1",
+        "loose-rpl_semi_sync_source_wait_point=AFTER_SYNC",
+    ]
+    selector = by_kind(manifests, "Service", "mysql-primary")["spec"]["selector"]
+    assert selector["statefulset.kubernetes.io/pod-name"] == "mysql-0"
+
+
+def test_every_container_reads_the_topology_from_a_whole_config_map_volume(manifests):
+    volumes = {v["name"]: v for v in pod_spec(manifests)["volumes"]}
+    assert volumes["topology"]["configMap"] == {"name": "mysql-topology"}
+    for each in all_containers(manifests):
+        if each["name"] == "metrics":
+            continue
+        (mount,) = [m for m in each["volumeMounts"] if m["name"] == "topology"]
+        # No subPath: the kubelet updates the files of a running pod only without one.
+        assert mount == {"name": "topology", "mountPath": "/etc/mysql-ha/topology", "readOnly": True}
+
+
+def test_primary_ordinal_moves_the_write_service_and_primary_host_not_the_pods():
+    mysql, moved = stack_manifests(replicas=3, primary_ordinal=2)
+    _, default = stack_manifests(replicas=3)
+    assert topology(moved)["primary-ordinal"] == "2"
+    assert mysql.primary_host == "mysql-2.mysql"
+    selector = by_kind(moved, "Service", "mysql-primary")["spec"]["selector"]
+    assert selector["statefulset.kubernetes.io/pod-name"] == "mysql-2"
+    # A switchover is an apply of the ConfigMap and the Service: the pods do not restart.
+    assert by_kind(moved, "StatefulSet") == by_kind(default, "StatefulSet")
+
+
+def test_semi_sync_is_off_without_a_replica_and_on_request_off():
+    _, single = stack_manifests(replicas=1)
+    assert "rpl_semi_sync" not in topology(single)["semi-sync.cnf"]
+    _, off = stack_manifests(replicas=3, semi_sync=False)
+    assert "rpl_semi_sync" not in topology(off)["semi-sync.cnf"]
+    mysql, tuned = stack_manifests(replicas=3, semi_sync_acknowledgements=2, semi_sync_timeout_seconds=600)
+    assert mysql.semi_sync
+    text = topology(tuned)["semi-sync.cnf"]
+    assert "loose-rpl_semi_sync_source_wait_for_replica_count=2" in text
+    assert "loose-rpl_semi_sync_source_timeout=600000" in text
+
+
+def test_mariadb_semi_sync_is_built_in():
+    _, manifests = stack_manifests(engine=mysql_ha.MARIADB_11_4)
+    assert topology(manifests)["semi-sync.cnf"].splitlines()[2:] == [
+        "rpl_semi_sync_master_enabled=ON",
+        "rpl_semi_sync_slave_enabled=ON",
+        "rpl_semi_sync_master_timeout=10000",
+        "rpl_semi_sync_master_wait_point=AFTER_SYNC",
+    ]
+
+
+@pytest.mark.parametrize("props, message", [
+    ({"primary_ordinal": 2}, r"primary_ordinal must be an integer between 0 and 1 \(a pod of the 2-pod set\), got 2"),
+    ({"primary_ordinal": -1}, "primary_ordinal must be an integer between 0 and 1"),
+    ({"engine": mysql_ha.MYSQL_5_7, "primary_ordinal": 1}, "primary_ordinal must be 0 for engine mysql-5.7"),
+    ({"engine": mysql_ha.MYSQL_5_7, "semi_sync": True}, "semi_sync=True is not offered for engine mysql-5.7"),
+    ({"replicas": 1, "semi_sync": True}, "semi_sync=True needs a replica to acknowledge"),
+    ({"semi_sync_acknowledgements": 2}, "semi_sync_acknowledgements must be an integer between 1 and 1"),
+    ({"engine": mysql_ha.MARIADB_11_4, "replicas": 3, "semi_sync_acknowledgements": 2},
+     "waits for exactly one acknowledgement"),
+    ({"semi_sync_timeout_seconds": 0}, "semi_sync_timeout_seconds must be an integer between 1 and 86400"),
+    ({"semi_sync": "yes"}, "semi_sync must be True, False or None"),
+])
+def test_invalid_topology_props_are_refused(props, message):
+    with pytest.raises(ValueError, match=message):
+        stack_manifests(**props)
+
+
+def test_mysql_5_7_keeps_ordinal_0_without_semi_sync():
+    _, manifests = stack_manifests(engine=mysql_ha.MYSQL_5_7)
+    assert topology(manifests)["primary-ordinal"] == "0"
+    assert "rpl_semi_sync" not in topology(manifests)["semi-sync.cnf"]

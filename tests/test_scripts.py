@@ -108,7 +108,7 @@ RUNS = {
     "clone-mysql": ["clone.sh"],
     "init-mysql": ["init-config.sh"],
     "mysql": ["readiness.sh"],
-    "replication": ["replication.sh", "backup-stream.sh", "sidecar-liveness.sh"],
+    "replication": ["replication.sh", "backup-stream.sh", "sidecar-liveness.sh", "status.sh"],
 }
 BACKUP_STREAM_ENGINES = [name for name in ENGINE_NAMES if mysql_ha.ENGINES[name].serves_backup_streams]
 CLONE_PLUGIN_ENGINES = [name for name in ENGINE_NAMES if not mysql_ha.ENGINES[name].serves_backup_streams]
@@ -157,6 +157,10 @@ case $tool in
       cp -R "$STUB_BACKUP/." "${BASH_REMATCH[1]}/"
     fi
     [[ $sql != *performance_schema.clone_status* ]] || printf '%s\n' "${STUB_CLONE_STATE:-Completed}"
+    # read_only: off on mysql-0 (the declared primary of the chart), on elsewhere.
+    if [[ $sql == "SELECT @@GLOBAL.read_only" ]]; then
+      if [[ -n ${STUB_READ_ONLY:-} ]]; then echo "$STUB_READ_ONLY"; elif [[ $HOSTNAME == *-0 ]]; then echo 0; else echo 1; fi
+    fi
     [[ $sql != SHUTDOWN ]] || touch "$STUB_LOG/shutdown"
     ;;
   mysqld | mariadbd)
@@ -192,7 +196,7 @@ if [[ $* == "${STUB_WATCH_INTERVAL:-}" && -n ${STUB_WATCH_SECONDS:-} ]]; then
 fi
 exec /usr/bin/sleep "$@"
 """
-WATCH_INTERVAL = "10"  # the sidecar's watch loop sleeps this long between rounds
+WATCH_INTERVAL = "1"  # the sidecar's watch loop sleeps this long between rounds
 
 
 class Pod:
@@ -317,6 +321,7 @@ class Pod:
             f"            {e.status_sql_running}: {sql}\n"
             f"                Last_IO_Errno: {io_errno}\n"
             f"                Last_IO_Error: {io_error}\n"
+            f"                {e.status_source_host or 'Master_Host'}: mysql-0.mysql\n"
             f"          {e.status_lag_seconds}: {lag}\n"
         )
 
@@ -425,7 +430,7 @@ def test_init_config_picks_the_role_and_server_id(tmp_path, engine_name, ordinal
     assert (conf / "role.cnf").read_text() == (pod.volumes["config-map"] / f"{role}.cnf").read_text()
     assert (conf / "server-id.cnf").read_text() == f"[mysqld]\nserver-id={100 + ordinal}\n"
     assert not (conf / "skip-replica-start.cnf").exists()
-    assert f"ordinal {ordinal}: {role}, server-id {100 + ordinal}" in result.stderr
+    assert f"ordinal {ordinal} (declared primary: 0): {role}, server-id {100 + ordinal}" in result.stderr
 
 
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)
@@ -784,7 +789,7 @@ def test_new_replica_is_cloned_configured_and_positioned(tmp_path, engine_name, 
     result = pod.run_sidecar()
     assert result.returncode is None, result.stderr
 
-    statements = [s for s in pod.sql().splitlines() if s and s != "SELECT 1"]
+    statements = [s for s in pod.sql().splitlines() if s and s not in ("SELECT 1", "SELECT @@GLOBAL.read_only")]
     change = (
         (filled(engine.sql_set_position, position) + ";" if engine.sql_set_position else "")
         + filled(engine.sql_change_source, position) + ";"
@@ -794,8 +799,9 @@ def test_new_replica_is_cloned_configured_and_positioned(tmp_path, engine_name, 
         expected = [engine.sql_replica_status, f"{engine.sql_stop_replica}; {engine.sql_reset_replica};", *expected]
     else:
         expected = [engine.sql_replica_status, *expected]
-    # Then the watch loop's first look at the replica.
-    assert statements == [*expected, engine.sql_replica_status]
+    # Then the watch loop's first looks at the replica: reads only.
+    assert statements[:len(expected)] == expected
+    assert all(s.startswith(("SELECT", "SHOW")) for s in statements[len(expected):]), statements
     # Spelled out once per dialect, for the reader.
     if engine is mysql_ha.MARIADB_11_4:
         gtid = "0-100-7" if donor == "primary" else "0-100-9"
@@ -965,7 +971,7 @@ def test_watch_never_restarts_anything_on_the_primary(tmp_path, engine_name):
     pod.replica_status(io="No", sql="No", io_errno="2003")
     result = pod.run_sidecar(beats=2)
     assert result.returncode is None, result.stderr
-    assert "IO_THREAD" not in pod.sql() and pod.engine.sql_replica_status not in pod.sql()
+    assert "IO_THREAD" not in pod.sql() and "CHANGE" not in pod.sql() and "STOP" not in pod.sql()
 
 
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)
@@ -1071,3 +1077,54 @@ def test_sidecar_liveness_needs_the_backup_server_for_backup_stream_engines(tmp_
     result = pod.run("replication", "sidecar-liveness.sh", MYSQL_HA_CLONE_PORT="1")
     assert result.returncode == 1
     assert "nothing listens on port 1" in result.stderr
+
+
+# --- switchover helpers of common.sh ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "have, subset, contained",
+    [
+        ("0-100-50", "0-100-50", True),
+        ("0-101-60", "0-100-50", True),  # further along the same history
+        ("0-100-50", "", True),
+        ("0-100-50", "0-100-51", False),  # the subset is ahead: transactions the set lacks
+        ("0-101-50", "0-100-50", False),  # same sequence number, another server: forked
+        ("0-100-50,1-100-3", "1-100-4", False),
+        ("0-100-50,1-100-3", "1-100-2,0-100-7", True),
+        ("", "0-100-1", False),
+        ("0-100-40,0-101-60", "0-101-55", True),  # one set printed twice: the higher counts
+    ],
+)
+def test_gtid_contains_compares_domain_positions(have, subset, contained):
+    """MariaDB's positions (domain-server-sequence), compared per domain in bash."""
+    result = run_bash(f"gtid_contains '{have}' '{subset}'", MYSQL_HA_SQL_GTID_SUBSET="")
+    assert (result.returncode == 0) is contained, result.stderr
+
+
+def test_gtid_contains_asks_the_server_where_the_engine_has_a_function(tmp_path):
+    pod = Pod(tmp_path, "mysql-8.4", 1)
+    code = "gtid_contains 'u:1-10' 'u:1-5' || echo refused"
+    result = subprocess.run(["bash", "-c", f'source "$MYSQL_HA_SCRIPTS_DIR/common.sh"; {code}'],
+                            env=pod.environment("replication"), capture_output=True, text=True, timeout=30)
+    assert "SELECT GTID_SUBSET('u:1-5', 'u:1-10')" in pod.sql()
+    assert result.stdout == "refused\n"  # the stub server answers nothing, which is no "1"
+
+
+@pytest.mark.parametrize("text, ordinal", [("0\n", "0"), (" 2 ", "2"), ("007", "7")])
+def test_declared_primary_reads_the_topology_file(tmp_path, text, ordinal):
+    (tmp_path / "primary-ordinal").write_text(text)
+    result = run_bash("declared_primary", MYSQL_HA_TOPOLOGY_DIR=str(tmp_path))
+    assert (result.returncode, result.stdout) == (0, ordinal)
+
+
+@pytest.mark.parametrize("text", ["", "one", "-1", "1; rm -rf /"])
+def test_declared_primary_refuses_what_is_no_ordinal(tmp_path, text):
+    (tmp_path / "primary-ordinal").write_text(text)
+    result = run_bash("declared_primary", MYSQL_HA_TOPOLOGY_DIR=str(tmp_path))
+    assert result.returncode != 0 and "not an ordinal" in result.stderr
+
+
+def test_gtid_of_joins_a_set_printed_over_lines():
+    result = run_bash(r"printf 'a:1-5,\\nb:1-3\n' | gtid_of")
+    assert result.stdout == "a:1-5,b:1-3"

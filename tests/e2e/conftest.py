@@ -19,7 +19,7 @@ pytest.register_assert_rewrite("scenarios")
 from emulator import Cluster
 from emulator.images import ensure_image
 from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name
-from scenario_tools import ArgvScanner
+from scenario_tools import PREFIX, ArgvScanner
 
 HOST_TOOLS = ("ip", "unshare", "nsenter", "mount", "chroot", "bash", "debootstrap")
 
@@ -55,7 +55,9 @@ def _credentials(passwords: dict[str, str]) -> MySQLCredentials:
 def _prefix(engine_name: str) -> str:
     """Network names per engine, so two engines' modules can run side by side (veth names
     are ``v<prefix><ordinal>``, 15 characters at most)."""
-    return "mh" + re.sub(r"[^a-z0-9]", "", engine_name.lower())[:11]
+    # The engine's first letters and this process: a checkout's two workers, and another
+    # checkout's run on the same machine, never share a name.
+    return f"{PREFIX}{re.sub(r'[^a-z0-9]', '', engine_name.lower())[:4]}{os.getpid() % 4096:03x}"
 
 
 def _images(cluster: Cluster) -> None:
@@ -86,6 +88,12 @@ def cluster(request, engine, tmp_path_factory):
     passwords = {name: name[0].upper() + special + secrets.token_urlsafe(24)
                  for name in ("root_password", "clone_password")}
     passwords["replication_password"] = ("R" + special + secrets.token_urlsafe(32))[:engine.max_replication_password_length]
+    def synth(**props) -> list[dict]:
+        """The chart's manifests; ``props`` as a re-apply with other props would pass them."""
+        props = {"replicas": 3, **props}
+        return MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine, credentials=_credentials(passwords),
+                            storage_class_name="standard", **props).to_json()
+
     chart = MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine, credentials=_credentials(passwords), replicas=3,
                          storage_class_name="standard")
     scanner = ArgvScanner(list(passwords.values()))
@@ -93,6 +101,7 @@ def cluster(request, engine, tmp_path_factory):
     with Cluster(chart.to_json(), workdir, prefix=_prefix(engine.name)) as c:
         _images(c)
         c.engine = engine
+        c.synth = synth
         c.replication_password = passwords["replication_password"]
         c.app_password = "App-" + secrets.token_urlsafe(12)
         c.argv_scanner = scanner
@@ -106,7 +115,7 @@ def cluster(request, engine, tmp_path_factory):
             if os.environ.get("MYSQL_HA_E2E_KEEP_LOGS"):
                 keep = Path(os.environ["MYSQL_HA_E2E_KEEP_LOGS"]) / engine.name
                 shutil.copytree(workdir, keep, dirs_exist_ok=True, symlinks=True,
-                                ignore=shutil.ignore_patterns("pvc", "containers"))
+                                ignore=shutil.ignore_patterns("pvc", "containers", "*.sock"))
 
 
 @pytest.fixture

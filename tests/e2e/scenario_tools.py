@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from emulator import Cluster
 from emulator.background import BackgroundLoop
 
 APP_USER = "app"
+PREFIX = os.environ.get("MYSQL_HA_E2E_PREFIX", "mh")[:2]
+"""First letters of every network name the scenarios create: checkouts that run their
+scenarios on the same machine at the same time set ``MYSQL_HA_E2E_PREFIX`` apart."""
 
 
 class ArgvScanner(BackgroundLoop):
@@ -37,24 +42,37 @@ class ArgvScanner(BackgroundLoop):
 
 class Writer(BackgroundLoop):
     """Inserts rows on the primary as the application user, one autocommit INSERT each,
-    and remembers which ones the server acknowledged."""
+    and remembers which ones the server acknowledged and when.
 
-    def __init__(self, cluster: Cluster, table: str, start: int) -> None:
+    By default on pod 0's server; with ``host`` (e.g. the write Service) through that name,
+    from a client in pod ``client_pod``."""
+
+    def __init__(self, cluster: Cluster, table: str, start: int, *, host: str | None = None,
+                 client_pod: int = 0) -> None:
         super().__init__()
         self.cluster = cluster
         self.table = table
         self.next_id = start
+        self.host = host
+        self.client_pod = client_pod
         self.acknowledged: list[int] = []
+        self.successes: list[float] = []
         self.errors = 0
 
     def step(self) -> float:
         values = ",".join(f"({i})" for i in range(self.next_id, self.next_id + 20))
+        extra = {"host": self.host} if self.host else {}
         try:
-            self.cluster.sql(0, f"INSERT INTO {self.table} (id) VALUES {values}", user=APP_USER,
-                             password=self.cluster.app_password, check=False, timeout=10)
+            self.cluster.sql(self.client_pod, f"INSERT INTO {self.table} (id) VALUES {values}", user=APP_USER,
+                             password=self.cluster.app_password, check=False, timeout=10, **extra)
         except Exception:  # noqa: BLE001 - the primary may be down, or its pod gone
             self.errors += 1
             return 0.2
+        self.successes.append(time.monotonic())
         self.acknowledged += range(self.next_id, self.next_id + 20)
         self.next_id += 20
         return 0.02
+
+    def longest_gap(self) -> float:
+        """The longest time between two acknowledged writes."""
+        return max((b - a for a, b in zip(self.successes, self.successes[1:])), default=0.0)

@@ -8,6 +8,7 @@ SQL here is what MySQL 8.4+ and MariaDB 11 both understand; the few words that d
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import time
@@ -17,7 +18,7 @@ import pytest
 
 from emulator import Cluster, SQLError
 from mysql_ha import MySQLCredentials, MySQLHAChart
-from scenario_tools import APP_USER, Writer
+from scenario_tools import APP_USER, PREFIX, Writer
 
 pytestmark = pytest.mark.e2e
 
@@ -306,7 +307,7 @@ def test_12_too_long_replication_password_in_an_existing_secret(engine, tmp_path
                          storage_class_name="standard")
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "outside", "namespace": "mysql"},
               "stringData": keys}
-    with Cluster([*chart.to_json(), secret], tmp_path, prefix="mhpw" + engine.name[:2]) as small:
+    with Cluster([*chart.to_json(), secret], tmp_path, prefix=f"{PREFIX}pw{engine.name[:2]}{os.getpid() % 4096:03x}") as small:
         small.start()
         message = f"has {engine.max_replication_password_length + 1} characters; replicas accept at most"
         small.wait_for(lambda: 0 in small.pods and message in small.logs(0, "replication"), timeout=120,

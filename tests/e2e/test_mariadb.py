@@ -1,5 +1,6 @@
 """Every scenario of ``scenarios.py`` on the mariadb-11.4 chart, one cluster for the module."""
 
 from scenarios import *  # noqa: F401,F403 - the scenarios run here, on this engine
+from failover_scenarios import *  # noqa: F401,F403 - then switchover and failover, same cluster
 
 ENGINE = "mariadb-11.4"

@@ -71,6 +71,7 @@ class Cluster:
                                log=self.log, backoff=backoff_seconds, max_backoff=max_backoff_seconds)
         self.images: dict = {}
         self.pods: dict[int, Pod] = {}
+        self.held: set[int] = set()  # ordinals whose node is lost (lose_node)
         self.events: list[tuple[float, str]] = []
         self.errors: list[Exception] = []
         self._lock = threading.RLock()
@@ -119,15 +120,33 @@ class Cluster:
             self.log(f"scale to {replicas}")
             self.desired = replicas
 
-    def delete_pod(self, ordinal: int, *, grace: float | None = None) -> None:
-        """Deletes pod N (its PVC stays); the controller then creates it anew."""
+    def delete_pod(self, ordinal: int, *, grace: float | None = None, delete_claims: bool = False) -> None:
+        """Deletes pod N; the controller then creates it anew. Its claims stay, unless
+        ``delete_claims`` (``kubectl delete pvc`` first: the claim goes with the pod)."""
         with self._lock:
             pod = self.pods[ordinal]
             pod.deleting = True
         self.kubelet.terminate(pod, self.grace if grace is None else grace)
         with self._lock:
+            if delete_claims:
+                for claim in self.volumes.claims:
+                    shutil.rmtree(self.pvc_dir(ordinal, claim), ignore_errors=True)
             self.pods.pop(ordinal, None)
             self._write_hosts()
+
+    def lose_node(self, ordinal: int) -> None:
+        """Pod N's node is gone with its local volume: the pod dies at once, its claim's data
+        is lost, and no new pod N starts until ``replace_node`` (on a real cluster it stays
+        Pending on the lost node until its claim is deleted)."""
+        self.log(f"node of {self.pods[ordinal].name} lost")
+        with self._lock:
+            self.held.add(ordinal)
+        self.delete_pod(ordinal, grace=0, delete_claims=True)
+
+    def replace_node(self, ordinal: int) -> None:
+        """Lets pod N start again (with an empty claim) after ``lose_node``."""
+        with self._lock:
+            self.held.discard(ordinal)
 
     def kill_container(self, ordinal: int, name: str, sig: int = signal.SIGKILL) -> None:
         """Signals a container's whole process group, as a crash or an OOM kill would."""
@@ -168,6 +187,52 @@ class Cluster:
             raise EmulatorError(f"pod {ordinal} still uses its claim")
         shutil.rmtree(self.pvc_dir(ordinal, claim))
 
+    def update_config_map(self, name: str, data: dict[str, str]) -> None:
+        """Replaces a ConfigMap's data (kubectl apply): the files of its volumes change in the
+        running pods, as the kubelet's atomic writer swaps them; environment variables taken
+        from it at container start stay as they were."""
+        with self._lock:
+            self.log(f"update ConfigMap {name}")
+            self.objects.config_maps[name]["data"] = dict(data)
+            for pod in self.pods.values():
+                if pod.phase not in ("Terminating", "Terminated"):
+                    self.volumes.update_config_map(pod.dir, name, dict(data))
+
+    def update_service(self, name: str, selector: dict[str, str]) -> None:
+        """Replaces a Service's selector: its endpoints and the names in every pod's hosts file
+        follow on the next sync."""
+        with self._lock:
+            self.log(f"update Service {name}: selector {selector}")
+            self.objects.service(name)["spec"]["selector"] = dict(selector)
+            self._write_hosts()
+
+    def apply(self, manifests: list[dict]) -> list[str]:
+        """``kubectl apply`` of a new synth of the same chart: changed ConfigMaps and Service
+        selectors take effect in the running pods. A changed StatefulSet would roll every pod
+        on a real cluster, so it is refused. Returns what changed."""
+        statefulsets = [m for m in manifests if m["kind"] == "StatefulSet"]
+
+        def without_replicas(sts: dict) -> dict:
+            return {**sts, "spec": {k: v for k, v in sts["spec"].items() if k != "replicas"}}
+
+        if len(statefulsets) != 1 or without_replicas(statefulsets[0]) != without_replicas(self.statefulset):
+            raise EmulatorError("the StatefulSet's pods changed: a real cluster would restart every pod")
+        changed = []
+        if statefulsets[0]["spec"].get("replicas", 1) != self.desired:
+            self.scale(statefulsets[0]["spec"].get("replicas", 1))
+            changed.append(f"StatefulSet/{self.set_name}: replicas")
+        for m in manifests:
+            name = m["metadata"]["name"]
+            if m["kind"] == "ConfigMap" and m.get("data") != self.objects.config_maps[name].get("data"):
+                self.update_config_map(name, m.get("data") or {})
+                changed.append(f"ConfigMap/{name}")
+            elif m["kind"] == "Service":
+                selector = m["spec"].get("selector", {})
+                if selector != self.objects.service(name)["spec"].get("selector", {}):
+                    self.update_service(name, selector)
+                    changed.append(f"Service/{name}")
+        return changed
+
     # ------------------------------------------------------------------ what a test reads
 
     def endpoints(self, service: str) -> list[str]:
@@ -205,9 +270,10 @@ class Cluster:
 
     def sql(self, ordinal: int, statement: str, *, user: str = "root", password: str | None = None,
             database: str | None = None, check: bool = True, timeout: float = 60,
-            column_names: bool = False) -> list[list[str]]:
+            column_names: bool = False, host: str = "127.0.0.1") -> list[list[str]]:
         """Runs SQL in pod N with the engine's own client, inside the server container, over
-        TCP (as ``kubectl exec`` would); rows as lists of tab-separated fields. A failure
+        TCP (as ``kubectl exec`` would; ``host`` names another server, e.g. a Service, reached
+        from that pod); rows as lists of tab-separated fields. A failure
         raises EmulatorError, or SQLError with the client's message when ``check`` is False."""
         if password is None and user == "root":
             password = self.root_password
@@ -217,7 +283,7 @@ class Cluster:
         if not client:
             raise EmulatorError(f"container {SERVER_CONTAINER} of {pod.name} has no MYSQL_HA_CLIENT in its environment")
         port = next((p["containerPort"] for p in server.spec.get("ports", []) if p.get("name") == "mysql"), 3306)
-        args = [client, "--protocol=TCP", "--host=127.0.0.1", f"--port={port}", f"--user={user}", "--batch",
+        args = [client, "--protocol=TCP", f"--host={host}", f"--port={port}", "--connect-timeout=5", f"--user={user}", "--batch",
                 "--column-names" if column_names else "--skip-column-names"]
         if database:
             args.append(f"--database={database}")
@@ -299,7 +365,9 @@ class Cluster:
                 return
             for ordinal in range(self.desired):
                 if ordinal not in self.pods:
-                    if all(self.pods[o].ready for o in range(ordinal)):
+                    if ordinal in self.held:
+                        continue
+                    if all(o in self.held or (o in self.pods and self.pods[o].ready) for o in range(ordinal)):
                         self._create_pod(ordinal)
                     return
                 if not self.pods[ordinal].ready:

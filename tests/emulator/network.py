@@ -4,8 +4,10 @@ through which pods and Services resolve, as the cluster DNS would answer."""
 
 from __future__ import annotations
 
+import fcntl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from .errors import EmulatorError
 from .processes import run
@@ -14,6 +16,7 @@ SUBNET = "10.244.77"
 CLUSTER_DOMAIN = "svc.cluster.local"
 NODE_IP = f"{SUBNET}.1"
 IFNAMSIZ = 15  # longest network interface name
+LOCK_DIR = Path("/run/mysql-ha-emulator")  # one lock per network prefix in use
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Network:
         self.prefix = prefix
         self.bridge_ns = f"{prefix}-net"
         self.up = False
+        self._lock: IO[str] | None = None
 
     def netns(self, pod_name: str) -> str:
         return f"{self.prefix}-{pod_name}"
@@ -46,7 +50,19 @@ class Network:
         return f"{SUBNET}.{10 + ordinal}"
 
     def create(self) -> None:
-        """The bridge, with the node's address on it."""
+        """The bridge, with the node's address on it. The prefix is locked for as long as this
+        network lives: a second emulator with the same prefix fails here instead of deleting
+        the first one's bridge (which would cut every pod of the first off the network)."""
+        LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        lock = open(LOCK_DIR / f"{self.prefix}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise EmulatorError(f"network prefix {self.prefix!r} is in use by another emulator on this machine; "
+                                "give this one another prefix") from None
+        self._lock = lock
+        # Left over by an emulator that died: nobody holds its lock any more.
         run("ip", "netns", "del", self.bridge_ns, check=False)
         run("ip", "netns", "add", self.bridge_ns)
         self.up = True
@@ -99,6 +115,9 @@ class Network:
             if name.startswith(f"{self.prefix}-"):
                 run("ip", "netns", "del", name, check=False)
         self.up = False
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
 
 def hosts_lines(endpoints: list[Endpoint], services: list[dict], *, governing: str, namespace: str) -> list[str]:

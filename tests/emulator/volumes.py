@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,21 +91,51 @@ class Volumes:
                 return pod_dir / ("emptydir" if "emptyDir" in volume else "volumes") / name
         raise EmulatorError(f"volume {name!r} is mounted but not declared")
 
+    def update_config_map(self, pod_dir: Path, name: str, data: dict[str, str]) -> list[str]:
+        """Rewrites the pod's volumes of ConfigMap ``name`` with ``data``, as the kubelet's sync
+        does in a running pod; returns the volumes' names."""
+        updated = []
+        for volume in self.template.get("volumes", []):
+            if volume.get("configMap", {}).get("name") == name:
+                self._write_files(pod_dir / "volumes" / volume["name"], data, volume["configMap"])
+                updated.append(volume["name"])
+        return updated
+
     def _write_files(self, target: Path, data: dict[str, str], source: dict) -> None:
-        """A configMap or secret volume: one file per key (or per item), with its mode."""
+        """A configMap or secret volume as the kubelet's atomic writer lays it out: the files in
+        a timestamped folder, a ``..data`` symlink to it, and one symlink per key through
+        ``..data``. An update writes a new folder and swaps ``..data`` with a rename, so a
+        reader sees the old files or the new ones, never a mix."""
         mode = source.get("defaultMode", 0o644)
         items = source.get("items")
         mapping = {i["key"]: (i["path"], i.get("mode", mode)) for i in items} if items else {k: (k, mode) for k in data}
-        target.mkdir(parents=True)
+        target.mkdir(parents=True, exist_ok=True)
+        previous = os.readlink(target / "..data") if (target / "..data").is_symlink() else None
+        stamp = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
+        stamp.mkdir()
+        os.chmod(stamp, 0o755)
         for key, (path, file_mode) in mapping.items():
             if key not in data:
                 raise EmulatorError(f"key {key!r} not found (have {sorted(data)})")
-            f = target / path
+            f = stamp / path
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(data[key])
             os.chmod(f, file_mode)
             if self.fs_group is not None:
                 os.chown(f, 0, self.fs_group)
+        link = target / "..data_tmp"
+        link.unlink(missing_ok=True)
+        link.symlink_to(stamp.name)
+        os.replace(link, target / "..data")
+        visible = {path.split("/")[0] for path, _ in mapping.values()}
+        for top in visible:
+            if not (target / top).is_symlink():
+                (target / top).symlink_to(f"..data/{top}")
+        for entry in target.iterdir():
+            if not entry.name.startswith("..") and entry.name not in visible:
+                entry.unlink()
+        if previous:
+            shutil.rmtree(target / previous, ignore_errors=True)
 
     def refresh_secret(self, pod_dir: Path, secret_name: str) -> None:
         """What the kubelet does when a Secret changes: every volume of the pod that projects

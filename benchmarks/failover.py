@@ -1,0 +1,147 @@
+"""Switchover, failover and semi-sync, measured on the emulated MariaDB chart: the longest
+time a steady writer goes without an acknowledged write while the declared primary moves,
+how many acknowledged rows a lost primary takes with it (must be 0), and what semi-sync
+costs a single writer.
+
+Runs its own 3-pod cluster in network namespaces named ``mhfover-*``, under a scratch
+directory, and removes both at the end.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cdk8s
+
+from mysql_ha import MARIADB_11_4, MySQLCredentials, MySQLHAChart
+
+from .emulated import Cluster  # the pod emulator, which .emulated finds beside the e2e scenarios
+from emulator.background import BackgroundLoop  # noqa: E402,I001 - importable once .emulated ran
+
+PREFIX = "mhfover"
+APP = "app"
+
+
+class Writer(BackgroundLoop):
+    """One autocommit INSERT after another through the write Service, from a client in pod
+    ``client``; remembers the acknowledged ids and when each write returned."""
+
+    interval = 0.0
+
+    def __init__(self, cluster: Cluster, password: str, client: int, start: int) -> None:
+        super().__init__()
+        self.cluster, self.password, self.client = cluster, password, client
+        self.next_id = start
+        self.acknowledged: list[int] = []
+        self.times: list[float] = []
+
+    def step(self) -> float:
+        try:
+            self.cluster.sql(self.client, f"INSERT INTO app.t (id) VALUES ({self.next_id})", user=APP,
+                             password=self.password, host="mysql-primary", check=False, timeout=15)
+        except Exception:  # noqa: BLE001 - no primary for a moment
+            return 0.1
+        self.acknowledged.append(self.next_id)
+        self.times.append(time.monotonic())
+        self.next_id += 1
+        return 0.0
+
+    def longest_gap(self) -> float:
+        return max((b - a for a, b in zip(self.times, self.times[1:])), default=0.0)
+
+    def rate(self) -> float:
+        return (len(self.times) - 1) / (self.times[-1] - self.times[0]) if len(self.times) > 1 else 0.0
+
+
+def _read_only(cluster: Cluster, ordinal: int) -> bool:
+    return cluster.sql(ordinal, "SELECT @@GLOBAL.read_only")[0][0] == "1"
+
+
+def _leads(cluster: Cluster, primary: int, pods: list[int]) -> bool:
+    try:
+        if _read_only(cluster, primary):
+            return False
+        for o in pods:
+            if o == primary:
+                continue
+            rows = cluster.sql(o, "SHOW SLAVE STATUS", column_names=True)
+            status = dict(zip(rows[0], rows[1])) if len(rows) > 1 else {}
+            if status.get("Master_Host") != f"mysql-{primary}.mysql" or status.get("Slave_SQL_Running") != "Yes":
+                return False
+        return True
+    except Exception:  # noqa: BLE001 - a pod may be busy
+        return False
+
+
+def run(*, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, float]:
+    engine = MARIADB_11_4
+    credentials = MySQLCredentials.from_passwords(root_password="Root-" + secrets.token_urlsafe(12),
+                                                  replication_password="Repl-" + secrets.token_urlsafe(12))
+
+    def synth(primary: int) -> list[dict]:
+        return MySQLHAChart(cdk8s.Testing.app(), "bench", engine=engine, credentials=credentials, replicas=3,
+                            storage_class_name="standard", primary_ordinal=primary).to_json()
+
+    workdir = Path(tempfile.mkdtemp(prefix="mysql-ha-failover-"))
+    password = "App-" + secrets.token_urlsafe(12)
+    try:
+        with Cluster(synth(0), workdir / "cluster", prefix=PREFIX) as c:
+            progress("failover: bring-up of 3 pods ...")
+            c.start()
+            c.wait_ready(3, timeout=300)
+            c.sql(0, f"CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY); "
+                     f"CREATE USER '{APP}'@'%' IDENTIFIED BY '{password}'; GRANT INSERT, SELECT ON app.* TO '{APP}'@'%'")
+            c.wait_for(lambda: _leads(c, 0, [0, 1, 2]), timeout=60, what="replicas")
+
+            # Semi-sync's cost to one writer: autocommit INSERTs in one session (each commit
+            # waits for a replica's acknowledgement), with it on, then off (at run time).
+            rates = {}
+            count = 200 if tiny else 3000
+            for state, base in (("ON", 10_000_000), ("OFF", 20_000_000)):
+                c.sql(0, f"SET GLOBAL {engine.semi_sync_source_enabled} = {state}")
+                script = "".join(f"INSERT INTO app.t (id) VALUES ({base + i});\n" for i in range(count))
+                started = time.monotonic()
+                c.sql(0, script, timeout=600)
+                rates[state] = count / (time.monotonic() - started)
+            c.sql(0, f"SET GLOBAL {engine.semi_sync_source_enabled} = ON")
+            progress(f"failover: one writer, semi-sync on {rates['ON']:.0f} rows/s, off {rates['OFF']:.0f} rows/s")
+
+            progress("failover: switchover 0 -> 1 under writes ...")
+            with Writer(c, password, client=2, start=1) as w:
+                time.sleep(2)
+                c.apply(synth(1))
+                c.wait_for(lambda: _leads(c, 1, [0, 1, 2]), timeout=120, what="mysql-1 to lead", interval=0.5)
+                time.sleep(2)
+            switchover_gap = w.longest_gap()
+
+            progress("failover: the primary's node lost under writes ...")
+            with Writer(c, password, client=2, start=1_000_000) as w:
+                time.sleep(2)
+                c.lose_node(1)
+                out = c.exec(2, "replication", ["bash", "/opt/mysql-ha/status.sh"], timeout=60).stdout
+                match = re.search(r"^most advanced replica: mysql-(\d+)$", out, re.MULTILINE)
+                chosen = int(match.group(1)) if match else 0
+                c.apply(synth(chosen))
+                c.wait_for(lambda: _leads(c, chosen, [0, 2]), timeout=120, what="the failover", interval=0.5)
+                time.sleep(2)
+            failover_gap = w.longest_gap()
+            have = {int(r[0]) for r in c.sql(chosen, "SELECT id FROM app.t")}
+            lost = len(set(w.acknowledged) - have)
+            progress(f"failover: switchover gap {switchover_gap:.2f} s, failover gap {failover_gap:.2f} s "
+                     f"(to mysql-{chosen}), {lost} acknowledged rows lost")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "switchover_write_gap_s": round(switchover_gap, 3),
+        "failover_write_gap_s": round(failover_gap, 3),
+        "lost_acknowledged_rows": lost,
+        "semisync_throughput_ratio": round(rates["ON"] / rates["OFF"], 3) if rates["OFF"] else 0.0,
+        "semisync_rows_s": round(rates["ON"], 1),
+        "async_rows_s": round(rates["OFF"], 1),
+    }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Read-only status of the whole set, for operators:
+#   kubectl exec <pod> -c replication -- bash /opt/mysql-ha/status.sh
+# One tab-separated line per pod that answers: its role (primary, or the pod it
+# replicates from), read-only, GTID history, replication lag in seconds, semi-sync
+# state; then the declared primary and the most advanced replica, the one to declare
+# primary when the primary is lost (its GTID history contains every other replica's).
+# It changes nothing.
+set -o errexit -o nounset -o pipefail
+# shellcheck source=common.sh
+source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
+
+pod_identity
+
+# remote HOST: SQL on another pod as root (the same option file, another host).
+remote() {
+  "$MYSQL_HA_CLIENT" --defaults-extra-file="$(client_cnf)" --protocol=TCP --host="$1" --port="$MYSQL_HA_PORT" \
+    --connect-timeout=2 --batch --skip-column-names
+}
+
+# status_of NAME HOST: the status variable NAME on HOST, '-' when it has none.
+status_of() {
+  local value
+  [[ -n $1 ]] || { printf -- '-'; return; }
+  value=$(remote "$2" <<<"SHOW GLOBAL STATUS LIKE '$1'" | cut -f2)
+  printf '%s' "${value:--}"
+}
+
+declared=$(declared_primary || printf '?')
+printf 'pod\trole\tread_only\tgtid_executed\tlag_s\tsemi_sync_source\tsemi_sync_replica\n'
+misses=0 ordinal=0
+best='' best_gtids=''
+declare -A gtids=()
+while ((misses < 3)); do
+  name="${POD_SET}-${ordinal}"
+  host=$(pod_host "$ordinal")
+  ordinal=$((ordinal + 1))
+  if ! getent hosts "$host" >/dev/null; then
+    misses=$((misses + 1))
+    continue
+  fi
+  misses=0
+  if ! read_only=$(remote "$host" <<<"SELECT @@GLOBAL.read_only" 2>/dev/null); then
+    printf '%s\tunreachable\t-\t-\t-\t-\t-\n' "$name"
+    continue
+  fi
+  executed=$(remote "$host" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of)
+  declare -gA REPLICA_STATUS=()
+  key=''
+  while IFS= read -r line; do
+    line=${line#"${line%%[![:space:]]*}"}
+    if [[ $line == *": "* ]]; then
+      key=${line%%:*}
+      REPLICA_STATUS[$key]=${line#*: }
+    elif [[ -n $key && -n $line && $line != '***'* && $line != *: ]]; then
+      REPLICA_STATUS[$key]+=$line
+    fi
+  done < <(remote "$host" --vertical --column-names <<<"$MYSQL_HA_SQL_REPLICA_STATUS")
+  source=${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-}
+  lag=${REPLICA_STATUS[$MYSQL_HA_STATUS_LAG_SECONDS]:--}
+  if [[ -n $source ]]; then
+    role="replica of ${source%%.*}"
+  elif [[ $read_only == 0 ]]; then
+    role=primary
+  else
+    role="read-only, not replicating"
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$role" "$read_only" "${executed:-none}" "$lag" \
+    "$(status_of "$MYSQL_HA_SEMI_SYNC_SOURCE_STATUS" "$host")" "$(status_of "$MYSQL_HA_SEMI_SYNC_REPLICA_STATUS" "$host")"
+  if [[ $role != primary ]]; then
+    # What it received counts too: a semi-sync acknowledgement means "received".
+    received=$(gtid_of <<<"${REPLICA_STATUS[$MYSQL_HA_STATUS_RECEIVED_GTIDS]:-}")
+    executed=${executed}${received:+,}${received}
+    gtids[$name]=$executed
+    if [[ -z $best ]] || gtid_contains "$executed" "$best_gtids"; then
+      best=$name best_gtids=$executed
+    fi
+  fi
+done
+printf 'declared primary: %s-%s\n' "$POD_SET" "$declared"
+for name in "${!gtids[@]}"; do
+  if ! gtid_contains "$best_gtids" "${gtids[$name]}"; then
+    printf 'most advanced replica: none (no replica holds every other one'"'"'s transactions: %s and %s differ)\n' \
+      "$best" "$name"
+    exit 0
+  fi
+done
+printf 'most advanced replica: %s\n' "${best:-none}"
