@@ -91,6 +91,22 @@ def _results_table(results: Results) -> list[str]:
                          f"{head.floor_s:.2f} s | {head.copy_ratio:.2f} | (not the target's measure) |")
         lines.append(f"| {n}: catch-up after a restart, {e.catch_up.rows:,} rows | **{e.catch_up.rows_s:,.0f} rows/s** "
                      "| | | |")
+        tls = e.headline_tls
+        if tls is not None:
+            lines.append(f"| {n}: the same clone with TLS on (whole init container) | {tls.clone_s:.2f} s, "
+                         f"{tls.clone_mib_s:.0f} MiB/s | {tls.floor_s:.2f} s (plain) | **{tls.ratio:.2f}** | "
+                         f"{_status('clone_ratio_tls', tls.ratio)} |")
+    f = results.failover
+    if f:
+        lines += [
+            f"| switchover 0 → 1 (3-pod MariaDB set), a steady writer's longest gap | "
+            f"**{f['switchover_write_gap_s']:.2f} s** | | | {_status('switchover_write_gap_s', f['switchover_write_gap_s'])} |",
+            f"| failover after losing the primary's node, longest gap | {f['failover_write_gap_s']:.2f} s | | | |",
+            f"| acknowledged rows lost in that failover | **{f['lost_acknowledged_rows']}** | | | "
+            f"{_status('lost_acknowledged_rows', f['lost_acknowledged_rows'])} |",
+            f"| one writer, semi-sync on / off | {f['semisync_rows_s']:.0f} rows/s | {f['async_rows_s']:.0f} rows/s "
+            f"| **{f['semisync_throughput_ratio']:.2f}** | |",
+        ]
     return lines
 
 

@@ -157,10 +157,12 @@ def test_tls_3_client_without_tls_is_refused(cluster, request):
 
 
 def test_tls_4_clone_stream_needs_the_set_certificate(cluster):
-    if not cluster.engine.serves_backup_streams:
-        pytest.skip("this engine clones with the CLONE plugin over the server port (its TLS is scenario 1-3)")
     received, _ = stream_bytes(cluster, 1, 0, "TCP", "")
     assert received == 0, f"a plain TCP connection to 3307 received {received} bytes"
+    if not cluster.engine.serves_backup_streams:
+        # CLONE engines copy over the server port, which refuses clear text (scenario 3) to a
+        # clone account that requires TLS (scenario 1): nothing listens on 3307 at all.
+        return
     received, _ = stream_bytes(cluster, 1, 0, "OPENSSL", f"cafile={TLS_DIR}/ca.crt,verify=1")
     assert received == 0, f"a TLS connection without a certificate received {received} bytes"
     # A certificate of another CA: copied into the sidecar's /tmp, as an intruder would bring it.
