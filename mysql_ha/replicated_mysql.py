@@ -8,6 +8,7 @@ import cdk8s
 from cdk8s_plus_27 import k8s
 from constructs import Construct
 
+from . import _pod_spec as spec
 from . import _validation as check
 from ._k8s import LABEL_COMPONENT, annotate_sync_waves
 from .local_storage import LocalStorage
@@ -211,9 +212,9 @@ class ReplicatedMySQL(Construct):
                 f"storage_request must fit in one local PersistentVolume of {storage.capacity}, "
                 f"got {storage_request!r}"
             )
-        server_resources = _resources("", cpu_request, memory_request, cpu_limit,
+        server_resources = spec.resources("", cpu_request, memory_request, cpu_limit,
                                       memory_request if memory_limit is None else memory_limit)
-        sidecar_resources = _resources("sidecar_", sidecar_cpu_request, sidecar_memory_request,
+        sidecar_resources = spec.resources("sidecar_", sidecar_cpu_request, sidecar_memory_request,
                                        sidecar_cpu_limit, sidecar_memory_limit)
         check.int_range("server_id_base", server_id_base, 1, MAX_SERVER_ID - 100, "server-id is 1 to 2^32-1")
         check.int_range("liveness_initial_delay_seconds", liveness_initial_delay_seconds, 0, 3600)
@@ -232,14 +233,14 @@ class ReplicatedMySQL(Construct):
                 f"PersistentVolumes sit on {len(set(storage.nodes))} node(s) ({', '.join(storage.nodes)}); "
                 "list more nodes in LocalStorage(nodes=...), use dynamic storage, or spread='soft'"
             )
-        client_labels = _labels("client_labels", client_labels or {f"{services.name}-client": "true"})
-        metrics_client_labels = _labels(
+        client_labels = spec.labels("client_labels", client_labels or {f"{services.name}-client": "true"})
+        metrics_client_labels = spec.labels(
             "metrics_client_labels", metrics_client_labels or {"app.kubernetes.io/name": "prometheus"}
         )
         engine = config.engine
-        server_image = engine.server_image if server_image is None else _image("server_image", server_image)
-        tools_image = engine.tools_image if tools_image is None else _image("tools_image", tools_image)
-        metrics_image = _image("metrics_image", metrics_image)
+        server_image = engine.server_image if server_image is None else spec.image("server_image", server_image)
+        tools_image = engine.tools_image if tools_image is None else spec.image("tools_image", tools_image)
+        metrics_image = spec.image("metrics_image", metrics_image)
         pull = check.one_of("image_pull_policy", image_pull_policy, ("IfNotPresent", "Always", "Never"))
         if not isinstance(metrics, bool):
             raise ValueError(f"metrics must be True or False, got {metrics!r}")
@@ -258,7 +259,7 @@ class ReplicatedMySQL(Construct):
             check_covers("dns_names", tls.dns_names, required_names(pods, services.headless.name, service_list,
                                                                     namespace), tls.secret_for(services.name))
 
-        self.primary_ordinal, semi_sync_settings = _topology(
+        self.primary_ordinal, semi_sync_settings = spec.topology(
             engine, self.replicas, primary_ordinal, semi_sync, semi_sync_acknowledgements, semi_sync_timeout_seconds
         )
         self.semi_sync = bool(semi_sync_settings)
@@ -494,7 +495,7 @@ class ReplicatedMySQL(Construct):
             metadata=k8s.ObjectMeta(name=f"{self.name}-topology", labels=labels),
             data={
                 PRIMARY_ORDINAL_FILE: str(self.primary_ordinal),
-                SEMI_SYNC_FILE: _semi_sync_cnf(semi_sync_settings),
+                SEMI_SYNC_FILE: spec.semi_sync_cnf(semi_sync_settings),
             },
         )
         services.select_primary(self.primary_ordinal)
@@ -525,7 +526,7 @@ class ReplicatedMySQL(Construct):
                         automount_service_account_token=False,
                         termination_grace_period_seconds=termination_grace_period_seconds,
                         priority_class_name=priority_class_name,
-                        affinity=_spread(spread, selector),
+                        affinity=spec.spread(spread, selector),
                         init_containers=[clone, init],
                         containers=containers,
                         security_context=k8s.PodSecurityContext(
@@ -564,12 +565,12 @@ class ReplicatedMySQL(Construct):
         )
         members = k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=selector))
         clients = k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=client_labels))
-        ingress = [_allow(services.port, [clients, members])]
+        ingress = [spec.allow(services.port, [clients, members])]
         if streams:
-            ingress.append(_allow(CLONE_PORT, [members]))
+            ingress.append(spec.allow(CLONE_PORT, [members]))
         if metrics:
             ingress.append(
-                _allow(
+                spec.allow(
                     METRICS_PORT,
                     [
                         k8s.NetworkPolicyPeer(
@@ -601,100 +602,3 @@ class ReplicatedMySQL(Construct):
     def read_host(self) -> str:
         """DNS name of the read Service, for reads from any ready pod."""
         return self.services.read_host
-
-
-def _topology(engine, replicas: int, primary_ordinal: int, semi_sync: bool | None, acknowledgements: int,
-              timeout_seconds: int) -> tuple[int, dict[str, str]]:
-    """The declared primary and the semi-sync settings, checked against the engine and the set."""
-    check.int_range("primary_ordinal", primary_ordinal, 0, replicas - 1, f"a pod of the {replicas}-pod set")
-    if primary_ordinal != 0 and not engine.supports_switchover:
-        raise ValueError(
-            f"primary_ordinal must be 0 for engine {engine.name}: its replicas are positioned by binary log "
-            f"file and offset, so no other pod can take over, got {primary_ordinal}"
-        )
-    if semi_sync is None:
-        semi_sync = replicas >= 2 and engine.supports_semi_sync
-    if not isinstance(semi_sync, bool):
-        raise ValueError(f"semi_sync must be True, False or None (on when the set has a replica), got {semi_sync!r}")
-    check.int_range("semi_sync_timeout_seconds", timeout_seconds, 1, 86400)
-    if not semi_sync:
-        return primary_ordinal, {}
-    if not engine.supports_semi_sync:
-        raise ValueError(f"semi_sync=True is not offered for engine {engine.name}; choose MySQL 8.4/9.7 or MariaDB")
-    if replicas < 2:
-        raise ValueError("semi_sync=True needs a replica to acknowledge commits: replicas must be at least 2, "
-                         f"got {replicas}")
-    check.int_range("semi_sync_acknowledgements", acknowledgements, 1, replicas - 1,
-                    f"at most the {replicas - 1} replica(s) besides the primary")
-    return primary_ordinal, engine.semi_sync_config(acknowledgements=acknowledgements,
-                                                    timeout_ms=timeout_seconds * 1000)
-
-
-def _semi_sync_cnf(settings: Mapping[str, str]) -> str:
-    if not settings:
-        return "# Semi-synchronous replication is off: commits do not wait for replicas.\n[mysqld]\n"
-    lines = ["# Semi-synchronous replication, on every pod: any pod may be the primary.", "[mysqld]"]
-    return "\n".join([*lines, *(f"{key}={value}" for key, value in settings.items())]) + "\n"
-
-
-def _resources(prefix: str, cpu_request: str, memory_request: str, cpu_limit: str | None,
-               memory_limit: str | None) -> k8s.ResourceRequirements:
-    requests = {
-        "cpu": check.quantity(f"{prefix}cpu_request", cpu_request),
-        "memory": check.quantity(f"{prefix}memory_request", memory_request),
-    }
-    limits = {}
-    for resource, value in (("cpu", cpu_limit), ("memory", memory_limit)):
-        if value is None:
-            continue
-        if check.quantity(f"{prefix}{resource}_limit", value) < requests[resource]:
-            raise ValueError(
-                f"{prefix}{resource}_limit must be at least {prefix}{resource}_request "
-                f"({cpu_request if resource == 'cpu' else memory_request}), got {value!r}"
-            )
-        limits[resource] = k8s.Quantity.from_string(value)
-    return k8s.ResourceRequirements(
-        requests={"cpu": k8s.Quantity.from_string(cpu_request), "memory": k8s.Quantity.from_string(memory_request)},
-        limits=limits or None,
-    )
-
-
-def _spread(spread: str, selector: dict[str, str]) -> k8s.Affinity | None:
-    if spread == "none":
-        return None
-    term = k8s.PodAffinityTerm(
-        topology_key="kubernetes.io/hostname", label_selector=k8s.LabelSelector(match_labels=selector)
-    )
-    if spread == "hard":
-        return k8s.Affinity(pod_anti_affinity=k8s.PodAntiAffinity(required_during_scheduling_ignored_during_execution=[term]))
-    return k8s.Affinity(
-        pod_anti_affinity=k8s.PodAntiAffinity(
-            preferred_during_scheduling_ignored_during_execution=[
-                k8s.WeightedPodAffinityTerm(weight=100, pod_affinity_term=term)
-            ]
-        )
-    )
-
-
-def _allow(port: int, peers: list[k8s.NetworkPolicyPeer]) -> k8s.NetworkPolicyIngressRule:
-    return k8s.NetworkPolicyIngressRule(
-        from_=peers, ports=[k8s.NetworkPolicyPort(port=k8s.IntOrString.from_number(port), protocol="TCP")]
-    )
-
-
-def _labels(prop: str, labels: Mapping[str, str]) -> dict[str, str]:
-    if not isinstance(labels, Mapping) or not labels:
-        raise ValueError(f"{prop} must be a non-empty mapping of label names to values, got {labels!r}")
-    for key, value in labels.items():
-        name = key.rsplit("/", 1)[-1] if isinstance(key, str) else None
-        if not name or len(name) > 63 or not all(c.isalnum() or c in "-_." for c in name) or not name[0].isalnum():
-            raise ValueError(f"{prop}: {key!r} is not a valid label name")
-        if not isinstance(value, str) or len(value) > 63 or not all(c.isalnum() or c in "-_." for c in value):
-            raise ValueError(f"{prop}[{key!r}] must be a label value (at most 63 letters, digits, '-', '_', '.'), got {value!r}")
-    return dict(labels)
-
-
-def _image(prop: str, value: object) -> str:
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-        raise ValueError(f"{prop} must be an image reference such as 'mysql:8.4', got {value!r}")
-    return value
