@@ -1,4 +1,4 @@
-"""The TLS paths of the pod scripts, run in bash in the sandbox of ``test_scripts.py`` (stand-ins
+"""The TLS paths of the pod scripts, run in bash in the sandbox of ``script_sandbox.py`` (stand-ins
 for the tools) on the TLS-on charts: socat's mutual-TLS addresses, the client option files,
 the change-source statement with its TLS options, TLS-only accounts and the reload of a
 renewed certificate."""
@@ -13,9 +13,10 @@ import time
 from unittest import mock
 
 import pytest
+import script_sandbox
 import test_scripts
+from script_sandbox import PASSWORD, PASSWORD_SQL, Pod, run_bash
 from synth_helpers import SIDECARS, by_kind, container, env_of
-from test_scripts import PASSWORD, PASSWORD_SQL, Pod, run_bash
 from tls_helpers import TLS_ENGINE_NAMES, tls_chart
 
 import mysql_ha
@@ -30,7 +31,7 @@ def _tls_manifests(engine_name: str) -> tuple:
 
 def tls_pod(root, engine_name: str, ordinal: int, **passwords: str) -> Pod:
     """A sandbox pod of the TLS-on chart."""
-    with mock.patch.object(test_scripts, "chart", _tls_manifests):
+    with mock.patch.object(script_sandbox, "chart", _tls_manifests):
         return Pod(root, engine_name, ordinal, **passwords)
 
 
@@ -41,7 +42,7 @@ def rotate_after_first_beat(pod: Pod, file) -> threading.Thread:
         sleeps = pod.log / "sleeps"
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if sleeps.exists() and test_scripts.WATCH_INTERVAL in sleeps.read_text().splitlines():
+            if sleeps.exists() and script_sandbox.WATCH_INTERVAL in sleeps.read_text().splitlines():
                 file.write_text(file.read_text() + "renewed\n")
                 return
             time.sleep(0.01)

@@ -1,0 +1,251 @@
+"""The pod sandbox of the script tests: a "pod" is a set of temporary folders laid out from
+the synthesized StatefulSet: every path a container's environment names is mapped to the
+folder of the volume mounted there (paths the container does not mount map to folders that
+do not exist). The tools the engine table names (mysqld, mysql, xtrabackup, xbstream, ncat,
+socat, ...) are one stub that records its arguments and standard input; ``sleep`` records
+its argument too, so a test can stop the sidecar once its watch loop has gone round.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from synth_helpers import ENGINE_NAMES, SIDECARS, by_kind, container, env_of, pod_spec, whole_chart
+
+import mysql_ha
+
+
+BACKUP_STREAM_ENGINES = [name for name in ENGINE_NAMES if mysql_ha.ENGINES[name].serves_backup_streams]
+CLONE_PLUGIN_ENGINES = [name for name in ENGINE_NAMES if not mysql_ha.ENGINES[name].serves_backup_streams]
+PASSWORD = "Repl'pa\\ss&word"  # a quote, a backslash and an ampersand
+PASSWORD_SQL = "Repl''pa\\\\ss&word"
+CLONE_PASSWORD = "Cl'one\\pa$s#word"  # a quote, a backslash, a dollar and a hash
+CLONE_PASSWORD_SQL = "Cl''one\\\\pa$s#word"
+
+
+@functools.lru_cache(maxsize=None)
+def chart(engine_name: str) -> tuple:
+    return tuple(whole_chart(mysql_ha.ENGINES[engine_name]))
+
+
+# --- the pod sandbox ------------------------------------------------------------------------
+
+STUB = r"""#!/usr/bin/env bash
+# Stands in for the database tools: records its arguments and stdin, plays back canned data.
+set -o errexit -o nounset -o pipefail
+tool=${0##*/}
+printf '%s\n' "$tool $*" >>"$STUB_LOG/calls"
+case $tool in
+  mysql | mariadb)
+    if [[ " $* " == *" -e "* ]]; then
+      sql=${*: -1}
+    else
+      sql=$(cat)
+      printf '%s\n' "$sql" >>"$STUB_LOG/sql"
+    fi
+    [[ -z ${STUB_SERVER_DOWN:-} ]] || exit 1
+    if [[ " $* " == *" --vertical "* && -f $STUB_LOG/replica-status ]]; then
+      cat "$STUB_LOG/replica-status"
+    fi
+    # The CLONE plugin: the copy lands in DATA DIRECTORY.
+    clone_re="DATA DIRECTORY = '([^']+)'"
+    if [[ $sql == *"CLONE INSTANCE"* && $sql =~ $clone_re ]]; then
+      mkdir -p "${BASH_REMATCH[1]}"
+      if [[ -n ${STUB_CLONE_FAILS:-} ]]; then
+        echo "ERROR 3862 (HY000): Clone Donor Error: 1045 : Access denied" >&2
+        exit 1
+      fi
+      cp -R "$STUB_BACKUP/." "${BASH_REMATCH[1]}/"
+    fi
+    [[ $sql != *performance_schema.clone_status* ]] || printf '%s\n' "${STUB_CLONE_STATE:-Completed}"
+    # read_only: off on mysql-0 (the declared primary of the chart), on elsewhere.
+    if [[ $sql == "SELECT @@GLOBAL.read_only" ]]; then
+      if [[ -n ${STUB_READ_ONLY:-} ]]; then echo "$STUB_READ_ONLY"; elif [[ $HOSTNAME == *-0 ]]; then echo 0; else echo 1; fi
+    fi
+    [[ $sql != SHUTDOWN ]] || touch "$STUB_LOG/shutdown"
+    ;;
+  mysqld | mariadbd)
+    if [[ " $* " == *" --initialize-insecure "* ]]; then
+      datadir_re=" --datadir=([^ ]+) "
+      [[ " $* " =~ $datadir_re ]] && mkdir -p "${BASH_REMATCH[1]}"
+      exit "${STUB_INITIALIZE_STATUS:-0}"
+    fi
+    # A running server, until SHUTDOWN (or a signal).
+    until [[ -e $STUB_LOG/shutdown ]]; do /usr/bin/sleep 0.05; done
+    ;;
+  xbstream | mbstream)
+    cat >/dev/null
+    cp -R "$STUB_BACKUP/." "${*: -1}/"
+    ;;
+  xtrabackup | mariadb-backup) ;;
+  ncat | socat)
+    # A server serves until it is stopped.
+    if [[ $* == *[Ll][Ii][Ss][Tt][Ee][Nn]* ]]; then exec /usr/bin/sleep "${STUB_LISTEN_SECONDS:-60}"; fi
+    printf 'backup stream\n'
+    exit "${STUB_RECEIVE_STATUS:-0}"
+    ;;
+  *) echo "stub: unexpected tool $tool" >&2; exit 127 ;;
+esac
+"""
+TOOLS = ["mysqld", "mariadbd", "mysql", "mariadb", "xtrabackup", "mariadb-backup", "xbstream", "mbstream", "ncat",
+         "socat"]
+SLEEP = r"""#!/usr/bin/env bash
+# Records how long the scripts sleep; the watch loop's rounds may be made shorter.
+printf '%s\n' "$*" >>"$STUB_LOG/sleeps"
+if [[ $* == "${STUB_WATCH_INTERVAL:-}" && -n ${STUB_WATCH_SECONDS:-} ]]; then
+  exec /usr/bin/sleep "$STUB_WATCH_SECONDS"
+fi
+exec /usr/bin/sleep "$@"
+"""
+WATCH_INTERVAL = "1"  # the sidecar's watch loop sleeps this long between rounds
+
+
+class Pod:
+    """One pod of the StatefulSet as folders, for one engine and ordinal."""
+
+    def __init__(self, root: Path, engine_name: str, ordinal: int, *, root_password: str = "root-pw-for-tests",
+                 replication_password: str = "repl-pw-for-tests", clone_password: str = "clone-pw-for-tests") -> None:
+        self.root = root
+        self.engine = mysql_ha.ENGINES[engine_name]
+        self.manifests = list(chart(engine_name))
+        self.ordinal = ordinal
+        # Every volume of the pod spec, filled the way the kubelet would, plus the PVC.
+        passwords = {"root-password": root_password, "replication-password": replication_password,
+                     "clone-password": clone_password}
+        self.volumes = {}
+        claims = by_kind(self.manifests, "StatefulSet")[0]["spec"]["volumeClaimTemplates"]
+        for volume in pod_spec(self.manifests)["volumes"] + [{"name": c["metadata"]["name"]} for c in claims]:
+            folder = self.volumes[volume["name"]] = root / "volumes" / volume["name"]
+            folder.mkdir(parents=True)
+            if "configMap" in volume:
+                data = by_kind(self.manifests, "ConfigMap", volume["configMap"]["name"])["data"]
+                for name, text in data.items():
+                    (folder / name).write_text(text)
+            if "secret" in volume:
+                for item in volume["secret"]["items"]:
+                    (folder / item["path"]).write_text(passwords.get(item["path"], f"{item['path']}-for-tests"))
+        self.datadir = self.volumes["data"] / "mysql"
+        self.log = root / "log"
+        self.log.mkdir()
+        self.backup = root / "backup"  # what the donor's stream holds
+        self.backup.mkdir()
+        self.bin = root / "bin"
+        self.bin.mkdir()
+        stub = self.bin / "stub"
+        stub.write_text(STUB)
+        stub.chmod(0o755)
+        for tool in TOOLS:
+            (self.bin / tool).symlink_to(stub)
+        (self.bin / "sleep").write_text(SLEEP)
+        (self.bin / "sleep").chmod(0o755)
+
+    def path_in(self, container_name: str, path: str) -> Path:
+        """Where ``path`` of that container lives in the sandbox."""
+        mounts = sorted(container(self.manifests, container_name)["volumeMounts"], key=lambda m: -len(m["mountPath"]))
+        for mount in mounts:
+            if path == mount["mountPath"] or path.startswith(mount["mountPath"] + "/"):
+                base = self.volumes[mount["name"]] / mount.get("subPath", "")
+                return base / path[len(mount["mountPath"]):].lstrip("/")
+        return self.root / "not-mounted" / path.lstrip("/")
+
+    def environment(self, container_name: str, **extra: str) -> dict[str, str]:
+        each = container(self.manifests, container_name)
+        env = {}
+        for source in each.get("envFrom", []):
+            env.update(by_kind(self.manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
+        env.update(env_of(each))
+        env = {k: str(self.path_in(container_name, v)) if v.startswith("/") else v for k, v in env.items()}
+        env.update(
+            PATH=f"{self.bin}:/usr/bin:/bin",
+            HOSTNAME=f"mysql-{self.ordinal}",
+            STUB_LOG=str(self.log),
+            STUB_BACKUP=str(self.backup),
+            **extra,
+        )
+        return env
+
+    def run(self, container_name: str, script: str, **extra: str) -> subprocess.CompletedProcess:
+        scripts_dir = self.path_in(container_name, "/opt/mysql-ha")
+        return subprocess.run(
+            ["bash", str(scripts_dir / script)], env=self.environment(container_name, **extra),
+            capture_output=True, text=True, timeout=30,
+        )
+
+    def run_sidecar(self, beats: int = 1, timeout: float = 20, **extra: str) -> subprocess.CompletedProcess:
+        """Runs replication.sh until its watch loop has gone round ``beats`` times (then stops
+        it: returncode None) or until it ends on its own (returncode its exit status)."""
+        scripts_dir = self.path_in("replication", "/opt/mysql-ha")
+        out, err = self.root / "sidecar.out", self.root / "sidecar.err"
+        sleeps = self.log / "sleeps"
+        with out.open("w") as stdout, err.open("w") as stderr:
+            process = subprocess.Popen(
+                ["bash", str(scripts_dir / "replication.sh")],
+                env=self.environment("replication", STUB_WATCH_INTERVAL=WATCH_INTERVAL, STUB_WATCH_SECONDS="0.05",
+                                     **extra),
+                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        returncode = None
+        try:
+            while True:
+                returncode = process.poll()
+                if returncode is not None:
+                    break
+                if sleeps.exists() and sleeps.read_text().splitlines().count(WATCH_INTERVAL) >= beats:
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"replication.sh neither watched nor ended in {timeout}s:\n{err.read_text()}")
+                time.sleep(0.02)
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+        return subprocess.CompletedProcess(process.args, returncode, out.read_text(), err.read_text())
+
+    def calls(self) -> str:
+        path = self.log / "calls"
+        return path.read_text() if path.exists() else ""
+
+    def sql(self) -> str:
+        path = self.log / "sql"
+        return path.read_text() if path.exists() else ""
+
+    def replica_status(self, io: str, sql: str, lag: str = "0", io_errno: str = "0", io_error: str = "") -> None:
+        """What SHOW REPLICA/SLAVE STATUS prints in vertical form."""
+        e = self.engine
+        (self.log / "replica-status").write_text(
+            "*************************** 1. row ***************************\n"
+            f"{e.status_sql_running}_State: Waiting for dependent transaction to commit\n"
+            f"             {e.status_io_running}: {io}\n"
+            f"            {e.status_sql_running}: {sql}\n"
+            f"                Last_IO_Errno: {io_errno}\n"
+            f"                Last_IO_Error: {io_error}\n"
+            f"                {e.status_source_host or 'Master_Host'}: mysql-0.mysql\n"
+            f"          {e.status_lag_seconds}: {lag}\n"
+        )
+
+    def donor_backup(self, prefix: str = "xtrabackup", **files: str) -> None:
+        """What the donor sends: a backup, or the data directory the CLONE plugin copies."""
+        (self.backup / f"{prefix}_checkpoints").write_text("backup_type = full-backuped\n")
+        (self.backup / "ibdata1").write_text("data")
+        for name, text in files.items():
+            (self.backup / name).write_text(text)
+
+
+def run_bash(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", "-c", f'source "$1"; {code}', "test", str(SIDECARS / "common.sh")],
+        env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=30,
+    )
+
+
+def position_of(pod: Pod) -> dict[str, str]:
+    text = (pod.datadir / "mysql-ha-source-position").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines())

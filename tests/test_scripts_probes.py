@@ -1,0 +1,97 @@
+"""backup-stream.sh, readiness.sh and sidecar-liveness.sh, run for real in the pod sandbox
+(``script_sandbox.py``)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from script_sandbox import BACKUP_STREAM_ENGINES, CLONE_PLUGIN_ENGINES, Pod
+from synth_helpers import ENGINE_NAMES
+
+
+# --- backup-stream.sh and readiness.sh ------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine_name", BACKUP_STREAM_ENGINES)
+def test_backup_stream_runs_the_engine_backup_tool(tmp_path, engine_name):
+    pod = Pod(tmp_path, engine_name, 1)
+    result = pod.run("replication", "backup-stream.sh")
+    assert result.returncode == 0, result.stderr
+    (call,) = pod.calls().splitlines()
+    assert call.startswith(f"{pod.engine.backup} --defaults-extra-file={pod.volumes['run']}/client.cnf --backup ")
+    assert "--slave-info" in call and "--stream=xbstream" in call and "--port=3306" in call
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+def test_readiness(tmp_path, engine_name):
+    primary = Pod(tmp_path / "primary", engine_name, 0)
+    assert primary.run("mysql", "readiness.sh").returncode == 0
+
+    replica = Pod(tmp_path / "replica", engine_name, 1)
+    replica.replica_status(io="Yes", sql="Yes")
+    assert replica.run("mysql", "readiness.sh").returncode == 0
+
+    replica.replica_status(io="Connecting", sql="Yes")
+    result = replica.run("mysql", "readiness.sh")
+    assert result.returncode == 1
+    assert "replication threads: IO=Connecting SQL=Yes" in result.stderr
+
+    replica.replica_status(io="Yes", sql="Yes", lag="30")  # MYSQL_HA_MAX_LAG_SECONDS defaults to 30
+    assert replica.run("mysql", "readiness.sh").returncode == 0
+
+    replica.replica_status(io="Yes", sql="Yes", lag="31")
+    result = replica.run("mysql", "readiness.sh")
+    assert result.returncode == 1
+    assert "replica 31s behind the primary (limit 30s)" in result.stderr
+
+    replica.replica_status(io="Yes", sql="Yes", lag="NULL")
+    result = replica.run("mysql", "readiness.sh")
+    assert result.returncode == 1
+    assert "replication lag unknown (NULL)" in result.stderr
+
+    (replica.log / "replica-status").unlink()
+    result = replica.run("mysql", "readiness.sh")
+    assert result.returncode == 1
+    assert "IO=none SQL=none" in result.stderr
+
+    replica.datadir.mkdir()
+    (replica.datadir / "mysql-ha-source-position").write_text("")
+    replica.replica_status(io="Yes", sql="Yes")
+    result = replica.run("mysql", "readiness.sh")
+    assert result.returncode == 1
+    assert "replica not positioned yet" in result.stderr
+
+
+def test_readiness_fails_when_the_server_does_not_answer(tmp_path):
+    pod = Pod(tmp_path, "mysql-8.4", 0)
+    assert pod.run("mysql", "readiness.sh", STUB_SERVER_DOWN="1").returncode != 0
+
+
+# --- sidecar-liveness.sh ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine_name", CLONE_PLUGIN_ENGINES)
+def test_sidecar_liveness_follows_the_heartbeat(tmp_path, engine_name):
+    pod = Pod(tmp_path, engine_name, 1)
+    heartbeat = pod.volumes["run"] / "replication-heartbeat"
+    # Before the first beat (set-up may wait for the server): alive.
+    assert pod.run("replication", "sidecar-liveness.sh").returncode == 0
+    heartbeat.touch()
+    assert pod.run("replication", "sidecar-liveness.sh").returncode == 0
+    stale = time.time() - 120
+    os.utime(heartbeat, (stale, stale))
+    result = pod.run("replication", "sidecar-liveness.sh")
+    assert result.returncode == 1
+    assert "the replication watch loop last beat 1" in result.stderr
+
+
+@pytest.mark.parametrize("engine_name", BACKUP_STREAM_ENGINES)
+def test_sidecar_liveness_needs_the_backup_server_for_backup_stream_engines(tmp_path, engine_name):
+    pod = Pod(tmp_path, engine_name, 1)
+    (pod.volumes["run"] / "replication-heartbeat").touch()
+    # A port nothing listens on in this sandbox.
+    result = pod.run("replication", "sidecar-liveness.sh", MYSQL_HA_CLONE_PORT="1")
+    assert result.returncode == 1
+    assert "nothing listens on port 1" in result.stderr

@@ -1,0 +1,298 @@
+"""replication.sh (accounts, positioning, the watch loop), run for real in the pod sandbox
+(``script_sandbox.py``)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from script_sandbox import (
+    BACKUP_STREAM_ENGINES, CLONE_PASSWORD, CLONE_PASSWORD_SQL, PASSWORD, PASSWORD_SQL, Pod, WATCH_INTERVAL,
+    position_of,
+)
+from synth_helpers import ENGINE_NAMES
+
+import mysql_ha
+
+
+# --- replication.sh -------------------------------------------------------------------------
+
+
+def filled(template: str, position: dict[str, str], password_sql: str = PASSWORD_SQL) -> str:
+    values = {"HOST": "mysql-0.mysql", "PORT": "3306", "USER": "repl", "LOG_FILE": position["LOG_FILE"],
+              "LOG_POS": position["LOG_POS"], "GTID": position["GTID"], "PASSWORD": password_sql}
+    return re.sub(r"@([A-Z_]+)@", lambda m: values[m.group(1)], template)
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+def test_primary_creates_the_accounts(tmp_path, engine_name):
+    pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
+    result = pod.run_sidecar()
+    assert result.returncode is None, result.stderr  # still running: watching
+    sql = pod.sql()
+    assert f"CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY '{PASSWORD_SQL}';" in sql
+    assert f"ALTER USER 'repl'@'%' IDENTIFIED BY '{PASSWORD_SQL}';" in sql
+    assert "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';" in sql
+    if pod.engine.serves_backup_streams:
+        assert "'clone'" not in sql and "BACKUP_ADMIN" not in sql
+    else:
+        assert f"CREATE USER IF NOT EXISTS 'clone'@'%' IDENTIFIED BY '{CLONE_PASSWORD_SQL}';" in sql
+        assert f"ALTER USER 'clone'@'%' IDENTIFIED BY '{CLONE_PASSWORD_SQL}';" in sql
+        assert "GRANT BACKUP_ADMIN ON *.* TO 'clone'@'%';" in sql
+    assert "CHANGE" not in sql
+    assert (pod.volumes["run"] / "replication-ready").exists()
+    assert (pod.volumes["run"] / "replication-heartbeat").exists()
+    calls = pod.calls()
+    for secret in (PASSWORD, PASSWORD_SQL, CLONE_PASSWORD, CLONE_PASSWORD_SQL):
+        assert secret not in calls  # never on a command line
+    assert f"--defaults-extra-file={pod.volumes['run']}/client.cnf" in calls
+    listeners = [line for line in calls.splitlines() if line.startswith(("ncat", "socat")) and "3307" in line]
+    if pod.engine.serves_backup_streams:
+        (listener,) = listeners
+        assert "backup-stream.sh" in listener
+    else:
+        assert listeners == []  # the CLONE plugin needs no backup server
+
+
+# What a donor's backup carries, per engine: the primary's binlog info, or a replica's
+# slave info (MySQL 5.7: file and position; MariaDB in GTID mode: the GTID position). The
+# CLONE plugin's copy carries the GTID set, and the replica auto-positions.
+DONOR_FILES = {
+    ("mysql-8.4", "primary"): {},
+    ("mysql-8.4", "replica"): {},
+    ("mysql-9.7", "primary"): {},
+    ("mysql-9.7", "replica"): {},
+    ("mysql-5.7", "primary"): {"xtrabackup_binlog_info": "mysql-bin.000003\t157\n"},
+    ("mysql-5.7", "replica"): {
+        "xtrabackup_slave_info": "CHANGE MASTER TO MASTER_LOG_FILE='mysql-bin.000004', MASTER_LOG_POS=900;\n",
+    },
+    ("mariadb-11.4", "primary"): {"xtrabackup_binlog_info": "mysql-bin.000003\t157\t0-100-7\n"},
+    ("mariadb-11.4", "replica"): {
+        "xtrabackup_slave_info": "SET GLOBAL gtid_slave_pos = '0-100-9';\n"
+                                 "CHANGE MASTER TO master_use_gtid = slave_pos;\n",
+    },
+}
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+@pytest.mark.parametrize("donor", ["primary", "replica"], ids=lambda d: f"cloned-from-{d}")
+def test_new_replica_is_cloned_configured_and_positioned(tmp_path, engine_name, donor):
+    """clone-mysql, init-mysql and the replication sidecar of a new pod, in order."""
+    pod = Pod(tmp_path, engine_name, 1 if donor == "primary" else 2, replication_password=PASSWORD)
+    engine = pod.engine
+    pod.donor_backup(**DONOR_FILES[engine_name, donor])
+    for container_name, script in (("clone-mysql", "clone.sh"), ("init-mysql", "init-config.sh")):
+        result = pod.run(container_name, script)
+        assert result.returncode == 0, f"{script}: {result.stderr}"
+    position = position_of(pod)
+    cloned_from_replica = donor == "replica"
+    if cloned_from_replica:
+        pod.replica_status(io="No", sql="No")  # the donor's replication settings came along
+    (pod.log / "sql").unlink(missing_ok=True)  # what clone.sh said to its local server
+
+    result = pod.run_sidecar()
+    assert result.returncode is None, result.stderr
+
+    statements = [s for s in pod.sql().splitlines() if s and s not in ("SELECT 1", "SELECT @@GLOBAL.read_only")]
+    change = (
+        (filled(engine.sql_set_position, position) + ";" if engine.sql_set_position else "")
+        + filled(engine.sql_change_source, position) + ";"
+    )
+    expected = [change, f"{engine.sql_start_replica};"]
+    if cloned_from_replica:
+        expected = [engine.sql_replica_status, f"{engine.sql_stop_replica}; {engine.sql_reset_replica};", *expected]
+    else:
+        expected = [engine.sql_replica_status, *expected]
+    # Then the watch loop's first looks at the replica: reads only.
+    assert statements[:len(expected)] == expected
+    assert all(s.startswith(("SELECT", "SHOW")) for s in statements[len(expected):]), statements
+    # Spelled out once per dialect, for the reader.
+    if engine is mysql_ha.MARIADB_11_4:
+        gtid = "0-100-7" if donor == "primary" else "0-100-9"
+        assert change.startswith(f"SET GLOBAL gtid_slave_pos = '{gtid}';CHANGE MASTER TO ")
+        assert "MASTER_USE_GTID=slave_pos" in change
+    elif engine.clone_method == "clone-plugin":
+        assert change == (
+            "CHANGE REPLICATION SOURCE TO SOURCE_HOST='mysql-0.mysql', SOURCE_PORT=3306, SOURCE_USER='repl', "
+            f"SOURCE_PASSWORD='{PASSWORD_SQL}', SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=10, "
+            "SOURCE_RETRY_COUNT=86400, GET_SOURCE_PUBLIC_KEY=1;"
+        )
+    else:
+        coordinates = "'mysql-bin.000003', MASTER_LOG_POS=157" if donor == "primary" else "'mysql-bin.000004', MASTER_LOG_POS=900"
+        assert change.startswith("CHANGE MASTER TO MASTER_HOST='mysql-0.mysql', MASTER_PORT=3306, ")
+        assert f"MASTER_LOG_FILE={coordinates}" in change
+        assert "MASTER_RETRY_COUNT=86400" in change
+    assert f"_PASSWORD='{PASSWORD_SQL}'" in change
+    assert "@" not in change.replace("'repl'@", "")  # every placeholder filled
+    assert not (pod.datadir / "mysql-ha-source-position").exists()
+    assert (pod.datadir / "mysql-ha-source-position.applied").exists()
+    assert (pod.volumes["run"] / "replication-ready").exists()
+    assert PASSWORD not in pod.calls() and PASSWORD_SQL not in pod.calls()
+
+    # The sidecar restarts: the replica is positioned already, nothing is changed again.
+    (pod.log / "sql").unlink()
+    (pod.log / "sleeps").unlink()
+    result = pod.run_sidecar()
+    assert result.returncode is None, result.stderr
+    assert "CHANGE" not in pod.sql() and f"{engine.sql_start_replica};" not in pod.sql()
+
+
+@pytest.mark.parametrize(
+    "engine_name, position, message",
+    [
+        ("mysql-5.7", "LOG_FILE=mysql-bin.000001'; DROP USER root; --\nLOG_POS=4\nGTID=\n",
+         "no valid binary log file name"),
+        ("mysql-5.7", "LOG_FILE=mysql-bin.000001\nLOG_POS=4 OR 1\nGTID=\n", "no valid binary log position"),
+        ("mysql-5.7", "LOG_FILE=\nLOG_POS=\nGTID=0-100-7\n", "no valid binary log file name"),
+        ("mariadb-11.4", "LOG_FILE=\nLOG_POS=\nGTID=0-100-7'; DROP USER root; --\n", "invalid GTID position"),
+        ("mysql-8.4", "LOG_FILE=\nLOG_POS=\nGTID=x'; DROP USER root; --\n", "invalid GTID position"),
+    ],
+)
+def test_replica_refuses_a_bad_position(tmp_path, engine_name, position, message):
+    pod = Pod(tmp_path, engine_name, 1)
+    pod.datadir.mkdir(parents=True)
+    (pod.datadir / "mysql-ha-source-position").write_text(position)
+    result = pod.run_sidecar()
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "CHANGE" not in pod.sql()
+    assert not (pod.volumes["run"] / "replication-ready").exists()
+
+
+def test_replication_refuses_an_empty_password(tmp_path):
+    pod = Pod(tmp_path, "mysql-8.4", 0, replication_password="")
+    result = pod.run_sidecar()
+    assert result.returncode == 1
+    assert "the replication password in the Secret is empty" in result.stderr
+    assert "CREATE USER" not in pod.sql()
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+@pytest.mark.parametrize("ordinal", [0, 1])
+def test_replication_refuses_a_password_longer_than_the_engine_takes(tmp_path, engine_name, ordinal):
+    """CHANGE REPLICATION SOURCE / CHANGE MASTER refuse more than 32 characters (error 3056):
+    an existing Secret is checked when the sidecar starts, on every pod."""
+    pod = Pod(tmp_path, engine_name, ordinal, replication_password="p" * 33)
+    if ordinal:
+        pod.datadir.mkdir(parents=True)
+        (pod.datadir / "mysql-ha-source-position").write_text("LOG_FILE=mysql-bin.000003\nLOG_POS=157\nGTID=0-100-7\n")
+    result = pod.run_sidecar()
+    assert result.returncode == 1
+    assert ("the replication password in the Secret has 33 characters; replicas accept at most 32: "
+            "store a shorter one") in result.stderr
+    assert "CREATE USER" not in pod.sql() and "CHANGE" not in pod.sql()
+    assert not (pod.volumes["run"] / "replication-ready").exists()
+
+
+# 32 characters with what SQL and shells treat specially.
+LONGEST_PASSWORD = "q'u\\o$t#e&" + "x" * 22
+LONGEST_PASSWORD_SQL = "q''u\\\\o$t#e&" + "x" * 22
+POSITIONS = {
+    "mysql-8.4": "LOG_FILE=\nLOG_POS=\nGTID=\n",
+    "mysql-9.7": "LOG_FILE=\nLOG_POS=\nGTID=\n",
+    "mysql-5.7": "LOG_FILE=mysql-bin.000003\nLOG_POS=157\nGTID=\n",
+    "mariadb-11.4": "LOG_FILE=\nLOG_POS=\nGTID=0-100-7\n",
+}
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+def test_replication_takes_a_password_of_exactly_32_characters(tmp_path, engine_name):
+    assert len(LONGEST_PASSWORD) == 32
+    pod = Pod(tmp_path, engine_name, 1, replication_password=LONGEST_PASSWORD)
+    pod.datadir.mkdir(parents=True)
+    (pod.datadir / "mysql-ha-source-position").write_text(POSITIONS[engine_name])
+    result = pod.run_sidecar()
+    assert result.returncode is None, result.stderr
+    position = dict(line.split("=", 1) for line in POSITIONS[engine_name].splitlines())
+    change = filled(pod.engine.sql_change_source, position, LONGEST_PASSWORD_SQL) + ";"
+    assert f"_PASSWORD='{LONGEST_PASSWORD_SQL}'," in change
+    assert change in pod.sql()
+    assert LONGEST_PASSWORD not in pod.calls() and LONGEST_PASSWORD_SQL not in pod.calls()
+
+
+def test_positioned_replica_resumes_replication_after_a_server_restart(tmp_path):
+    pod = Pod(tmp_path, "mysql-5.7", 1)
+    pod.donor_backup(xtrabackup_binlog_info="mysql-bin.000003\t157\n")
+    for container_name, script in (("clone-mysql", "clone.sh"), ("init-mysql", "init-config.sh")):
+        assert pod.run(container_name, script).returncode == 0, script
+    assert pod.run_sidecar().returncode is None
+    # What the mysql container reads from /etc/mysql/conf.d when it restarts on its own:
+    conf = pod.path_in("mysql", "/etc/mysql/conf.d")
+    skip = [f.name for f in conf.iterdir() if pod.engine.skip_replica_start_option in f.read_text()]
+    assert skip == []
+
+
+# --- the sidecar's watch loop -----------------------------------------------------------------
+
+
+def positioned_replica(tmp_path, engine_name):
+    """A replica positioned earlier: the sidecar goes straight to watching."""
+    pod = Pod(tmp_path, engine_name, 1)
+    pod.datadir.mkdir(parents=True)
+    (pod.datadir / "mysql-ha-source-position.applied").write_text("")
+    return pod
+
+
+@pytest.mark.parametrize(
+    "engine_name, errno",
+    [*[(name, "2003") for name in ENGINE_NAMES], ("mysql-8.4", "2005"), ("mysql-8.4", "2013"), ("mysql-5.7", "1159")],
+)
+def test_watch_restarts_a_receiver_stopped_by_a_network_error(tmp_path, engine_name, errno):
+    """The receiver gives up after its retry count (10 by default in MySQL 8.4): the sidecar
+    starts it again instead of leaving the replica stale for good."""
+    pod = positioned_replica(tmp_path, engine_name)
+    pod.replica_status(io="No", sql="Yes", io_errno=errno,
+                       io_error="error connecting to source 'repl@mysql-0.mysql:3306' - retry-time: 10 retries: 10")
+    result = pod.run_sidecar(beats=2)
+    assert result.returncode is None, result.stderr
+    starts = [s for s in pod.sql().splitlines() if s == f"{pod.engine.sql_start_replica} IO_THREAD;"]
+    assert len(starts) == 2, pod.sql()  # once per round, while it stays stopped
+    assert f"the receiver stopped on error {errno}" in result.stderr
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+@pytest.mark.parametrize(
+    "io, errno",
+    [
+        pytest.param("No", "0", id="stopped-by-an-operator"),
+        pytest.param("No", "1045", id="access-denied"),  # a wrong password does not fix itself
+        pytest.param("Yes", "0", id="running"),
+        pytest.param("Connecting", "2003", id="still-retrying"),
+    ],
+)
+def test_watch_leaves_the_receiver_alone_otherwise(tmp_path, engine_name, io, errno):
+    pod = positioned_replica(tmp_path, engine_name)
+    pod.replica_status(io=io, sql="Yes", io_errno=errno)
+    result = pod.run_sidecar()
+    assert result.returncode is None, result.stderr
+    assert "IO_THREAD" not in pod.sql()
+    assert pod.sql().count(pod.engine.sql_replica_status) >= 1  # it did look (more rounds may pass before the stop)
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+def test_watch_never_restarts_anything_on_the_primary(tmp_path, engine_name):
+    pod = Pod(tmp_path, engine_name, 0)
+    pod.replica_status(io="No", sql="No", io_errno="2003")
+    result = pod.run_sidecar(beats=2)
+    assert result.returncode is None, result.stderr
+    assert "IO_THREAD" not in pod.sql() and "CHANGE" not in pod.sql() and "STOP" not in pod.sql()
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+def test_watch_beats_every_10_seconds(tmp_path, engine_name):
+    pod = positioned_replica(tmp_path, engine_name)
+    heartbeat = pod.volumes["run"] / "replication-heartbeat"
+    result = pod.run_sidecar(beats=1)
+    assert result.returncode is None, result.stderr
+    assert heartbeat.exists() and time.time() - heartbeat.stat().st_mtime < 10
+    assert (pod.log / "sleeps").read_text().splitlines().count(WATCH_INTERVAL) >= 1
+
+
+@pytest.mark.parametrize("engine_name", BACKUP_STREAM_ENGINES)
+def test_sidecar_ends_when_its_backup_server_ends(tmp_path, engine_name):
+    """The kubelet restarts the container rather than leave a pod that cannot serve clones."""
+    pod = positioned_replica(tmp_path, engine_name)
+    result = pod.run_sidecar(beats=2, STUB_LISTEN_SECONDS="0")
+    assert result.returncode == 1
+    assert "the backup server or the watch loop stopped" in result.stderr
