@@ -86,7 +86,7 @@ def facts(images: dict[str, str]) -> dict[str, object]:
         "socat": _socat_version(),
         "ncat": _first_line(["ncat", "--version"]),
         "python": sys.version.split()[0],
-        "node": _first_line(["node", "--version"]),
+        "node": _first_line([os.environ.get("JSII_NODE", "node"), "--version"]),  # the Node jsii runs on
         "cdk8s": _version("cdk8s"),
         "cdk8s_plus_27": _version("cdk8s-plus-27"),
         "load_average_at_start": round(os.getloadavg()[0], 2),
