@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cdk8s
+from cdk8s_plus_27 import k8s
 from constructs import Construct
 
 LABEL_NAME = "app.kubernetes.io/name"
@@ -17,6 +18,7 @@ SYNC_WAVES = {
     "PersistentVolume": -4,
     # What the pods mount.
     "ConfigMap": -3,
+    "PersistentVolumeClaim": -3,
     "Secret": -3,
     # cert-manager's Certificate writes the TLS Secret; Argo CD's health check of it waits
     # for the certificate to be issued.
@@ -30,6 +32,8 @@ SYNC_WAVES = {
     # The pods, last: everything they need is there. Wave 0 is Argo CD's default, so objects
     # an app adds without an annotation sync together with the StatefulSet.
     "StatefulSet": 0,
+    # Backups run against a set that exists.
+    "CronJob": 1,
 }
 """Argo CD sync wave per kind: a GitOps sync creates the objects in this order, waiting for
 each wave to be healthy before the next."""
@@ -71,3 +75,10 @@ def order_by_sync_wave(chart: cdk8s.Chart) -> None:
     for earlier, later in zip(ordered, ordered[1:]):
         for api_object in later:
             api_object.add_dependency(*earlier)
+
+
+def container_json(container: k8s.Container) -> dict:
+    """The manifest form of an L1 container (camelCase keys, quantities as strings), for a
+    JSON patch that adds it to an object built earlier."""
+    chart = cdk8s.Chart(cdk8s.App(), "container")
+    return k8s.KubePod(chart, "Pod", spec=k8s.PodSpec(containers=[container])).to_json()["spec"]["containers"][0]

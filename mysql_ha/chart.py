@@ -10,7 +10,9 @@ from . import _validation as check
 from ._k8s import annotate_sync_waves, cluster_scoped, order_by_sync_wave
 from .credentials import MySQLCredentials
 from .engines import MYSQL_8_4, Engine
+from .backup_target import BackupTarget, RestoreFrom
 from .local_storage import LocalStorage
+from .mysql_backup import MySQLBackup
 from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
 from .replicated_mysql import ReplicatedMySQL
@@ -43,6 +45,13 @@ class MySQLHAChart(cdk8s.Chart):
     :param semi_sync: semi-synchronous replication. Defaults to on when ``replicas`` >= 2
         (see ``ReplicatedMySQL``).
     :param semi_sync_timeout_seconds: see ``ReplicatedMySQL``. Defaults to 10.
+    :param backup_target: adds ``MySQLBackup`` (daily backups, binary logs archived every
+        30 s) to this target, ``BackupTarget.s3(...)`` or ``BackupTarget.volume_claim(...)``.
+        Defaults to no backups.
+    :param backup_schedule: cron expression of the backups. Defaults to ``0 3 * * *``.
+    :param backup_keep: backups kept. Defaults to 7.
+    :param restore_from: ``RestoreFrom(target, backup=..., point_in_time=...)``: a new set
+        starts from that backup (see ``ReplicatedMySQL``). Defaults to an empty server.
     """
 
     def __init__(
@@ -61,6 +70,10 @@ class MySQLHAChart(cdk8s.Chart):
         primary_ordinal: int = 0,
         semi_sync: bool | None = None,
         semi_sync_timeout_seconds: int = 10,
+        backup_target: BackupTarget | None = None,
+        backup_schedule: str = "0 3 * * *",
+        backup_keep: int = 7,
+        restore_from: RestoreFrom | None = None,
     ) -> None:
         super().__init__(
             scope, id, namespace=check.dns_label("namespace", namespace), disable_resource_name_hashes=True
@@ -78,8 +91,12 @@ class MySQLHAChart(cdk8s.Chart):
         self.mysql = ReplicatedMySQL(
             self, "MySQL", config=self.config, storage=self.storage, services=self.services, replicas=replicas,
             metrics=metrics, primary_ordinal=primary_ordinal, semi_sync=semi_sync,
-            semi_sync_timeout_seconds=semi_sync_timeout_seconds,
+            semi_sync_timeout_seconds=semi_sync_timeout_seconds, restore_from=restore_from,
         )
+        self.backup: MySQLBackup | None = None
+        if backup_target is not None:
+            self.backup = MySQLBackup(self, "Backup", cluster=self.mysql, target=backup_target,
+                                      schedule=backup_schedule, keep=backup_keep)
         annotate_sync_waves(self)
         order_by_sync_wave(self)
 

@@ -167,6 +167,22 @@ class Engine:
     sql_adopt_position: str = ""
     """Run before ``sql_change_source`` when a pod re-points: makes the replica's position
     this server's own history (a demoted primary has none as a replica)."""
+    # Backups and point-in-time restore (MySQLBackup, ReplicatedMySQL(restore_from=...)).
+    binlog_tool: str = ""
+    """Reads binary log files as SQL for a point-in-time replay; '' where backups are not offered."""
+    binlog_skip_applied_option: str = ""
+    """``binlog_tool`` option that leaves out the transactions of ``@GTID@`` (the backup's own)."""
+    binlog_gtid_header: str = ""
+    """How ``binlog_tool`` prints the GTID set that precedes a file's first transaction:
+    ``previous-gtids`` (MySQL: a ``Previous-GTIDs`` line, the set on the next) or
+    ``gtid-list`` (MariaDB: ``Gtid list [...]``)."""
+    sql_restore_gtid_state: str = ""
+    """Run on a restored server before the replay: gives its (empty) binary log the backup's
+    GTID state ``@GTID@``. '' where the data carries it (MySQL keeps ``gtid_executed`` in a table)."""
+    binlog_expiry_setting: str = "binlog_expire_logs_seconds"
+    """Server setting that purges binary logs older than this many seconds."""
+    default_binlog_expiry_seconds: int = 0
+    """The server's default for ``binlog_expiry_setting``; 0 keeps binary logs forever."""
 
     def __post_init__(self) -> None:
         if not self.sql_change_source.startswith(self.sql_change_source_prefix + " "):
@@ -224,6 +240,14 @@ class Engine:
                 for key, value in {**settings, **self.semi_sync_settings}.items()}
 
     @property
+    def supports_backups(self) -> bool:
+        """True when MySQLBackup can back this engine up and replay its binary logs to a
+        point in time: GTIDs on every pod (a backup of any replica knows where the
+        primary's binary logs continue) and a binary log reader."""
+        return self.supports_switchover and bool(self.binlog_tool and self.binlog_skip_applied_option
+                                                 and self.binlog_gtid_header)
+
+    @property
     def serves_backup_streams(self) -> bool:
         """True when each pod's sidecar serves hot backups on ``CLONE_PORT``."""
         return self.clone_method == "backup-stream"
@@ -258,6 +282,10 @@ class Engine:
             "MYSQL_HA_SQL_WAIT_FOR_GTIDS": self.sql_wait_for_gtids,
             "MYSQL_HA_SQL_GTID_SUBSET": self.sql_gtid_subset,
             "MYSQL_HA_SQL_ADOPT_POSITION": self.sql_adopt_position,
+            "MYSQL_HA_BINLOG_TOOL": self.binlog_tool,
+            "MYSQL_HA_BINLOG_SKIP_APPLIED_OPTION": self.binlog_skip_applied_option,
+            "MYSQL_HA_BINLOG_GTID_HEADER": self.binlog_gtid_header,
+            "MYSQL_HA_SQL_RESTORE_GTID_STATE": self.sql_restore_gtid_state,
         }
 
 
@@ -304,6 +332,11 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     sql_wait_for_gtids="SELECT WAIT_FOR_EXECUTED_GTID_SET('@GTID@', @SECONDS@)",
     sql_gtid_subset="SELECT GTID_SUBSET('@SUBSET@', '@SET@')",
     sql_adopt_position="",
+    binlog_tool="mysqlbinlog",
+    binlog_skip_applied_option="--exclude-gtids=@GTID@",
+    binlog_gtid_header="previous-gtids",
+    # 30 days since 8.0.
+    default_binlog_expiry_seconds=2592000,
 )
 
 _MASTER_SLAVE_STATEMENTS = dict(
@@ -437,6 +470,16 @@ MARIADB_11_4 = Engine(
     sql_gtid_subset="",
     # gtid_current_pos is this server's own history, whether it replicated or took writes.
     sql_adopt_position="SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_current_pos",
+    binlog_tool="mariadb-binlog",
+    # A GTID position as the start (10.8+): transactions up to it in each domain are skipped.
+    binlog_skip_applied_option="--start-position=@GTID@",
+    binlog_gtid_header="gtid-list",
+    # A restored server's binary log starts empty: without this its next GTID would restart
+    # the sequence below the backup's.
+    sql_restore_gtid_state=(
+        "RESET MASTER; SET GLOBAL gtid_binlog_state = '@GTID@'; SET GLOBAL gtid_slave_pos = '@GTID@'"
+    ),
+    default_binlog_expiry_seconds=0,
 )
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (MYSQL_8_4, MYSQL_9_7, MYSQL_5_7, MARIADB_11_4)}

@@ -126,6 +126,9 @@ class MySQLConfig(Construct):
         common = _settings("server_settings", server_settings, owned)
         primary = _settings("primary_settings", primary_settings, owned)
         replica = _settings("replica_settings", replica_settings, owned)
+        # What the declared primary runs with, as far as its binary logs go (MySQLBackup
+        # checks their expiry against its schedule).
+        self.binlog_settings = {**common, **primary}
 
         tls_settings = {}
         tls_environment = {}

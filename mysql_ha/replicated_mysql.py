@@ -8,9 +8,11 @@ import cdk8s
 from cdk8s_plus_27 import k8s
 from constructs import Construct
 
+from . import _backup_pods as backup_pods
 from . import _pod_spec as spec
 from . import _validation as check
-from ._k8s import LABEL_COMPONENT, annotate_sync_waves
+from ._k8s import LABEL_COMPONENT, annotate_sync_waves, container_json
+from .backup_target import BackupTarget, RestoreFrom
 from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
@@ -150,6 +152,10 @@ class ReplicatedMySQL(Construct):
     :param semi_sync_timeout_seconds: how long a commit waits for acknowledgements before the
         primary falls back to asynchronous replication (the write then commits on the
         primary alone). Defaults to 10. Longer also fences a partitioned old primary longer.
+    :param restore_from: ``RestoreFrom(target, backup=..., point_in_time=...)``: the declared
+        primary of a new set (empty data directory) starts from that backup, replayed to the
+        point in time, before its server ever runs (init containers ``restore-fetch`` and
+        ``restore-mysql``); every other pod clones from it. Defaults to an empty server.
     """
 
     def __init__(
@@ -190,8 +196,15 @@ class ReplicatedMySQL(Construct):
         semi_sync: bool | None = None,
         semi_sync_acknowledgements: int = 1,
         semi_sync_timeout_seconds: int = 10,
+        restore_from: RestoreFrom | None = None,
     ) -> None:
         super().__init__(scope, id)
+        if restore_from is not None and not isinstance(restore_from, RestoreFrom):
+            raise ValueError(f"restore_from must be a RestoreFrom(target, backup=..., point_in_time=...), "
+                             f"got {restore_from!r}")
+        if restore_from is not None and not config.engine.supports_backups:
+            raise ValueError(f"restore_from is not offered for engine {config.engine.name}: point-in-time restore "
+                             "replays binary logs by GTID; choose MySQL 8.4/9.7 or MariaDB")
         for prop, value, kind in (
             ("config", config, MySQLConfig),
             ("storage", storage, LocalStorage),
@@ -308,6 +321,17 @@ class ReplicatedMySQL(Construct):
         def script(name: str) -> list[str]:
             return ["bash", f"{SCRIPTS_DIR}/{name}"]
 
+        # What MySQLBackup's Job and the restore containers share with the set's pods.
+        self.engine = engine
+        self.tools_image = tools_image
+        self.server_image = server_image
+        self.image_pull_policy = pull
+        self.pod_env = env
+        self.pod_env_from = env_from
+        self.container_security = security
+        self.sidecar_resources = sidecar_resources
+        self.tls = tls
+
         def exec_probe(command: list[str], **timing: int) -> k8s.Probe:
             return k8s.Probe(exec=k8s.ExecAction(command=command), **timing)
 
@@ -412,6 +436,10 @@ class ReplicatedMySQL(Construct):
             ),
         )
         containers = [server, sidecar]
+        self.restore_from = restore_from
+        restore_containers = [] if restore_from is None else backup_pods.restore_containers(
+            self, restore_from, data_root=DATA_ROOT, config_map_dir=CONFIG_MAP_DIR, scripts=scripts, tmp=tmp,
+            topology=topology, secret=secret, certs=certs)
         volumes = [
             k8s.Volume(name="conf", empty_dir=k8s.EmptyDirVolumeSource()),
             k8s.Volume(name="run", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
@@ -445,6 +473,8 @@ class ReplicatedMySQL(Construct):
                 ),
             ),
         ]
+        if restore_from is not None:
+            volumes += restore_from.target.volumes()
         if tls is not None:
             volumes.append(k8s.Volume(
                 name="tls",
@@ -527,7 +557,7 @@ class ReplicatedMySQL(Construct):
                         termination_grace_period_seconds=termination_grace_period_seconds,
                         priority_class_name=priority_class_name,
                         affinity=spec.spread(spread, selector),
-                        init_containers=[clone, init],
+                        init_containers=[*restore_containers, clone, init],
                         containers=containers,
                         security_context=k8s.PodSecurityContext(
                             run_as_non_root=True,
@@ -580,6 +610,8 @@ class ReplicatedMySQL(Construct):
                     ],
                 )
             )
+        self.ingress_ports = [services.port, *([CLONE_PORT] if streams else [])]
+        self.binlog_archive: tuple[BackupTarget, int] | None = None
         self.network_policy = k8s.KubeNetworkPolicy(
             self,
             "NetworkPolicy",
@@ -592,6 +624,40 @@ class ReplicatedMySQL(Construct):
         )
         self.client_labels = client_labels
         annotate_sync_waves(self)
+
+    def archive_binlogs(self, target: BackupTarget, interval_seconds: int) -> None:
+        """Copies every pod's closed binary logs to ``target``; the declared primary closes its
+        current one every ``interval_seconds`` when it took writes. Called by ``MySQLBackup``."""
+        if self.binlog_archive is not None:
+            raise ValueError(f"the binary logs of {self.name} are archived already (to "
+                             f"{self.binlog_archive[0].describe()}): one MySQLBackup per set archives them")
+        self.binlog_archive = (target, interval_seconds)
+        patch = cdk8s.JsonPatch
+        pod = "/spec/template/spec"
+        self.stateful_set.add_json_patch(
+            patch.add(f"{pod}/containers/-", container_json(backup_pods.binlog_archiver(
+                self, target, interval_seconds, datadir=DATADIR, data_subpath=DATA_SUBPATH, run_dir=RUN_DIR,
+                scripts_dir=SCRIPTS_DIR, tmp_dir=TMP_DIR))),
+            # The replication sidecar (container 1) closes the primary's binary log.
+            patch.add(f"{pod}/containers/1/env/-", {"name": "MYSQL_HA_BINLOG_FLUSH_SECONDS",
+                                                     "value": str(interval_seconds)}),
+        )
+        if target.kind == "volume":
+            restoring = self.restore_from.target if self.restore_from is not None else None
+            if restoring is None or restoring.kind != "volume":
+                self.stateful_set.add_json_patch(patch.add(f"{pod}/volumes/-", {
+                    "name": "backup-target", "persistentVolumeClaim": {"claimName": target.claim_name}}))
+            elif restoring.claim_name != target.claim_name:
+                raise ValueError(f"the set restores from claim {restoring.claim_name!r} and would archive to claim "
+                                 f"{target.claim_name!r}: use one backup claim per set, or S3 for one of them")
+
+    def admit(self, labels: Mapping[str, str]) -> None:
+        """Lets pods with ``labels`` (same namespace) reach the server and clone ports."""
+        peer = {"podSelector": {"matchLabels": dict(labels)}}
+        self.network_policy.add_json_patch(*(
+            cdk8s.JsonPatch.add("/spec/ingress/-", {"from": [peer], "ports": [{"port": port, "protocol": "TCP"}]})
+            for port in self.ingress_ports
+        ))
 
     @property
     def primary_host(self) -> str:

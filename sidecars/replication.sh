@@ -294,6 +294,31 @@ reload_tls() {
   return 0
 }
 
+flush_every=${MYSQL_HA_BINLOG_FLUSH_SECONDS:-0}
+closed_at_file=${MYSQL_HA_RUN_DIR}/binlog-closed-at
+last_flush=0
+flushed_gtids=''
+
+# close_binlog: on the declared primary, with binary logs archived (MySQLBackup), every
+# MYSQL_HA_BINLOG_FLUSH_SECONDS: closes the binary log if a transaction arrived since the
+# last time, then records the time before which every transaction is in a closed file
+# (the archiver copies closed files only).
+close_binlog() {
+  local now gtids
+  ((flush_every > 0)) || return 0
+  now=$(date +%s)
+  ((now - last_flush >= flush_every)) || return 0
+  [[ $(sql <<<"SELECT @@GLOBAL.read_only") == 0 ]] || return 0
+  # Read after $now: a transaction committed before $now is in this set.
+  gtids=$(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+  if [[ $gtids != "$flushed_gtids" ]]; then
+    sql <<<"FLUSH LOCAL BINARY LOGS;" || return 0
+    flushed_gtids=$gtids
+  fi
+  last_flush=$now
+  printf '%s\n' "$now" >"${closed_at_file}.tmp" && mv "${closed_at_file}.tmp" "$closed_at_file"
+}
+
 # watch_replication: beats every second, converging on the declared primary; with TLS
 # on, it also carries a renewed certificate to the servers.
 watch_replication() {
@@ -312,6 +337,7 @@ watch_replication() {
     if wanted=$(declared_primary); then
       if ((wanted == POD_ORDINAL)); then
         lead || true
+        close_binlog || true
       elif follow "$wanted" && replica_status 2>/dev/null; then
         restart_receiver
       fi

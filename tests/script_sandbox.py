@@ -62,7 +62,8 @@ case $tool in
       fi
       cp -R "$STUB_BACKUP/." "${BASH_REMATCH[1]}/"
     fi
-    [[ $sql != *performance_schema.clone_status* ]] || printf '%s\n' "${STUB_CLONE_STATE:-Completed}"
+    [[ $sql != *performance_schema.clone_status* ]] \
+      || printf '%s\t%s\n' "${STUB_CLONE_STATE:-Completed}" "${STUB_CLONE_GTID:-3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5}"
     # read_only: off on mysql-0 (the declared primary of the chart), on elsewhere.
     if [[ $sql == "SELECT @@GLOBAL.read_only" ]]; then
       if [[ -n ${STUB_READ_ONLY:-} ]]; then echo "$STUB_READ_ONLY"; elif [[ $HOSTNAME == *-0 ]]; then echo 0; else echo 1; fi

@@ -15,6 +15,10 @@ from synth_helpers import ENGINE_NAMES, SIDECARS, by_kind, container, env_of, po
 
 
 SCRIPTS = sorted(SIDECARS.glob("*.sh"))
+LIBRARIES = [p for p in SCRIPTS if p.read_text().startswith("# shellcheck shell=bash\n")]
+# Run by rclone's image, whose shell is busybox's sh: POSIX only.
+POSIX_SCRIPTS = [p for p in SCRIPTS if p.read_text().startswith("#!/bin/sh\n")]
+BASH_SCRIPTS = [p for p in SCRIPTS if p not in LIBRARIES and p not in POSIX_SCRIPTS]
 STRICT_MODE = "set -o errexit -o nounset -o pipefail"
 
 
@@ -35,7 +39,20 @@ def test_shellcheck_passes():
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.name != "common.sh"], ids=lambda p: p.name)
+def test_every_script_is_bash_a_library_or_posix():
+    assert sorted(BASH_SCRIPTS + LIBRARIES + POSIX_SCRIPTS) == SCRIPTS
+    assert {p.name for p in LIBRARIES} == {"common.sh", "copy.sh"}
+    assert {p.name for p in POSIX_SCRIPTS} == {"backup-upload.sh", "binlog-archive.sh", "restore-fetch.sh"}
+
+
+@pytest.mark.parametrize("path", POSIX_SCRIPTS, ids=lambda p: p.name)
+def test_posix_script_stops_at_the_first_error(path):
+    commands = [line for line in path.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    # busybox sh has no pipefail: these scripts check each pipeline's result themselves.
+    assert commands[0] == "set -eu", f"{path.name}: the first command must be `set -eu`"
+
+
+@pytest.mark.parametrize("path", BASH_SCRIPTS, ids=lambda p: p.name)
 def test_script_runs_in_strict_mode(path):
     lines = path.read_text().splitlines()
     assert lines[0] == "#!/usr/bin/env bash"
@@ -43,8 +60,9 @@ def test_script_runs_in_strict_mode(path):
     assert commands[0] == STRICT_MODE, f"{path.name}: the first command must be `{STRICT_MODE}`"
 
 
-def test_common_is_a_library():
-    text = (SIDECARS / "common.sh").read_text()
+@pytest.mark.parametrize("path", LIBRARIES, ids=lambda p: p.name)
+def test_common_is_a_library(path):
+    text = re.sub(r"<<(\w+)[^\n]*\n.*?\n\1\n", "<<HEREDOC\n", path.read_text(), flags=re.S)  # bodies are data
     assert text.startswith("# shellcheck shell=bash\n")
     # Sourced: it must not change the caller's shell options or run anything at load time.
     commands = [
@@ -87,7 +105,7 @@ def variables_used(*names: str, optional: bool = False) -> set[str]:
 
 # Which scripts each container runs (command, probe, or served by the sidecar).
 RUNS = {
-    "clone-mysql": ["clone.sh"],
+    "clone-mysql": ["clone.sh", "copy.sh"],
     "init-mysql": ["init-config.sh"],
     "mysql": ["readiness.sh"],
     "replication": ["replication.sh", "backup-stream.sh", "sidecar-liveness.sh", "status.sh"],

@@ -65,7 +65,8 @@ def test_every_variable_a_script_reads_is_set_with_tls_on(engine_name, container
         provided |= set(by_kind(manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
     for script in test_scripts.RUNS[container_name]:
         missing = test_scripts.variables_used(script, "common.sh", optional=True) - provided - {
-            "MYSQL_HA_DATA_ROOT", "MYSQL_HA_CONF_DIR", "MYSQL_HA_CONFIG_DIR"}  # set per container where used
+            "MYSQL_HA_DATA_ROOT", "MYSQL_HA_CONF_DIR", "MYSQL_HA_CONFIG_DIR",  # set per container where used
+            "MYSQL_HA_BINLOG_FLUSH_SECONDS"}  # set by MySQLBackup when it archives binary logs
         assert not missing, f"{container_name} runs {script} without {sorted(missing)}"
 
 
@@ -140,15 +141,15 @@ def test_client_option_file_speaks_tls(tmp_path, engine_name, expected):
         assert options[group]["host"] == "127.0.0.1"
 
 
-# --- clone.sh with the CLONE plugin ---------------------------------------------------------
+# --- copy.sh with the CLONE plugin (clone.sh and backup.sh) ---------------------------------
 
 
 def test_clone_plugin_requires_ssl_with_the_set_certificate():
-    text = (SIDECARS / "clone.sh").read_text()
+    text = (SIDECARS / "copy.sh").read_text()
     assert '"--clone-ssl-ca=${tls_dir}/ca.crt" "--clone-ssl-cert=${tls_dir}/tls.crt" ' \
            '"--clone-ssl-key=${tls_dir}/tls.key"' in text
     assert "--plugin-load-add=mysql_clone.so \"${tls[@]}\"" in text
-    assert "DATA DIRECTORY = '$(sql_string \"$staging/data\")'${require};" in text
+    assert "DATA DIRECTORY = '$(sql_string \"$target\")'${require};" in text
     assert "require=' REQUIRE SSL'" in text
 
 

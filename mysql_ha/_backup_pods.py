@@ -1,0 +1,93 @@
+"""The containers that backups and restores add to ReplicatedMySQL's pods: the restore
+init containers of the declared primary and the binary log archiver beside every server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cdk8s_plus_27 import k8s
+
+from .backup_target import BackupTarget, RestoreFrom
+
+if TYPE_CHECKING:
+    from .replicated_mysql import ReplicatedMySQL
+
+POD_NAME = k8s.EnvVar(name="MYSQL_HA_POD_NAME", value_from=k8s.EnvVarSource(
+    field_ref=k8s.ObjectFieldSelector(field_path="metadata.name")))
+ARCHIVE_POLL_SECONDS = 5
+"""How often the archiver looks for binary logs the primary closed."""
+
+
+def restore_containers(cluster: ReplicatedMySQL, restore: RestoreFrom, *, data_root: str, config_map_dir: str,
+                       scripts: k8s.VolumeMount, tmp: k8s.VolumeMount, topology: k8s.VolumeMount,
+                       secret: k8s.VolumeMount, certs: list[k8s.VolumeMount]) -> list[k8s.Container]:
+    """``restore-fetch`` (rclone) chooses the backup and copies it, with the binary logs it
+    needs, next to the data directory; ``restore-mysql`` (the server's image) checks, unpacks
+    and replays them, and renames the result into place. Both do nothing on a pod that is
+    not the declared primary or already has data."""
+    data = k8s.VolumeMount(name="data", mount_path=data_root)
+    env = [
+        *cluster.pod_env,
+        *restore.env(),
+        k8s.EnvVar(name="MYSQL_HA_DATA_ROOT", value=data_root),
+        POD_NAME,
+        k8s.EnvVar(name="HOME", value=tmp.mount_path),
+    ]
+    fetch = k8s.Container(
+        name="restore-fetch",
+        image=restore.target.image,
+        image_pull_policy=cluster.image_pull_policy,
+        command=["sh", f"{scripts.mount_path}/restore-fetch.sh"],
+        env=env,
+        volume_mounts=[data, scripts, tmp, topology, *restore.target.mounts(read_only=True)],
+        resources=cluster.sidecar_resources,
+        security_context=cluster.container_security,
+    )
+    replay = k8s.Container(
+        name="restore-mysql",
+        image=cluster.server_image,
+        image_pull_policy=cluster.image_pull_policy,
+        command=["bash", f"{scripts.mount_path}/restore.sh"],
+        env=[*env, k8s.EnvVar(name="MYSQL_HA_CONFIG_DIR", value=config_map_dir)],
+        env_from=cluster.pod_env_from,
+        volume_mounts=[data, scripts, tmp, topology, *certs, secret,
+                       k8s.VolumeMount(name="config-map", mount_path=config_map_dir, read_only=True)],
+        resources=cluster.sidecar_resources,
+        security_context=cluster.container_security,
+    )
+    return [fetch, replay]
+
+
+def binlog_archiver(cluster: ReplicatedMySQL, target: BackupTarget, interval_seconds: int, *, datadir: str,
+                    data_subpath: str, run_dir: str, scripts_dir: str, tmp_dir: str) -> k8s.Container:
+    """Sidecar ``binlog-archive``: copies the binary logs this pod has closed to
+    ``binlogs/<pod>/`` of the target, then the time up to which they hold every transaction."""
+    heartbeat = f"{tmp_dir}/binlog-archive.heartbeat"
+    return k8s.Container(
+        name="binlog-archive",
+        image=target.image,
+        image_pull_policy=cluster.image_pull_policy,
+        command=["sh", f"{scripts_dir}/binlog-archive.sh"],
+        env=[
+            *target.env(),
+            k8s.EnvVar(name="MYSQL_HA_DATADIR", value=datadir),
+            POD_NAME,
+            k8s.EnvVar(name="MYSQL_HA_RUN_DIR", value=run_dir),
+            k8s.EnvVar(name="MYSQL_HA_ARCHIVE_POLL_SECONDS", value=str(min(ARCHIVE_POLL_SECONDS, interval_seconds))),
+            k8s.EnvVar(name="MYSQL_HA_ARCHIVE_HEARTBEAT", value=heartbeat),
+            k8s.EnvVar(name="HOME", value=tmp_dir),
+        ],
+        volume_mounts=[
+            k8s.VolumeMount(name="data", mount_path=datadir, sub_path=data_subpath, read_only=True),
+            k8s.VolumeMount(name="run", mount_path=run_dir, read_only=True),
+            k8s.VolumeMount(name="scripts", mount_path=scripts_dir, read_only=True),
+            k8s.VolumeMount(name="tmp", mount_path=tmp_dir),
+            *target.mounts(),
+        ],
+        resources=cluster.sidecar_resources,
+        security_context=cluster.container_security,
+        # The loop beats after every round, copied or not; a target that hangs stops it.
+        liveness_probe=k8s.Probe(
+            exec=k8s.ExecAction(command=["sh", "-c", f'test -n "$(find {heartbeat} -mmin -10)"']),
+            initial_delay_seconds=60, period_seconds=60, failure_threshold=3),
+    )

@@ -1,0 +1,319 @@
+"""MySQLBackup: scheduled physical backups of a ReplicatedMySQL, and its binary logs archived
+for point-in-time restore."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import cdk8s
+from cdk8s_plus_27 import k8s
+from constructs import Construct
+from croniter import croniter
+
+from . import _pod_spec as spec
+from . import _validation as check
+from ._k8s import LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME, annotate_sync_waves
+from .backup_target import BackupTarget
+from .replicated_mysql import (
+    CLONE_PASSWORD_FILE,
+    ROOT_PASSWORD_FILE,
+    RUN_DIR,
+    SCRIPTS_DIR,
+    SECRET_DIR,
+    TMP_DIR,
+    TOPOLOGY_DIR,
+    ReplicatedMySQL,
+)
+from .tls import CA_KEY, CERT_KEY, KEY_KEY, TLS_DIR
+
+SOURCES = ("replica", "primary")
+STAGING_DIR = "/var/lib/mysql-ha-backup"
+DAY = 86400
+
+
+class MySQLBackup(Construct):
+    """A CronJob that takes a physical backup of ``cluster`` and keeps the newest ones on
+    ``target``, and (unless ``binlog_archive_interval_seconds=None``) every pod's binary logs
+    copied to the same target, so that ``RestoreFrom(target, point_in_time=...)`` can bring a
+    new cluster to any second between the oldest backup and the last archived binary log.
+
+    Each run (a pod of init container ``backup``, the server's image, then ``upload``,
+    rclone):
+
+    1. picks the source: the first replica that replicates with both threads within
+       ``max_replication_lag_seconds`` (``source="replica"``, the default; the declared
+       primary only when no replica is ready), or the declared primary (``source="primary"``);
+    2. copies it as a new replica would (MySQL: CLONE INSTANCE into a throwaway server's
+       directory; MariaDB: the hot backup stream of port 3307, then prepared), so the copy
+       starts as it is; records the GTID set it holds;
+    3. packs it (tar, zstd where the image has it, else gzip), with a ``manifest``: engine,
+       server version, source, GTID set, start and end time, size, SHA-256;
+    4. uploads the archive, then the manifest (a backup without one never finished: it is
+       never listed nor restored, and a later run deletes it), then deletes backups beyond
+       ``keep`` and older than ``max_age_days`` (never the newest) and the archived binary
+       logs that only those needed.
+
+    Beside it: a NetworkPolicy that admits no traffic into the backup pods, and rules on the
+    set's NetworkPolicy that let them reach the server (and clone) ports. Run one now with
+    ``kubectl create job --from=cronjob/{set}-backup {set}-backup-now``.
+
+    :param cluster: the set to back up.
+    :param target: ``BackupTarget.volume_claim(...)`` or ``BackupTarget.s3(...)``. A claim
+        target with ``size`` is created here.
+    :param schedule: cron expression. Defaults to ``0 3 * * *`` (daily, 03:00).
+    :param time_zone: IANA zone of ``schedule``. Defaults to ``Etc/UTC``.
+    :param keep: backups to keep. Defaults to 7.
+    :param max_age_days: also delete backups older than this (the newest stays). Defaults to none.
+    :param source: ``replica`` (a ready replica, else the primary) or ``primary``. Defaults to ``replica``.
+    :param binlog_archive_interval_seconds: the declared primary closes its binary log this
+        often when it took writes, and every pod's archiver copies closed logs within 5 s:
+        the restore point can be as recent as about this long ago. ``None`` archives nothing
+        (restores to a backup only). Defaults to 30.
+    :param deadline_seconds: a run taking longer is stopped (and its upload left unfinished).
+        Defaults to 21600 (6 h).
+    :param staging_size_limit: size limit of the pod's scratch space (holds the copy and its
+        archive during a run). Defaults to none.
+    :param cpu_request: of the backup pod's containers. Defaults to ``250m``.
+    :param memory_request: defaults to ``256Mi``.
+    :param memory_limit: defaults to ``1Gi``.
+    :param suspend: create the CronJob suspended. Defaults to off.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cluster: ReplicatedMySQL,
+        target: BackupTarget,
+        schedule: str = "0 3 * * *",
+        time_zone: str = "Etc/UTC",
+        keep: int = 7,
+        max_age_days: int | None = None,
+        source: str = "replica",
+        binlog_archive_interval_seconds: int | None = 30,
+        deadline_seconds: int = 6 * 3600,
+        staging_size_limit: str | None = None,
+        cpu_request: str = "250m",
+        memory_request: str = "256Mi",
+        memory_limit: str = "1Gi",
+        suspend: bool = False,
+    ) -> None:
+        super().__init__(scope, id)
+        if not isinstance(cluster, ReplicatedMySQL):
+            raise ValueError(f"cluster must be a ReplicatedMySQL construct, got {cluster!r}")
+        if not isinstance(target, BackupTarget):
+            raise ValueError("target must be BackupTarget.volume_claim(...) or BackupTarget.s3(...), "
+                             f"got {target!r}")
+        engine = cluster.engine
+        if not engine.supports_backups:
+            raise ValueError(f"MySQLBackup is not offered for engine {engine.name}: a backup of a replica and the "
+                             "replay of binary logs are positioned by GTID; choose MySQL 8.4/9.7 or MariaDB")
+        if not isinstance(schedule, str) or not croniter.is_valid(schedule) or len(schedule.split()) != 5:
+            raise ValueError("schedule must be a cron expression of five fields (minute hour day-of-month month "
+                             f"day-of-week), e.g. '0 3 * * *', got {schedule!r}")
+        if not isinstance(time_zone, str) or not time_zone or " " in time_zone:
+            raise ValueError(f"time_zone must be an IANA time zone name such as 'Etc/UTC', got {time_zone!r}")
+        check.int_range("keep", keep, 1, 10000)
+        if max_age_days is not None:
+            check.int_range("max_age_days", max_age_days, 1, 36500)
+        check.one_of("source", source, SOURCES)
+        check.int_range("deadline_seconds", deadline_seconds, 60, 7 * DAY)
+        if staging_size_limit is not None:
+            check.quantity("staging_size_limit", staging_size_limit)
+        if not isinstance(suspend, bool):
+            raise ValueError(f"suspend must be True or False, got {suspend!r}")
+        self.interval_seconds = max_interval_seconds(schedule)
+        if binlog_archive_interval_seconds is not None:
+            check.int_range("binlog_archive_interval_seconds", binlog_archive_interval_seconds, 5, 3600)
+            _check_binlog_expiry(cluster, self.interval_seconds, schedule)
+        self.cluster = cluster
+        self.target = target
+        self.schedule = schedule
+        name = f"{cluster.name}-backup"
+        if len(name) > 52:
+            raise ValueError(f"the backup CronJob's name {name!r} is longer than 52 characters (Kubernetes "
+                             "limit for CronJob names): choose a shorter ReadWriteServices name")
+        self.pod_labels = {LABEL_NAME: "mysql-backup", LABEL_INSTANCE: cluster.name, LABEL_COMPONENT: "backup"}
+
+        self.claim: k8s.KubePersistentVolumeClaim | None = None
+        if target.creates_claim:
+            self.claim = k8s.KubePersistentVolumeClaim(
+                self, "Claim",
+                metadata=k8s.ObjectMeta(name=target.claim_name, labels=self.pod_labels),
+                spec=k8s.PersistentVolumeClaimSpec(
+                    access_modes=[target.access_mode],
+                    storage_class_name=target.storage_class_name,
+                    resources=k8s.ResourceRequirements(requests={"storage": k8s.Quantity.from_string(target.size)}),
+                ),
+            )
+
+        resources = spec.resources("", cpu_request, memory_request, None, memory_limit)
+        credentials = cluster.config.credentials
+        common = [
+            k8s.EnvVar(name="MYSQL_HA_STAGING_DIR", value=STAGING_DIR),
+            k8s.EnvVar(name="MYSQL_HA_KEEP", value=str(keep)),
+            k8s.EnvVar(name="MYSQL_HA_MAX_AGE_SECONDS", value="" if max_age_days is None else str(max_age_days * DAY)),
+            k8s.EnvVar(name="MYSQL_HA_DEADLINE_SECONDS", value=str(deadline_seconds)),
+            k8s.EnvVar(name="HOME", value=TMP_DIR),
+        ]
+        scripts = k8s.VolumeMount(name="scripts", mount_path=SCRIPTS_DIR, read_only=True)
+        tmp = k8s.VolumeMount(name="tmp", mount_path=TMP_DIR)
+        staging = k8s.VolumeMount(name="staging", mount_path=STAGING_DIR)
+        certs = [k8s.VolumeMount(name="tls", mount_path=TLS_DIR, read_only=True)] if cluster.tls is not None else []
+        backup = k8s.Container(
+            name="backup",
+            image=cluster.tools_image,
+            image_pull_policy=cluster.image_pull_policy,
+            command=["bash", f"{SCRIPTS_DIR}/backup.sh"],
+            env=[
+                *cluster.pod_env,
+                *common,
+                k8s.EnvVar(name="MYSQL_HA_SET", value=cluster.name),
+                k8s.EnvVar(name="MYSQL_HA_REPLICAS", value=str(cluster.replicas)),
+                k8s.EnvVar(name="MYSQL_HA_BACKUP_SOURCE", value=source),
+                k8s.EnvVar(name="MYSQL_HA_ENGINE", value=engine.name),
+            ],
+            env_from=cluster.pod_env_from,
+            volume_mounts=[
+                staging, scripts, tmp,
+                k8s.VolumeMount(name="credentials", mount_path=SECRET_DIR, read_only=True),
+                k8s.VolumeMount(name="run", mount_path=RUN_DIR),
+                k8s.VolumeMount(name="topology", mount_path=TOPOLOGY_DIR, read_only=True),
+                *certs,
+            ],
+            resources=resources,
+            security_context=cluster.container_security,
+        )
+        upload = k8s.Container(
+            name="upload",
+            image=target.image,
+            image_pull_policy=cluster.image_pull_policy,
+            command=["sh", f"{SCRIPTS_DIR}/backup-upload.sh"],
+            env=[*target.env(), *common],
+            volume_mounts=[staging, scripts, tmp, *target.mounts()],
+            resources=resources,
+            security_context=cluster.container_security,
+        )
+        secret_items = [k8s.KeyToPath(key=credentials.root_password_key, path=ROOT_PASSWORD_FILE)]
+        if not engine.serves_backup_streams:
+            secret_items.append(k8s.KeyToPath(key=credentials.clone_password_key, path=CLONE_PASSWORD_FILE))
+        volumes = [
+            k8s.Volume(name="staging", empty_dir=k8s.EmptyDirVolumeSource(
+                size_limit=None if staging_size_limit is None else k8s.Quantity.from_string(staging_size_limit))),
+            k8s.Volume(name="tmp", empty_dir=k8s.EmptyDirVolumeSource()),
+            k8s.Volume(name="run", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
+            k8s.Volume(name="scripts", config_map=k8s.ConfigMapVolumeSource(
+                name=cluster.config.scripts_config_map.name, default_mode=0o555)),
+            k8s.Volume(name="topology", config_map=k8s.ConfigMapVolumeSource(name=f"{cluster.name}-topology")),
+            k8s.Volume(name="credentials", secret=k8s.SecretVolumeSource(
+                secret_name=credentials.secret_name, default_mode=0o440, items=secret_items)),
+            *target.volumes(),
+        ]
+        if cluster.tls is not None:
+            volumes.append(k8s.Volume(name="tls", secret=k8s.SecretVolumeSource(
+                secret_name=cluster.tls.secret_for(cluster.name), default_mode=0o440,
+                items=[k8s.KeyToPath(key=key, path=key) for key in (CERT_KEY, KEY_KEY, CA_KEY)])))
+        self.cron_job = k8s.KubeCronJob(
+            self, "CronJob",
+            metadata=k8s.ObjectMeta(name=name, labels=self.pod_labels, annotations={
+                f"checkov.io/skip{i}": f"{rule}={why}" for i, (rule, why) in enumerate(CHECKOV_SKIPS, 1)}),
+            spec=k8s.CronJobSpec(
+                schedule=schedule,
+                time_zone=time_zone,
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=3600,
+                successful_jobs_history_limit=3,
+                failed_jobs_history_limit=3,
+                suspend=suspend or None,
+                job_template=k8s.JobTemplateSpec(
+                    metadata=k8s.ObjectMeta(labels=self.pod_labels),
+                    spec=k8s.JobSpec(
+                        backoff_limit=2,
+                        active_deadline_seconds=deadline_seconds,
+                        template=k8s.PodTemplateSpec(
+                            metadata=k8s.ObjectMeta(labels=self.pod_labels),
+                            spec=k8s.PodSpec(
+                                restart_policy="Never",
+                                service_account_name=cluster.service_account.name,
+                                automount_service_account_token=False,
+                                init_containers=[backup],
+                                containers=[upload],
+                                security_context=k8s.PodSecurityContext(
+                                    run_as_non_root=True,
+                                    run_as_user=engine.uid,
+                                    run_as_group=engine.uid,
+                                    fs_group=engine.uid,
+                                    fs_group_change_policy="OnRootMismatch",
+                                    seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+                                ),
+                                volumes=volumes,
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        )
+        # Nothing connects to a backup pod; it reaches the set's ports and the target.
+        self.network_policy = k8s.KubeNetworkPolicy(
+            self, "NetworkPolicy",
+            metadata=k8s.ObjectMeta(name=name, labels=self.pod_labels),
+            spec=k8s.NetworkPolicySpec(pod_selector=k8s.LabelSelector(match_labels=self.pod_labels),
+                                       policy_types=["Ingress"]),
+        )
+        cluster.admit(self.pod_labels)
+        self.binlog_archive_interval_seconds = binlog_archive_interval_seconds
+        if binlog_archive_interval_seconds is not None:
+            cluster.archive_binlogs(target, binlog_archive_interval_seconds)
+        annotate_sync_waves(self)
+
+
+CHECKOV_SKIPS = (
+    ("CKV_K8S_8", "a Job's containers run to completion: a liveness probe would restart a backup midway; "
+                  "activeDeadlineSeconds bounds a run that hangs"),
+    ("CKV_K8S_9", "a Job's pod serves nothing: readiness does not apply"),
+    ("CKV_K8S_14", "images are pinned by tag, see the StatefulSet's annotation"),
+    ("CKV_K8S_43", "images are referenced by tag, see the StatefulSet's annotation"),
+    ("CKV_K8S_15", "imagePullPolicy follows the StatefulSet's (IfNotPresent by default)"),
+    ("CKV_K8S_40", "the engines' images and data files expect uid 999"),
+    ("CKV_K8S_11", "no CPU limit, as for the set: a throttled backup only takes longer"),
+)
+
+
+def max_interval_seconds(schedule: str, *, days: int = 400) -> int:
+    """The longest time between two runs of ``schedule`` over ``days`` (at least a year, so
+    that monthly and yearly schedules show their real gap)."""
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    runs = croniter(schedule, start)
+    previous = runs.get_next(float)
+    longest = 0.0
+    end = start.timestamp() + days * DAY
+    count = 0
+    while previous < end and count < 200000:
+        following = runs.get_next(float)
+        longest = max(longest, following - previous)
+        previous = following
+        count += 1
+    return int(longest)
+
+
+def _check_binlog_expiry(cluster: ReplicatedMySQL, interval: int, schedule: str) -> None:
+    """Point-in-time restore replays archived binary logs from the last backup on: the server
+    must keep each log at least as long as the longest time between two backups."""
+    engine = cluster.engine
+    settings = cluster.config.binlog_settings
+    expiry = engine.default_binlog_expiry_seconds
+    where = f"engine {engine.name}'s default"
+    for key, factor in ((engine.binlog_expiry_setting, 1), ("expire_logs_days", DAY)):
+        value = settings.get(key) if key in settings else settings.get(key.replace("_", "-"))
+        if value is not None:
+            expiry = int(float(value) * factor)
+            where = f"{key}={value}"
+            break
+    if expiry and expiry < interval:
+        raise ValueError(
+            f"binary logs expire after {expiry} s ({where}), sooner than the longest gap of {interval} s between "
+            f"two backups of schedule {schedule!r}: a restore to a time in that gap would miss transactions; "
+            f"set {engine.binlog_expiry_setting} to at least {interval} in MySQLConfig(server_settings=...), "
+            "or back up more often"
+        )

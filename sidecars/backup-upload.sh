@@ -1,0 +1,72 @@
+#!/bin/sh
+# Container "upload" of MySQLBackup's Job (rclone's image: busybox sh): copies the backup
+# that the "backup" init container packed to the target, then applies the retention.
+#   1. deletes unfinished backups (no manifest) that started longer ago than a run may
+#      last: they belong to runs that died;
+#   2. copies data.*, then the manifest: a backup becomes visible, to listing and restore,
+#      only once it is complete;
+#   3. keeps the newest MYSQL_HA_KEEP backups and, with a maximum age, only those newer
+#      than it (never deleting the newest), then deletes the archived binary logs that
+#      only the deleted backups needed (closed before the oldest kept backup started).
+set -eu
+
+location=${MYSQL_HA_BACKUP_LOCATION:?}
+out=${MYSQL_HA_STAGING_DIR:?}/out
+
+log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${0##*/}" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+value() { sed -n "s/^$1=//p" "$2" | head -n 1; }
+# older NAME CUTOFF: backup NAME (20261126T030000Z) started before CUTOFF, of the same form.
+older() { [ -n "$2" ] && [ "$(echo "$1" | tr -d TZ)" -lt "$(echo "$2" | tr -d TZ)" ]; }
+
+[ -s "$out/retention" ] || die "the backup container left no backup in $out"
+name=$(value name "$out/retention")
+[ -s "$out/$name/manifest" ] || die "backup $name has no manifest: it did not finish"
+
+# complete_backups: the names of the backups that have a manifest, oldest first.
+complete_backups() {
+  rclone lsf -R --files-only --include '/*/manifest' "$location/backups" 2>/dev/null | sed -n 's|/manifest$||p' | sort
+}
+
+unfinished_cutoff=$(value unfinished_cutoff "$out/retention")
+complete=$(complete_backups)
+rclone lsf --dirs-only "$location/backups" 2>/dev/null | tr -d / | sort | while read -r dir; do
+  printf '%s\n' "$complete" | grep -qx "$dir" && continue
+  if older "$dir" "$unfinished_cutoff"; then
+    log "deleting ${dir}: it never finished"
+    rclone purge "$location/backups/$dir"
+  fi
+done
+
+log "uploading backup $name to ${MYSQL_HA_BACKUP_TARGET}"
+for file in "$out/$name"/data.*; do
+  rclone copyto "$file" "$location/backups/$name/${file##*/}"
+done
+rclone copyto "$out/$name/manifest" "$location/backups/$name/manifest"
+log "backup $name is complete"
+
+backups=$(complete_backups)
+count=$(printf '%s\n' "$backups" | grep -c . || true)
+newest=$(printf '%s\n' "$backups" | tail -n 1)
+age_cutoff=$(value age_cutoff "$out/retention")
+excess=$((count - MYSQL_HA_KEEP))
+# Oldest first: the first $excess go, and any older than the age cut-off.
+for dir in $backups; do
+  [ "$dir" = "$newest" ] && break
+  if [ "$excess" -gt 0 ] || older "$dir" "$age_cutoff"; then
+    log "deleting backup ${dir} (retention: keep ${MYSQL_HA_KEEP}${age_cutoff:+, newer than ${age_cutoff}})"
+    rclone purge "$location/backups/$dir"
+  fi
+  excess=$((excess - 1))
+done
+
+# Binary logs closed before the oldest kept backup started are in that backup.
+oldest=$(complete_backups | head -n 1)
+if [ -n "$oldest" ]; then
+  oldest_start=$(rclone cat "$location/backups/$oldest/manifest" | sed -n 's/^started_epoch=//p')
+  age=$(($(date -u +%s) - oldest_start))
+  if [ "$age" -gt 0 ]; then
+    rclone delete "$location/binlogs" --min-age "${age}s" --include 'mysql-bin.[0-9]*' 2>/dev/null || true
+  fi
+fi
+log "kept: $(complete_backups | tr '\n' ' ')"

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Init container "backup" of MySQLBackup's Job: copies one pod of the set, as a new
+# replica would (copy.sh), and packs it for the "upload" container:
+#   $MYSQL_HA_STAGING_DIR/out/<name>/data.tar.zst (or .tar.gz where the image has no zstd)
+#   $MYSQL_HA_STAGING_DIR/out/<name>/manifest     (key=value lines, see below)
+#   $MYSQL_HA_STAGING_DIR/out/retention           (what upload may delete)
+# <name> is the UTC start time, 20261126T030000Z. The copy is made from the first replica
+# that replicates with both threads within MYSQL_HA_MAX_LAG_SECONDS, or from the declared
+# primary (MYSQL_HA_BACKUP_SOURCE=primary, or no replica ready). The copy holds every
+# transaction of its GTID set (recorded in the manifest): a point-in-time restore replays
+# the archived binary logs from there.
+set -o errexit -o nounset -o pipefail
+# shellcheck source=common.sh
+source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
+# shellcheck source=copy.sh
+source "${MYSQL_HA_SCRIPTS_DIR}/copy.sh"
+
+POD_SET=${MYSQL_HA_SET:?}
+staging=${MYSQL_HA_STAGING_DIR:?}
+work=${staging}/copy
+out=${staging}/out
+rm -rf "$work" "$out"
+mkdir -p "$work" "$out"
+
+# The root option file, for the servers' state (the password stays out of every command line).
+password=$(<"${MYSQL_HA_SECRET_DIR}/root-password")
+[[ -n $password ]] || die "the root password in the Secret is empty"
+backslash=$'\\' quote='"'
+password=${password//"$backslash"/"$backslash$backslash"}
+(
+  umask 077
+  printf '[client]\nuser=root\npassword="%s"\nport=%s\nconnect-timeout=5\n%s' \
+    "${password//"$quote"/"$backslash$quote"}" "$MYSQL_HA_PORT" "${MYSQL_HA_CLIENT_TLS_OPTIONS:-}" >"$(client_cnf)"
+)
+unset password
+
+# remote_sql HOST: the statements on stdin, on HOST's server as root.
+remote_sql() {
+  local SQL_HOST=$1
+  shift
+  "$MYSQL_HA_CLIENT" --defaults-extra-file="$(client_cnf)" --protocol=TCP --host="$SQL_HOST" \
+    --port="$MYSQL_HA_PORT" --batch --skip-column-names "$@"
+}
+
+# replica_ready HOST: HOST replicates, both threads running, within the lag bound.
+replica_ready() {
+  local output line key lag
+  local -A status=()
+  output=$(remote_sql "$1" --vertical --column-names <<<"$MYSQL_HA_SQL_REPLICA_STATUS" 2>/dev/null) || return 1
+  while IFS= read -r line; do
+    line=${line#"${line%%[![:space:]]*}"}
+    [[ $line == *": "* ]] || continue
+    key=${line%%:*}
+    status[$key]=${line#*: }
+  done <<<"$output"
+  [[ ${status[$MYSQL_HA_STATUS_IO_RUNNING]:-} == Yes && ${status[$MYSQL_HA_STATUS_SQL_RUNNING]:-} == Yes ]] || return 1
+  lag=${status[$MYSQL_HA_STATUS_LAG_SECONDS]:-NULL}
+  [[ $lag =~ ^[0-9]+$ ]] && ((lag <= ${MYSQL_HA_MAX_LAG_SECONDS:?}))
+}
+
+declared=$(declared_primary) || die "no declared primary in the topology ConfigMap"
+source_ordinal=''
+if [[ $MYSQL_HA_BACKUP_SOURCE == replica ]]; then
+  for ((ordinal = 0; ordinal < MYSQL_HA_REPLICAS; ordinal++)); do
+    ((ordinal != declared)) || continue
+    if replica_ready "$(pod_host "$ordinal")"; then
+      source_ordinal=$ordinal
+      break
+    fi
+    log "$(pod_host "$ordinal") is not a ready replica"
+  done
+  [[ -n $source_ordinal ]] || log "no replica is ready: backing up the declared primary"
+fi
+source_ordinal=${source_ordinal:-$declared}
+source=$(pod_host "$source_ordinal")
+version=$(remote_sql "$source" <<<"SELECT VERSION()") || die "cannot reach the server of ${source}"
+
+started=$(date -u +%s)
+name=$(date -u -d "@${started}" +%Y%m%dT%H%M%SZ)
+log "backup ${name} of ${source} (${version}) to ${MYSQL_HA_BACKUP_TARGET}"
+case $MYSQL_HA_CLONE_METHOD in
+  clone-plugin) copy_with_plugin "$source" "$work" "$work/data" ;;
+  backup-stream) copy_from_stream "$source" "$((source_ordinal == declared))" "$work/data" ;;
+  *) die "MYSQL_HA_CLONE_METHOD must be clone-plugin or backup-stream, got '${MYSQL_HA_CLONE_METHOD}'" ;;
+esac
+[[ -n $COPY_GTID ]] || die "the copy of ${source} carries no GTID set: a restore could not continue from it"
+# The copy holds every transaction committed before this moment.
+finished=$(date -u +%s)
+
+# Packed as a data directory that starts as it is: tar, and zstd where the image has it.
+if command -v zstd >/dev/null; then
+  format=tar.zst
+  compress=(zstd -q -T0 -3)
+else
+  format=tar.gz
+  compress=(gzip -1)
+fi
+mkdir -p "$out/$name"
+archive=$out/$name/data.$format
+tar -C "$work/data" -cf - . | "${compress[@]}" >"$archive"
+rm -rf "$work"
+sum=$(sha256sum "$archive")
+size=$(stat -c %s "$archive")
+{
+  printf 'name=%s\nformat=%s\nengine=%s\nserver=%s\nserver_version=%s\n' "$name" "$format" "$MYSQL_HA_ENGINE" \
+    "$MYSQL_HA_SERVER" "$version"
+  printf 'source=%s\nsource_role=%s\n' "$source" "$([[ $source_ordinal == "$declared" ]] && echo primary || echo replica)"
+  printf 'gtid=%s\nbinlog_file=%s\nbinlog_position=%s\n' "$COPY_GTID" "$COPY_LOG_FILE" "$COPY_LOG_POS"
+  printf 'started_at=%s\nstarted_epoch=%s\n' "$(date -u -d "@${started}" +%Y-%m-%dT%H:%M:%SZ)" "$started"
+  printf 'finished_at=%s\nfinished_epoch=%s\n' "$(date -u -d "@${finished}" +%Y-%m-%dT%H:%M:%SZ)" "$finished"
+  printf 'size_bytes=%s\nsha256=%s\n' "$size" "${sum%% *}"
+} >"$out/$name/manifest"
+
+# What upload may delete: backups whose name sorts before the cut-off (older than the
+# maximum age), and unfinished uploads older than the deadline of a run (dead for sure).
+cutoff=''
+[[ -z $MYSQL_HA_MAX_AGE_SECONDS ]] || cutoff=$(date -u -d "@$((started - MYSQL_HA_MAX_AGE_SECONDS))" +%Y%m%dT%H%M%SZ)
+printf 'name=%s\nage_cutoff=%s\nunfinished_cutoff=%s\n' "$name" "$cutoff" \
+  "$(date -u -d "@$((started - MYSQL_HA_DEADLINE_SECONDS))" +%Y%m%dT%H%M%SZ)" >"$out/retention"
+sync -f "$out"
+log "backup ${name}: ${size} bytes (${format}), GTID ${COPY_GTID}, copied in $((finished - started)) s"
