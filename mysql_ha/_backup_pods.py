@@ -71,6 +71,7 @@ def binlog_archiver(cluster: ReplicatedMySQL, target: BackupTarget, interval_sec
         env=[
             *target.env(),
             k8s.EnvVar(name="MYSQL_HA_DATADIR", value=datadir),
+            k8s.EnvVar(name="MYSQL_HA_SCRIPTS_DIR", value=scripts_dir),
             POD_NAME,
             k8s.EnvVar(name="MYSQL_HA_RUN_DIR", value=run_dir),
             k8s.EnvVar(name="MYSQL_HA_ARCHIVE_POLL_SECONDS", value=str(min(ARCHIVE_POLL_SECONDS, interval_seconds))),
@@ -90,4 +91,6 @@ def binlog_archiver(cluster: ReplicatedMySQL, target: BackupTarget, interval_sec
         liveness_probe=k8s.Probe(
             exec=k8s.ExecAction(command=["sh", "-c", f'test -n "$(find {heartbeat} -mmin -10)"']),
             initial_delay_seconds=60, period_seconds=60, failure_threshold=3),
+        # Ready once its loop runs (the pod's readiness is the server's and the sidecar's too).
+        readiness_probe=k8s.Probe(exec=k8s.ExecAction(command=["test", "-e", heartbeat]), period_seconds=10),
     )

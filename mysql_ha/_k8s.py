@@ -82,3 +82,41 @@ def container_json(container: k8s.Container) -> dict:
     JSON patch that adds it to an object built earlier."""
     chart = cdk8s.Chart(cdk8s.App(), "container")
     return k8s.KubePod(chart, "Pod", spec=k8s.PodSpec(containers=[container])).to_json()["spec"]["containers"][0]
+
+
+class PodTemplateAdditions:
+    """Containers, volumes and variables that constructs built later add to a pod template
+    (``MySQLBackup`` adds the binary log archiver to ReplicatedMySQL's pods). Kept as
+    manifest dicts and merged when the owning object synthesizes."""
+
+    def __init__(self) -> None:
+        self.containers: list[dict] = []
+        self.volumes: list[dict] = []
+        self.env: dict[str, list[dict]] = {}
+
+    def add_container(self, container: k8s.Container) -> None:
+        self.containers.append(container_json(container))
+
+    def add_volume(self, volume: dict) -> None:
+        self.volumes.append(volume)
+
+    def add_env(self, container_name: str, name: str, value: str) -> None:
+        self.env.setdefault(container_name, []).append({"name": name, "value": value})
+
+    def apply(self, pod_spec: dict) -> None:
+        for container in pod_spec["containers"]:
+            container.setdefault("env", []).extend(self.env.get(container["name"], []))
+        pod_spec["containers"].extend(self.containers)
+        if self.volumes:
+            pod_spec.setdefault("volumes", []).extend(self.volumes)
+
+
+class ExtensibleStatefulSet(k8s.KubeStatefulSet):
+    """A StatefulSet whose pod template takes ``additions`` after construction."""
+
+    additions: PodTemplateAdditions
+
+    def to_json(self) -> dict:
+        manifest = super().to_json()
+        self.additions.apply(manifest["spec"]["template"]["spec"])
+        return manifest

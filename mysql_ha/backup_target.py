@@ -2,8 +2,9 @@
 
 ``BackupTarget`` is shared by ``MySQLBackup`` (which writes to it) and
 ``ReplicatedMySQL(restore_from=RestoreFrom(...))`` (which reads from it). Both reach it with
-rclone, configured only through environment variables: S3 credentials come from a Secret
-by ``secretKeyRef`` and never appear in an argument list or in ``dist/``.
+rclone, configured through environment variables; S3 credentials are files of a mounted
+Secret that the scripts export to rclone's process only (``sidecars/target.sh``): never in
+an argument list, the pod spec's environment, or ``dist/``.
 
 Layout under the target's location (a folder of the claim, or ``bucket/prefix``)::
 
@@ -29,6 +30,8 @@ DEFAULT_RCLONE_IMAGE = "rclone/rclone:1.75"
 """rclone's official image (Alpine, busybox): copies to and from volumes and S3."""
 TARGET_MOUNT = "/var/backups/mysql-ha"
 """Where a volume target is mounted in every container that reads or writes it."""
+S3_CREDENTIALS_DIR = "/etc/mysql-ha/backup-target"
+"""Where an S3 target's Secret is mounted (files ``access-key-id``, ``secret-access-key``)."""
 REMOTE = "target"
 """Name of the rclone remote that the ``RCLONE_CONFIG_TARGET_*`` variables define."""
 BACKUP_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
@@ -154,28 +157,36 @@ class BackupTarget:
                 ("TYPE", "s3"), ("PROVIDER", "Other"), ("ENDPOINT", self.endpoint), ("REGION", self.region),
                 ("FORCE_PATH_STYLE", "true"), ("NO_CHECK_BUCKET", "true"),
             )]
-            env += [
-                k8s.EnvVar(name=prefix + name, value_from=k8s.EnvVarSource(
-                    secret_key_ref=k8s.SecretKeySelector(name=self.secret_name, key=key)))
-                for name, key in (("ACCESS_KEY_ID", self.access_key_id_key),
-                                  ("SECRET_ACCESS_KEY", self.secret_access_key_key))
-            ]
+            env.append(k8s.EnvVar(name="MYSQL_HA_S3_CREDENTIALS_DIR", value=S3_CREDENTIALS_DIR))
         return env
 
     def volumes(self) -> list[k8s.Volume]:
-        if self.kind != "volume":
-            return []
+        if self.kind == "s3":
+            return [k8s.Volume(name="backup-target", secret=k8s.SecretVolumeSource(
+                secret_name=self.secret_name, default_mode=0o440, items=[
+                    k8s.KeyToPath(key=self.access_key_id_key, path="access-key-id"),
+                    k8s.KeyToPath(key=self.secret_access_key_key, path="secret-access-key")]))]
         return [k8s.Volume(name="backup-target", persistent_volume_claim=k8s.PersistentVolumeClaimVolumeSource(
             claim_name=self.claim_name))]
 
+    def volume_json(self) -> dict:
+        """``volumes()`` in manifest form."""
+        if self.kind == "s3":
+            return {"name": "backup-target", "secret": {
+                "secretName": self.secret_name, "defaultMode": 0o440, "items": [
+                    {"key": self.access_key_id_key, "path": "access-key-id"},
+                    {"key": self.secret_access_key_key, "path": "secret-access-key"}]}}
+        return {"name": "backup-target", "persistentVolumeClaim": {"claimName": self.claim_name}}
+
     def mounts(self, *, read_only: bool = False) -> list[k8s.VolumeMount]:
-        if self.kind != "volume":
-            return []
+        if self.kind == "s3":
+            return [k8s.VolumeMount(name="backup-target", mount_path=S3_CREDENTIALS_DIR, read_only=True)]
         return [k8s.VolumeMount(name="backup-target", mount_path=TARGET_MOUNT, read_only=read_only or None)]
 
-    def same_place(self, other: "BackupTarget") -> bool:
-        return self.location == other.location and self.claim_name == other.claim_name and \
-            self.endpoint == other.endpoint
+    def same_volume(self, other: "BackupTarget") -> bool:
+        """Both mount the same volume (claim, or S3 Secret) as ``backup-target``."""
+        return (self.kind, self.claim_name, self.secret_name, self.access_key_id_key, self.secret_access_key_key) == (
+            other.kind, other.claim_name, other.secret_name, other.access_key_id_key, other.secret_access_key_key)
 
 
 class RestoreFrom:

@@ -190,7 +190,7 @@ class MySQLBackup(Construct):
             image=target.image,
             image_pull_policy=cluster.image_pull_policy,
             command=["sh", f"{SCRIPTS_DIR}/backup-upload.sh"],
-            env=[*target.env(), *common],
+            env=[*target.env(), *common, k8s.EnvVar(name="MYSQL_HA_SCRIPTS_DIR", value=SCRIPTS_DIR)],
             volume_mounts=[staging, scripts, tmp, *target.mounts()],
             resources=resources,
             security_context=cluster.container_security,

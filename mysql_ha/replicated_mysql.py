@@ -11,7 +11,7 @@ from constructs import Construct
 from . import _backup_pods as backup_pods
 from . import _pod_spec as spec
 from . import _validation as check
-from ._k8s import LABEL_COMPONENT, annotate_sync_waves, container_json
+from ._k8s import LABEL_COMPONENT, ExtensibleStatefulSet, PodTemplateAdditions, annotate_sync_waves
 from .backup_target import BackupTarget, RestoreFrom
 from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
@@ -535,7 +535,7 @@ class ReplicatedMySQL(Construct):
             metadata=k8s.ObjectMeta(name=self.name, labels=labels),
             automount_service_account_token=False,
         )
-        self.stateful_set = k8s.KubeStatefulSet(
+        self.stateful_set = ExtensibleStatefulSet(
             self,
             "StatefulSet",
             metadata=k8s.ObjectMeta(
@@ -584,6 +584,8 @@ class ReplicatedMySQL(Construct):
                 ],
             ),
         )
+        self.pod_additions = PodTemplateAdditions()
+        self.stateful_set.additions = self.pod_additions
         self.pod_disruption_budget = k8s.KubePodDisruptionBudget(
             self,
             "PodDisruptionBudget",
@@ -632,24 +634,19 @@ class ReplicatedMySQL(Construct):
             raise ValueError(f"the binary logs of {self.name} are archived already (to "
                              f"{self.binlog_archive[0].describe()}): one MySQLBackup per set archives them")
         self.binlog_archive = (target, interval_seconds)
-        patch = cdk8s.JsonPatch
-        pod = "/spec/template/spec"
-        self.stateful_set.add_json_patch(
-            patch.add(f"{pod}/containers/-", container_json(backup_pods.binlog_archiver(
-                self, target, interval_seconds, datadir=DATADIR, data_subpath=DATA_SUBPATH, run_dir=RUN_DIR,
-                scripts_dir=SCRIPTS_DIR, tmp_dir=TMP_DIR))),
-            # The replication sidecar (container 1) closes the primary's binary log.
-            patch.add(f"{pod}/containers/1/env/-", {"name": "MYSQL_HA_BINLOG_FLUSH_SECONDS",
-                                                     "value": str(interval_seconds)}),
-        )
-        if target.kind == "volume":
-            restoring = self.restore_from.target if self.restore_from is not None else None
-            if restoring is None or restoring.kind != "volume":
-                self.stateful_set.add_json_patch(patch.add(f"{pod}/volumes/-", {
-                    "name": "backup-target", "persistentVolumeClaim": {"claimName": target.claim_name}}))
-            elif restoring.claim_name != target.claim_name:
-                raise ValueError(f"the set restores from claim {restoring.claim_name!r} and would archive to claim "
-                                 f"{target.claim_name!r}: use one backup claim per set, or S3 for one of them")
+        self.pod_additions.add_container(backup_pods.binlog_archiver(
+            self, target, interval_seconds, datadir=DATADIR, data_subpath=DATA_SUBPATH, run_dir=RUN_DIR,
+            scripts_dir=SCRIPTS_DIR, tmp_dir=TMP_DIR))
+        # The replication sidecar closes the primary's binary log.
+        self.pod_additions.add_env("replication", "MYSQL_HA_BINLOG_FLUSH_SECONDS", str(interval_seconds))
+        # One volume "backup-target" per pod: the restore's, if any, must be the same.
+        restoring = self.restore_from.target if self.restore_from is not None else None
+        if restoring is None:
+            self.pod_additions.add_volume(target.volume_json())
+        elif not restoring.same_volume(target):
+            raise ValueError(f"the set restores from {restoring.describe()} and would archive its binary logs to "
+                             f"{target.describe()}: with a different claim or credentials Secret, restore into a "
+                             "set that MySQLBackup archives only once it runs (two charts), or use the same target")
 
     def admit(self, labels: Mapping[str, str]) -> None:
         """Lets pods with ``labels`` (same namespace) reach the server and clone ports."""

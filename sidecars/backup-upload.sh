@@ -9,12 +9,13 @@
 #      than it (never deleting the newest), then deletes the archived binary logs that
 #      only the deleted backups needed (closed before the oldest kept backup started).
 set -eu
+# shellcheck source=target.sh
+. "${MYSQL_HA_SCRIPTS_DIR:-/opt/mysql-ha}/target.sh"
+load_target_credentials
 
 location=${MYSQL_HA_BACKUP_LOCATION:?}
 out=${MYSQL_HA_STAGING_DIR:?}/out
 
-log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${0##*/}" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 value() { sed -n "s/^$1=//p" "$2" | head -n 1; }
 # older NAME CUTOFF: backup NAME (20261126T030000Z) started before CUTOFF, of the same form.
 older() { [ -n "$2" ] && [ "$(echo "$1" | tr -d TZ)" -lt "$(echo "$2" | tr -d TZ)" ]; }

@@ -7,6 +7,9 @@
 # MYSQL_HA_BINLOG_FLUSH_SECONDS when it took writes, and writes that time into
 # $MYSQL_HA_RUN_DIR/binlog-closed-at; the file being written is never copied.
 set -eu
+# shellcheck source=target.sh
+. "${MYSQL_HA_SCRIPTS_DIR:-/opt/mysql-ha}/target.sh"
+load_target_credentials
 
 location=${MYSQL_HA_BACKUP_LOCATION:?}
 datadir=${MYSQL_HA_DATADIR:?}
@@ -19,7 +22,6 @@ index=$datadir/mysql-bin.index
 done_list=${TMPDIR:-/tmp}/binlog-archive.done
 todo_list=${TMPDIR:-/tmp}/binlog-archive.todo
 
-log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${0##*/}" "$*" >&2; }
 
 : >"$done_list"
 published=''

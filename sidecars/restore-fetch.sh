@@ -11,9 +11,10 @@
 # oldest backup or after the last archived binary log: it fails with one message naming
 # what the target holds, and leaves no data directory behind (no server starts).
 set -eu
+# shellcheck source=target.sh
+. "${MYSQL_HA_SCRIPTS_DIR:-/opt/mysql-ha}/target.sh"
+load_target_credentials
 
-log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${0##*/}" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 data_root=${MYSQL_HA_DATA_ROOT:?}

@@ -15,7 +15,7 @@ from synth_helpers import ENGINE_NAMES, SIDECARS, by_kind, container, env_of, po
 
 
 SCRIPTS = sorted(SIDECARS.glob("*.sh"))
-LIBRARIES = [p for p in SCRIPTS if p.read_text().startswith("# shellcheck shell=bash\n")]
+LIBRARIES = [p for p in SCRIPTS if p.read_text().startswith(("# shellcheck shell=bash\n", "# shellcheck shell=sh\n"))]
 # Run by rclone's image, whose shell is busybox's sh: POSIX only.
 POSIX_SCRIPTS = [p for p in SCRIPTS if p.read_text().startswith("#!/bin/sh\n")]
 BASH_SCRIPTS = [p for p in SCRIPTS if p not in LIBRARIES and p not in POSIX_SCRIPTS]
@@ -41,7 +41,7 @@ def test_shellcheck_passes():
 
 def test_every_script_is_bash_a_library_or_posix():
     assert sorted(BASH_SCRIPTS + LIBRARIES + POSIX_SCRIPTS) == SCRIPTS
-    assert {p.name for p in LIBRARIES} == {"common.sh", "copy.sh"}
+    assert {p.name for p in LIBRARIES} == {"common.sh", "copy.sh", "target.sh"}
     assert {p.name for p in POSIX_SCRIPTS} == {"backup-upload.sh", "binlog-archive.sh", "restore-fetch.sh"}
 
 
@@ -63,7 +63,7 @@ def test_script_runs_in_strict_mode(path):
 @pytest.mark.parametrize("path", LIBRARIES, ids=lambda p: p.name)
 def test_common_is_a_library(path):
     text = re.sub(r"<<(\w+)[^\n]*\n.*?\n\1\n", "<<HEREDOC\n", path.read_text(), flags=re.S)  # bodies are data
-    assert text.startswith("# shellcheck shell=bash\n")
+    assert text.startswith(("# shellcheck shell=bash\n", "# shellcheck shell=sh\n"))
     # Sourced: it must not change the caller's shell options or run anything at load time.
     commands = [
         line for line in text.splitlines()
