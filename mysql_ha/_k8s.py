@@ -120,3 +120,14 @@ class ExtensibleStatefulSet(k8s.KubeStatefulSet):
         manifest = super().to_json()
         self.additions.apply(manifest["spec"]["template"]["spec"])
         return manifest
+
+
+class ExtensibleNetworkPolicy(k8s.KubeNetworkPolicy):
+    """A NetworkPolicy that takes ingress rules (manifest dicts) after construction."""
+
+    extra_ingress: list[dict]
+
+    def to_json(self) -> dict:
+        manifest = super().to_json()
+        manifest["spec"].setdefault("ingress", []).extend(self.extra_ingress)
+        return manifest

@@ -173,6 +173,7 @@ class MySQLBackup(Construct):
                 k8s.EnvVar(name="MYSQL_HA_REPLICAS", value=str(cluster.replicas)),
                 k8s.EnvVar(name="MYSQL_HA_BACKUP_SOURCE", value=source),
                 k8s.EnvVar(name="MYSQL_HA_ENGINE", value=engine.name),
+                k8s.EnvVar(name="MYSQL_HA_BACKUP_TARGET", value=target.describe()),
             ],
             env_from=cluster.pod_env_from,
             volume_mounts=[

@@ -11,7 +11,7 @@ from constructs import Construct
 from . import _backup_pods as backup_pods
 from . import _pod_spec as spec
 from . import _validation as check
-from ._k8s import LABEL_COMPONENT, ExtensibleStatefulSet, PodTemplateAdditions, annotate_sync_waves
+from ._k8s import LABEL_COMPONENT, ExtensibleNetworkPolicy, ExtensibleStatefulSet, PodTemplateAdditions, annotate_sync_waves
 from .backup_target import BackupTarget, RestoreFrom
 from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
@@ -614,7 +614,7 @@ class ReplicatedMySQL(Construct):
             )
         self.ingress_ports = [services.port, *([CLONE_PORT] if streams else [])]
         self.binlog_archive: tuple[BackupTarget, int] | None = None
-        self.network_policy = k8s.KubeNetworkPolicy(
+        self.network_policy = ExtensibleNetworkPolicy(
             self,
             "NetworkPolicy",
             metadata=k8s.ObjectMeta(name=self.name, labels=labels),
@@ -624,6 +624,7 @@ class ReplicatedMySQL(Construct):
                 ingress=ingress,
             ),
         )
+        self.network_policy.extra_ingress = []
         self.client_labels = client_labels
         annotate_sync_waves(self)
 
@@ -651,10 +652,8 @@ class ReplicatedMySQL(Construct):
     def admit(self, labels: Mapping[str, str]) -> None:
         """Lets pods with ``labels`` (same namespace) reach the server and clone ports."""
         peer = {"podSelector": {"matchLabels": dict(labels)}}
-        self.network_policy.add_json_patch(*(
-            cdk8s.JsonPatch.add("/spec/ingress/-", {"from": [peer], "ports": [{"port": port, "protocol": "TCP"}]})
-            for port in self.ingress_ports
-        ))
+        self.network_policy.extra_ingress.extend(
+            {"from": [peer], "ports": [{"port": port, "protocol": "TCP"}]} for port in self.ingress_ports)
 
     @property
     def primary_host(self) -> str:
