@@ -77,6 +77,8 @@ class MySQLBackup(Construct):
     :param memory_request: defaults to ``256Mi``.
     :param memory_limit: defaults to ``1Gi``.
     :param suspend: create the CronJob suspended. Defaults to off.
+    :param name: of the CronJob and its NetworkPolicy. Defaults to ``{set}-backup``; a second
+        MySQLBackup of the same set (another target, without binary logs) needs its own.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class MySQLBackup(Construct):
         memory_request: str = "256Mi",
         memory_limit: str = "1Gi",
         suspend: bool = False,
+        name: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         if not isinstance(cluster, ReplicatedMySQL):
@@ -130,11 +133,13 @@ class MySQLBackup(Construct):
         self.cluster = cluster
         self.target = target
         self.schedule = schedule
-        name = f"{cluster.name}-backup"
+        name = f"{cluster.name}-backup" if name is None else check.dns_label("name", name)
         if len(name) > 52:
-            raise ValueError(f"the backup CronJob's name {name!r} is longer than 52 characters (Kubernetes "
-                             "limit for CronJob names): choose a shorter ReadWriteServices name")
-        self.pod_labels = {LABEL_NAME: "mysql-backup", LABEL_INSTANCE: cluster.name, LABEL_COMPONENT: "backup"}
+            raise ValueError(f"name must be at most 52 characters (Kubernetes' limit for a CronJob, which names "
+                             f"its Jobs after it), got {name!r}")
+        self.name = name
+        self.pod_labels = {LABEL_NAME: "mysql-backup", LABEL_INSTANCE: cluster.name, LABEL_COMPONENT: "backup",
+                           "mysql-ha/backup": name}
 
         self.claim: k8s.KubePersistentVolumeClaim | None = None
         if target.creates_claim:

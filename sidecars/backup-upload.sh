@@ -1,8 +1,8 @@
 #!/bin/sh
 # Container "upload" of MySQLBackup's Job (rclone's image: busybox sh): copies the backup
 # that the "backup" init container packed to the target, then applies the retention.
-#   1. deletes unfinished backups (no manifest) that started longer ago than a run may
-#      last: they belong to runs that died;
+#   1. deletes unfinished backups (no manifest) that started before this run: the CronJob
+#      runs one at a time (concurrencyPolicy Forbid), so they belong to runs that died;
 #   2. copies data.*, then the manifest: a backup becomes visible, to listing and restore,
 #      only once it is complete;
 #   3. keeps the newest MYSQL_HA_KEEP backups and, with a maximum age, only those newer
@@ -44,6 +44,12 @@ for file in "$out/$name"/data.*; do
   rclone copyto "$file" "$location/backups/$name/${file##*/}"
 done
 rclone copyto "$out/$name/manifest" "$location/backups/$name/manifest"
+# A run started earlier by hand and still uploading would delete this one's data as
+# unfinished: then this backup is not complete either.
+if [ -z "$(rclone lsf "$location/backups/$name/" --include 'data.*' 2>/dev/null)" ]; then
+  rclone purge "$location/backups/$name" || true
+  die "the data of backup $name vanished during the upload (another backup run at the same time?)"
+fi
 log "backup $name is complete"
 
 backups=$(complete_backups)

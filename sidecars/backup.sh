@@ -112,10 +112,10 @@ size=$(stat -c %s "$archive")
 } >"$out/$name/manifest"
 
 # What upload may delete: backups whose name sorts before the cut-off (older than the
-# maximum age), and unfinished uploads older than the deadline of a run (dead for sure).
+# maximum age), and unfinished uploads that started before this run (the CronJob runs one
+# at a time: they belong to runs that died).
 cutoff=''
 [[ -z $MYSQL_HA_MAX_AGE_SECONDS ]] || cutoff=$(date -u -d "@$((started - MYSQL_HA_MAX_AGE_SECONDS))" +%Y%m%dT%H%M%SZ)
-printf 'name=%s\nage_cutoff=%s\nunfinished_cutoff=%s\n' "$name" "$cutoff" \
-  "$(date -u -d "@$((started - MYSQL_HA_DEADLINE_SECONDS))" +%Y%m%dT%H%M%SZ)" >"$out/retention"
+printf 'name=%s\nage_cutoff=%s\nunfinished_cutoff=%s\n' "$name" "$cutoff" "$name" >"$out/retention"
 sync -f "$out"
 log "backup ${name}: ${size} bytes (${format}), GTID ${COPY_GTID}, copied in $((finished - started)) s"

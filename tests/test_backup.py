@@ -298,5 +298,5 @@ def test_restoring_from_one_claim_while_archiving_to_another_is_refused():
 
 def test_backup_runbook_names_the_cron_job():
     readme = (test_scripts.SIDECARS.parent / "README.md").read_text()
-    assert "kubectl create job --from=cronjob/mysql-backup" in readme
+    assert "kubectl -n mysql create job --from=cronjob/mysql-backup mysql-backup-now" in readme
     assert re.search(r"^## Backups and restore", readme, re.MULTILINE)

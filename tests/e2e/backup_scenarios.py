@@ -1,0 +1,360 @@
+"""Backups and point-in-time restore, run for real: the chart's backup CronJobs run as Jobs,
+an S3 server (``rclone serve s3``, the rclone image's own binary) answers in the emulated
+network, and every restore starts a fresh cluster that shares only the storage (the backup
+claim and the S3 server's directory) with the source.
+
+A module names its ``ENGINE`` and imports these; the scenarios run in order on one source
+cluster (2 pods), with two CronJobs: ``mysql-backup`` to S3 (keeps 2, binary logs archived
+every 10 s) and ``mysql-backup-pvc`` to the claim ``mysql-backups`` (no binary logs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cdk8s
+import pytest
+from cdk8s_plus_27 import k8s
+
+from emulator import Cluster
+from emulator.background import BackgroundLoop
+from emulator.images import ensure_image
+from mysql_ha import BackupTarget, MySQLBackup, MySQLCredentials, MySQLHAChart, RestoreFrom
+from scenario_tools import PREFIX
+
+pytestmark = pytest.mark.e2e
+
+S3_ID = "mysql-ha-e2e"
+BUCKET = "backups"
+S3_PREFIX = "mysql"
+KEEP = 2
+ARCHIVE_SECONDS = 10
+S3_TARGET = BackupTarget.s3(endpoint="http://s3:9000", bucket=BUCKET, prefix=S3_PREFIX, secret_name="s3-keys")
+CLAIM_TARGET = BackupTarget.volume_claim("mysql-backups")
+
+
+def _credentials(engine, **passwords) -> MySQLCredentials:
+    special = "'\"\\$#-"
+    values = {"root_password": "R" + special + secrets.token_urlsafe(20),
+              "replication_password": ("P" + special + secrets.token_urlsafe(32))[:engine.max_replication_password_length],
+              **passwords}
+    if engine.clone_method == "clone-plugin":
+        values.setdefault("clone_password", "C" + special + secrets.token_urlsafe(20))
+    return MySQLCredentials.from_passwords(**values)
+
+
+def _manifests(engine, credentials, s3_secret: str, *, replicas: int, backups: bool = False,
+               restore_from: RestoreFrom | None = None) -> list[dict]:
+    chart = MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine, credentials=credentials, replicas=replicas,
+                         storage_class_name="standard", restore_from=restore_from)
+    if backups:
+        MySQLBackup(chart, "Backup", cluster=chart.mysql, target=S3_TARGET, keep=KEEP,
+                    binlog_archive_interval_seconds=ARCHIVE_SECONDS)
+        MySQLBackup(chart, "BackupPVC", cluster=chart.mysql, target=CLAIM_TARGET, keep=KEEP,
+                    binlog_archive_interval_seconds=None, name="mysql-backup-pvc")
+    k8s.KubeSecret(chart, "S3Keys", metadata=k8s.ObjectMeta(name="s3-keys"),
+                   string_data={"access-key-id": S3_ID, "secret-access-key": s3_secret})
+    return chart.to_json()
+
+
+def _prefix(engine_name: str, n: int) -> str:
+    return f"{PREFIX}b{engine_name[:2]}{n}{os.getpid() % 4096:03x}"
+
+
+def _start_s3(cluster: Cluster, s3_secret: str) -> None:
+    """``rclone serve s3`` over the claim ``s3-data``: one bucket, its objects files there."""
+    (cluster.claim_dir("s3-data") / BUCKET).mkdir(parents=True, exist_ok=True)
+    os.chown(cluster.claim_dir("s3-data") / BUCKET, 999, 999)
+    os.chown(cluster.claim_dir("s3-data"), 999, 999)
+    server = cluster.run_pod("s3", {
+        "securityContext": {"runAsUser": 999, "runAsGroup": 999, "fsGroup": 999},
+        "containers": [{
+            "name": "s3", "image": S3_TARGET.image,
+            "command": ["rclone", "serve", "s3", "--addr", ":9000", "--auth-key", f"{S3_ID},{s3_secret}",
+                        "--config", "/dev/null", "/data"],
+            "env": [{"name": "HOME", "value": "/tmp"}],
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+            "readinessProbe": {"tcpSocket": {"port": 9000}, "periodSeconds": 1},
+        }],
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "s3-data"}}],
+    })
+    server.wait_ready(timeout=60)
+
+
+class Storage:
+    """What the targets hold, read from the claims' folders."""
+
+    def __init__(self, claims: Path) -> None:
+        self.s3 = claims / "s3-data" / BUCKET / S3_PREFIX
+        self.claim = claims / "mysql-backups"
+
+    @staticmethod
+    def complete(root: Path) -> list[str]:
+        folder = root / "backups"
+        return sorted(p.name for p in folder.iterdir() if (p / "manifest").exists()) if folder.exists() else []
+
+    @staticmethod
+    def all(root: Path) -> list[str]:
+        folder = root / "backups"
+        return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+    @staticmethod
+    def manifest(root: Path, name: str) -> dict[str, str]:
+        lines = (root / "backups" / name / "manifest").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
+    def archived_until(self) -> int:
+        values = [int(p.read_text().strip() or 0) for p in (self.s3 / "binlogs").glob("*/archived-until")]
+        return max(values, default=0)
+
+
+class StampedWriter(BackgroundLoop):
+    """One autocommit INSERT per row on the primary, remembering when each started and when
+    the server acknowledged it (wall clock)."""
+
+    def __init__(self, cluster: Cluster, table: str, start: int = 1) -> None:
+        super().__init__()
+        self.cluster, self.table, self.next_id = cluster, table, start
+        self.rows: list[tuple[int, float, float]] = []  # id, started, acknowledged
+
+    def step(self) -> float:
+        started = time.time()
+        try:
+            self.cluster.sql(0, f"INSERT INTO {self.table} (id, payload) VALUES ({self.next_id}, "
+                                f"SHA2('{self.next_id}', 256))", timeout=10)
+        except Exception:  # noqa: BLE001 - counted as not acknowledged
+            return 0.2
+        self.rows.append((self.next_id, started, time.time()))
+        self.next_id += 1
+        return 0.05
+
+
+class Env:
+    """The source cluster and the makings of restore clusters."""
+
+    def __init__(self, engine, workdir: Path, source: Cluster, s3_secret: str, credentials) -> None:
+        self.engine, self.workdir, self.source, self.s3_secret = engine, workdir, source, s3_secret
+        self.credentials = credentials
+        self.storage = Storage(source.claims_dir)
+        self.restores = 0
+
+    def backup(self, cronjob: str = "mysql-backup", timeout: float = 240) -> tuple[str, float]:
+        """Runs one Job of the CronJob to the end; the name of the backup it made, and its seconds."""
+        root = self.storage.s3 if cronjob == "mysql-backup" else self.storage.claim
+        before = set(Storage.complete(root))
+        started = time.monotonic()
+        job = self.source.run_job(cronjob)
+        ok = job.wait(timeout=timeout)
+        assert ok, f"backup job failed:\n{job.logs('backup')}\n{job.logs('upload')}"
+        (name,) = set(Storage.complete(root)) - before or {Storage.complete(root)[-1]}
+        return name, time.monotonic() - started
+
+    @contextlib.contextmanager
+    def restored(self, restore_from: RestoreFrom, replicas: int = 1, **passwords):
+        """A fresh cluster (own network, own data) that starts from ``restore_from``."""
+        self.restores += 1
+        credentials = _credentials(self.engine, **passwords)
+        manifests = _manifests(self.engine, credentials, self.s3_secret, replicas=replicas,
+                               restore_from=restore_from)
+        workdir = self.workdir / f"restore-{self.restores}"
+        with Cluster(manifests, workdir, prefix=_prefix(self.engine.name, self.restores),
+                     claims_dir=self.source.claims_dir) as cluster:
+            cluster.engine = self.engine
+            cluster.start()
+            _start_s3(cluster, self.s3_secret)
+            yield cluster
+
+
+@pytest.fixture(scope="module")
+def backups(request, engine, tmp_path_factory):
+    """The source cluster, its S3 server and its two backup CronJobs."""
+    for image in ("rclone/rclone:1.75", engine.server_image, engine.tools_image):
+        ensure_image(image)
+    s3_secret = secrets.token_urlsafe(24)
+    credentials = _credentials(engine)
+    workdir = tmp_path_factory.mktemp(f"backups-{engine.name}")
+    manifests = _manifests(engine, credentials, s3_secret, replicas=2, backups=True)
+    with Cluster(manifests, workdir / "source", prefix=_prefix(engine.name, 0),
+                 claims_dir=workdir / "claims") as source:
+        source.engine = engine
+        source.start()
+        _start_s3(source, s3_secret)
+        source.wait_ready(2, timeout=240)
+        source.sql(0, "CREATE DATABASE bk; CREATE TABLE bk.t1 (id INT PRIMARY KEY, payload VARCHAR(100))")
+        try:
+            yield Env(engine, workdir, source, s3_secret, credentials)
+        finally:
+            if os.environ.get("MYSQL_HA_E2E_KEEP_LOGS"):
+                keep = Path(os.environ["MYSQL_HA_E2E_KEEP_LOGS"]) / f"backups-{engine.name}"
+                shutil.copytree(workdir, keep, dirs_exist_ok=True, symlinks=True,
+                                ignore=shutil.ignore_patterns("pvc", "claims", "containers", "*.sock"))
+
+
+@pytest.fixture
+def backup_report(engine, request):
+    def add(scenario: str, text: str) -> None:
+        request.node.user_properties.append(("e2e-report", f"e2e {engine.name} backup {scenario}: {text}"))
+
+    return add
+
+
+def ids(cluster: Cluster, table: str, ordinal: int = 0) -> set[int]:
+    return {int(row[0]) for row in cluster.sql(ordinal, f"SELECT id FROM {table}")}
+
+
+def checksum(cluster: Cluster, table: str, ordinal: int = 0) -> str:
+    return cluster.sql(ordinal, f"CHECKSUM TABLE {table}")[0][1]
+
+
+def test_backup_1_under_writes_restores_into_a_fresh_cluster(backups, backup_report):
+    source = backups.source
+    with StampedWriter(source, "bk.t1") as writer:
+        time.sleep(2)
+        job_started = time.time()
+        name, seconds = backups.backup("mysql-backup-pvc")
+        time.sleep(1)
+    manifest = Storage.manifest(backups.storage.claim, name)
+    assert manifest["source"] == "mysql-1.mysql" and manifest["source_role"] == "replica", manifest
+    assert manifest["engine"] == backups.engine.name and manifest["format"] == "tar.zst"
+    assert manifest["gtid"] and len(manifest["sha256"]) == 64 and int(manifest["size_bytes"]) > 0
+    acknowledged_before = {row[0] for row in writer.rows if row[2] < job_started}
+    assert acknowledged_before, "the writer got nothing in before the backup"
+
+    started = time.monotonic()
+    with backups.restored(RestoreFrom(CLAIM_TARGET, backup=name), replicas=2,
+                          root_password="Other-root-" + secrets.token_urlsafe(8)) as restored:
+        restored.wait_ready(2, timeout=300)
+        took = time.monotonic() - started
+        rows = ids(restored, "bk.t1")
+        # A prefix of what the writer wrote: every row acknowledged before the backup began,
+        # nothing it never wrote, no hole.
+        assert acknowledged_before <= rows
+        assert rows == set(range(1, max(rows) + 1))
+        assert max(rows) <= max(row[0] for row in writer.rows)
+        # The same table as the source at the backup's position.
+        source.sql(0, f"CREATE TABLE bk.t1_at LIKE bk.t1; INSERT INTO bk.t1_at SELECT * FROM bk.t1 "
+                      f"WHERE id <= {max(rows)}")
+        assert checksum(restored, "bk.t1") == checksum(source, "bk.t1_at")
+        restored.wait_for(lambda: ids(restored, "bk.t1", 1) == rows, timeout=60, what="the replica to clone")
+        assert checksum(restored, "bk.t1", 1) == checksum(source, "bk.t1_at")
+        # The restored primary takes writes; the new Secret's root password works.
+        restored.sql(0, "INSERT INTO bk.t1 (id, payload) VALUES (100000000, 'after restore')")
+        assert "restored backup" in restored.logs(0, "restore-mysql")
+    backup_report("scenario 1 (backup under writes, restore)",
+                  f"backup {seconds:.1f} s ({int(manifest['size_bytes'])} bytes), restore of 2 pods {took:.1f} s, "
+                  f"{len(rows)} rows checked")
+
+
+def test_backup_2_point_in_time_brings_back_a_dropped_table(backups, backup_report):
+    source = backups.source
+    source.sql(0, "CREATE TABLE bk.t2 (id INT PRIMARY KEY, payload VARCHAR(100))")
+    with StampedWriter(source, "bk.t2") as writer:
+        backups.backup()
+        time.sleep(5)
+        moment = int(time.time())
+        time.sleep(60)
+        with StampedWriter(source, "bk.t3", start=1) as later:
+            source.sql(0, "CREATE TABLE bk.t3 (id INT PRIMARY KEY, payload VARCHAR(100))")
+            writer.stop()
+            source.sql(0, "DROP TABLE bk.t2")
+            dropped = time.time()
+            time.sleep(3)
+    assert later.rows, "nothing was written after the drop"
+    # How far behind the archive is: until it holds every transaction up to the drop.
+    backups.source.wait_for(lambda: backups.storage.archived_until() > dropped, timeout=120,
+                            what="the archive to pass the drop")
+    rpo = time.time() - dropped
+    point = datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = time.monotonic()
+    with backups.restored(RestoreFrom(S3_TARGET, point_in_time=point)) as restored:
+        restored.wait_ready(1, timeout=300)
+        took = time.monotonic() - started
+        rows = ids(restored, "bk.t2")
+        assert {i for i, _, acked in writer.rows if acked < moment} <= rows
+        assert rows <= {i for i, begun, _ in writer.rows if begun < moment + 1}
+        tables = {row[0] for row in restored.sql(0, "SHOW TABLES FROM bk")}
+        assert "t2" in tables and "t3" not in tables, tables
+        log = restored.logs(0, "restore-mysql")
+        assert "replaying" in log, log
+    backup_report("scenario 2 (point in time)",
+                  f"restored to {point}: {len(rows)} rows of the dropped table back, restore {took:.1f} s, "
+                  f"archive caught up with the drop after {rpo:.1f} s")
+
+
+def test_backup_3_retention_keeps_the_newest(backups, backup_report):
+    names = [backups.backup()[0] for _ in range(KEEP + 2)]
+    assert Storage.complete(backups.storage.s3) == names[-KEEP:]
+    assert Storage.all(backups.storage.s3) == names[-KEEP:], "an unfinished or expired backup is left"
+    backup_report("scenario 3 (retention)", f"{KEEP + 2} runs, kept {Storage.complete(backups.storage.s3)}")
+
+
+def test_backup_4_killed_midway_leaves_nothing_to_restore(backups, backup_report):
+    before = Storage.complete(backups.storage.s3)
+    job = backups.source.run_job("mysql-backup")
+    job.wait_running("upload", timeout=240)
+    job.kill()
+    partial = [n for n in Storage.all(backups.storage.s3) if n not in Storage.complete(backups.storage.s3)]
+    # The Job's next pod (backoffLimit) makes a backup of its own and clears what the killed one left.
+    assert job.wait(timeout=240), job.logs("upload")
+    assert job.failures >= 1
+    after = Storage.complete(backups.storage.s3)
+    assert len(after) == KEEP and after[-1] not in before and after[-1] not in partial
+    assert Storage.all(backups.storage.s3) == after, "the killed run's upload was not cleared"
+    backup_report("scenario 4 (killed midway)", f"unfinished at the kill: {partial or 'none'}, then {after}")
+
+
+def test_backup_5_corrupt_backup_and_a_time_past_the_archive_are_refused(backups, backup_report):
+    newest = Storage.complete(backups.storage.s3)[-1]
+    data = backups.storage.s3 / "backups" / newest / "data.tar.zst"
+    original = data.read_bytes()
+    flipped = bytearray(original)
+    for offset in (len(flipped) // 3, len(flipped) // 2):
+        flipped[offset] ^= 0xFF
+    data.write_bytes(bytes(flipped))
+    try:
+        with backups.restored(RestoreFrom(S3_TARGET, backup=newest)) as restored:
+            restored.wait_for(lambda: "is corrupt" in restored.logs(0, "restore-mysql"), timeout=180,
+                              what="the restore to refuse the corrupt backup")
+            corrupt = restored.logs(0, "restore-mysql")
+            assert f"backup {newest} is corrupt" in corrupt
+            assert not (restored.pvc_dir(0) / "mysql").exists()
+            assert restored.logs(0, "mysql") == "" and not restored.pod(0).ready
+    finally:
+        data.write_bytes(original)
+    future = datetime.fromtimestamp(time.time() + 3600, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with backups.restored(RestoreFrom(S3_TARGET, point_in_time=future)) as restored:
+        restored.wait_for(lambda: "after the last archived binary log" in restored.logs(0, "restore-fetch"),
+                          timeout=180, what="the restore to refuse a time past the archive")
+        message = restored.logs(0, "restore-fetch")
+        assert f"the point in time {future} is after the last archived binary log" in message
+        assert newest in message and "binary logs up to" in message
+        assert not (restored.pvc_dir(0) / "mysql").exists()
+        assert restored.logs(0, "mysql") == "" and not restored.pod(0).ready
+    backup_report("scenario 5 (refusals)", "corrupt backup and a time past the archive refused, nothing started")
+
+
+def test_backup_6_same_backup_to_the_claim_and_to_s3_restores_from_s3(backups, backup_report):
+    source = backups.source
+    source.sql(0, "CREATE TABLE bk.t6 (id INT PRIMARY KEY, payload VARCHAR(100)); "
+                  "INSERT INTO bk.t6 SELECT id, payload FROM bk.t1")
+    time.sleep(1)
+    on_claim, _ = backups.backup("mysql-backup-pvc")
+    on_s3, seconds = backups.backup("mysql-backup")
+    claim_manifest = Storage.manifest(backups.storage.claim, on_claim)
+    s3_manifest = Storage.manifest(backups.storage.s3, on_s3)
+    # Nothing was written in between: the same data, at the same GTID set, on both targets.
+    assert claim_manifest["gtid"] == s3_manifest["gtid"]
+    with backups.restored(RestoreFrom(S3_TARGET), replicas=2) as restored:
+        restored.wait_ready(2, timeout=300)
+        for table in ("bk.t1", "bk.t6"):
+            assert checksum(restored, table) == checksum(source, table)
+            assert checksum(restored, table, 1) == checksum(source, table)
+        assert f"restoring backup {on_s3}" in restored.logs(0, "restore-fetch")
+    backup_report("scenario 6 (claim and S3)", f"{on_claim} on the claim, {on_s3} on S3 ({seconds:.1f} s), "
+                                               "restored from S3 on 2 pods")
