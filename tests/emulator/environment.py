@@ -1,19 +1,20 @@
 """A container's environment, as the kubelet assembles it: envFrom, then env (value and
-valueFrom), over what the runtime sets itself (PATH, HOSTNAME, HOME)."""
+valueFrom), over the image's ENV and what the runtime sets itself (PATH, HOSTNAME, HOME)."""
 
 from __future__ import annotations
 
 from .errors import EmulatorError
 from .objects import Objects
 
-# The official images' PATH (their Dockerfiles inherit Debian's).
+# The official images' PATH (their Dockerfiles inherit Debian's, or Docker's default on Alpine:
+# the same string).
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def container_env(objects: Objects, spec: dict, *, pod_name: str, pod_ip: str, namespace: str,
-                  home: str) -> dict[str, str]:
+                  home: str, image_env: dict[str, str] | None = None) -> dict[str, str]:
     """The variables a container of pod ``pod_name`` starts with."""
-    env = {"PATH": IMAGE_PATH, "HOSTNAME": pod_name, "HOME": home}
+    env = {"PATH": IMAGE_PATH, "HOSTNAME": pod_name, "HOME": home, **(image_env or {})}
     for source in spec.get("envFrom", []):
         prefix = source.get("prefix", "")
         if "configMapRef" in source:

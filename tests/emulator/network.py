@@ -1,10 +1,15 @@
 """The pods' network: one network namespace per pod with its own address on a bridge, the
 bridge in a namespace of its own (nothing touches the host's network), and the hosts file
-through which pods and Services resolve, as the cluster DNS would answer."""
+through which pods and Services resolve, as the cluster DNS would answer.
+
+A pod sits in a slot of the bridge's subnet: a StatefulSet's pod N in slot N, the other pods
+(a Job's, or one a test runs by itself) in the lowest free slot from ``FIRST_FREE_SLOT``."""
 
 from __future__ import annotations
 
 import fcntl
+import string
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -17,21 +22,28 @@ CLUSTER_DOMAIN = "svc.cluster.local"
 NODE_IP = f"{SUBNET}.1"
 IFNAMSIZ = 15  # longest network interface name
 LOCK_DIR = Path("/run/mysql-ha-emulator")  # one lock per network prefix in use
+FIRST_FREE_SLOT = 100  # slots below are a StatefulSet's ordinals
+LAST_SLOT = 244  # address .254
+_DIGITS = string.digits + string.ascii_lowercase
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """What the hosts file needs of a pod."""
+    """What the hosts file needs of a pod: ``order`` sorts a Service's pods (a StatefulSet
+    pod's ordinal); ``subdomain`` is the headless Service under which the pod has a record of
+    its own (``<name>.<subdomain>``), ``aliases`` the other names it resolves as."""
 
     name: str
     ip: str
-    ordinal: int
+    order: int
     labels: dict
     ready: bool
+    subdomain: str | None = None
+    aliases: tuple[str, ...] = ()
 
 
 class Network:
-    """Namespaces named ``<prefix>-...``, veths named ``v<prefix><ordinal>``: a distinct prefix
+    """Namespaces named ``<prefix>-...``, veths named ``v<prefix><slot>``: a distinct prefix
     per emulator lets several run side by side."""
 
     def __init__(self, prefix: str) -> None:
@@ -41,13 +53,36 @@ class Network:
         self.bridge_ns = f"{prefix}-net"
         self.up = False
         self._lock: IO[str] | None = None
+        self._slots: set[int] = set()
+        self._slots_lock = threading.Lock()
 
     def netns(self, pod_name: str) -> str:
         return f"{self.prefix}-{pod_name}"
 
     @staticmethod
-    def ip(ordinal: int) -> str:
-        return f"{SUBNET}.{10 + ordinal}"
+    def ip(slot: int) -> str:
+        return f"{SUBNET}.{10 + slot}"
+
+    def veth(self, slot: int) -> str:
+        """The bridge's end of the pod's veth: ``v<prefix><ordinal>`` for a StatefulSet's pod,
+        a letter and a digit (``a0``, ``a1``, ...) for a pod in a free slot."""
+        if slot < FIRST_FREE_SLOT:
+            return f"v{self.prefix}{slot}"
+        index = slot - FIRST_FREE_SLOT
+        return f"v{self.prefix}{_DIGITS[10 + index // 36]}{_DIGITS[index % 36]}"
+
+    def allocate(self) -> int:
+        """The lowest free slot for a pod that is not a StatefulSet's."""
+        with self._slots_lock:
+            slot = next((s for s in range(FIRST_FREE_SLOT, LAST_SLOT + 1) if s not in self._slots), None)
+            if slot is None:
+                raise EmulatorError(f"no free address left on the pods' network ({len(self._slots)} pods)")
+            self._slots.add(slot)
+            return slot
+
+    def release(self, slot: int) -> None:
+        with self._slots_lock:
+            self._slots.discard(slot)
 
     def create(self) -> None:
         """The bridge, with the node's address on it. The prefix is locked for as long as this
@@ -73,11 +108,11 @@ class Network:
         run(*ns, "ip", "link", "set", "br0", "up")
         run(*ns, "ip", "link", "set", "lo", "up")
 
-    def add_pod(self, netns: str, ordinal: int) -> None:
-        """A namespace whose eth0 is a veth to the bridge, with the pod's address."""
+    def add_pod(self, netns: str, slot: int) -> None:
+        """A namespace whose eth0 is a veth to the bridge, with the address of its slot."""
         run("ip", "netns", "del", netns, check=False)
         run("ip", "netns", "add", netns)
-        host_end = f"v{self.prefix}{ordinal}"
+        host_end = self.veth(slot)
         # A namespace is torn down asynchronously: the veth of this pod's previous life may
         # still sit on the bridge under the same name. Deleting one end removes the pair.
         run("ip", "-n", self.bridge_ns, "link", "del", host_end, check=False)
@@ -87,7 +122,7 @@ class Network:
         run(*bridge, "ip", "link", "set", host_end, "master", "br0")
         run(*bridge, "ip", "link", "set", host_end, "up")
         inside = ("ip", "netns", "exec", netns)
-        run(*inside, "ip", "addr", "add", f"{self.ip(ordinal)}/24", "dev", "eth0")
+        run(*inside, "ip", "addr", "add", f"{self.ip(slot)}/24", "dev", "eth0")
         run(*inside, "ip", "link", "set", "eth0", "up")
         run(*inside, "ip", "link", "set", "lo", "up")
 
@@ -120,19 +155,21 @@ class Network:
             self._lock = None
 
 
-def hosts_lines(endpoints: list[Endpoint], services: list[dict], *, governing: str, namespace: str) -> list[str]:
-    """The Service and pod names every pod resolves: the governing headless Service's pod
-    records, and each Service's name at its first routable pod."""
-    lines = []
+def hosts_lines(endpoints: list[Endpoint], services: list[dict], *, namespace: str) -> list[str]:
+    """The Service and pod names every pod resolves: each pod's own record under its headless
+    Service (a StatefulSet's pods under the governing Service), its aliases, and each
+    Service's name at its first routable pod."""
+    lines = [f"{e.ip} {' '.join(e.aliases)}" for e in sorted(endpoints, key=lambda e: e.order) if e.aliases]
     for svc in services:
         spec = svc["spec"]
         name = svc["metadata"]["name"]
-        selected = [e for e in sorted(endpoints, key=lambda e: e.ordinal)
+        selected = [e for e in sorted(endpoints, key=lambda e: e.order)
                     if all(e.labels.get(k) == v for k, v in spec.get("selector", {}).items())]
         headless = spec.get("clusterIP") == "None"
         visible = selected if (headless and spec.get("publishNotReadyAddresses")) else [e for e in selected if e.ready]
-        if headless and name == governing:
-            lines += [f"{e.ip} {e.name}.{name}.{namespace}.{CLUSTER_DOMAIN} {e.name}.{name}" for e in visible]
+        if headless:
+            lines += [f"{e.ip} {e.name}.{name}.{namespace}.{CLUSTER_DOMAIN} {e.name}.{name}"
+                      for e in visible if e.subdomain == name]
         if visible:
             lines.append(f"{visible[0].ip} {name}.{namespace}.{CLUSTER_DOMAIN} {name}")
     return lines
@@ -140,7 +177,8 @@ def hosts_lines(endpoints: list[Endpoint], services: list[dict], *, governing: s
 
 def write_hosts(path: Path, endpoint: Endpoint, common: list[str]) -> None:
     """Writes a pod's hosts file in place when it changed: it is bind-mounted, a rename would not show."""
-    text = "\n".join(["127.0.0.1 localhost", f"{endpoint.ip} {endpoint.name}", *common]) + "\n"
+    own = f"{endpoint.ip} {endpoint.name}"
+    text = "\n".join(["127.0.0.1 localhost", own, *(line for line in common if line != own)]) + "\n"
     if path.exists() and path.read_text() == text:
         return
     with open(path, "r+" if path.exists() else "w") as f:

