@@ -83,9 +83,33 @@ case $MYSQL_HA_CLONE_METHOD in
   backup-stream) copy_from_stream "$source" "$((source_ordinal == declared))" "$work/data" ;;
   *) die "MYSQL_HA_CLONE_METHOD must be clone-plugin or backup-stream, got '${MYSQL_HA_CLONE_METHOD}'" ;;
 esac
-[[ -n $COPY_GTID ]] || die "the copy of ${source} carries no GTID set: a restore could not continue from it"
 # The copy holds every transaction committed before this moment.
 finished=$(date -u +%s)
+
+# gtid_set_of DIR: starts a server on the copy in DIR for this alone (socket only), which
+# also proves that the copy starts, and prints the GTID set it holds; stops it cleanly.
+gtid_set_of() {
+  local dir=$1 socket=$work/check.sock pid gtids=''
+  "$MYSQL_HA_SERVER" --no-defaults --datadir="$dir" --socket="$socket" --pid-file="$work/check.pid" \
+    --skip-networking --skip-grant-tables --loose-mysqlx=OFF --skip-log-bin --gtid-mode=ON --enforce-gtid-consistency=ON \
+    --innodb-buffer-pool-size=64M --log-error="$work/check.err" &
+  pid=$!
+  for _ in $(seq 1 600); do
+    gtids=$("$MYSQL_HA_CLIENT" --no-defaults --protocol=SOCKET --socket="$socket" --user=root --batch \
+      --skip-column-names <<<"SELECT @@GLOBAL.gtid_executed" 2>/dev/null) && break
+    kill -0 "$pid" 2>/dev/null || die "the copy of ${source} does not start: $(tail -n 5 "$work/check.err")"
+    sleep 0.2
+  done
+  kill -TERM "$pid"
+  wait "$pid" || die "the server on the copy of ${source} did not stop cleanly: $(tail -n 5 "$work/check.err")"
+  # Each restore gets a server_uuid of its own.
+  rm -f "$dir/auto.cnf"
+  gtid_of <<<"$gtids"
+}
+
+# The CLONE plugin tells the recipient no GTID set: read it from the copy itself.
+[[ -n $COPY_GTID ]] || COPY_GTID=$(gtid_set_of "$work/data")
+[[ -n $COPY_GTID ]] || die "the copy of ${source} carries no GTID set: a restore could not continue from it"
 
 # Packed as a data directory that starts as it is: tar, and zstd where the image has it.
 if command -v zstd >/dev/null; then

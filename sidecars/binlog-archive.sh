@@ -34,7 +34,9 @@ while true; do
   copied=yes
   if [ -s "$index" ]; then
     # Every file of the index but the last, which the server is writing.
-    sed 's|.*/||' "$index" | sed '$d' | grep -vxF -f "$done_list" >"$todo_list" || true
+    sed 's|.*/||' "$index" | sed '$d' | while read -r file; do
+      grep -qxF "$file" "$done_list" || printf '%s\n' "$file"
+    done >"$todo_list"
     if [ -s "$todo_list" ]; then
       if rclone copy "$datadir" "$dest" --files-from "$todo_list" --no-traverse --retries 1; then
         cat "$todo_list" >>"$done_list"

@@ -82,6 +82,7 @@ copy_from_stream() {
   local donor=$1 from_primary=$2 target=$3 info file_re pos_re gtid_re
   COPY_LOG_FILE='' COPY_LOG_POS='' COPY_GTID=''
   log "cloning from ${donor}:${MYSQL_HA_CLONE_PORT}"
+  mkdir -p "$target"
   receive_stream "$donor" "$MYSQL_HA_CLONE_PORT" | "$MYSQL_HA_STREAM_EXTRACTOR" -x -C "$target"
   [[ -f $(backup_file "$target" checkpoints) ]] \
     || die "the stream from ${donor} ended before a complete backup (no xtrabackup_checkpoints or mariadb_backup_checkpoints)"

@@ -62,7 +62,9 @@ case $format in
   tar.gz) gzip -d -c "$archive" | tar -C "$staging/data" -xf - ;;
   *) die "backup ${backup} has an unknown format '${format}'" ;;
 esac
-rm -f "$archive" "$staging/data"/mysql-ha-source-position*
+# The archive stays until the end: the kubelet retries this container alone, without
+# fetching again.
+rm -f "$staging/data"/mysql-ha-source-position*
 
 socket=$staging/restore.sock
 "$MYSQL_HA_SERVER" --defaults-file="${MYSQL_HA_CONFIG_DIR:?}/primary.cnf" --datadir="$staging/data" \
