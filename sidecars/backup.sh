@@ -5,8 +5,10 @@
 #   $MYSQL_HA_STAGING_DIR/out/<name>/manifest     (key=value lines, see below)
 #   $MYSQL_HA_STAGING_DIR/out/retention           (what upload may delete)
 # <name> is the UTC start time, 20261126T030000Z. The copy is made from the first replica
-# that replicates with both threads within MYSQL_HA_MAX_LAG_SECONDS, or from the declared
-# primary (MYSQL_HA_BACKUP_SOURCE=primary, or no replica ready). The copy holds every
+# that replicates with both threads within MYSQL_HA_MAX_LAG_SECONDS and has applied every
+# transaction the primary had when the run began (it waits that long for it), or from the
+# declared primary (MYSQL_HA_BACKUP_SOURCE=primary, or no replica ready): either way the
+# backup holds every transaction committed before the run began. The copy holds every
 # transaction of its GTID set (recorded in the manifest): a point-in-time restore replays
 # the archived binary logs from there.
 set -o errexit -o nounset -o pipefail
@@ -58,12 +60,23 @@ replica_ready() {
   [[ $lag =~ ^[0-9]+$ ]] && ((lag <= ${MYSQL_HA_MAX_LAG_SECONDS:?}))
 }
 
+# caught_up HOST: HOST has applied every transaction the primary had when this run began
+# (within the lag bound), so the backup holds all of them.
+caught_up() {
+  local statement
+  [[ -n $primary_gtids ]] || return 0
+  statement=${MYSQL_HA_SQL_WAIT_FOR_GTIDS//@GTID@/"$(sql_string "$primary_gtids")"}
+  statement=${statement//@SECONDS@/"$MYSQL_HA_MAX_LAG_SECONDS"}
+  [[ $(remote_sql "$1" <<<"$statement" 2>/dev/null) == 0 ]]
+}
+
 declared=$(declared_primary) || die "no declared primary in the topology ConfigMap"
+primary_gtids=$(remote_sql "$(pod_host "$declared")" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" 2>/dev/null | gtid_of) || primary_gtids=''
 source_ordinal=''
 if [[ $MYSQL_HA_BACKUP_SOURCE == replica ]]; then
   for ((ordinal = 0; ordinal < MYSQL_HA_REPLICAS; ordinal++)); do
     ((ordinal != declared)) || continue
-    if replica_ready "$(pod_host "$ordinal")"; then
+    if replica_ready "$(pod_host "$ordinal")" && caught_up "$(pod_host "$ordinal")"; then
       source_ordinal=$ordinal
       break
     fi
