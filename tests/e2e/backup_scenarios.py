@@ -145,6 +145,10 @@ class Env:
         self.restores = 0
 
     def backup(self, cronjob: str = "mysql-backup", timeout: float = 240) -> tuple[str, float]:
+        name, seconds, _ = self.backup_job(cronjob, timeout)
+        return name, seconds
+
+    def backup_job(self, cronjob: str = "mysql-backup", timeout: float = 240):
         """Runs one Job of the CronJob to the end; the name of the backup it made, and its seconds."""
         root = self.storage.s3 if cronjob == "mysql-backup" else self.storage.claim
         before = set(Storage.complete(root))
@@ -153,7 +157,7 @@ class Env:
         ok = job.wait(timeout=timeout)
         assert ok, f"backup job failed:\n{job.logs('backup')}\n{job.logs('upload')}"
         (name,) = set(Storage.complete(root)) - before or {Storage.complete(root)[-1]}
-        return name, time.monotonic() - started
+        return name, time.monotonic() - started, job
 
     @contextlib.contextmanager
     def restored(self, restore_from: RestoreFrom, replicas: int = 1, **passwords):
@@ -288,9 +292,23 @@ def test_backup_2_point_in_time_brings_back_a_dropped_table(backups, backup_repo
 
 
 def test_backup_3_retention_keeps_the_newest(backups, backup_report):
-    names = [backups.backup()[0] for _ in range(KEEP + 2)]
+    runs = [backups.backup_job() for _ in range(KEEP + 2)]
+    names = [name for name, _, _ in runs]
     assert Storage.complete(backups.storage.s3) == names[-KEEP:]
     assert Storage.all(backups.storage.s3) == names[-KEEP:], "an unfinished or expired backup is left"
+    # The README's runbook: the upload's last line lists what is kept; rclone lists the
+    # complete backups (a folder with a manifest) and how far the binary logs reach.
+    last = runs[-1][2].logs("upload").strip().splitlines()[-1]
+    assert "backup-upload.sh: kept: " in last and last.split("kept: ")[1].split() == names[-KEEP:], last
+    target = (f":s3,provider=Other,endpoint='http://s3:9000',access_key_id={S3_ID},"
+              f"secret_access_key={backups.s3_secret}:{BUCKET}/{S3_PREFIX}")
+    s3 = backups.source.standalone["s3"]
+    listed = s3.exec("s3", ["rclone", "--config", "/dev/null", "lsf", "-R", "--files-only", "--include", "/*/manifest",
+                            f"{target}/backups"])
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == [f"{name}/manifest" for name in names[-KEEP:]]
+    until = s3.exec("s3", ["rclone", "--config", "/dev/null", "cat", f"{target}/binlogs/mysql-0/archived-until"])
+    assert until.returncode == 0 and int(until.stdout) > time.time() - 120, until.stdout + until.stderr
     backup_report("scenario 3 (retention)", f"{KEEP + 2} runs, kept {Storage.complete(backups.storage.s3)}")
 
 
