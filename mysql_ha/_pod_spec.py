@@ -106,3 +106,16 @@ def image(prop: str, value: object) -> str:
     if not isinstance(value, str) or not value or any(c.isspace() for c in value):
         raise ValueError(f"{prop} must be an image reference such as 'mysql:8.4', got {value!r}")
     return value
+
+
+def pod_security(uid: int) -> k8s.PodSecurityContext:
+    """The pods' security context: the image's mysql user, its group owning the volumes,
+    the runtime's default seccomp profile."""
+    return k8s.PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=uid,
+        run_as_group=uid,
+        fs_group=uid,
+        fs_group_change_policy="OnRootMismatch",
+        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+    )
