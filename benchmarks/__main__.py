@@ -1,6 +1,6 @@
 """``python -m benchmarks``: prints a table, then, as its last line, one JSON object.
 
-  python -m benchmarks               full run (~25 minutes; needs root, and socat, ncat, tar, iproute2 on the host)
+  python -m benchmarks               full run (~20 minutes; needs root, and socat, ncat, tar, iproute2 on the host)
   python -m benchmarks --tiny        smoke run (a few minutes: both engines at once); its numbers mean nothing
   python -m benchmarks --write-docs  full run, then rewrites docs/performance.md and its plot
 

@@ -36,10 +36,17 @@ def _largest(phases: dict[str, float], total: float, count: int = 3) -> str:
     return "; ".join(f"{name} {seconds:.2f} s ({seconds / total * 100:.0f} %)" for name, seconds in top)
 
 
+def _seconds(value: float) -> str:
+    # A process seen in one sample only ran for less than the sampling interval.
+    return f"{value:.2f} s" if value >= 0.02 else "< 0.02 s"
+
+
 def _phase_rows(engines: list[EngineResult], phases_of) -> list[str]:
+    """A row per phase (``|`` escaped for the table), a column per engine; "–" where an engine has no such phase."""
     names = list(dict.fromkeys(name for e in engines for name in phases_of(e)))
-    return [f"| {name.replace('|', chr(92) + '|')} | " + " | ".join(f"{phases_of(e)[name]:.2f} s" if name in phases_of(e) else "–"
-                                         for e in engines) + " |" for name in names]
+    return [f"| {name.replace('|', chr(92) + '|')} | "
+            + " | ".join(_seconds(phases_of(e)[name]) if name in phases_of(e) else "–" for e in engines) + " |"
+            for name in names]
 
 
 def _header(engines: list[EngineResult]) -> list[str]:
