@@ -1,7 +1,7 @@
 """``python -m benchmarks``: prints a table, then, as its last line, one JSON object.
 
-  python -m benchmarks               full run (~10 minutes; needs root, and socat, ncat, tar, iproute2 on the host)
-  python -m benchmarks --tiny        smoke run (about a minute: both engines at once); its numbers mean nothing
+  python -m benchmarks               full run (~20 minutes; needs root, and socat, ncat, tar, iproute2 on the host)
+  python -m benchmarks --tiny        smoke run (a few minutes: both engines at once); its numbers mean nothing
   python -m benchmarks --write-docs  full run, then rewrites docs/performance.md and its plot
 
 Progress goes to stderr; stdout holds only the table and the JSON line.
@@ -24,7 +24,7 @@ if _LOCKED_NODE.exists():
 
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
-from . import docs, emulated, failover, machine, report, synth  # noqa: E402
+from . import backups, charts, docs, emulated, failover, machine, report, synth  # noqa: E402
 from .engines import BENCH_ENGINES  # noqa: E402
 
 
@@ -44,7 +44,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int,
                         help="clone/floor pairs at the largest size (one at the others); the pair with "
                              "the median ratio is reported (default 3; tiny 1)")
-    parser.add_argument("--catchup-rows", type=int, help="rows the replica catches up on (default 200000; tiny 20000)")
+    parser.add_argument("--catchup-rows", type=int, help="rows the replica catches up on, and the point-in-time "
+                                                         "restore replays (default 200000; tiny 20000)")
+    parser.add_argument("--archive-interval-seconds", type=int, metavar="S",
+                        help="binlog_archive_interval_seconds of the point-in-time set (default: the library's, "
+                             f"{backups.DEFAULT_ARCHIVE_SECONDS}; tiny 5)")
     parser.add_argument("--write-docs", action="store_true",
                         help="rewrite docs/performance.md and docs/performance-clone.png from this run")
     args = parser.parse_args(argv)
@@ -54,8 +58,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.sizes_mib = args.sizes_mib or ([16.0] if args.tiny else [128.0, 256.0, 512.0])
     args.repeats = args.repeats or (1 if args.tiny else 3)
     args.catchup_rows = args.catchup_rows or (20_000 if args.tiny else 200_000)
+    args.archive_interval_seconds = args.archive_interval_seconds or (5 if args.tiny else backups.DEFAULT_ARCHIVE_SECONDS)
     if args.runs < 1 or args.repeats < 1 or args.catchup_rows < 1000 or any(s <= 0 for s in args.sizes_mib):
         parser.error("--runs and --repeats must be at least 1, --catchup-rows at least 1000, sizes positive")
+    if not 5 <= args.archive_interval_seconds <= 3600:
+        parser.error("--archive-interval-seconds must be between 5 and 3600, as MySQLBackup accepts")
     if sorted(args.sizes_mib) != args.sizes_mib:
         parser.error("--sizes-mib must be given in increasing order: the donor's data only grows")
     return args
@@ -66,11 +73,15 @@ def _engines(args: argparse.Namespace) -> dict[str, object]:
     with another engine's; in tiny mode, whose numbers mean nothing, all at once."""
     benches = [emulated.Bench(b, _progress) for b in BENCH_ENGINES]  # charts synthesized here: jsii is not thread-safe
     tls_benches = {b.key: emulated.Bench(b, _progress, tls=True) for b in BENCH_ENGINES}
+    # Single-row writes timed on their way to the archive: spread over a minute (tiny: 10 s).
+    backup_options = backups.Options(archive_seconds=args.archive_interval_seconds,
+                                     rpo_writes=3 if args.tiny else 8, rpo_span_s=10.0 if args.tiny else 60.0,
+                                     replay_rows=args.catchup_rows)
 
     def one(bench: emulated.Bench):
         return emulated.run(bench, args.sizes_mib, args.catchup_rows, repeats=args.repeats,
                             probe_transport=not args.tiny and bench.b.engine.serves_backup_streams,
-                            tls_bench=tls_benches[bench.b.key])
+                            tls_bench=tls_benches[bench.b.key], backup_options=backup_options)
 
     if not args.tiny:
         return {bench.b.key: one(bench) for bench in benches}
@@ -83,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     emulated.prerequisites()
     _progress("images of every engine's chart ...")
-    images = emulated.prepare_images(BENCH_ENGINES)  # built before anything is timed
+    images = charts.prepare_images(BENCH_ENGINES)  # built before anything is timed
     started = time.monotonic()
     facts = machine.facts(images)
     slots = (1, 27) if args.tiny else synth.SLOT_COUNTS

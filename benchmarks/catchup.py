@@ -36,6 +36,13 @@ def _write_while_stopped(c: Cluster, table: str, rows: int, rows_per_transaction
     c.scale(1)
     c.wait_for(lambda: sorted(c.pods) == [0], timeout=300, what="mysql-1 to stop")
     wait_gone(c, 1)
+    return insert_rows(c, table, rows, rows_per_transaction)
+
+
+def insert_rows(c: Cluster, table: str, rows: int, rows_per_transaction: int = 100) -> int:
+    """Writes ids 1..``rows`` with 64 random hex characters each into ``bench.<table>`` (id INT
+    PRIMARY KEY, payload CHAR(64)) on the primary, ``rows_per_transaction`` to an INSERT (each
+    its own transaction, autocommit), from one client session. Returns the transactions."""
     statements = []
     for first in range(1, rows + 1, rows_per_transaction):
         values = ",".join(f"({i},'{secrets.token_hex(32)}')"

@@ -6,6 +6,7 @@ import json
 import statistics
 from pathlib import Path
 
+from .docs_backups import backup_section
 from .docs_engines import NAMES, bring_up_section, catch_up_section, clone_section
 from .floors import FLOOR_RELAYS
 from .report import TARGETS, Results, met
@@ -96,6 +97,7 @@ def _results_table(results: Results) -> list[str]:
             lines.append(f"| {n}: the same clone with TLS on (whole init container) | {tls.clone_s:.2f} s, "
                          f"{tls.clone_mib_s:.0f} MiB/s | {tls.floor_s:.2f} s (plain) | **{tls.ratio:.2f}** | "
                          f"{_status('clone_ratio_tls', tls.ratio)} |")
+        lines += _backup_rows(e)
     f = results.failover
     if f:
         lines += [
@@ -106,6 +108,27 @@ def _results_table(results: Results) -> list[str]:
             f"{_status('lost_acknowledged_rows', f['lost_acknowledged_rows'])} |",
             f"| one writer, semi-sync on / off | {f['semisync_rows_s']:.0f} rows/s | {f['async_rows_s']:.0f} rows/s "
             f"| **{f['semisync_throughput_ratio']:.2f}** | |",
+        ]
+    return lines
+
+
+def _backup_rows(e) -> list[str]:
+    n, head, lines = NAMES.get(e.key, e.key), e.headline, []
+    if e.backup is not None:
+        b = e.backup
+        lines.append(f"| {n}: backup Job to a claim, {b.datadir_mib:.0f} MiB data directory (created to complete) | "
+                     f"{b.seconds:.2f} s, {b.mib_s:.0f} MiB/s | {head.floor_s:.2f} s, {head.floor_mib_s:.0f} MiB/s | "
+                     f"**{e.backup_ratio:.2f}** | {_status('backup_ratio', e.backup_ratio)} |")
+    if e.restore is not None:
+        lines.append(f"| {n}: restore of that backup, a fresh 1-pod set to ready | **{e.restore.seconds:.2f} s** | | | "
+                     f"{_status('restore_512mib_s', e.restore.seconds)} |")
+    p = e.point_in_time
+    if p is not None:
+        lines += [
+            f"| {n}: archive behind a committed write, max of {len(p.rpo_s)} over {p.write_times[-1]:.0f} s "
+            f"(median), archived every {p.archive_interval_s} s | **{p.rpo_max_s:.1f} s** ({p.rpo_median_s:.1f} s) "
+            f"| | | {_status('pitr_rpo_s', p.rpo_max_s)} |",
+            f"| {n}: point-in-time restore, replay of {p.rows:,} rows | **{p.replay_rows_s:,.0f} rows/s** | | | |",
         ]
     return lines
 
@@ -179,6 +202,7 @@ def render(results: Results) -> str:
         *bring_up_section(results),
         *clone_section(results),
         *catch_up_section(results),
+        *backup_section(results),
     ]
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """One engine's synthesized chart, its pods run for real by the pod emulator (tests/emulator):
-bring-up, clones against the copy floors, and replica catch-up; then the clone again with TLS
-on (a CA and certificate made here with openssl, in an existing Secret), against the same floors.
+bring-up, clones against the copy floors, a backup and a restore (``backups``), and replica
+catch-up; then point-in-time restore on a set of its own; then the clone again with TLS on (a
+CA and certificate made here with openssl, in an existing Secret), against the same floors.
 
 Everything runs in network namespaces named ``<prefix>-*`` (the engine's ``BenchEngine.prefix``)
 that the emulator creates and removes, and under one scratch directory.
@@ -9,26 +10,23 @@ that the emulator creates and removes, and under one scratch directory.
 from __future__ import annotations
 
 import os
-import re
-import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cdk8s
 from emulator import Cluster, EmulatorError
 from emulator.images import ensure_image
 
-from mysql_ha import Engine, MySQLCredentials, MySQLHAChart, MySQLTLS
+from mysql_ha import Engine
 
-from . import floors
+from . import backups, floors
 from .catchup import catch_up
+from .charts import manifests, tls_secret
 from .engines import BenchEngine
 from .results import BringUp, CloneRun, EngineResult
-from .samplers import ProcessSampler, ServerPoller, clone_phases, rows_or_none, wait_gone
+from .samplers import ProcessSampler, ServerPoller, clone_phases, event_time, rows_or_none, wait_gone
 
 TABLES = 4
 MIB = floors.MIB
@@ -42,65 +40,6 @@ def prerequisites() -> None:
             f"{', '.join(floors.HOST_TOOLS)}; missing: {', '.join(missing) or 'root'} "
             "(apt-get install socat ncat tar iproute2 util-linux)"
         )
-
-
-TLS_SECRET = "mysql-tls"
-TLS_NAMES = ["mysql-0.mysql", "mysql-1.mysql", "mysql-2.mysql", "*.mysql.mysql.svc.cluster.local",
-             *(f"{s}{suffix}" for s in ("mysql", "mysql-read", "mysql-primary")
-               for suffix in ("", ".mysql.svc.cluster.local"))]
-
-
-def tls_secret(folder: Path) -> dict[str, str]:
-    """A CA and a certificate for every name of the set, made with openssl: the Secret's keys."""
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-            "-subj", "/CN=bench CA")
-    (folder / "ext").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n"
-                                f"subjectAltName={','.join('DNS:' + n for n in TLS_NAMES)}\n")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=mysql")
-    openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "tls.crt", "-days", "2", "-extfile", "ext")
-    return {name: (folder / name).read_text() for name in ("tls.crt", "tls.key", "ca.crt")}
-
-
-def manifests(engine: Engine, replicas: int, tls: dict[str, str] | None = None) -> list[dict]:
-    """The engine's chart with fresh random passwords and a provisioner-backed StorageClass;
-    with ``tls`` (the Secret's keys), TLS on and that Secret among the manifests."""
-    passwords = {"root_password": "Root-" + secrets.token_urlsafe(12),
-                 "replication_password": "Repl-" + secrets.token_urlsafe(12)}
-    if engine.clone_method == "clone-plugin":
-        passwords["clone_password"] = "Clone-" + secrets.token_urlsafe(12)
-    chart = MySQLHAChart(cdk8s.Testing.app(), "bench", engine=engine,
-                         credentials=MySQLCredentials.from_passwords(**passwords),
-                         replicas=replicas, storage_class_name="standard",
-                         tls=MySQLTLS.from_existing_secret(TLS_SECRET, dns_names=TLS_NAMES) if tls else None)
-    objects = chart.to_json()
-    if tls:
-        objects.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                        "metadata": {"name": TLS_SECRET, "namespace": "mysql"}, "stringData": tls})
-    return objects
-
-
-def prepare_images(bench_engines: tuple[BenchEngine, ...]) -> dict[str, str]:
-    """Builds (or finds) every image of every engine's chart, before anything is timed.
-    Returns image -> the server package and version that stands in for it."""
-    found = {}
-    for b in bench_engines:
-        sts = next(m for m in manifests(b.engine, 3) if m["kind"] == "StatefulSet")["spec"]["template"]["spec"]
-        for container in sts.get("initContainers", []) + sts["containers"]:
-            image = ensure_image(container["image"])
-            server = next((p for p in image.versions if p.endswith("-server")), None)
-            found[image.image] = f"{server} {image.versions[server]}" if server else image.suite
-    return found
-
-
-def _event_time(events: list[tuple[float, str]], pattern: str) -> float | None:
-    regex = re.compile(pattern)
-    return next((t for t, message in events if regex.search(message)), None)
 
 
 def replicating(c: Cluster, engine: Engine, ordinal: int) -> bool:
@@ -123,7 +62,8 @@ class Bench:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"mysql-ha-bench-{bench_engine.key}-"))
         self.progress = progress
         secret = tls_secret(self.workdir / "certs") if tls else None
-        self.cluster = Cluster(manifests(self.engine, 3, secret), self.workdir / "cluster",
+        # Without TLS, with the backup CronJob (to a claim, no binary logs archived: the pods are the same).
+        self.cluster = Cluster(manifests(self.engine, 3, secret, backups=not tls), self.workdir / "cluster",
                                prefix=bench_engine.prefix + ("t" if tls else ""))
         self.rows = 0  # rows in the bench.data_* tables
         self.chunks = 0  # INSERTs that wrote them
@@ -151,13 +91,13 @@ class Bench:
         for ordinal in range(3):
             name = f"{c.set_name}-{ordinal}"
             marks = {
-                "created": _event_time(events, rf"^create {name}$"),
-                "init done": _event_time(events, rf"^{name}/init-mysql completed$"),
-                "server started": _event_time(events, rf"^{name}/mysql started pid"),
+                "created": event_time(events, rf"^create {name}$"),
+                "init done": event_time(events, rf"^{name}/init-mysql completed$"),
+                "server started": event_time(events, rf"^{name}/mysql started pid"),
                 "server answers": poller.answered.get(ordinal),
-                "startup probe passed": _event_time(events, rf"^{name}/mysql started$"),
-                "server ready": _event_time(events, rf"^{name}/mysql ready$"),
-                "sidecar ready": _event_time(events, rf"^{name}/replication ready$"),
+                "startup probe passed": event_time(events, rf"^{name}/mysql started$"),
+                "server ready": event_time(events, rf"^{name}/mysql ready$"),
+                "sidecar ready": event_time(events, rf"^{name}/replication ready$"),
             }
             pods.append({k: v - started for k, v in marks.items() if v is not None})
         return BringUp(seconds=seconds, ready_seconds=ready, pods=pods)
@@ -234,16 +174,16 @@ class Bench:
             return proc.pid if proc is not None else None
 
         def ended() -> bool:
-            return _event_time(c.events[first_event:], rf"^{name}/clone-mysql (completed|failed)") is not None
+            return event_time(c.events[first_event:], rf"^{name}/clone-mysql (completed|failed)") is not None
 
         with ProcessSampler(clone_pid) as sampler:
             c.scale(2)
             c.wait_for(ended, timeout=900, what="the clone to finish")
         events = c.events[first_event:]
-        if _event_time(events, rf"^{name}/clone-mysql failed") is not None:
+        if event_time(events, rf"^{name}/clone-mysql failed") is not None:
             raise EmulatorError(f"the clone failed:\n{c.logs(1, 'clone-mysql')[-3000:]}")
-        started = _event_time(events, rf"^{name}/clone-mysql started pid")
-        finished = _event_time(events, rf"^{name}/clone-mysql completed")
+        started = event_time(events, rf"^{name}/clone-mysql started pid")
+        finished = event_time(events, rf"^{name}/clone-mysql completed")
         phases = clone_phases(self.engine.clone_method, sampler, started, finished)
         c.wait_ready(2, timeout=300)
         c.wait_for(lambda: replicating(c, self.engine, 1), timeout=60, what="mysql-1 to replicate")
@@ -325,11 +265,15 @@ def clones_with_tls(bench: Bench, size_mib: float, repeats: int) -> list[CloneRu
 
 
 def run(bench: Bench, sizes_mib: list[float], catchup_rows: int, *, repeats: int = 1,
-        probe_transport: bool = True, tls_bench: Bench | None = None) -> EngineResult:
+        probe_transport: bool = True, tls_bench: Bench | None = None,
+        backup_options: backups.Options | None = None) -> EngineResult:
     """Bring-up of 3 pods; clones against the floors (``Bench.clones``); with
-    ``probe_transport``, the relays alone (and the backup stream alone where there is one); the
-    catch-up of ``catchup_rows`` rows. ``bench`` is made in the main thread (its chart is
-    synthesized through jsii, which is not thread-safe); ``run`` may run in another."""
+    ``backup_options``, a backup of the largest size to a claim and a fresh set restored from
+    it; with ``probe_transport``, the relays alone (and the backup stream alone where there is
+    one); the catch-up of ``catchup_rows`` rows; then, with ``backup_options``, point-in-time
+    restore on a set of its own (``backups.point_in_time``). ``bench`` is made in the main
+    thread; ``run`` may run in another (the charts it synthesizes itself take
+    ``charts.SYNTH_LOCK``: jsii is not thread-safe)."""
     key, progress = bench.b.key, bench.progress
     try:
         with bench.cluster as c:
@@ -339,6 +283,10 @@ def run(bench: Bench, sizes_mib: list[float], catchup_rows: int, *, repeats: int
                      f"({bring_up.ready_seconds:.1f} s to ready)")
             bench.shrink_to_primary()
             clones = bench.clones(sizes_mib, repeats)
+            backup = restore = None
+            if backup_options is not None:
+                backup = backups.backup_largest(bench)
+                restore = backups.restore_largest(bench, backup)
             backup_alone = bench.backup_alone() if probe_transport and bench.engine.serves_backup_streams else None
             transport = floors.transport_probe(c) if probe_transport else {}
             if transport:
@@ -351,7 +299,10 @@ def run(bench: Bench, sizes_mib: list[float], catchup_rows: int, *, repeats: int
             result = EngineResult(key=key, engine=bench.engine.name, image=bench.engine.server_image,
                                   server_version=image.versions.get(server, image.suite),
                                   clone_method=bench.engine.clone_method, bring_up=bring_up, clones=clones,
-                                  catch_up=caught_up, transport_mib_s=transport, backup_alone=backup_alone)
+                                  catch_up=caught_up, transport_mib_s=transport, backup_alone=backup_alone,
+                                  backup=backup, restore=restore)
+        if backup_options is not None:
+            result.point_in_time = backups.point_in_time(bench, backup_options)
     finally:
         shutil.rmtree(bench.workdir, ignore_errors=True)
     if tls_bench is not None:

@@ -3,7 +3,7 @@ time a steady writer goes without an acknowledged write while the declared prima
 how many acknowledged rows a lost primary takes with it (must be 0), and what semi-sync
 costs a single writer.
 
-Runs its own 3-pod cluster in network namespaces named ``mhfover-*``, under a scratch
+Runs its own 3-pod cluster in network namespaces named ``<MYSQL_HA_E2E_PREFIX>fover-*``, under a scratch
 directory, and removes both at the end.
 """
 
@@ -22,9 +22,10 @@ import cdk8s
 from mysql_ha import MARIADB_11_4, MySQLCredentials, MySQLHAChart
 
 from .emulated import Cluster  # the pod emulator, which .emulated finds beside the e2e scenarios
+from .engines import E2E_PREFIX
 from emulator.background import BackgroundLoop  # noqa: E402,I001 - importable once .emulated ran
 
-PREFIX = "mhfover"
+PREFIX = f"{E2E_PREFIX}fover"
 APP = "app"
 
 

@@ -17,6 +17,9 @@ TARGETS = {
     "clone_ratio_tls": (">=", 0.7),
     "switchover_write_gap_s": ("<=", 5.0),
     "lost_acknowledged_rows": ("<=", 0),
+    "backup_ratio": (">=", 0.8),
+    "restore_512mib_s": ("<", 30.0),
+    "pitr_rpo_s": ("<=", 60.0),
 }
 UNSUFFIXED = ("bringup_3pods_s", "clone_mib_s", "copy_floor_mib_s", "clone_ratio", "clone_s", "copy_floor_s",
               "catchup_rows_s", "clone_ratio_tls")
@@ -61,6 +64,27 @@ def engine_figures(e: EngineResult) -> dict[str, object]:
         # The same clone with TLS on, against the same (plain) floors: what encryption costs.
         figures.update({"clone_ratio_tls": _r3(tls.ratio), "clone_tls_mib_s": _r3(tls.clone_mib_s),
                         "clone_tls_s": _r3(tls.clone_s)})
+    figures.update(backup_figures(e))
+    return figures
+
+
+def backup_figures(e: EngineResult) -> dict[str, object]:
+    """The backup (MiB/s of the primary's data directory, against the headline clone's faster
+    floor), the restore from it, and point-in-time restore."""
+    figures: dict[str, object] = {}
+    if e.backup is not None:
+        b = e.backup
+        figures.update({"backup_mib_s": _r3(b.mib_s), "backup_ratio": _r3(e.backup_ratio), "backup_s": _r3(b.seconds),
+                        "backup_datadir_mib": round(b.datadir_mib, 1), "backup_archive_mib": round(b.archive_mib, 1),
+                        "backup_phases_s": {k: _r3(v) for k, v in b.phases.items()}})
+    if e.restore is not None:
+        figures.update({"restore_512mib_s": _r3(e.restore.seconds),
+                        "restore_phases_s": {k: _r3(v) for k, v in e.restore.phases.items()}})
+    p = e.point_in_time
+    if p is not None:
+        figures.update({"pitr_rpo_s": _r3(p.rpo_max_s), "pitr_rpo_median_s": _r3(p.rpo_median_s),
+                        "pitr_archive_interval_s": p.archive_interval_s, "pitr_replay_rows_s": round(p.replay_rows_s, 1),
+                        "pitr_replay_s": _r3(p.replay_s), "pitr_rows": p.rows, "pitr_restore_s": _r3(p.restore.seconds)})
     return figures
 
 
@@ -139,7 +163,24 @@ def _engine_rows(e: EngineResult) -> list[tuple[str, ...]]:
         rows.append((f"{e.key}: clone with TLS, {tls.data_mib:.0f} MiB data", f"{tls.clone_s:.2f} s {tls.clone_mib_s:.0f} MiB/s",
                      f"{tls.floor_s:.2f} s", f"{tls.ratio:.2f}", _target("clone_ratio_tls", tls.ratio)))
     rows.append((f"{e.key}: catch-up after a restart", f"{e.catch_up.rows_s:.0f} rows/s", "", "", ""))
+    if e.backup is not None:
+        b = e.backup
+        rows.append((f"{e.key}: backup Job to a claim, {b.datadir_mib:.0f} MiB dir", f"{b.seconds:.2f} s {b.mib_s:.0f} MiB/s",
+                     f"{head.floor_s:.2f} s {head.floor_mib_s:.0f} MiB/s", f"{e.backup_ratio:.2f}",
+                     _target("backup_ratio", e.backup_ratio)))
+    if e.restore is not None:
+        rows.append((f"{e.key}: restore of that backup, 1 pod to ready", f"{e.restore.seconds:.2f} s", "", "",
+                     _target("restore_512mib_s", e.restore.seconds)))
+    p = e.point_in_time
+    if p is not None:
+        rows.append((f"{e.key}: archive behind a write, max (median), every {p.archive_interval_s} s",
+                     f"{p.rpo_max_s:.1f} s ({p.rpo_median_s:.1f} s)", "", "", _target("pitr_rpo_s", p.rpo_max_s)))
+        rows.append((f"{e.key}: point-in-time replay, {p.rows} rows", f"{p.replay_rows_s:.0f} rows/s", "", "", ""))
     return rows
+
+
+def _phases(phases: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
 
 
 def table(results: Results) -> str:
@@ -180,6 +221,16 @@ def table(results: Results) -> str:
                          f"{c.replica_datadir_mib:.0f} MiB): clone {c.clone_s:.2f} s, "
                          + ", ".join(f"tar | {r} {v:.2f} s" for r, v in c.floors_s.items())
                          + f", ratio {c.ratio:.2f}; " + ", ".join(f"{k} {v:.2f}" for k, v in c.phases.items()))
+        if e.backup is not None:
+            lines.append(f"{e.key}: backup {e.backup.name} of {e.backup.source} ({e.backup.source_datadir_mib:.0f} MiB "
+                         f"dir, {e.backup.archive_mib:.0f} MiB archive): " + _phases(e.backup.phases))
+        if e.restore is not None:
+            lines.append(f"{e.key}: restore ({e.restore.restored_mib:.0f} MiB dir): " + _phases(e.restore.phases))
+        if e.point_in_time is not None:
+            p = e.point_in_time
+            lines.append(f"{e.key}: archive behind each write: " + ", ".join(f"{s:.1f}" for s in p.rpo_s) + " s; "
+                         f"replay of {p.rows} rows ({p.transactions} transactions, {p.binlogs} binary log(s)) "
+                         f"{p.replay_s:.2f} s ({p.replay_measured_by}); restore to ready {p.restore.seconds:.2f} s")
         if e.backup_alone:
             mib, seconds = e.backup_alone
             lines.append(f"{e.key}: backup-stream.sh alone, into a pipe: {mib:.0f} MiB in {seconds:.2f} s "

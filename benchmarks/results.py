@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 
@@ -74,6 +75,56 @@ class CatchUp:
 
 
 @dataclass
+class BackupRun:
+    name: str  # the backup's name on the target
+    source: str  # the pod it copied (the manifest's source)
+    data_mib: float  # table data on the primary
+    datadir_mib: float  # the primary's data directory: what the floors copy, and the rate's numerator
+    source_datadir_mib: float  # the data directory of the pod the backup copied
+    archive_mib: float  # data.tar.zst on the target
+    seconds: float  # the Job: created to complete
+    phases: dict[str, float] = field(default_factory=dict)  # where the Job's time went, in order
+    copy_data_s: float | None = None  # within the copy, the part that moves the data
+
+    @property
+    def mib_s(self) -> float:
+        return self.datadir_mib / self.seconds
+
+
+@dataclass
+class RestoreRun:
+    backup: str
+    seconds: float  # Cluster.start() of a fresh 1-pod set to its pod ready
+    phases: dict[str, float] = field(default_factory=dict)
+    restored_mib: float = 0.0  # the restored pod's data directory
+
+
+@dataclass
+class PointInTime:
+    archive_interval_s: int  # binlog_archive_interval_seconds of the chart
+    write_times: list[float]  # seconds from the first write, each committed write
+    rpo_s: list[float]  # per write: from its commit to archived-until on the target passing it
+    rows: int  # loaded after the backup, replayed by the restore
+    transactions: int
+    replay_s: float  # the restore's binary log replay
+    replay_measured_by: str  # "processes" (sampled) or "log" (the container's whole-second timestamps)
+    binlogs: int  # binary logs the restore replayed
+    restore: RestoreRun  # the whole restore to the point in time
+
+    @property
+    def rpo_max_s(self) -> float:
+        return max(self.rpo_s)
+
+    @property
+    def rpo_median_s(self) -> float:
+        return statistics.median(self.rpo_s)
+
+    @property
+    def replay_rows_s(self) -> float:
+        return self.rows / self.replay_s
+
+
+@dataclass
 class EngineResult:
     key: str  # BenchEngine.key
     engine: str  # the product's engine name, e.g. mysql-8.4
@@ -86,6 +137,15 @@ class EngineResult:
     transport_mib_s: dict[str, float] = field(default_factory=dict)
     backup_alone: tuple[float, float] | None = None  # (MiB streamed, seconds) into a pipe, no relay
     clones_tls: list[CloneRun] = field(default_factory=list)  # the clone at the largest size, TLS on
+    backup: BackupRun | None = None  # one backup Job at the largest size, to a claim
+    restore: RestoreRun | None = None  # a fresh 1-pod set from that backup
+    point_in_time: PointInTime | None = None  # binary logs archived, then replayed by a restore
+
+    @property
+    def backup_ratio(self) -> float | None:
+        """The backup's rate against the faster floor of the headline clone (both MiB/s of the
+        primary's data directory)."""
+        return None if self.backup is None else self.backup.mib_s / self.headline.floor_mib_s
 
     @property
     def headline_tls(self) -> CloneRun | None:

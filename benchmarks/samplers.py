@@ -3,6 +3,7 @@ when each pod's server first answers."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -19,6 +20,12 @@ KINDS = (
     ("prepare", "--prepare"),  # backup-stream
     ("extract", " -x"),  # backup-stream: mbstream / xbstream
 )
+
+
+def event_time(events: list[tuple[float, str]], pattern: str) -> float | None:
+    """When the emulator first logged an event matching ``pattern`` (a regular expression)."""
+    regex = re.compile(pattern)
+    return next((t for t, message in events if regex.search(message)), None)
 
 
 def rows_or_none(c: Cluster, ordinal: int, statement: str, **kwargs) -> list[list[str]] | None:
@@ -48,12 +55,16 @@ def wait_gone(c: Cluster, ordinal: int, timeout: float = 60) -> None:
 class ProcessSampler(BackgroundLoop):
     """Watches every descendant of one container's process (``/proc/PID/task/*/children``,
     cheap enough to read every 20 ms) and records, per process of a known kind, when it was
-    first and last seen."""
+    first and last seen. ``find_pid`` may name another container's process from one call to
+    the next (a pod's init containers in turn)."""
 
-    def __init__(self, find_pid: Callable[[], int | None], interval: float = 0.02) -> None:
+    def __init__(self, find_pid: Callable[[], int | None], interval: float = 0.02,
+                 kinds: tuple[tuple[str, str], ...] = KINDS) -> None:
+        """``kinds``: (kind, a piece of its command line) pairs, the first that matches wins."""
         super().__init__()
         self.find_pid = find_pid
         self.interval = interval
+        self.kinds = kinds
         self.seen: dict[int, list] = {}  # pid -> [kind, first, last]
         self._kinds: dict[int, str | None] = {}
 
@@ -64,7 +75,7 @@ class ProcessSampler(BackgroundLoop):
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 return None
-            self._kinds[pid] = next((kind for kind, needle in KINDS if needle in argv), None)
+            self._kinds[pid] = next((kind for kind, needle in self.kinds if needle in argv), None)
         return self._kinds[pid]
 
     @staticmethod

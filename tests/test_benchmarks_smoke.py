@@ -1,16 +1,18 @@
 """`python -m benchmarks --tiny`: the benchmark command still runs end to end.
 
 The full benchmark is not part of the test suite (minutes, and its figures only mean
-something as ratios within one run); this runs its tiny mode (about a minute: one synth
-round, then every engine's chart at once, each a 3-pod bring-up, one small clone against
-both copy floors and a short catch-up) and checks the contract of its last line. Like the
-e2e scenarios it needs root and the images' root filesystems; on the host socat and ncat.
+something as ratios within one run); this runs its tiny mode (a few minutes: one synth round,
+then every engine's chart at once, each a 3-pod bring-up, one small clone against both copy
+floors, a backup and its restore, a short catch-up and a point-in-time restore) and checks the
+contract of its last line. Like the e2e scenarios it needs root and the images' root
+filesystems; on the host socat and ncat.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +35,11 @@ PER_ENGINE = (
     "copy_floor_s",
     "catchup_rows_s",
     "clone_ratio_tls",
+    "backup_mib_s",
+    "backup_ratio",
+    "restore_512mib_s",
+    "pitr_rpo_s",
+    "pitr_replay_rows_s",
 )
 KEYS = (
     "synth_s",
@@ -52,7 +59,9 @@ KEYS = (
     "semisync_throughput_ratio",
     *(f"{key}_{engine}" for engine in ENGINES for key in PER_ENGINE),
 )
-NETWORK_PREFIXES = ("mhbmy-", "mhbma-", "mhbmyt-", "mhbmat-", "mhfover-")
+E2E_PREFIX = os.environ.get("MYSQL_HA_E2E_PREFIX", "mh")[:2]  # as benchmarks/engines.py reads it
+NETWORK_PREFIXES = tuple(f"{E2E_PREFIX}{name}-" for name in (
+    *(f"bm{e}{variant}" for e in "ya" for variant in ("", "t", "r", "p", "q")), "fover"))
 
 pytestmark = pytest.mark.e2e
 
