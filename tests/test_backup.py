@@ -88,11 +88,11 @@ def test_s3_keys_are_secret_files_never_variables_nor_arguments():
 @pytest.mark.parametrize("engine_name", BACKUP_ENGINES)
 def test_set_policy_admits_the_backup_pods_and_theirs_admits_nothing(engine_name):
     manifests = backup_chart(engine_name)
-    labels = cron_pod_labels = by_kind(manifests, "CronJob", "mysql-backup")["spec"]["jobTemplate"]["spec"][
+    labels = by_kind(manifests, "CronJob", "mysql-backup")["spec"]["jobTemplate"]["spec"][
         "template"]["metadata"]["labels"]
     # Not a member of the set: the Services never route to a backup pod.
     selector = by_kind(manifests, "Service", "mysql-read")["spec"]["selector"]
-    assert not selector.items() <= cron_pod_labels.items()
+    assert not selector.items() <= labels.items()
     rules = by_kind(manifests, "NetworkPolicy", "mysql")["spec"]["ingress"]
     admitted = sorted(port["port"] for rule in rules for port in rule["ports"]
                       if {"podSelector": {"matchLabels": labels}} in rule["from"])
@@ -233,8 +233,6 @@ def test_bad_backup_props_are_refused(props, message):
 
 
 def test_binlog_expiry_shorter_than_the_backup_interval_is_refused():
-    settings = {"config": None}
-    del settings
     chart = mysql_ha.MySQLHAChart(new_chart().node.scope, "m", replicas=3,
                                   credentials=mysql_ha.MySQLCredentials.from_existing_secret("s"))
     # The chart's config has no custom settings: MySQL keeps binary logs 30 days by default.
