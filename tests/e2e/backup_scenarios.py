@@ -304,8 +304,8 @@ def test_backup_3_retention_keeps_the_newest(backups, backup_report):
     # right after the uploads once missed a backup that was on disk with its manifest.)
     target = f"/data/{BUCKET}/{S3_PREFIX}"
     s3 = backups.source.standalone["s3"]
-    listed = s3.exec("s3", ["rclone", "--config", "/dev/null", "lsf", "-R", "--files-only", "--include", "/*/manifest",
-                            f"{target}/backups"])
+    listed = s3.exec("s3", ["sh", "-c", "rclone --config /dev/null lsf -R --files-only --include '/*/manifest' "
+                                        f"{target}/backups | sort"])
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.split() == [f"{name}/manifest" for name in names[-KEEP:]]
     until = s3.exec("s3", ["rclone", "--config", "/dev/null", "cat", f"{target}/binlogs/mysql-0/archived-until"])
