@@ -24,6 +24,7 @@ from mysql_ha import MARIADB_11_4, MySQLCredentials, MySQLHAChart
 from .emulated import Cluster  # the pod emulator, which .emulated finds beside the e2e scenarios
 from .engines import E2E_PREFIX
 from emulator.background import BackgroundLoop  # noqa: E402,I001 - importable once .emulated ran
+from emulator.errors import EmulatorError  # noqa: E402,I001
 
 PREFIX = f"{E2E_PREFIX}fover"
 APP = "app"
@@ -80,6 +81,12 @@ def _leads(cluster: Cluster, primary: int, pods: list[int]) -> bool:
         return False
 
 
+def _replication_logs(cluster: Cluster, pods: list[int], lines: int = 30) -> str:
+    """The last lines of each pod's replication sidecar, for a failure's message."""
+    return "\n".join(f"mysql-{o} replication:\n" + "\n".join(cluster.logs(o, "replication").splitlines()[-lines:])
+                     for o in pods)
+
+
 def run(*, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, float]:
     engine = MARIADB_11_4
     credentials = MySQLCredentials.from_passwords(root_password="Root-" + secrets.token_urlsafe(12),
@@ -129,7 +136,10 @@ def run(*, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, flo
                 match = re.search(r"^most advanced replica: mysql-(\d+)$", out, re.MULTILINE)
                 chosen = int(match.group(1)) if match else 0
                 c.apply(synth(chosen))
-                c.wait_for(lambda: _leads(c, chosen, [0, 2]), timeout=120, what="the failover", interval=0.5)
+                try:
+                    c.wait_for(lambda: _leads(c, chosen, [0, 2]), timeout=120, what="the failover", interval=0.5)
+                except EmulatorError as e:
+                    raise EmulatorError(f"{e}\nstatus before the failover:\n{out}\n{_replication_logs(c, [0, 2])}") from e
                 time.sleep(2)
             failover_gap = w.longest_gap()
             have = {int(r[0]) for r in c.sql(chosen, "SELECT id FROM app.t")}
