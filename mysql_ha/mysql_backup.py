@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import cdk8s
 from cdk8s_plus_27 import k8s
 from constructs import Construct
 from croniter import croniter
@@ -14,7 +13,7 @@ from . import _pod_spec as spec
 from . import _validation as check
 from ._k8s import LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME, annotate_sync_waves
 from .backup_target import BackupTarget
-from .replicated_mysql import (
+from ._set_pods import (
     CLONE_PASSWORD_FILE,
     ROOT_PASSWORD_FILE,
     RUN_DIR,
@@ -22,8 +21,8 @@ from .replicated_mysql import (
     SECRET_DIR,
     TMP_DIR,
     TOPOLOGY_DIR,
-    ReplicatedMySQL,
 )
+from .replicated_mysql import ReplicatedMySQL
 from .tls import CA_KEY, CERT_KEY, KEY_KEY, TLS_DIR
 
 SOURCES = ("replica", "primary")

@@ -10,41 +10,34 @@ from constructs import Construct
 
 from . import _backup_pods as backup_pods
 from . import _pod_spec as spec
+from . import _set_pods as set_pods
 from . import _validation as check
 from ._k8s import LABEL_COMPONENT, ExtensibleNetworkPolicy, ExtensibleStatefulSet, PodTemplateAdditions, annotate_sync_waves
+from ._set_pods import (
+    CLONE_PORT,
+    CONFIG_MAP_DIR,
+    DATA_ROOT,
+    DATA_SUBPATH,
+    DATADIR,
+    METRICS_PORT,
+    PRIMARY_ORDINAL_FILE,
+    RUN_DIR,
+    SCRIPTS_DIR,
+    SEMI_SYNC_FILE,
+    TMP_DIR,
+    PodParts,
+)
 from .backup_target import BackupTarget, RestoreFrom
 from .local_storage import LocalStorage
 from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
-from .tls import CA_KEY, CERT_KEY, KEY_KEY, TLS_DIR, certificate, certificate_names, check_covers, required_names
+from .tls import certificate, certificate_names, check_covers, required_names
 
-CLONE_PORT = 3307
-METRICS_PORT = 9104
 MAX_SERVER_ID = 2**32 - 1
 SPREADS = ("soft", "hard", "none")
 DEFAULT_METRICS_IMAGE = "prom/mysqld-exporter:v0.16.0"
 """0.16.0 is the first release that reads MySQL 8.4's ``SHOW REPLICA STATUS`` (8.4 removed
 ``SHOW SLAVE STATUS``, which 0.15 reads)."""
-
-# Where the pod's volumes are mounted: the scripts receive these paths as variables.
-DATA_ROOT = "/data"  # the whole PVC, in the clone init container only
-DATADIR = "/var/lib/mysql"  # the PVC's "mysql" directory, in every other container
-DATA_SUBPATH = "mysql"
-CONF_DIR = "/etc/mysql/conf.d"  # generated configuration, read by the server
-CONF_INIT_DIR = "/mnt/conf.d"  # the same emptyDir, where init-mysql writes it
-CONFIG_MAP_DIR = "/mnt/config-map"
-TOPOLOGY_DIR = "/etc/mysql-ha/topology"  # the declared primary, read at run time (a ConfigMap volume)
-PRIMARY_ORDINAL_FILE = "primary-ordinal"
-SEMI_SYNC_FILE = "semi-sync.cnf"
-SECRET_DIR = "/etc/mysql-ha/credentials"
-RUN_DIR = "/run/mysql-ha"  # in-memory: client option files and readiness markers
-SCRIPTS_DIR = "/opt/mysql-ha"
-TMP_DIR = "/tmp"
-ROOT_PASSWORD_FILE = "root-password"
-REPLICATION_PASSWORD_FILE = "replication-password"
-METRICS_PASSWORD_FILE = "metrics-password"
-CLONE_PASSWORD_FILE = "clone-password"
-METRICS_USER = "exporter"
 
 # Policy-scan findings that this design answers on purpose, with the reason next to each.
 CHECKOV_SKIPS = (
@@ -199,36 +192,12 @@ class ReplicatedMySQL(Construct):
         restore_from: RestoreFrom | None = None,
     ) -> None:
         super().__init__(scope, id)
-        if restore_from is not None and not isinstance(restore_from, RestoreFrom):
-            raise ValueError(f"restore_from must be a RestoreFrom(target, backup=..., point_in_time=...), "
-                             f"got {restore_from!r}")
-        if restore_from is not None and not config.engine.supports_backups:
-            raise ValueError(f"restore_from is not offered for engine {config.engine.name}: point-in-time restore "
-                             "replays binary logs by GTID; choose MySQL 8.4/9.7 or MariaDB")
-        for prop, value, kind in (
-            ("config", config, MySQLConfig),
-            ("storage", storage, LocalStorage),
-            ("services", services, ReadWriteServices),
-        ):
-            if not isinstance(value, kind):
-                raise ValueError(f"{prop} must be a {kind.__name__} construct, got {value!r}")
-        limit = storage.max_replicas
-        if limit is None:
-            self.replicas = check.int_range("replicas", replicas, 1, 100)
-        else:
-            self.replicas = check.int_range(
-                "replicas", replicas, 1, limit, f"one local PersistentVolume per replica, {limit} defined"
-            )
-        request_bytes = check.quantity("storage_request", storage_request)
-        if storage.capacity_bytes is not None and request_bytes > storage.capacity_bytes:
-            raise ValueError(
-                f"storage_request must fit in one local PersistentVolume of {storage.capacity}, "
-                f"got {storage_request!r}"
-            )
+        _check_parts(config, storage, services, restore_from)
+        self.replicas = _checked_replicas(storage, replicas, storage_request)
         server_resources = spec.resources("", cpu_request, memory_request, cpu_limit,
-                                      memory_request if memory_limit is None else memory_limit)
+                                          memory_request if memory_limit is None else memory_limit)
         sidecar_resources = spec.resources("sidecar_", sidecar_cpu_request, sidecar_memory_request,
-                                       sidecar_cpu_limit, sidecar_memory_limit)
+                                           sidecar_cpu_limit, sidecar_memory_limit)
         check.int_range("server_id_base", server_id_base, 1, MAX_SERVER_ID - 100, "server-id is 1 to 2^32-1")
         check.int_range("liveness_initial_delay_seconds", liveness_initial_delay_seconds, 0, 3600)
         check.int_range("readiness_initial_delay_seconds", readiness_initial_delay_seconds, 0, 3600)
@@ -239,13 +208,7 @@ class ReplicatedMySQL(Construct):
         if priority_class_name is not None:
             check.dns_subdomain("priority_class_name", priority_class_name)
         check.int_range("max_unavailable", max_unavailable, 1, 100, "0 would block every node drain")
-        check.one_of("spread", spread, SPREADS)
-        if spread == "hard" and storage.nodes and len(set(storage.nodes)) < self.replicas:
-            raise ValueError(
-                f"spread='hard' puts each of the {self.replicas} pods on its own node, but the local "
-                f"PersistentVolumes sit on {len(set(storage.nodes))} node(s) ({', '.join(storage.nodes)}); "
-                "list more nodes in LocalStorage(nodes=...), use dynamic storage, or spread='soft'"
-            )
+        _check_spread(spread, storage, self.replicas)
         client_labels = spec.labels("client_labels", client_labels or {f"{services.name}-client": "true"})
         metrics_client_labels = spec.labels(
             "metrics_client_labels", metrics_client_labels or {"app.kubernetes.io/name": "prometheus"}
@@ -255,15 +218,7 @@ class ReplicatedMySQL(Construct):
         tools_image = engine.tools_image if tools_image is None else spec.image("tools_image", tools_image)
         metrics_image = spec.image("metrics_image", metrics_image)
         pull = check.one_of("image_pull_policy", image_pull_policy, ("IfNotPresent", "Always", "Never"))
-        if not isinstance(metrics, bool):
-            raise ValueError(f"metrics must be True or False, got {metrics!r}")
-        if metrics and config.credentials.creates_secret and config.credentials.metrics_password is None:
-            raise ValueError(
-                "metrics=True needs the exporter's password in the Secret: pass metrics_password to "
-                "MySQLCredentials.from_passwords(...), got none (the pods would wait for a missing "
-                f"{config.credentials.metrics_password_key!r} key)"
-            )
-
+        _check_metrics(metrics, config)
         tls = config.tls
         namespace = cdk8s.Chart.of(scope).namespace
         pods = [f"{services.name}-{ordinal}" for ordinal in range(self.replicas)]
@@ -271,241 +226,55 @@ class ReplicatedMySQL(Construct):
         if tls is not None and not tls.uses_cert_manager:
             check_covers("dns_names", tls.dns_names, required_names(pods, services.headless.name, service_list,
                                                                     namespace), tls.secret_for(services.name))
-
         self.primary_ordinal, semi_sync_settings = spec.topology(
             engine, self.replicas, primary_ordinal, semi_sync, semi_sync_acknowledgements, semi_sync_timeout_seconds
         )
+
         self.semi_sync = bool(semi_sync_settings)
         self.config = config
         self.services = services
         self.name = services.name
         self.metrics = metrics
+        self.restore_from = restore_from
+        self.client_labels = client_labels
         selector = dict(services.selector)
         labels = {**selector, LABEL_COMPONENT: "database"}
-
-        env = [
-            k8s.EnvVar(name=name, value=value)
-            for name, value in (
-                ("MYSQL_HA_SERVICE", services.name),
-                ("MYSQL_HA_PORT", str(services.port)),
-                ("MYSQL_HA_CLONE_PORT", str(CLONE_PORT)),
-                ("MYSQL_HA_SERVER_ID_BASE", str(server_id_base)),
-                ("MYSQL_HA_MAX_LAG_SECONDS", str(max_replication_lag_seconds)),
-                ("MYSQL_HA_METRICS_USER", METRICS_USER if metrics else ""),
-                ("MYSQL_HA_DATADIR", DATADIR),
-                ("MYSQL_HA_RUN_DIR", RUN_DIR),
-                ("MYSQL_HA_SECRET_DIR", SECRET_DIR),
-                ("MYSQL_HA_SCRIPTS_DIR", SCRIPTS_DIR),
-                ("MYSQL_HA_TOPOLOGY_DIR", TOPOLOGY_DIR),
-                ("TMPDIR", TMP_DIR),
-            )
-        ]
-        env_from = [k8s.EnvFromSource(config_map_ref=k8s.ConfigMapEnvSource(name=config.env_config_map.name))]
-        scripts = k8s.VolumeMount(name="scripts", mount_path=SCRIPTS_DIR, read_only=True)
-        secret = k8s.VolumeMount(name="credentials", mount_path=SECRET_DIR, read_only=True)
-        run = k8s.VolumeMount(name="run", mount_path=RUN_DIR)
-        tmp = k8s.VolumeMount(name="tmp", mount_path=TMP_DIR)
-        datadir = k8s.VolumeMount(name="data", mount_path=DATADIR, sub_path=DATA_SUBPATH)
-        conf = k8s.VolumeMount(name="conf", mount_path=CONF_DIR)
-        certs = [k8s.VolumeMount(name="tls", mount_path=TLS_DIR, read_only=True)] if tls is not None else []
-        # A whole ConfigMap volume (no subPath): the kubelet updates its files in running pods.
-        topology = k8s.VolumeMount(name="topology", mount_path=TOPOLOGY_DIR, read_only=True)
-        security = k8s.SecurityContext(
-            allow_privilege_escalation=False,
-            privileged=False,
-            read_only_root_filesystem=True,
-            run_as_non_root=True,
-            capabilities=k8s.Capabilities(drop=["ALL"]),
-        )
-
-        def script(name: str) -> list[str]:
-            return ["bash", f"{SCRIPTS_DIR}/{name}"]
-
+        parts = PodParts(
+            engine=engine, server_image=server_image, tools_image=tools_image, pull=pull,
+            env=PodParts.env_of(service=services.name, port=services.port, server_id_base=server_id_base,
+                                max_lag_seconds=max_replication_lag_seconds, metrics=metrics),
+            env_from=[k8s.EnvFromSource(config_map_ref=k8s.ConfigMapEnvSource(name=config.env_config_map.name))],
+            security=PodParts.container_security(), sidecar_resources=sidecar_resources, tls=tls)
         # What MySQLBackup's Job and the restore containers share with the set's pods.
         self.engine = engine
         self.tools_image = tools_image
         self.server_image = server_image
         self.image_pull_policy = pull
-        self.pod_env = env
-        self.pod_env_from = env_from
-        self.container_security = security
+        self.pod_env = parts.env
+        self.pod_env_from = parts.env_from
+        self.container_security = parts.security
         self.sidecar_resources = sidecar_resources
         self.tls = tls
 
-        def exec_probe(command: list[str], **timing: int) -> k8s.Probe:
-            return k8s.Probe(exec=k8s.ExecAction(command=command), **timing)
-
-        admin_ping = [engine.admin, f"--defaults-extra-file={RUN_DIR}/client.cnf", "ping"]
-        streams = engine.serves_backup_streams
-        clone = k8s.Container(
-            name="clone-mysql",
-            image=tools_image,
-            image_pull_policy=pull,
-            command=script("clone.sh"),
-            env=[*env, k8s.EnvVar(name="MYSQL_HA_DATA_ROOT", value=DATA_ROOT)],
-            env_from=env_from,
-            # The CLONE plugin logs in to the donor with the clone account's password.
-            volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), scripts, tmp, topology,
-                           *([] if streams else [secret]), *certs],
-            resources=sidecar_resources,
-            security_context=security,
-        )
-        init = k8s.Container(
-            name="init-mysql",
-            image=server_image,
-            image_pull_policy=pull,
-            command=script("init-config.sh"),
-            env=[
-                *env,
-                k8s.EnvVar(name="MYSQL_HA_CONFIG_DIR", value=CONFIG_MAP_DIR),
-                k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_INIT_DIR),
-            ],
-            env_from=env_from,
-            volume_mounts=[
-                k8s.VolumeMount(name="conf", mount_path=CONF_INIT_DIR),
-                k8s.VolumeMount(name="config-map", mount_path=CONFIG_MAP_DIR, read_only=True),
-                k8s.VolumeMount(name="data", mount_path=DATADIR, sub_path=DATA_SUBPATH, read_only=True),
-                secret,
-                run,
-                scripts,
-                tmp,
-                topology,
-            ],
-            resources=sidecar_resources,
-            security_context=security,
-        )
-        server = k8s.Container(
-            name="mysql",
-            image=server_image,
-            image_pull_policy=pull,
-            env=[*env, k8s.EnvVar(name=engine.root_password_file_env, value=f"{SECRET_DIR}/{ROOT_PASSWORD_FILE}")],
-            env_from=env_from,
-            ports=[k8s.ContainerPort(name="mysql", container_port=services.port)],
-            volume_mounts=[
-                datadir,
-                conf,
-                secret,
-                run,
-                scripts,
-                tmp,
-                topology,
-                k8s.VolumeMount(name="socket", mount_path=engine.socket_dir),
-                *certs,
-            ],
-            resources=server_resources,
-            security_context=security,
-            # The server answers at all: liveness and readiness wait for this.
-            startup_probe=exec_probe(
-                admin_ping, period_seconds=2, timeout_seconds=5, failure_threshold=-(-startup_timeout_seconds // 2)
-            ),
-            # `ping` succeeds while the server runs, even when it is too busy to take a
-            # login; six misses in a row (a minute) mean it hangs.
-            liveness_probe=exec_probe(
-                admin_ping,
-                initial_delay_seconds=liveness_initial_delay_seconds,
-                period_seconds=10,
-                timeout_seconds=5,
-                failure_threshold=6,
-            ),
-            # Queries work and, on a replica, both replication threads run within the lag bound.
-            readiness_probe=exec_probe(
-                script("readiness.sh"),
-                initial_delay_seconds=readiness_initial_delay_seconds,
-                period_seconds=2,
-                timeout_seconds=1,
-            ),
-        )
-        sidecar = k8s.Container(
-            name="replication",
-            image=tools_image,
-            image_pull_policy=pull,
-            command=script("replication.sh"),
-            env=[*env, k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_DIR)],
-            env_from=env_from,
-            ports=[k8s.ContainerPort(name="clone", container_port=CLONE_PORT)] if streams else None,
-            volume_mounts=[datadir, conf, secret, run, scripts, tmp, topology, *certs],
-            resources=sidecar_resources,
-            security_context=security,
-            # Ready once the account (primary) or the replication (replica) is set up.
-            readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=1),
-            # Its watch loop beats, and for backup-stream engines something listens on the
-            # clone port (read from the socket table: a connection there would start a
-            # backup). Set-up may wait for the server that long.
-            liveness_probe=exec_probe(
-                script("sidecar-liveness.sh"), initial_delay_seconds=startup_timeout_seconds, period_seconds=20
-            ),
-        )
-        containers = [server, sidecar]
-        self.restore_from = restore_from
+        # The pod: init containers, containers, volumes.
         restore_containers = [] if restore_from is None else backup_pods.restore_containers(
-            self, restore_from, data_root=DATA_ROOT, config_map_dir=CONFIG_MAP_DIR, scripts=scripts, tmp=tmp,
-            topology=topology, secret=secret, certs=certs)
-        volumes = [
-            k8s.Volume(name="conf", empty_dir=k8s.EmptyDirVolumeSource()),
-            k8s.Volume(name="run", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
-            k8s.Volume(name="socket", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
-            k8s.Volume(name="tmp", empty_dir=k8s.EmptyDirVolumeSource()),
-            k8s.Volume(name="config-map", config_map=k8s.ConfigMapVolumeSource(name=config.config_map.name)),
-            k8s.Volume(name="topology", config_map=k8s.ConfigMapVolumeSource(name=f"{self.name}-topology")),
-            k8s.Volume(
-                name="scripts",
-                config_map=k8s.ConfigMapVolumeSource(name=config.scripts_config_map.name, default_mode=0o555),
-            ),
-            k8s.Volume(
-                name="credentials",
-                secret=k8s.SecretVolumeSource(
-                    secret_name=config.credentials.secret_name,
-                    default_mode=0o440,
-                    items=[
-                        k8s.KeyToPath(key=config.credentials.root_password_key, path=ROOT_PASSWORD_FILE),
-                        k8s.KeyToPath(key=config.credentials.replication_password_key, path=REPLICATION_PASSWORD_FILE),
-                        *(
-                            [k8s.KeyToPath(key=config.credentials.metrics_password_key, path=METRICS_PASSWORD_FILE)]
-                            if metrics
-                            else []
-                        ),
-                        *(
-                            []
-                            if streams
-                            else [k8s.KeyToPath(key=config.credentials.clone_password_key, path=CLONE_PASSWORD_FILE)]
-                        ),
-                    ],
-                ),
-            ),
+            self, restore_from, data_root=DATA_ROOT, config_map_dir=CONFIG_MAP_DIR, scripts=parts.scripts,
+            tmp=parts.tmp, topology=parts.topology, secret=parts.secret, certs=parts.certs)
+        containers = [
+            set_pods.server_container(parts, port=services.port, resources=server_resources,
+                                      startup_timeout_seconds=startup_timeout_seconds,
+                                      liveness_initial_delay_seconds=liveness_initial_delay_seconds,
+                                      readiness_initial_delay_seconds=readiness_initial_delay_seconds),
+            set_pods.replication_container(parts, startup_timeout_seconds=startup_timeout_seconds),
         ]
-        if restore_from is not None:
-            volumes += restore_from.target.volumes()
-        if tls is not None:
-            volumes.append(k8s.Volume(
-                name="tls",
-                secret=k8s.SecretVolumeSource(
-                    secret_name=tls.secret_for(services.name),
-                    default_mode=0o440,
-                    items=[k8s.KeyToPath(key=key, path=key) for key in (CERT_KEY, KEY_KEY, CA_KEY)],
-                ),
-            ))
+        volumes = [
+            *set_pods.volumes(parts, config=config, set_name=self.name, metrics=metrics),
+            *(restore_from.target.volumes() if restore_from is not None else []),
+            *([set_pods.tls_volume(tls, services.name)] if tls is not None else []),
+        ]
         pod_annotations = None
         if metrics:
-            containers.append(
-                k8s.Container(
-                    name="metrics",
-                    image=metrics_image,
-                    image_pull_policy=pull,
-                    # init-mysql writes the option file from the Secret's metrics password (and,
-                    # with TLS on, ssl-ca: the exporter then speaks TLS to 127.0.0.1, which is
-                    # not among the certificate's names).
-                    args=[f"--config.my-cnf={RUN_DIR}/exporter.cnf", f"--mysqld.address=127.0.0.1:{services.port}",
-                          *(["--tls.insecure-skip-verify"] if tls is not None else [])],
-                    ports=[k8s.ContainerPort(name="metrics", container_port=METRICS_PORT)],
-                    volume_mounts=[k8s.VolumeMount(name="run", mount_path=RUN_DIR, read_only=True), *certs],
-                    resources=sidecar_resources,
-                    security_context=security,
-                    liveness_probe=k8s.Probe(http_get=k8s.HttpGetAction(
-                        path="/", port=k8s.IntOrString.from_string("metrics")), period_seconds=20),
-                    readiness_probe=k8s.Probe(http_get=k8s.HttpGetAction(
-                        path="/", port=k8s.IntOrString.from_string("metrics")), period_seconds=10),
-                )
-            )
+            containers.append(set_pods.metrics_container(parts, image=metrics_image, port=services.port))
             services.add_metrics_port(METRICS_PORT)
             pod_annotations = {
                 "prometheus.io/scrape": "true",
@@ -513,6 +282,8 @@ class ReplicatedMySQL(Construct):
                 "prometheus.io/path": "/metrics",
             }
 
+        # The objects, in this order: the certificate, the declared primary, the identity,
+        # the StatefulSet, its disruption budget and its NetworkPolicy.
         self.certificate: cdk8s.ApiObject | None = None
         if tls is not None and tls.uses_cert_manager:
             self.certificate = certificate(
@@ -535,48 +306,19 @@ class ReplicatedMySQL(Construct):
             metadata=k8s.ObjectMeta(name=self.name, labels=labels),
             automount_service_account_token=False,
         )
-        self.stateful_set = ExtensibleStatefulSet(
-            self,
-            "StatefulSet",
-            metadata=k8s.ObjectMeta(
-                name=self.name,
-                labels=labels,
-                annotations={f"checkov.io/skip{i}": f"{rule}={why}" for i, (rule, why) in enumerate(CHECKOV_SKIPS, 1)},
-            ),
-            spec=k8s.StatefulSetSpec(
-                service_name=services.headless.name,
-                replicas=self.replicas,
-                pod_management_policy="OrderedReady",
-                update_strategy=k8s.StatefulSetUpdateStrategy(type="RollingUpdate"),
-                selector=k8s.LabelSelector(match_labels=selector),
-                template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(labels=labels, annotations=pod_annotations),
-                    spec=k8s.PodSpec(
-                        service_account_name=self.service_account.name,
-                        automount_service_account_token=False,
-                        termination_grace_period_seconds=termination_grace_period_seconds,
-                        priority_class_name=priority_class_name,
-                        affinity=spec.spread(spread, selector),
-                        init_containers=[*restore_containers, clone, init],
-                        containers=containers,
-                        security_context=spec.pod_security(engine.uid),
-                        volumes=volumes,
-                    ),
-                ),
-                volume_claim_templates=[
-                    k8s.KubePersistentVolumeClaimProps(
-                        metadata=k8s.ObjectMeta(name="data"),
-                        spec=k8s.PersistentVolumeClaimSpec(
-                            access_modes=["ReadWriteOnce"],
-                            storage_class_name=storage.storage_class_name,
-                            resources=k8s.ResourceRequirements(
-                                requests={"storage": k8s.Quantity.from_string(storage_request)}
-                            ),
-                        ),
-                    )
-                ],
-            ),
+        pod_spec = k8s.PodSpec(
+            service_account_name=self.service_account.name,
+            automount_service_account_token=False,
+            termination_grace_period_seconds=termination_grace_period_seconds,
+            priority_class_name=priority_class_name,
+            affinity=spec.spread(spread, selector),
+            init_containers=[*restore_containers, set_pods.clone_container(parts), set_pods.init_container(parts)],
+            containers=containers,
+            security_context=spec.pod_security(engine.uid),
+            volumes=volumes,
         )
+        self.stateful_set = self._stateful_set(labels, selector, pod_annotations, pod_spec,
+                                               storage.storage_class_name, storage_request)
         self.pod_additions = PodTemplateAdditions()
         self.stateful_set.additions = self.pod_additions
         self.pod_disruption_budget = k8s.KubePodDisruptionBudget(
@@ -588,26 +330,62 @@ class ReplicatedMySQL(Construct):
                 selector=k8s.LabelSelector(match_labels=selector),
             ),
         )
+        self.ingress_ports = [services.port, *([CLONE_PORT] if parts.streams else [])]
+        self.binlog_archive: tuple[BackupTarget, int] | None = None
+        self.network_policy = self._network_policy(labels, selector, client_labels,
+                                                   metrics_client_labels if metrics else None)
+        annotate_sync_waves(self)
+
+    def _stateful_set(self, labels: dict[str, str], selector: dict[str, str], pod_annotations: dict[str, str] | None,
+                      pod_spec: k8s.PodSpec, storage_class_name: str,
+                      storage_request: str) -> ExtensibleStatefulSet:
+        """The StatefulSet: pods started in order, updated one at a time, each with its claim."""
+        return ExtensibleStatefulSet(
+            self,
+            "StatefulSet",
+            metadata=k8s.ObjectMeta(
+                name=self.name,
+                labels=labels,
+                annotations={f"checkov.io/skip{i}": f"{rule}={why}" for i, (rule, why) in enumerate(CHECKOV_SKIPS, 1)},
+            ),
+            spec=k8s.StatefulSetSpec(
+                service_name=self.services.headless.name,
+                replicas=self.replicas,
+                pod_management_policy="OrderedReady",
+                update_strategy=k8s.StatefulSetUpdateStrategy(type="RollingUpdate"),
+                selector=k8s.LabelSelector(match_labels=selector),
+                template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels, annotations=pod_annotations),
+                                             spec=pod_spec),
+                volume_claim_templates=[
+                    k8s.KubePersistentVolumeClaimProps(
+                        metadata=k8s.ObjectMeta(name="data"),
+                        spec=k8s.PersistentVolumeClaimSpec(
+                            access_modes=["ReadWriteOnce"],
+                            storage_class_name=storage_class_name,
+                            resources=k8s.ResourceRequirements(
+                                requests={"storage": k8s.Quantity.from_string(storage_request)}
+                            ),
+                        ),
+                    )
+                ],
+            ),
+        )
+
+    def _network_policy(self, labels: dict[str, str], selector: dict[str, str], client_labels: dict[str, str],
+                        metrics_client_labels: dict[str, str] | None) -> ExtensibleNetworkPolicy:
+        """Admits the server port from client pods and the set, the clone port (backup-stream
+        engines) from the set, the metrics port from the scrapers (any namespace); ``admit``
+        adds more."""
         members = k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=selector))
         clients = k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=client_labels))
-        ingress = [spec.allow(services.port, [clients, members])]
-        if streams:
+        ingress = [spec.allow(self.services.port, [clients, members])]
+        if CLONE_PORT in self.ingress_ports:
             ingress.append(spec.allow(CLONE_PORT, [members]))
-        if metrics:
-            ingress.append(
-                spec.allow(
-                    METRICS_PORT,
-                    [
-                        k8s.NetworkPolicyPeer(
-                            namespace_selector=k8s.LabelSelector(),
-                            pod_selector=k8s.LabelSelector(match_labels=metrics_client_labels),
-                        )
-                    ],
-                )
-            )
-        self.ingress_ports = [services.port, *([CLONE_PORT] if streams else [])]
-        self.binlog_archive: tuple[BackupTarget, int] | None = None
-        self.network_policy = ExtensibleNetworkPolicy(
+        if metrics_client_labels is not None:
+            scrapers = k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(),
+                                             pod_selector=k8s.LabelSelector(match_labels=metrics_client_labels))
+            ingress.append(spec.allow(METRICS_PORT, [scrapers]))
+        policy = ExtensibleNetworkPolicy(
             self,
             "NetworkPolicy",
             metadata=k8s.ObjectMeta(name=self.name, labels=labels),
@@ -617,9 +395,8 @@ class ReplicatedMySQL(Construct):
                 ingress=ingress,
             ),
         )
-        self.network_policy.extra_ingress = []
-        self.client_labels = client_labels
-        annotate_sync_waves(self)
+        policy.extra_ingress = []
+        return policy
 
     def archive_binlogs(self, target: BackupTarget, interval_seconds: int) -> None:
         """Copies every pod's closed binary logs to ``target``; the declared primary closes its
@@ -657,3 +434,60 @@ class ReplicatedMySQL(Construct):
     def read_host(self) -> str:
         """DNS name of the read Service, for reads from any ready pod."""
         return self.services.read_host
+
+
+def _check_parts(config: MySQLConfig, storage: LocalStorage, services: ReadWriteServices,
+                 restore_from: RestoreFrom | None) -> None:
+    """The constructs a set is made of are ours, and the restore is one the engine offers."""
+    if restore_from is not None and not isinstance(restore_from, RestoreFrom):
+        raise ValueError(f"restore_from must be a RestoreFrom(target, backup=..., point_in_time=...), "
+                         f"got {restore_from!r}")
+    if restore_from is not None and not config.engine.supports_backups:
+        raise ValueError(f"restore_from is not offered for engine {config.engine.name}: point-in-time restore "
+                         "replays binary logs by GTID; choose MySQL 8.4/9.7 or MariaDB")
+    for prop, value, kind in (
+        ("config", config, MySQLConfig),
+        ("storage", storage, LocalStorage),
+        ("services", services, ReadWriteServices),
+    ):
+        if not isinstance(value, kind):
+            raise ValueError(f"{prop} must be a {kind.__name__} construct, got {value!r}")
+
+
+def _checked_replicas(storage: LocalStorage, replicas: int, storage_request: str) -> int:
+    """The number of pods, and the claim size, checked against the storage."""
+    limit = storage.max_replicas
+    if limit is None:
+        replicas = check.int_range("replicas", replicas, 1, 100)
+    else:
+        replicas = check.int_range(
+            "replicas", replicas, 1, limit, f"one local PersistentVolume per replica, {limit} defined"
+        )
+    request_bytes = check.quantity("storage_request", storage_request)
+    if storage.capacity_bytes is not None and request_bytes > storage.capacity_bytes:
+        raise ValueError(
+            f"storage_request must fit in one local PersistentVolume of {storage.capacity}, "
+            f"got {storage_request!r}"
+        )
+    return replicas
+
+
+def _check_spread(spread: str, storage: LocalStorage, replicas: int) -> None:
+    check.one_of("spread", spread, SPREADS)
+    if spread == "hard" and storage.nodes and len(set(storage.nodes)) < replicas:
+        raise ValueError(
+            f"spread='hard' puts each of the {replicas} pods on its own node, but the local "
+            f"PersistentVolumes sit on {len(set(storage.nodes))} node(s) ({', '.join(storage.nodes)}); "
+            "list more nodes in LocalStorage(nodes=...), use dynamic storage, or spread='soft'"
+        )
+
+
+def _check_metrics(metrics: bool, config: MySQLConfig) -> None:
+    if not isinstance(metrics, bool):
+        raise ValueError(f"metrics must be True or False, got {metrics!r}")
+    if metrics and config.credentials.creates_secret and config.credentials.metrics_password is None:
+        raise ValueError(
+            "metrics=True needs the exporter's password in the Secret: pass metrics_password to "
+            "MySQLCredentials.from_passwords(...), got none (the pods would wait for a missing "
+            f"{config.credentials.metrics_password_key!r} key)"
+        )

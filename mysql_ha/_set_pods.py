@@ -1,0 +1,320 @@
+"""The pod of ReplicatedMySQL's StatefulSet: where its volumes are mounted, what every
+container shares (``PodParts``), and each container and volume, built from those."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdk8s_plus_27 import k8s
+
+from .engines import Engine
+from .mysql_config import MySQLConfig
+from .tls import CA_KEY, CERT_KEY, KEY_KEY, TLS_DIR, MySQLTLS
+
+CLONE_PORT = 3307
+METRICS_PORT = 9104
+
+# Where the pod's volumes are mounted: the scripts receive these paths as variables.
+DATA_ROOT = "/data"  # the whole PVC, in the clone init container only
+DATADIR = "/var/lib/mysql"  # the PVC's "mysql" directory, in every other container
+DATA_SUBPATH = "mysql"
+CONF_DIR = "/etc/mysql/conf.d"  # generated configuration, read by the server
+CONF_INIT_DIR = "/mnt/conf.d"  # the same emptyDir, where init-mysql writes it
+CONFIG_MAP_DIR = "/mnt/config-map"
+TOPOLOGY_DIR = "/etc/mysql-ha/topology"  # the declared primary, read at run time (a ConfigMap volume)
+PRIMARY_ORDINAL_FILE = "primary-ordinal"
+SEMI_SYNC_FILE = "semi-sync.cnf"
+SECRET_DIR = "/etc/mysql-ha/credentials"
+RUN_DIR = "/run/mysql-ha"  # in-memory: client option files and readiness markers
+SCRIPTS_DIR = "/opt/mysql-ha"
+TMP_DIR = "/tmp"
+ROOT_PASSWORD_FILE = "root-password"
+REPLICATION_PASSWORD_FILE = "replication-password"
+METRICS_PASSWORD_FILE = "metrics-password"
+CLONE_PASSWORD_FILE = "clone-password"
+METRICS_USER = "exporter"
+
+
+def script(name: str) -> list[str]:
+    """The command that runs one of the mounted scripts."""
+    return ["bash", f"{SCRIPTS_DIR}/{name}"]
+
+
+def exec_probe(command: list[str], **timing: int) -> k8s.Probe:
+    return k8s.Probe(exec=k8s.ExecAction(command=command), **timing)
+
+
+@dataclass(frozen=True)
+class PodParts:
+    """What the containers of a set's pod share: the engine, images, environment, security
+    context, the sidecars' resources and the volume mounts most of them use."""
+
+    engine: Engine
+    server_image: str
+    tools_image: str
+    pull: str
+    env: list[k8s.EnvVar]
+    env_from: list[k8s.EnvFromSource]
+    security: k8s.SecurityContext
+    sidecar_resources: k8s.ResourceRequirements
+    tls: MySQLTLS | None
+
+    @staticmethod
+    def env_of(*, service: str, port: int, server_id_base: int, max_lag_seconds: int,
+               metrics: bool) -> list[k8s.EnvVar]:
+        """The variables every script of the set reads."""
+        return [
+            k8s.EnvVar(name=name, value=value)
+            for name, value in (
+                ("MYSQL_HA_SERVICE", service),
+                ("MYSQL_HA_PORT", str(port)),
+                ("MYSQL_HA_CLONE_PORT", str(CLONE_PORT)),
+                ("MYSQL_HA_SERVER_ID_BASE", str(server_id_base)),
+                ("MYSQL_HA_MAX_LAG_SECONDS", str(max_lag_seconds)),
+                ("MYSQL_HA_METRICS_USER", METRICS_USER if metrics else ""),
+                ("MYSQL_HA_DATADIR", DATADIR),
+                ("MYSQL_HA_RUN_DIR", RUN_DIR),
+                ("MYSQL_HA_SECRET_DIR", SECRET_DIR),
+                ("MYSQL_HA_SCRIPTS_DIR", SCRIPTS_DIR),
+                ("MYSQL_HA_TOPOLOGY_DIR", TOPOLOGY_DIR),
+                ("TMPDIR", TMP_DIR),
+            )
+        ]
+
+    @staticmethod
+    def container_security() -> k8s.SecurityContext:
+        """Every container: no privileges, no escalation, a read-only root filesystem."""
+        return k8s.SecurityContext(
+            allow_privilege_escalation=False,
+            privileged=False,
+            read_only_root_filesystem=True,
+            run_as_non_root=True,
+            capabilities=k8s.Capabilities(drop=["ALL"]),
+        )
+
+    @property
+    def streams(self) -> bool:
+        """The engine clones from a hot-backup stream on ``CLONE_PORT`` (not the CLONE plugin)."""
+        return self.engine.serves_backup_streams
+
+    # The mounts most containers share.
+    @property
+    def scripts(self) -> k8s.VolumeMount:
+        return k8s.VolumeMount(name="scripts", mount_path=SCRIPTS_DIR, read_only=True)
+
+    @property
+    def secret(self) -> k8s.VolumeMount:
+        return k8s.VolumeMount(name="credentials", mount_path=SECRET_DIR, read_only=True)
+
+    @property
+    def run(self) -> k8s.VolumeMount:
+        return k8s.VolumeMount(name="run", mount_path=RUN_DIR)
+
+    @property
+    def tmp(self) -> k8s.VolumeMount:
+        return k8s.VolumeMount(name="tmp", mount_path=TMP_DIR)
+
+    @property
+    def datadir(self) -> k8s.VolumeMount:
+        return k8s.VolumeMount(name="data", mount_path=DATADIR, sub_path=DATA_SUBPATH)
+
+    @property
+    def conf(self) -> k8s.VolumeMount:
+        return k8s.VolumeMount(name="conf", mount_path=CONF_DIR)
+
+    @property
+    def certs(self) -> list[k8s.VolumeMount]:
+        return [k8s.VolumeMount(name="tls", mount_path=TLS_DIR, read_only=True)] if self.tls is not None else []
+
+    @property
+    def topology(self) -> k8s.VolumeMount:
+        # A whole ConfigMap volume (no subPath): the kubelet updates its files in running pods.
+        return k8s.VolumeMount(name="topology", mount_path=TOPOLOGY_DIR, read_only=True)
+
+
+def clone_container(parts: PodParts) -> k8s.Container:
+    """Init ``clone-mysql``: a replica with no data copies pod N-1's (see clone.sh)."""
+    return k8s.Container(
+        name="clone-mysql",
+        image=parts.tools_image,
+        image_pull_policy=parts.pull,
+        command=script("clone.sh"),
+        env=[*parts.env, k8s.EnvVar(name="MYSQL_HA_DATA_ROOT", value=DATA_ROOT)],
+        env_from=parts.env_from,
+        # The CLONE plugin logs in to the donor with the clone account's password.
+        volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), parts.scripts, parts.tmp, parts.topology,
+                       *([] if parts.streams else [parts.secret]), *parts.certs],
+        resources=parts.sidecar_resources,
+        security_context=parts.security,
+    )
+
+
+def init_container(parts: PodParts) -> k8s.Container:
+    """Init ``init-mysql``: the server's configuration for this ordinal and the client
+    option files (see init-config.sh)."""
+    return k8s.Container(
+        name="init-mysql",
+        image=parts.server_image,
+        image_pull_policy=parts.pull,
+        command=script("init-config.sh"),
+        env=[
+            *parts.env,
+            k8s.EnvVar(name="MYSQL_HA_CONFIG_DIR", value=CONFIG_MAP_DIR),
+            k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_INIT_DIR),
+        ],
+        env_from=parts.env_from,
+        volume_mounts=[
+            k8s.VolumeMount(name="conf", mount_path=CONF_INIT_DIR),
+            k8s.VolumeMount(name="config-map", mount_path=CONFIG_MAP_DIR, read_only=True),
+            k8s.VolumeMount(name="data", mount_path=DATADIR, sub_path=DATA_SUBPATH, read_only=True),
+            parts.secret,
+            parts.run,
+            parts.scripts,
+            parts.tmp,
+            parts.topology,
+        ],
+        resources=parts.sidecar_resources,
+        security_context=parts.security,
+    )
+
+
+def server_container(parts: PodParts, *, port: int, resources: k8s.ResourceRequirements,
+                     startup_timeout_seconds: int, liveness_initial_delay_seconds: int,
+                     readiness_initial_delay_seconds: int) -> k8s.Container:
+    """Container ``mysql``: the server, from the engine's image and entrypoint, and its probes."""
+    engine = parts.engine
+    admin_ping = [engine.admin, f"--defaults-extra-file={RUN_DIR}/client.cnf", "ping"]
+    return k8s.Container(
+        name="mysql",
+        image=parts.server_image,
+        image_pull_policy=parts.pull,
+        env=[*parts.env, k8s.EnvVar(name=engine.root_password_file_env, value=f"{SECRET_DIR}/{ROOT_PASSWORD_FILE}")],
+        env_from=parts.env_from,
+        ports=[k8s.ContainerPort(name="mysql", container_port=port)],
+        volume_mounts=[
+            parts.datadir,
+            parts.conf,
+            parts.secret,
+            parts.run,
+            parts.scripts,
+            parts.tmp,
+            parts.topology,
+            k8s.VolumeMount(name="socket", mount_path=engine.socket_dir),
+            *parts.certs,
+        ],
+        resources=resources,
+        security_context=parts.security,
+        # The server answers at all: liveness and readiness wait for this.
+        startup_probe=exec_probe(
+            admin_ping, period_seconds=2, timeout_seconds=5, failure_threshold=-(-startup_timeout_seconds // 2)
+        ),
+        # `ping` succeeds while the server runs, even when it is too busy to take a
+        # login; six misses in a row (a minute) mean it hangs.
+        liveness_probe=exec_probe(
+            admin_ping,
+            initial_delay_seconds=liveness_initial_delay_seconds,
+            period_seconds=10,
+            timeout_seconds=5,
+            failure_threshold=6,
+        ),
+        # Queries work and, on a replica, both replication threads run within the lag bound.
+        readiness_probe=exec_probe(
+            script("readiness.sh"),
+            initial_delay_seconds=readiness_initial_delay_seconds,
+            period_seconds=2,
+            timeout_seconds=1,
+        ),
+    )
+
+
+def replication_container(parts: PodParts, *, startup_timeout_seconds: int) -> k8s.Container:
+    """Sidecar ``replication``: accounts, replication, switchover, backup stream (see
+    replication.sh)."""
+    return k8s.Container(
+        name="replication",
+        image=parts.tools_image,
+        image_pull_policy=parts.pull,
+        command=script("replication.sh"),
+        env=[*parts.env, k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_DIR)],
+        env_from=parts.env_from,
+        ports=[k8s.ContainerPort(name="clone", container_port=CLONE_PORT)] if parts.streams else None,
+        volume_mounts=[parts.datadir, parts.conf, parts.secret, parts.run, parts.scripts, parts.tmp, parts.topology,
+                       *parts.certs],
+        resources=parts.sidecar_resources,
+        security_context=parts.security,
+        # Ready once the account (primary) or the replication (replica) is set up.
+        readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=1),
+        # Its watch loop beats, and for backup-stream engines something listens on the
+        # clone port (read from the socket table: a connection there would start a
+        # backup). Set-up may wait for the server that long.
+        liveness_probe=exec_probe(
+            script("sidecar-liveness.sh"), initial_delay_seconds=startup_timeout_seconds, period_seconds=20
+        ),
+    )
+
+
+def metrics_container(parts: PodParts, *, image: str, port: int) -> k8s.Container:
+    """Sidecar ``metrics``: mysqld_exporter on ``METRICS_PORT``."""
+    return k8s.Container(
+        name="metrics",
+        image=image,
+        image_pull_policy=parts.pull,
+        # init-mysql writes the option file from the Secret's metrics password (and,
+        # with TLS on, ssl-ca: the exporter then speaks TLS to 127.0.0.1, which is
+        # not among the certificate's names).
+        args=[f"--config.my-cnf={RUN_DIR}/exporter.cnf", f"--mysqld.address=127.0.0.1:{port}",
+              *(["--tls.insecure-skip-verify"] if parts.tls is not None else [])],
+        ports=[k8s.ContainerPort(name="metrics", container_port=METRICS_PORT)],
+        volume_mounts=[k8s.VolumeMount(name="run", mount_path=RUN_DIR, read_only=True), *parts.certs],
+        resources=parts.sidecar_resources,
+        security_context=parts.security,
+        liveness_probe=k8s.Probe(http_get=k8s.HttpGetAction(
+            path="/", port=k8s.IntOrString.from_string("metrics")), period_seconds=20),
+        readiness_probe=k8s.Probe(http_get=k8s.HttpGetAction(
+            path="/", port=k8s.IntOrString.from_string("metrics")), period_seconds=10),
+    )
+
+
+def volumes(parts: PodParts, *, config: MySQLConfig, set_name: str, metrics: bool) -> list[k8s.Volume]:
+    """The pod's volumes besides its claim: scratch space, the ConfigMaps, the Secret's
+    passwords (only those its containers read) and, with TLS on, the certificate."""
+    credentials = config.credentials
+    return [
+        k8s.Volume(name="conf", empty_dir=k8s.EmptyDirVolumeSource()),
+        k8s.Volume(name="run", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
+        k8s.Volume(name="socket", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
+        k8s.Volume(name="tmp", empty_dir=k8s.EmptyDirVolumeSource()),
+        k8s.Volume(name="config-map", config_map=k8s.ConfigMapVolumeSource(name=config.config_map.name)),
+        k8s.Volume(name="topology", config_map=k8s.ConfigMapVolumeSource(name=f"{set_name}-topology")),
+        k8s.Volume(
+            name="scripts",
+            config_map=k8s.ConfigMapVolumeSource(name=config.scripts_config_map.name, default_mode=0o555),
+        ),
+        k8s.Volume(
+            name="credentials",
+            secret=k8s.SecretVolumeSource(
+                secret_name=credentials.secret_name,
+                default_mode=0o440,
+                items=[
+                    k8s.KeyToPath(key=credentials.root_password_key, path=ROOT_PASSWORD_FILE),
+                    k8s.KeyToPath(key=credentials.replication_password_key, path=REPLICATION_PASSWORD_FILE),
+                    *([k8s.KeyToPath(key=credentials.metrics_password_key, path=METRICS_PASSWORD_FILE)]
+                      if metrics else []),
+                    *([] if parts.streams
+                      else [k8s.KeyToPath(key=credentials.clone_password_key, path=CLONE_PASSWORD_FILE)]),
+                ],
+            ),
+        ),
+    ]
+
+
+def tls_volume(tls: MySQLTLS, set_name: str) -> k8s.Volume:
+    """The certificate's Secret, for the containers that talk to a server or a clone stream."""
+    return k8s.Volume(
+        name="tls",
+        secret=k8s.SecretVolumeSource(
+            secret_name=tls.secret_for(set_name),
+            default_mode=0o440,
+            items=[k8s.KeyToPath(key=key, path=key) for key in (CERT_KEY, KEY_KEY, CA_KEY)],
+        ),
+    )
