@@ -300,12 +300,13 @@ def test_backup_3_retention_keeps_the_newest(backups, backup_report):
     # complete backups (a folder with a manifest) and how far the binary logs reach.
     last = runs[-1][2].logs("upload").strip().splitlines()[-1]
     assert "backup-upload.sh: kept: " in last and last.split("kept: ")[1].split() == names[-KEEP:], last
-    # (Run on the bucket's folder in the S3 server's pod: a listing through `rclone serve s3`
-    # right after the uploads once missed a backup that was on disk with its manifest.)
-    target = f"/data/{BUCKET}/{S3_PREFIX}"
+    # (rclone lists in the backend's order, a local folder's in directory order: the
+    # runbook sorts.)
+    target = (f":s3,provider=Other,endpoint='http://s3:9000',access_key_id={S3_ID},"
+              f"secret_access_key={backups.s3_secret}:{BUCKET}/{S3_PREFIX}")
     s3 = backups.source.standalone["s3"]
     listed = s3.exec("s3", ["sh", "-c", "rclone --config /dev/null lsf -R --files-only --include '/*/manifest' "
-                                        f"{target}/backups | sort"])
+                                        f"\"{target}/backups\" | sort"])
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.split() == [f"{name}/manifest" for name in names[-KEEP:]]
     until = s3.exec("s3", ["rclone", "--config", "/dev/null", "cat", f"{target}/binlogs/mysql-0/archived-until"])
