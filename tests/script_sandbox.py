@@ -49,6 +49,15 @@ case $tool in
       printf '%s\n' "$sql" >>"$STUB_LOG/sql"
     fi
     [[ -z ${STUB_SERVER_DOWN:-} ]] || exit 1
+    if [[ -n ${STUB_SQL_FAILS:-} && $sql == *"$STUB_SQL_FAILS"* ]]; then
+      echo "ERROR 1045 (28000): Access denied" >&2
+      exit 1
+    fi
+    # Semi-sync on the primary: enabled (STUB_SEMI_SYNC=1), and the replicas connected to it.
+    semi_enabled_re='^SELECT @@GLOBAL\.rpl_semi_sync_(source|master)_enabled$'
+    [[ ! $sql =~ $semi_enabled_re ]] || printf '%s\n' "${STUB_SEMI_SYNC:-}"
+    semi_clients_re="^SHOW GLOBAL STATUS LIKE '(Rpl_semi_sync_(source|master)_clients)'$"
+    [[ ! $sql =~ $semi_clients_re ]] || printf '%s\t%s\n' "${BASH_REMATCH[1]}" "${STUB_SEMI_SYNC_CLIENTS:-0}"
     if [[ " $* " == *" --vertical "* && -f $STUB_LOG/replica-status ]]; then
       cat "$STUB_LOG/replica-status"
     fi
