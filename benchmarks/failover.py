@@ -87,6 +87,18 @@ def _replication_logs(cluster: Cluster, pods: list[int], lines: int = 30) -> str
                      for o in pods)
 
 
+def _most_advanced(cluster: Cluster, tries: int = 10) -> tuple[str, int]:
+    """The status command's most advanced replica, as an operator reads it: asked again while
+    a replica does not answer (it may hold more) or none is named."""
+    for _ in range(tries):
+        out = cluster.exec(2, "replication", ["bash", "/opt/mysql-ha/status.sh"], timeout=60).stdout
+        match = re.search(r"^most advanced replica: mysql-(\d+)$", out, re.MULTILINE)
+        if match and "not answering:" not in out:
+            return out, int(match.group(1))
+        time.sleep(1)
+    raise EmulatorError(f"the status command named no most advanced replica in {tries} tries:\n{out}")
+
+
 def run(*, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, float]:
     engine = MARIADB_11_4
     credentials = MySQLCredentials.from_passwords(root_password="Root-" + secrets.token_urlsafe(12),
@@ -132,9 +144,7 @@ def run(*, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, flo
             with Writer(c, password, client=2, start=1_000_000) as w:
                 time.sleep(2)
                 c.lose_node(1)
-                out = c.exec(2, "replication", ["bash", "/opt/mysql-ha/status.sh"], timeout=60).stdout
-                match = re.search(r"^most advanced replica: mysql-(\d+)$", out, re.MULTILINE)
-                chosen = int(match.group(1)) if match else 0
+                out, chosen = _most_advanced(c)
                 c.apply(synth(chosen))
                 try:
                     c.wait_for(lambda: _leads(c, chosen, [0, 2]), timeout=120, what="the failover", interval=0.5)

@@ -98,9 +98,34 @@ SQL
   fi
 }
 
+# ensure_accounts_alone: ensure_accounts on a primary that starts with no replica connected
+# (a new set, a restored one, or a restart while every replica is away). Semi-sync would
+# hold each statement for its whole timeout, waiting for an acknowledgement no replica can
+# send yet, and then commit it anyway: it is off for these statements only, on again after
+# them (also when they fail), and the pod is not ready before.
+semi_sync_enabled=${MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED:-}
+ensure_accounts_alone() {
+  local clients
+  if [[ -z $semi_sync_enabled || $(sql <<<"SELECT @@GLOBAL.${semi_sync_enabled}") != 1 ]]; then
+    ensure_accounts
+    return
+  fi
+  clients=$(sql <<<"SHOW GLOBAL STATUS LIKE '${MYSQL_HA_SEMI_SYNC_SOURCE_CLIENTS}'" | cut -f2)
+  if [[ $clients != 0 ]]; then
+    ensure_accounts
+    return
+  fi
+  sql <<<"SET GLOBAL ${semi_sync_enabled} = OFF;"
+  trap 'sql <<<"SET GLOBAL ${semi_sync_enabled} = ON;"' EXIT
+  ensure_accounts
+  sql <<<"SET GLOBAL ${semi_sync_enabled} = ON;"
+  trap - EXIT
+  log "no replica connected: the accounts were written without waiting for an acknowledgement; semi-sync is on"
+}
+
 if ((POD_ORDINAL == declared)); then
   # A replica declared the primary while it was down takes over in the watch loop.
-  [[ $(sql <<<"SELECT @@GLOBAL.read_only") == 1 ]] || ensure_accounts
+  [[ $(sql <<<"SELECT @@GLOBAL.read_only") == 1 ]] || ensure_accounts_alone
 elif [[ -e $position_file ]]; then
   log_file='' log_pos='' gtid=''
   while IFS='=' read -r key value; do

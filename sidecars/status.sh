@@ -3,9 +3,9 @@
 #   kubectl exec <pod> -c replication -- bash /opt/mysql-ha/status.sh
 # One tab-separated line per pod that answers: its role (primary, or the pod it
 # replicates from), read-only, GTID history, replication lag in seconds, semi-sync
-# state; then the declared primary and the most advanced replica, the one to declare
-# primary when the primary is lost (its GTID history contains every other replica's).
-# It changes nothing.
+# state; then the declared primary, the replicas that did not answer, and the most
+# advanced replica, the one to declare primary when the primary is lost (its GTID history
+# contains every other answering replica's). It changes nothing.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
@@ -31,6 +31,7 @@ printf 'pod\trole\tread_only\tgtid_executed\tlag_s\tsemi_sync_source\tsemi_sync_
 misses=0 ordinal=0
 best='' best_gtids=''
 declare -A gtids=()
+silent=()
 while ((misses < 3)); do
   name="${POD_SET}-${ordinal}"
   host=$(pod_host "$ordinal")
@@ -40,11 +41,12 @@ while ((misses < 3)); do
     continue
   fi
   misses=0
-  if ! read_only=$(remote "$host" <<<"SELECT @@GLOBAL.read_only" 2>/dev/null); then
+  if ! read_only=$(remote "$host" <<<"SELECT @@GLOBAL.read_only" 2>/dev/null) \
+    || ! executed=$(remote "$host" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" 2>/dev/null | gtid_of); then
     printf '%s\tunreachable\t-\t-\t-\t-\t-\n' "$name"
+    [[ $name == "${POD_SET}-${declared}" ]] || silent+=("$name")
     continue
   fi
-  executed=$(remote "$host" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of)
   declare -gA REPLICA_STATUS=()
   key=''
   while IFS= read -r line; do
@@ -78,6 +80,11 @@ while ((misses < 3)); do
   fi
 done
 printf 'declared primary: %s-%s\n' "$POD_SET" "$declared"
+# A replica that does not answer may hold acknowledged transactions the others lack.
+if ((${#silent[@]})); then
+  printf 'not answering: %s (it may hold transactions the others lack: run this again, and declare a primary without it only once it is lost for good)\n' \
+    "${silent[*]}"
+fi
 for name in "${!gtids[@]}"; do
   if ! gtid_contains "$best_gtids" "${gtids[$name]}"; then
     printf 'most advanced replica: none (no replica holds every other one'"'"'s transactions: %s and %s differ)\n' \

@@ -49,6 +49,21 @@ case $tool in
       printf '%s\n' "$sql" >>"$STUB_LOG/sql"
     fi
     [[ -z ${STUB_SERVER_DOWN:-} ]] || exit 1
+    # Another pod's server (--host): down when listed in STUB_DOWN_HOSTS; its GTID set is STUB_GTID.
+    host_re=' --host=([^ ]+) '
+    if [[ " $* " =~ $host_re ]]; then
+      [[ " ${STUB_DOWN_HOSTS:-} " != *" ${BASH_REMATCH[1]} "* ]] || exit 1
+      [[ $sql != "${MYSQL_HA_SQL_GTID_EXECUTED:-}" ]] || printf '%s\n' "${STUB_GTID:-}"
+    fi
+    if [[ -n ${STUB_SQL_FAILS:-} && $sql == *"$STUB_SQL_FAILS"* ]]; then
+      echo "ERROR 1045 (28000): Access denied" >&2
+      exit 1
+    fi
+    # Semi-sync on the primary: enabled (STUB_SEMI_SYNC=1), and the replicas connected to it.
+    semi_enabled_re='^SELECT @@GLOBAL\.rpl_semi_sync_(source|master)_enabled$'
+    [[ ! $sql =~ $semi_enabled_re ]] || printf '%s\n' "${STUB_SEMI_SYNC:-}"
+    semi_clients_re="^SHOW GLOBAL STATUS LIKE '(Rpl_semi_sync_(source|master)_clients)'$"
+    [[ ! $sql =~ $semi_clients_re ]] || printf '%s\t%s\n' "${BASH_REMATCH[1]}" "${STUB_SEMI_SYNC_CLIENTS:-0}"
     if [[ " $* " == *" --vertical "* && -f $STUB_LOG/replica-status ]]; then
       cat "$STUB_LOG/replica-status"
     fi
@@ -90,11 +105,16 @@ case $tool in
     printf 'backup stream\n'
     exit "${STUB_RECEIVE_STATUS:-0}"
     ;;
+  getent)
+    # The pods' DNS names: those listed in STUB_HOSTS resolve.
+    [[ " ${STUB_HOSTS:-} " == *" ${*: -1} "* ]] || exit 2
+    printf '10.0.0.1\t%s\n' "${*: -1}"
+    ;;
   *) echo "stub: unexpected tool $tool" >&2; exit 127 ;;
 esac
 """
 TOOLS = ["mysqld", "mariadbd", "mysql", "mariadb", "xtrabackup", "mariadb-backup", "xbstream", "mbstream", "ncat",
-         "socat"]
+         "socat", "getent"]
 SLEEP = r"""#!/usr/bin/env bash
 # Records how long the scripts sleep; the watch loop's rounds may be made shorter.
 printf '%s\n' "$*" >>"$STUB_LOG/sleeps"

@@ -53,7 +53,8 @@ def test_every_engine_fills_every_script_variable(engine):
         optional |= {"MYSQL_HA_SQL_READ_ONLY", "MYSQL_HA_SQL_WRITABLE", "MYSQL_HA_SQL_GTID_EXECUTED",
                      "MYSQL_HA_SQL_WAIT_FOR_GTIDS"}
     if not engine.supports_semi_sync:
-        optional |= {"MYSQL_HA_SEMI_SYNC_SOURCE_STATUS", "MYSQL_HA_SEMI_SYNC_REPLICA_STATUS"}
+        optional |= {"MYSQL_HA_SEMI_SYNC_SOURCE_STATUS", "MYSQL_HA_SEMI_SYNC_REPLICA_STATUS",
+                     "MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED", "MYSQL_HA_SEMI_SYNC_SOURCE_CLIENTS"}
     # MySQL keeps gtid_executed in a table: a restored server needs no GTID state set.
     optional |= {"MYSQL_HA_SQL_RESTORE_GTID_STATE"}
     if not engine.supports_backups:

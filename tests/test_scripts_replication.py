@@ -55,6 +55,44 @@ def test_primary_creates_the_accounts(tmp_path, engine_name):
         assert listeners == []  # the CLONE plugin needs no backup server
 
 
+SEMI_SYNC_ENGINES = [name for name in ENGINE_NAMES if mysql_ha.engine_by_name(name).supports_semi_sync]
+
+
+@pytest.mark.parametrize("engine_name", SEMI_SYNC_ENGINES)
+def test_primary_alone_writes_its_accounts_with_semi_sync_off_for_them(tmp_path, engine_name):
+    """No replica connected: semi-sync would hold each account statement for its timeout."""
+    pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
+    enabled = pod.engine.semi_sync_source_enabled
+    result = pod.run_sidecar(STUB_SEMI_SYNC="1", STUB_SEMI_SYNC_CLIENTS="0")
+    assert result.returncode is None, result.stderr
+    statements = pod.sql().splitlines()
+    off, on = statements.index(f"SET GLOBAL {enabled} = OFF;"), statements.index(f"SET GLOBAL {enabled} = ON;")
+    accounts = [i for i, line in enumerate(statements) if line.startswith(("CREATE USER", "ALTER USER", "GRANT"))]
+    assert accounts and off < min(accounts) and max(accounts) < on
+    assert "no replica connected" in result.stderr
+
+
+@pytest.mark.parametrize("engine_name", SEMI_SYNC_ENGINES)
+@pytest.mark.parametrize("state", [{"STUB_SEMI_SYNC": "1", "STUB_SEMI_SYNC_CLIENTS": "1"}, {"STUB_SEMI_SYNC": "0"}],
+                         ids=["a-replica-connected", "semi-sync-off"])
+def test_primary_keeps_semi_sync_as_it_is_otherwise(tmp_path, engine_name, state):
+    pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
+    result = pod.run_sidecar(**state)
+    assert result.returncode is None, result.stderr
+    assert "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';" in pod.sql()
+    assert "SET GLOBAL rpl_semi_sync" not in pod.sql()
+
+
+@pytest.mark.parametrize("engine_name", SEMI_SYNC_ENGINES)
+def test_semi_sync_is_on_again_when_an_account_statement_fails(tmp_path, engine_name):
+    pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
+    enabled = pod.engine.semi_sync_source_enabled
+    result = pod.run_sidecar(STUB_SEMI_SYNC="1", STUB_SQL_FAILS="GRANT REPLICATION SLAVE")
+    assert result.returncode not in (None, 0)
+    assert pod.sql().splitlines()[-1] == f"SET GLOBAL {enabled} = ON;"
+    assert not (pod.volumes["run"] / "replication-ready").exists()
+
+
 # What a donor's backup carries, per engine: the primary's binlog info, or a replica's
 # slave info (MySQL 5.7: file and position; MariaDB in GTID mode: the GTID position). The
 # CLONE plugin's copy carries the GTID set, and the replica auto-positions.
@@ -296,3 +334,33 @@ def test_sidecar_ends_when_its_backup_server_ends(tmp_path, engine_name):
     result = pod.run_sidecar(beats=2, STUB_LISTEN_SECONDS="0")
     assert result.returncode == 1
     assert "the backup server or the watch loop stopped" in result.stderr
+
+
+# --- status.sh ------------------------------------------------------------------------------
+
+HOSTS = "mysql-0.mysql mysql-1.mysql mysql-2.mysql"
+
+
+def test_status_names_the_replicas_that_do_not_answer(tmp_path):
+    """The lost primary (mysql-0) and a replica (mysql-2) do not answer: mysql-1 is the most
+    advanced of those that did, and the silent replica is named, as it may hold more."""
+    pod = Pod(tmp_path, "mariadb-11.4", 1)
+    result = pod.run("replication", "status.sh", STUB_HOSTS=HOSTS, STUB_DOWN_HOSTS="mysql-0.mysql mysql-2.mysql",
+                     STUB_GTID="0-100-10")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("\t")[0]: line.split("\t")[1] for line in result.stdout.splitlines() if "\t" in line}
+    assert rows == {"pod": "role", "mysql-0": "unreachable", "mysql-1": "read-only, not replicating",
+                    "mysql-2": "unreachable"}, result.stdout
+    assert "not answering: mysql-2 (it may hold transactions" in result.stdout
+    assert "mysql-0 (" not in result.stdout.split("not answering:")[1]  # the declared primary is not a replica
+    assert result.stdout.splitlines()[-1] == "most advanced replica: mysql-1"
+
+
+def test_status_with_every_replica_answering_names_none_as_silent(tmp_path):
+    pod = Pod(tmp_path, "mariadb-11.4", 1)
+    result = pod.run("replication", "status.sh", STUB_HOSTS=HOSTS, STUB_DOWN_HOSTS="mysql-0.mysql",
+                     STUB_GTID="0-100-10")
+    assert result.returncode == 0, result.stderr
+    assert "not answering" not in result.stdout
+    assert result.stdout.splitlines()[-1] == "most advanced replica: mysql-2"  # equal sets: the last
+
