@@ -154,8 +154,9 @@ class Engine:
     """Status variable: ON while the replica acknowledges."""
     semi_sync_source_clients: str = ""
     """Status variable: the replicas connected to the primary that acknowledge."""
-    semi_sync_source_fallbacks: str = ""
-    """Status variable: how often the primary fell back to asynchronous replication."""
+    semi_sync_source_unacknowledged: str = ""
+    """Status variable: commits that returned without a replica's acknowledgement (semi-sync
+    on, but fallen back after a timeout)."""
     # Switchover and failover: GTID statements; empty on an engine positioned by file and offset.
     sql_read_only: str = ""
     """Makes the server read-only for clients (a demoted primary)."""
@@ -332,7 +333,7 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     semi_sync_source_status="Rpl_semi_sync_source_status",
     semi_sync_replica_status="Rpl_semi_sync_replica_status",
     semi_sync_source_clients="Rpl_semi_sync_source_clients",
-    semi_sync_source_fallbacks="Rpl_semi_sync_source_no_times",
+    semi_sync_source_unacknowledged="Rpl_semi_sync_source_no_tx",
     # super_read_only keeps root out too; read_only = OFF turns both off.
     sql_read_only="SET GLOBAL super_read_only = ON",
     sql_writable="SET GLOBAL read_only = OFF",
@@ -472,7 +473,7 @@ MARIADB_11_4 = Engine(
     semi_sync_source_status="Rpl_semi_sync_master_status",
     semi_sync_replica_status="Rpl_semi_sync_slave_status",
     semi_sync_source_clients="Rpl_semi_sync_master_clients",
-    semi_sync_source_fallbacks="Rpl_semi_sync_master_no_times",
+    semi_sync_source_unacknowledged="Rpl_semi_sync_master_no_tx",
     sql_read_only="SET GLOBAL read_only = ON",
     sql_writable="SET GLOBAL read_only = OFF",
     sql_gtid_executed="SELECT @@GLOBAL.gtid_current_pos",
