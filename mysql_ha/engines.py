@@ -152,8 +152,6 @@ class Engine:
     """Status variable: ON while the primary waits for acknowledgements, OFF after a fallback."""
     semi_sync_replica_status: str = ""
     """Status variable: ON while the replica acknowledges."""
-    semi_sync_source_clients: str = ""
-    """Status variable: the replicas connected to the primary that acknowledge."""
     semi_sync_source_unacknowledged: str = ""
     """Status variable: commits that returned without a replica's acknowledgement (semi-sync
     on, but fallen back after a timeout)."""
@@ -282,7 +280,6 @@ class Engine:
             "MYSQL_HA_SEMI_SYNC_SOURCE_STATUS": self.semi_sync_source_status,
             "MYSQL_HA_SEMI_SYNC_REPLICA_STATUS": self.semi_sync_replica_status,
             "MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED": self.semi_sync_source_enabled,
-            "MYSQL_HA_SEMI_SYNC_SOURCE_CLIENTS": self.semi_sync_source_clients,
             "MYSQL_HA_SQL_READ_ONLY": self.sql_read_only,
             "MYSQL_HA_SQL_WRITABLE": self.sql_writable,
             "MYSQL_HA_SQL_GTID_EXECUTED": self.sql_gtid_executed,
@@ -332,7 +329,6 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     semi_sync_option_prefix="loose-",
     semi_sync_source_status="Rpl_semi_sync_source_status",
     semi_sync_replica_status="Rpl_semi_sync_replica_status",
-    semi_sync_source_clients="Rpl_semi_sync_source_clients",
     semi_sync_source_unacknowledged="Rpl_semi_sync_source_no_tx",
     # super_read_only keeps root out too; read_only = OFF turns both off.
     sql_read_only="SET GLOBAL super_read_only = ON",
@@ -472,7 +468,6 @@ MARIADB_11_4 = Engine(
     semi_sync_settings={"rpl_semi_sync_master_wait_point": "AFTER_SYNC"},
     semi_sync_source_status="Rpl_semi_sync_master_status",
     semi_sync_replica_status="Rpl_semi_sync_slave_status",
-    semi_sync_source_clients="Rpl_semi_sync_master_clients",
     semi_sync_source_unacknowledged="Rpl_semi_sync_master_no_tx",
     sql_read_only="SET GLOBAL read_only = ON",
     sql_writable="SET GLOBAL read_only = OFF",

@@ -2,7 +2,8 @@
 # Init container "init-mysql": writes the server configuration for this pod's
 # role and the client option file that the probes and scripts use.
 #   - the declared primary (topology ConfigMap) gets primary.cnf, every other pod
-#     replica.cnf; every pod gets the semi-sync settings, as any may become the primary;
+#     replica.cnf; every pod gets the semi-sync settings, as any may become the primary,
+#     with the source side off until the sidecar turns it on on the primary;
 #   - server-id = MYSQL_HA_SERVER_ID_BASE + ordinal;
 #   - a replica whose clone has not been positioned yet starts with replication
 #     stopped, so the sidecar positions it before it applies anything;
@@ -24,7 +25,16 @@ declared=$(declared_primary) || die "no declared primary: cannot choose this pod
 role=replica
 ((POD_ORDINAL == declared)) && role=primary
 cp "${config_dir}/${role}.cnf" "${conf_dir}/role.cnf"
-cp "${MYSQL_HA_TOPOLOGY_DIR}/semi-sync.cnf" "${conf_dir}/semi-sync.cnf"
+# Semi-sync's source side starts off on every pod: a server that waited for acknowledgements
+# while it is a replica (its applier writes its binary log too) or before its replicas
+# connect would hold each commit for the whole timeout. The sidecar turns it on on the pod
+# that takes writes.
+source_enabled=${MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED:-}
+if [[ -n $source_enabled ]]; then
+  sed "s/${source_enabled}=ON\$/${source_enabled}=OFF/" "${MYSQL_HA_TOPOLOGY_DIR}/semi-sync.cnf" >"${conf_dir}/semi-sync.cnf"
+else
+  cp "${MYSQL_HA_TOPOLOGY_DIR}/semi-sync.cnf" "${conf_dir}/semi-sync.cnf"
+fi
 printf '[mysqld]\nserver-id=%d\n' "$((MYSQL_HA_SERVER_ID_BASE + POD_ORDINAL))" >"${conf_dir}/server-id.cnf"
 if [[ $role == replica && -e ${MYSQL_HA_DATADIR}/mysql-ha-source-position ]]; then
   printf '[mysqld]\n%s\n' "$MYSQL_HA_SKIP_REPLICA_START_OPTION" >"${conf_dir}/skip-replica-start.cnf"

@@ -98,34 +98,29 @@ SQL
   fi
 }
 
-# ensure_accounts_alone: ensure_accounts on a primary that starts with no replica connected
-# (a new set, a restored one, or a restart while every replica is away). Semi-sync would
-# hold each statement for its whole timeout, waiting for an acknowledgement no replica can
-# send yet, and then commit it anyway: it is off for these statements only, on again after
-# them (also when they fail), and the pod is not ready before.
+# semi_sync_source ON|OFF: semi-sync's source side (a commit waits for a replica's
+# acknowledgement), on only on the pod that takes writes and only when the set has semi-sync
+# (the topology ConfigMap's semi-sync.cnf turns it on). Servers start with it off
+# (init-config.sh): a replica's applier, which writes its binary log too, would otherwise wait
+# out the timeout on its first transaction, and a primary its accounts, before any replica
+# connected to acknowledge them.
 semi_sync_enabled=${MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED:-}
-ensure_accounts_alone() {
-  local clients
-  if [[ -z $semi_sync_enabled || $(sql <<<"SELECT @@GLOBAL.${semi_sync_enabled}") != 1 ]]; then
-    ensure_accounts
-    return
+semi_sync_source() {
+  [[ -n $semi_sync_enabled ]] || return 0
+  if [[ $1 == ON ]] && ! grep -q "${semi_sync_enabled}=ON\$" "${MYSQL_HA_TOPOLOGY_DIR}/semi-sync.cnf"; then
+    return 0
   fi
-  clients=$(sql <<<"SHOW GLOBAL STATUS LIKE '${MYSQL_HA_SEMI_SYNC_SOURCE_CLIENTS}'" | cut -f2)
-  if [[ $clients != 0 ]]; then
-    ensure_accounts
-    return
-  fi
-  sql <<<"SET GLOBAL ${semi_sync_enabled} = OFF;"
-  trap 'sql <<<"SET GLOBAL ${semi_sync_enabled} = ON;"' EXIT
-  ensure_accounts
-  sql <<<"SET GLOBAL ${semi_sync_enabled} = ON;"
-  trap - EXIT
-  log "no replica connected: the accounts were written without waiting for an acknowledgement; semi-sync is on"
+  [[ $(sql <<<"SELECT @@GLOBAL.${semi_sync_enabled}") == "$([[ $1 == ON ]] && echo 1 || echo 0)" ]] && return 0
+  sql <<<"SET GLOBAL ${semi_sync_enabled} = $1;"
+  log "semi-sync source side ${1,,}"
 }
 
 if ((POD_ORDINAL == declared)); then
   # A replica declared the primary while it was down takes over in the watch loop.
-  [[ $(sql <<<"SELECT @@GLOBAL.read_only") == 1 ]] || ensure_accounts_alone
+  if [[ $(sql <<<"SELECT @@GLOBAL.read_only") != 1 ]]; then
+    ensure_accounts
+    semi_sync_source ON
+  fi
 elif [[ -e $position_file ]]; then
   log_file='' log_pos='' gtid=''
   while IFS='=' read -r key value; do
@@ -218,6 +213,8 @@ lead() {
     fi
     sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${MYSQL_HA_SQL_RESET_REPLICA};"
   fi
+  # Writes wait for a replica's acknowledgement from the first one on.
+  semi_sync_source ON
   sql <<<"${MYSQL_HA_SQL_WRITABLE};"
   log "this pod is the primary now: it takes writes ($(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of))"
   ensure_accounts
@@ -236,6 +233,8 @@ follow() {
     sql <<<"${MYSQL_HA_SQL_READ_ONLY};"
     log "read-only: ${target} is the declared primary"
   fi
+  # A replica waits for nobody's acknowledgement (see semi_sync_source).
+  semi_sync_source OFF
   if [[ -z $MYSQL_HA_SQL_GTID_EXECUTED ]]; then
     say "engine without GTID positioning: cannot follow ${target}, staying on ${source:-nobody}"
     return 0

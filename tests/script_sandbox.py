@@ -59,11 +59,9 @@ case $tool in
       echo "ERROR 1045 (28000): Access denied" >&2
       exit 1
     fi
-    # Semi-sync on the primary: enabled (STUB_SEMI_SYNC=1), and the replicas connected to it.
+    # Semi-sync's source side: off (STUB_SEMI_SYNC=0, as init-config.sh starts it) or on.
     semi_enabled_re='^SELECT @@GLOBAL\.rpl_semi_sync_(source|master)_enabled$'
-    [[ ! $sql =~ $semi_enabled_re ]] || printf '%s\n' "${STUB_SEMI_SYNC:-}"
-    semi_clients_re="^SHOW GLOBAL STATUS LIKE '(Rpl_semi_sync_(source|master)_clients)'$"
-    [[ ! $sql =~ $semi_clients_re ]] || printf '%s\t%s\n' "${BASH_REMATCH[1]}" "${STUB_SEMI_SYNC_CLIENTS:-0}"
+    [[ ! $sql =~ $semi_enabled_re ]] || printf '%s\n' "${STUB_SEMI_SYNC:-0}"
     if [[ " $* " == *" --vertical "* && -f $STUB_LOG/replica-status ]]; then
       cat "$STUB_LOG/replica-status"
     fi

@@ -54,7 +54,7 @@ def test_every_engine_fills_every_script_variable(engine):
                      "MYSQL_HA_SQL_WAIT_FOR_GTIDS"}
     if not engine.supports_semi_sync:
         optional |= {"MYSQL_HA_SEMI_SYNC_SOURCE_STATUS", "MYSQL_HA_SEMI_SYNC_REPLICA_STATUS",
-                     "MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED", "MYSQL_HA_SEMI_SYNC_SOURCE_CLIENTS"}
+                     "MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED"}
     # MySQL keeps gtid_executed in a table: a restored server needs no GTID state set.
     optional |= {"MYSQL_HA_SQL_RESTORE_GTID_STATE"}
     if not engine.supports_backups:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import configparser
 
 import pytest
+
+import mysql_ha
 from script_sandbox import (
     BACKUP_STREAM_ENGINES, CLONE_PASSWORD, CLONE_PASSWORD_SQL, CLONE_PLUGIN_ENGINES, Pod, position_of,
 )
@@ -25,6 +27,19 @@ def test_init_config_picks_the_role_and_server_id(tmp_path, engine_name, ordinal
     assert (conf / "server-id.cnf").read_text() == f"[mysqld]\nserver-id={100 + ordinal}\n"
     assert not (conf / "skip-replica-start.cnf").exists()
     assert f"ordinal {ordinal} (declared primary: 0): {role}, server-id {100 + ordinal}" in result.stderr
+
+
+@pytest.mark.parametrize("engine_name", [n for n in ENGINE_NAMES if mysql_ha.engine_by_name(n).supports_semi_sync])
+@pytest.mark.parametrize("ordinal", [0, 1])
+def test_init_config_starts_every_server_with_the_semi_sync_source_side_off(tmp_path, engine_name, ordinal):
+    pod = Pod(tmp_path, engine_name, ordinal)
+    assert pod.run("init-mysql", "init-config.sh").returncode == 0
+    declared = (pod.volumes["topology"] / "semi-sync.cnf").read_text().splitlines()
+    written = (pod.volumes["conf"] / "semi-sync.cnf").read_text().splitlines()
+    enabled = pod.engine.semi_sync_source_enabled
+    changed = [(a, b) for a, b in zip(declared, written) if a != b]
+    assert len(declared) == len(written) and len(changed) == 1, written
+    assert changed[0][0].endswith(f"{enabled}=ON") and changed[0][1].endswith(f"{enabled}=OFF")
 
 
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)

@@ -59,38 +59,42 @@ SEMI_SYNC_ENGINES = [name for name in ENGINE_NAMES if mysql_ha.engine_by_name(na
 
 
 @pytest.mark.parametrize("engine_name", SEMI_SYNC_ENGINES)
-def test_primary_alone_writes_its_accounts_with_semi_sync_off_for_them(tmp_path, engine_name):
-    """No replica connected: semi-sync would hold each account statement for its timeout."""
+def test_primary_turns_semi_sync_on_after_writing_its_accounts(tmp_path, engine_name):
+    """Its server starts with the source side off (init-config.sh): the accounts, written
+    before any replica could acknowledge them, do not wait out the timeout."""
     pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
     enabled = pod.engine.semi_sync_source_enabled
-    result = pod.run_sidecar(STUB_SEMI_SYNC="1", STUB_SEMI_SYNC_CLIENTS="0")
+    result = pod.run_sidecar(STUB_SEMI_SYNC="0")
     assert result.returncode is None, result.stderr
     statements = pod.sql().splitlines()
-    off, on = statements.index(f"SET GLOBAL {enabled} = OFF;"), statements.index(f"SET GLOBAL {enabled} = ON;")
+    on = statements.index(f"SET GLOBAL {enabled} = ON;")
     accounts = [i for i, line in enumerate(statements) if line.startswith(("CREATE USER", "ALTER USER", "GRANT"))]
-    assert accounts and off < min(accounts) and max(accounts) < on
-    assert "no replica connected" in result.stderr
+    assert accounts and max(accounts) < on
+    assert "semi-sync source side on" in result.stderr
 
 
 @pytest.mark.parametrize("engine_name", SEMI_SYNC_ENGINES)
-@pytest.mark.parametrize("state", [{"STUB_SEMI_SYNC": "1", "STUB_SEMI_SYNC_CLIENTS": "1"}, {"STUB_SEMI_SYNC": "0"}],
-                         ids=["a-replica-connected", "semi-sync-off"])
-def test_primary_keeps_semi_sync_as_it_is_otherwise(tmp_path, engine_name, state):
+@pytest.mark.parametrize("case", ["already-on", "set-without-semi-sync"])
+def test_primary_leaves_semi_sync_alone_when_on_or_not_wanted(tmp_path, engine_name, case):
     pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
-    result = pod.run_sidecar(**state)
+    if case == "set-without-semi-sync":
+        (pod.volumes["topology"] / "semi-sync.cnf").write_text("[mysqld]\n")
+    result = pod.run_sidecar(STUB_SEMI_SYNC="1" if case == "already-on" else "0")
     assert result.returncode is None, result.stderr
     assert "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';" in pod.sql()
     assert "SET GLOBAL rpl_semi_sync" not in pod.sql()
 
 
 @pytest.mark.parametrize("engine_name", SEMI_SYNC_ENGINES)
-def test_semi_sync_is_on_again_when_an_account_statement_fails(tmp_path, engine_name):
-    pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
+def test_a_pod_that_turns_replica_turns_semi_sync_off(tmp_path, engine_name):
+    """The old primary re-pointed at the declared one waits for nobody's acknowledgement: its
+    applier writes its binary log too."""
+    pod = Pod(tmp_path, engine_name, 1, replication_password=PASSWORD)
     enabled = pod.engine.semi_sync_source_enabled
-    result = pod.run_sidecar(STUB_SEMI_SYNC="1", STUB_SQL_FAILS="GRANT REPLICATION SLAVE")
-    assert result.returncode not in (None, 0)
-    assert pod.sql().splitlines()[-1] == f"SET GLOBAL {enabled} = ON;"
-    assert not (pod.volumes["run"] / "replication-ready").exists()
+    result = pod.run_sidecar(STUB_READ_ONLY="0", STUB_SEMI_SYNC="1")
+    assert result.returncode is None, result.stderr
+    assert f"SET GLOBAL {enabled} = OFF;" in pod.sql().splitlines()
+    assert "semi-sync source side off" in result.stderr
 
 
 # What a donor's backup carries, per engine: the primary's binlog info, or a replica's
