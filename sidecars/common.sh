@@ -98,6 +98,14 @@ serve_streams() {
   esac
 }
 
+# semi_sync_wanted: the set has semi-sync (the topology ConfigMap's semi-sync.cnf turns its
+# source side on). Servers start with that side off (init-config.sh); the replication
+# sidecar turns it on on the pod that takes writes.
+semi_sync_wanted() {
+  [[ -n ${MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED:-} ]] \
+    && grep -q "${MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED}=ON\$" "${MYSQL_HA_TOPOLOGY_DIR:?}/semi-sync.cnf"
+}
+
 # declared_primary: prints the ordinal of the declared primary, read from the mounted
 # topology ConfigMap (the kubelet updates the file in a running pod when the ConfigMap
 # changes). Fails, saying why, when the file holds no ordinal.

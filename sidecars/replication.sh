@@ -104,12 +104,12 @@ SQL
 # (init-config.sh): a replica's applier, which writes its binary log too, would otherwise wait
 # out the timeout on its first transaction, and a primary its accounts, before any replica
 # connected to acknowledge them.
+# It is on again within a second after the server restarts (the watch loop), and the
+# primary is not ready while it takes writes without it (readiness.sh).
 semi_sync_enabled=${MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED:-}
 semi_sync_source() {
   [[ -n $semi_sync_enabled ]] || return 0
-  if [[ $1 == ON ]] && ! grep -q "${semi_sync_enabled}=ON\$" "${MYSQL_HA_TOPOLOGY_DIR}/semi-sync.cnf"; then
-    return 0
-  fi
+  [[ $1 == OFF ]] || semi_sync_wanted || return 0
   [[ $(sql <<<"SELECT @@GLOBAL.${semi_sync_enabled}") == "$([[ $1 == ON ]] && echo 1 || echo 0)" ]] && return 0
   sql <<<"SET GLOBAL ${semi_sync_enabled} = $1;"
   log "semi-sync source side ${1,,}"
@@ -188,7 +188,11 @@ lead() {
   read_only=$(sql <<<"SELECT @@GLOBAL.read_only") || return 0
   replica_status || return 0
   source=${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-}
-  [[ $read_only == 1 || -n $source ]] || return 0
+  if [[ $read_only != 1 && -z $source ]]; then
+    # The primary already: semi-sync as wanted (a restarted server starts without it).
+    semi_sync_source ON
+    return 0
+  fi
   if [[ -n $source ]]; then
     [[ $read_only == 1 ]] || sql <<<"${MYSQL_HA_SQL_READ_ONLY};"
     say "declared the primary: catching up with ${source} before taking writes"

@@ -78,8 +78,14 @@ case $tool in
     [[ $sql != *performance_schema.clone_status* ]] \
       || printf '%s\t%s\n' "${STUB_CLONE_STATE:-Completed}" "${STUB_CLONE_GTID:-3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5}"
     # read_only: off on mysql-0 (the declared primary of the chart), on elsewhere.
-    if [[ $sql == "SELECT @@GLOBAL.read_only" ]]; then
-      if [[ -n ${STUB_READ_ONLY:-} ]]; then echo "$STUB_READ_ONLY"; elif [[ $HOSTNAME == *-0 ]]; then echo 0; else echo 1; fi
+    if [[ $sql == "SELECT @@GLOBAL.read_only"* ]]; then
+      if [[ -n ${STUB_READ_ONLY:-} ]]; then read_only=$STUB_READ_ONLY; elif [[ $HOSTNAME == *-0 ]]; then read_only=0; else read_only=1; fi
+      # With the semi-sync source side in the same row (readiness.sh).
+      if [[ $sql == *", @@GLOBAL.rpl_semi_sync_"*"_enabled" ]]; then
+        printf '%s\t%s\n' "$read_only" "${STUB_SEMI_SYNC:-0}"
+      else
+        echo "$read_only"
+      fi
     fi
     [[ $sql != SHUTDOWN ]] || touch "$STUB_LOG/shutdown"
     ;;

@@ -7,6 +7,8 @@ import os
 import time
 
 import pytest
+
+import mysql_ha
 from script_sandbox import BACKUP_STREAM_ENGINES, CLONE_PLUGIN_ENGINES, Pod
 from synth_helpers import ENGINE_NAMES
 
@@ -27,7 +29,7 @@ def test_backup_stream_runs_the_engine_backup_tool(tmp_path, engine_name):
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)
 def test_readiness(tmp_path, engine_name):
     primary = Pod(tmp_path / "primary", engine_name, 0)
-    assert primary.run("mysql", "readiness.sh").returncode == 0
+    assert primary.run("mysql", "readiness.sh", STUB_SEMI_SYNC="1").returncode == 0
 
     replica = Pod(tmp_path / "replica", engine_name, 1)
     replica.replica_status(io="Yes", sql="Yes")
@@ -62,6 +64,20 @@ def test_readiness(tmp_path, engine_name):
     result = replica.run("mysql", "readiness.sh")
     assert result.returncode == 1
     assert "replica not positioned yet" in result.stderr
+
+
+@pytest.mark.parametrize("engine_name", [n for n in ENGINE_NAMES if mysql_ha.engine_by_name(n).supports_semi_sync])
+def test_a_primary_taking_writes_without_semi_sync_is_not_ready(tmp_path, engine_name):
+    """A restarted server starts with the source side off until the sidecar turns it on."""
+    primary = Pod(tmp_path, engine_name, 0)
+    result = primary.run("mysql", "readiness.sh", STUB_SEMI_SYNC="0")
+    assert result.returncode == 1
+    assert "taking writes with semi-sync's source side off" in result.stderr
+    # Read-only (still catching up at a switchover): its readiness is the server's.
+    assert primary.run("mysql", "readiness.sh", STUB_SEMI_SYNC="0", STUB_READ_ONLY="1").returncode == 0
+    # A set without semi-sync: nothing to wait for.
+    (primary.volumes["topology"] / "semi-sync.cnf").write_text("[mysqld]\n")
+    assert primary.run("mysql", "readiness.sh", STUB_SEMI_SYNC="0").returncode == 0
 
 
 def test_readiness_fails_when_the_server_does_not_answer(tmp_path):

@@ -74,6 +74,16 @@ def test_primary_turns_semi_sync_on_after_writing_its_accounts(tmp_path, engine_
 
 
 @pytest.mark.parametrize("engine_name", SEMI_SYNC_ENGINES)
+def test_the_watch_loop_turns_semi_sync_on_again_on_the_primary(tmp_path, engine_name):
+    """A restarted server (kill -9, OOM) starts with the source side off."""
+    pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
+    result = pod.run_sidecar(beats=2, STUB_SEMI_SYNC="0")
+    assert result.returncode is None, result.stderr
+    # Once at start, then in each round that finds it off.
+    assert pod.sql().splitlines().count(f"SET GLOBAL {pod.engine.semi_sync_source_enabled} = ON;") >= 2
+
+
+@pytest.mark.parametrize("engine_name", SEMI_SYNC_ENGINES)
 @pytest.mark.parametrize("case", ["already-on", "set-without-semi-sync"])
 def test_primary_leaves_semi_sync_alone_when_on_or_not_wanted(tmp_path, engine_name, case):
     pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
