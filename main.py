@@ -3,12 +3,13 @@ the Kustomization that makes the folder a kustomize base.
 
 Environment (all optional; the committed dist/ uses none of them):
   MYSQL_HA_ENGINE         mysql-8.4 (default), mysql-9.7, mysql-5.7 or mariadb-11.4
-  MYSQL_HA_ROOT_PASSWORD, MYSQL_HA_REPLICATION_PASSWORD, MYSQL_HA_CLONE_PASSWORD
-                          build the Secret from these passwords (the clone password only for
-                          mysql-8.4 and mysql-9.7); the output then holds them, so keep it out
-                          of version control. Without them the pods read the existing Secret
-                          "mysql-credentials" (keys root-password, replication-password and
-                          clone-password).
+  MYSQL_HA_ROOT_PASSWORD, MYSQL_HA_ADMIN_PASSWORD, MYSQL_HA_STATUS_PASSWORD,
+  MYSQL_HA_REPLICATION_PASSWORD, MYSQL_HA_CLONE_PASSWORD
+                          build the Secret from these passwords (all five, or none); the
+                          output then holds them, so keep it out of version control. Without
+                          them the pods read the existing Secret "mysql-credentials" (keys
+                          root-password, admin-password, status-password, replication-password
+                          and clone-password).
 """
 
 from __future__ import annotations
@@ -28,16 +29,18 @@ import cdk8s  # noqa: E402
 from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name, write_kustomization  # noqa: E402
 
 
+PASSWORD_VARIABLES = {account: f"MYSQL_HA_{account.upper()}_PASSWORD"
+                      for account in ("root", "admin", "status", "replication", "clone")}
+
+
 def credentials_from(environ: os._Environ[str] | dict[str, str]) -> MySQLCredentials:
-    root = environ.get("MYSQL_HA_ROOT_PASSWORD")
-    replication = environ.get("MYSQL_HA_REPLICATION_PASSWORD")
-    if root is None and replication is None:
+    given = {account: environ.get(variable) for account, variable in PASSWORD_VARIABLES.items()}
+    if all(value is None for value in given.values()):
         return MySQLCredentials.from_existing_secret("mysql-credentials")
-    if root is None or replication is None:
-        raise SystemExit("set both MYSQL_HA_ROOT_PASSWORD and MYSQL_HA_REPLICATION_PASSWORD, or neither")
-    return MySQLCredentials.from_passwords(
-        root_password=root, replication_password=replication, clone_password=environ.get("MYSQL_HA_CLONE_PASSWORD")
-    )
+    missing = [PASSWORD_VARIABLES[account] for account, value in given.items() if value is None]
+    if missing:
+        raise SystemExit(f"set all of {', '.join(PASSWORD_VARIABLES.values())}, or none; missing: {', '.join(missing)}")
+    return MySQLCredentials.from_passwords(**{f"{account}_password": value for account, value in given.items()})
 
 
 def main() -> None:

@@ -167,7 +167,7 @@ def restore(manifests_: list[dict], workdir: Path, prefix: str, claims_dir: Path
                                                         ("replay of binary logs", _replay_span(sampler)))
               if span}
     phases.update(inside)
-    phases["restore-mysql: its server on the copy, root password, stop"] = (
+    phases["restore-mysql: its server on the copy, stop"] = (
         at["restore done"] - at["restore"] - sum(inside.values()))
     phases["clone-mysql, init-mysql"] = at["server"] - at["restore done"]
     phases["server start to pod ready"] = ready - at["server"]

@@ -55,10 +55,8 @@ def manifests(engine: Engine, replicas: int, tls: dict[str, str] | None = None, 
     ``backups``, the CronJob ``mysql-backup`` to the claim ``mysql-backups`` (and, with
     ``archive_seconds``, binary logs archived there at that interval); with ``restore_from``,
     the set starts from a backup."""
-    passwords = {"root_password": "Root-" + secrets.token_urlsafe(12),
-                 "replication_password": "Repl-" + secrets.token_urlsafe(12)}
-    if engine.clone_method == "clone-plugin":
-        passwords["clone_password"] = "Clone-" + secrets.token_urlsafe(12)
+    passwords = {f"{account}_password": f"{account.title()}-{secrets.token_urlsafe(12)}"
+                 for account in ("root", "admin", "status", "replication", "clone", "backup")}
     with SYNTH_LOCK:
         chart = MySQLHAChart(cdk8s.Testing.app(), "bench", engine=engine,
                              credentials=MySQLCredentials.from_passwords(**passwords),

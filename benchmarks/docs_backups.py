@@ -123,7 +123,7 @@ def _restore_part(engines: list[EngineResult]) -> list[str]:
         lines += [f"**{NAMES.get(e.key, e.key)}.** {_verdict('restore_512mib_s', e.key, r.seconds)} "
                   f"Where the time goes: {_largest(r.phases, r.seconds)}. Moving the data (fetch, checksum, "
                   f"unpack) took {moving:.2f} s, {moving / r.seconds * 100:.0f} %; the rest is starting servers "
-                  "(one on the copy, to clear the source's replication settings and set this set's root password; "
+                  "(one on the copy, to clear the source's replication settings; "
                   "then the pod's own), the init containers between, and the probes that wait for them.", ""]
     return lines
 

@@ -101,8 +101,9 @@ def _most_advanced(cluster: Cluster, tries: int = 10) -> tuple[str, int]:
 
 def run(*, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, float]:
     engine = MARIADB_11_4
-    credentials = MySQLCredentials.from_passwords(root_password="Root-" + secrets.token_urlsafe(12),
-                                                  replication_password="Repl-" + secrets.token_urlsafe(12))
+    credentials = MySQLCredentials.from_passwords(
+        **{f"{account}_password": f"{account.title()}-{secrets.token_urlsafe(12)}"
+           for account in ("root", "admin", "status", "replication", "clone")})
 
     def synth(primary: int, semi_sync: bool = True) -> list[dict]:
         return MySQLHAChart(cdk8s.Testing.app(), "bench", engine=engine, credentials=credentials, replicas=3,

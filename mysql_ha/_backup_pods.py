@@ -20,7 +20,7 @@ ARCHIVE_POLL_SECONDS = 5
 
 def restore_containers(cluster: ReplicatedMySQL, restore: RestoreFrom, *, data_root: str, config_map_dir: str,
                        scripts: k8s.VolumeMount, tmp: k8s.VolumeMount, topology: k8s.VolumeMount,
-                       secret: k8s.VolumeMount, certs: list[k8s.VolumeMount]) -> list[k8s.Container]:
+                       certs: list[k8s.VolumeMount]) -> list[k8s.Container]:
     """``restore-fetch`` (rclone) chooses the backup and copies it, with the binary logs it
     needs, next to the data directory; ``restore-mysql`` (the server's image) checks, unpacks
     and replays them, and renames the result into place. Both do nothing on a pod that is
@@ -50,7 +50,9 @@ def restore_containers(cluster: ReplicatedMySQL, restore: RestoreFrom, *, data_r
         command=["bash", f"{scripts.mount_path}/restore.sh"],
         env=[*env, k8s.EnvVar(name="MYSQL_HA_CONFIG_DIR", value=config_map_dir)],
         env_from=cluster.pod_env_from,
-        volume_mounts=[data, scripts, tmp, topology, *certs, secret,
+        # No password: the restored server runs without grant tables, and the set's own
+        # accounts are set by its server's init file at its first start.
+        volume_mounts=[data, scripts, tmp, topology, *certs,
                        k8s.VolumeMount(name="config-map", mount_path=config_map_dir, read_only=True)],
         resources=cluster.sidecar_resources,
         security_context=cluster.container_security,

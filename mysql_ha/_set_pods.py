@@ -19,19 +19,26 @@ DATA_ROOT = "/data"  # the whole PVC, in the clone init container only
 DATADIR = "/var/lib/mysql"  # the PVC's "mysql" directory, in every other container
 DATA_SUBPATH = "mysql"
 CONF_DIR = "/etc/mysql/conf.d"  # generated configuration, read by the server
-CONF_INIT_DIR = "/mnt/conf.d"  # the same emptyDir, where init-mysql writes it
 CONFIG_MAP_DIR = "/mnt/config-map"
 TOPOLOGY_DIR = "/etc/mysql-ha/topology"  # the declared primary, read at run time (a ConfigMap volume)
 PRIMARY_ORDINAL_FILE = "primary-ordinal"
 SEMI_SYNC_FILE = "semi-sync.cnf"
-SECRET_DIR = "/etc/mysql-ha/credentials"
-RUN_DIR = "/run/mysql-ha"  # in-memory: client option files and readiness markers
+SECRET_DIR = "/etc/mysql-ha/credentials"  # the Secret's files, in init-mysql (and a clone's own key)
+AUTH_DIR = "/etc/mysql-ha/auth"  # each container's own option files, from init-mysql
+AUTH_INIT_DIR = "/mnt/auth"  # where init-mysql writes them: one in-memory volume per container
+AUTH_VOLUMES = {"server": "mysql", "sidecar": "replication", "metrics": "metrics"}
+"""Each in-memory volume of option files (``<name>-auth``) and the container that reads it:
+a container reads the passwords its own statements use, and no other."""
+RUN_DIR = "/run/mysql-ha"  # in-memory, shared by the containers: readiness markers, no password
 SCRIPTS_DIR = "/opt/mysql-ha"
 TMP_DIR = "/tmp"
 ROOT_PASSWORD_FILE = "root-password"
+ADMIN_PASSWORD_FILE = "admin-password"
+STATUS_PASSWORD_FILE = "status-password"
 REPLICATION_PASSWORD_FILE = "replication-password"
-METRICS_PASSWORD_FILE = "metrics-password"
 CLONE_PASSWORD_FILE = "clone-password"
+METRICS_PASSWORD_FILE = "metrics-password"
+BACKUP_PASSWORD_FILE = "backup-password"
 METRICS_USER = "exporter"
 
 
@@ -75,6 +82,7 @@ class PodParts:
                 ("MYSQL_HA_DATADIR", DATADIR),
                 ("MYSQL_HA_RUN_DIR", RUN_DIR),
                 ("MYSQL_HA_SECRET_DIR", SECRET_DIR),
+                ("MYSQL_HA_AUTH_DIR", AUTH_DIR),
                 ("MYSQL_HA_SCRIPTS_DIR", SCRIPTS_DIR),
                 ("MYSQL_HA_TOPOLOGY_DIR", TOPOLOGY_DIR),
                 ("TMPDIR", TMP_DIR),
@@ -104,7 +112,17 @@ class PodParts:
 
     @property
     def secret(self) -> k8s.VolumeMount:
+        """Every password of the Secret: init-mysql alone, which hands each container its own."""
         return k8s.VolumeMount(name="credentials", mount_path=SECRET_DIR, read_only=True)
+
+    @staticmethod
+    def auth(volume: str) -> k8s.VolumeMount:
+        """A container's own option files (``AUTH_VOLUMES``), read-only."""
+        return k8s.VolumeMount(name=f"{volume}-auth", mount_path=AUTH_DIR, read_only=True)
+
+    @property
+    def socket(self) -> k8s.VolumeMount:
+        return k8s.VolumeMount(name="socket", mount_path=self.engine.socket_dir)
 
     @property
     def run(self) -> k8s.VolumeMount:
@@ -141,17 +159,22 @@ def clone_container(parts: PodParts) -> k8s.Container:
         command=script("clone.sh"),
         env=[*parts.env, k8s.EnvVar(name="MYSQL_HA_DATA_ROOT", value=DATA_ROOT)],
         env_from=parts.env_from,
-        # The CLONE plugin logs in to the donor with the clone account's password.
+        # The CLONE plugin logs in to the donor with the clone account's password, its only one.
         volume_mounts=[k8s.VolumeMount(name="data", mount_path=DATA_ROOT), parts.scripts, parts.tmp, parts.topology,
-                       *([] if parts.streams else [parts.secret]), *parts.certs],
+                       *([] if parts.streams else [k8s.VolumeMount(name="clone-credentials", mount_path=SECRET_DIR,
+                                                                   read_only=True)]),
+                       *parts.certs],
         resources=parts.sidecar_resources,
         security_context=parts.security,
     )
 
 
-def init_container(parts: PodParts) -> k8s.Container:
-    """Init ``init-mysql``: the server's configuration for this ordinal and the client
-    option files (see init-config.sh)."""
+def init_container(parts: PodParts, *, secret_keys: dict[str, str], secret_name: str,
+                   metrics: bool) -> k8s.Container:
+    """Init ``init-mysql``: the server's configuration for this ordinal, an empty data
+    directory initialized, the accounts the server sets at every start (its init file) and
+    each container's option files (see init-config.sh). ``secret_keys``: the Secret's key of
+    each password file, named in the message about a missing one."""
     return k8s.Container(
         name="init-mysql",
         image=parts.server_image,
@@ -160,18 +183,26 @@ def init_container(parts: PodParts) -> k8s.Container:
         env=[
             *parts.env,
             k8s.EnvVar(name="MYSQL_HA_CONFIG_DIR", value=CONFIG_MAP_DIR),
-            k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_INIT_DIR),
+            k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_DIR),
+            k8s.EnvVar(name="MYSQL_HA_DATA_ROOT", value=DATA_ROOT),
+            k8s.EnvVar(name="MYSQL_HA_AUTH_INIT_DIR", value=AUTH_INIT_DIR),
+            k8s.EnvVar(name="MYSQL_HA_SECRET_NAME", value=secret_name),
+            k8s.EnvVar(name="MYSQL_HA_SECRET_KEYS", value=" ".join(f"{f}={k}" for f, k in secret_keys.items())),
         ],
         env_from=parts.env_from,
         volume_mounts=[
-            k8s.VolumeMount(name="conf", mount_path=CONF_INIT_DIR),
+            # The server's own configuration path: an empty data directory is initialized with it.
+            parts.conf,
             k8s.VolumeMount(name="config-map", mount_path=CONFIG_MAP_DIR, read_only=True),
-            k8s.VolumeMount(name="data", mount_path=DATADIR, sub_path=DATA_SUBPATH, read_only=True),
+            k8s.VolumeMount(name="data", mount_path=DATA_ROOT),
             parts.secret,
+            *[k8s.VolumeMount(name=f"{volume}-auth", mount_path=f"{AUTH_INIT_DIR}/{volume}")
+              for volume in AUTH_VOLUMES if metrics or volume != "metrics"],
             parts.run,
             parts.scripts,
             parts.tmp,
             parts.topology,
+            *parts.certs,
         ],
         resources=parts.sidecar_resources,
         security_context=parts.security,
@@ -181,25 +212,29 @@ def init_container(parts: PodParts) -> k8s.Container:
 def server_container(parts: PodParts, *, port: int, resources: k8s.ResourceRequirements,
                      startup_timeout_seconds: int, liveness_initial_delay_seconds: int,
                      readiness_initial_delay_seconds: int) -> k8s.Container:
-    """Container ``mysql``: the server, from the engine's image and entrypoint, and its probes."""
+    """Container ``mysql``: the engine's server, run directly (not through the image's
+    entrypoint: init-mysql initialized the data directory), setting its accounts from the
+    init file at every start; and its probes, as the read-only status account over the socket."""
     engine = parts.engine
-    admin_ping = [engine.admin, f"--defaults-extra-file={RUN_DIR}/client.cnf", "ping"]
+    admin_ping = [engine.admin, f"--defaults-extra-file={AUTH_DIR}/client.cnf", "ping"]
     return k8s.Container(
         name="mysql",
         image=parts.server_image,
         image_pull_policy=parts.pull,
-        env=[*parts.env, k8s.EnvVar(name=engine.root_password_file_env, value=f"{SECRET_DIR}/{ROOT_PASSWORD_FILE}")],
+        command=[engine.server],
+        args=[f"--init-file={AUTH_DIR}/bootstrap.sql"],
+        env=parts.env,
         env_from=parts.env_from,
         ports=[k8s.ContainerPort(name="mysql", container_port=port)],
         volume_mounts=[
             parts.datadir,
             parts.conf,
-            parts.secret,
+            parts.auth("server"),
             parts.run,
             parts.scripts,
             parts.tmp,
             parts.topology,
-            k8s.VolumeMount(name="socket", mount_path=engine.socket_dir),
+            parts.socket,
             *parts.certs,
         ],
         resources=resources,
@@ -238,8 +273,8 @@ def replication_container(parts: PodParts, *, startup_timeout_seconds: int) -> k
         env=[*parts.env, k8s.EnvVar(name="MYSQL_HA_CONF_DIR", value=CONF_DIR)],
         env_from=parts.env_from,
         ports=[k8s.ContainerPort(name="clone", container_port=CLONE_PORT)] if parts.streams else None,
-        volume_mounts=[parts.datadir, parts.conf, parts.secret, parts.run, parts.scripts, parts.tmp, parts.topology,
-                       *parts.certs],
+        volume_mounts=[parts.datadir, parts.conf, parts.auth("sidecar"), parts.run, parts.scripts, parts.tmp,
+                       parts.topology, parts.socket, *parts.certs],
         resources=parts.sidecar_resources,
         security_context=parts.security,
         # Ready once the account (primary) or the replication (replica) is set up.
@@ -262,10 +297,10 @@ def metrics_container(parts: PodParts, *, image: str, port: int) -> k8s.Containe
         # init-mysql writes the option file from the Secret's metrics password (and,
         # with TLS on, ssl-ca: the exporter then speaks TLS to 127.0.0.1, which is
         # not among the certificate's names).
-        args=[f"--config.my-cnf={RUN_DIR}/exporter.cnf", f"--mysqld.address=127.0.0.1:{port}",
+        args=[f"--config.my-cnf={AUTH_DIR}/exporter.cnf", f"--mysqld.address=127.0.0.1:{port}",
               *(["--tls.insecure-skip-verify"] if parts.tls is not None else [])],
         ports=[k8s.ContainerPort(name="metrics", container_port=METRICS_PORT)],
-        volume_mounts=[k8s.VolumeMount(name="run", mount_path=RUN_DIR, read_only=True), *parts.certs],
+        volume_mounts=[parts.auth("metrics"), *parts.certs],
         resources=parts.sidecar_resources,
         security_context=parts.security,
         liveness_probe=k8s.Probe(http_get=k8s.HttpGetAction(
@@ -275,15 +310,39 @@ def metrics_container(parts: PodParts, *, image: str, port: int) -> k8s.Containe
     )
 
 
+def secret_keys(parts: PodParts, config: MySQLConfig, *, metrics: bool) -> dict[str, str]:
+    """The password files init-mysql reads, each with its key in the Secret."""
+    credentials = config.credentials
+    keys = {
+        ROOT_PASSWORD_FILE: credentials.root_password_key,
+        ADMIN_PASSWORD_FILE: credentials.admin_password_key,
+        STATUS_PASSWORD_FILE: credentials.status_password_key,
+        REPLICATION_PASSWORD_FILE: credentials.replication_password_key,
+        CLONE_PASSWORD_FILE: credentials.clone_password_key,
+    }
+    if metrics:
+        keys[METRICS_PASSWORD_FILE] = credentials.metrics_password_key
+    if parts.engine.backup_grants:
+        # Read when the Secret has it (MySQLBackup needs it; the set does not).
+        keys[BACKUP_PASSWORD_FILE] = credentials.backup_password_key
+    return keys
+
+
 def volumes(parts: PodParts, *, config: MySQLConfig, set_name: str, metrics: bool) -> list[k8s.Volume]:
     """The pod's volumes besides its claim: scratch space, the ConfigMaps, the Secret's
-    passwords (only those its containers read) and, with TLS on, the certificate."""
+    passwords (for init-mysql; a CLONE engine's clone container gets its own key alone), each
+    container's option files in memory and, with TLS on, the certificate. The Secret's volume
+    is optional: a missing key reaches init-mysql, which names it, instead of a pod that never
+    starts."""
     credentials = config.credentials
+    memory = k8s.EmptyDirVolumeSource(medium="Memory")
     return [
         k8s.Volume(name="conf", empty_dir=k8s.EmptyDirVolumeSource()),
-        k8s.Volume(name="run", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
-        k8s.Volume(name="socket", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory")),
+        k8s.Volume(name="run", empty_dir=memory),
+        k8s.Volume(name="socket", empty_dir=memory),
         k8s.Volume(name="tmp", empty_dir=k8s.EmptyDirVolumeSource()),
+        *[k8s.Volume(name=f"{volume}-auth", empty_dir=memory) for volume in AUTH_VOLUMES
+          if metrics or volume != "metrics"],
         k8s.Volume(name="config-map", config_map=k8s.ConfigMapVolumeSource(name=config.config_map.name)),
         k8s.Volume(name="topology", config_map=k8s.ConfigMapVolumeSource(name=f"{set_name}-topology")),
         k8s.Volume(
@@ -295,16 +354,20 @@ def volumes(parts: PodParts, *, config: MySQLConfig, set_name: str, metrics: boo
             secret=k8s.SecretVolumeSource(
                 secret_name=credentials.secret_name,
                 default_mode=0o440,
-                items=[
-                    k8s.KeyToPath(key=credentials.root_password_key, path=ROOT_PASSWORD_FILE),
-                    k8s.KeyToPath(key=credentials.replication_password_key, path=REPLICATION_PASSWORD_FILE),
-                    *([k8s.KeyToPath(key=credentials.metrics_password_key, path=METRICS_PASSWORD_FILE)]
-                      if metrics else []),
-                    *([] if parts.streams
-                      else [k8s.KeyToPath(key=credentials.clone_password_key, path=CLONE_PASSWORD_FILE)]),
-                ],
+                optional=True,
+                items=[k8s.KeyToPath(key=key, path=path)
+                       for path, key in secret_keys(parts, config, metrics=metrics).items()],
             ),
         ),
+        *([] if parts.streams else [k8s.Volume(
+            name="clone-credentials",
+            secret=k8s.SecretVolumeSource(
+                secret_name=credentials.secret_name,
+                default_mode=0o440,
+                optional=True,
+                items=[k8s.KeyToPath(key=credentials.clone_password_key, path=CLONE_PASSWORD_FILE)],
+            ),
+        )]),
     ]
 
 

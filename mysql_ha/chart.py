@@ -37,6 +37,8 @@ class MySQLHAChart(cdk8s.Chart):
         ``local-storage`` with three local PVs of 15Gi on ``node1``.
     :param metrics: adds the mysqld_exporter sidecar (the Secret then needs a
         ``metrics-password`` key). Defaults to off.
+    :param metrics_namespace: the namespace whose Prometheus pods may scrape the exporter.
+        Defaults to the chart's own ``namespace``.
     :param tls: the set's certificate, ``MySQLTLS.from_cert_manager(...)`` or
         ``MySQLTLS.from_existing_secret(...)``. Defaults to off.
     :param require_secure_transport: refuse clients without TLS. Defaults to on with ``tls``.
@@ -65,6 +67,7 @@ class MySQLHAChart(cdk8s.Chart):
         replicas: int = 2,
         storage_class_name: str | None = None,
         metrics: bool = False,
+        metrics_namespace: str | None = None,
         tls: MySQLTLS | None = None,
         require_secure_transport: bool | None = None,
         primary_ordinal: int = 0,
@@ -90,7 +93,7 @@ class MySQLHAChart(cdk8s.Chart):
         self.services = ReadWriteServices(self, "Services")
         self.mysql = ReplicatedMySQL(
             self, "MySQL", config=self.config, storage=self.storage, services=self.services, replicas=replicas,
-            metrics=metrics, primary_ordinal=primary_ordinal, semi_sync=semi_sync,
+            metrics=metrics, metrics_namespace=metrics_namespace, primary_ordinal=primary_ordinal, semi_sync=semi_sync,
             semi_sync_timeout_seconds=semi_sync_timeout_seconds, restore_from=restore_from,
         )
         self.backup: MySQLBackup | None = None

@@ -85,10 +85,36 @@ class Engine:
     """Where the server image puts its socket; an emptyDir, as the root filesystem is read-only."""
     uid: int
     """User and group id of the server image's ``mysql`` user; every container runs as it."""
-    root_password_file_env: str
-    """Variable through which the server image's entrypoint reads the root password file."""
+    initialize: str
+    """Initializes an empty data directory (``init-config.sh`` adds ``--datadir``) with
+    ``root@localhost`` and no password, as the image's entrypoint would before it sets one;
+    the server itself then sets every account from its ``--init-file`` (no password ever
+    passes through the entrypoint or a process's environment)."""
     read_only_option: str
     """Server option that keeps a replica read-only for everyone but replication."""
+    admin_grants: str
+    """Privileges of the sidecar's own account (``localhost``, the socket only): switching
+    roles (read-only, semi-sync, replication), closing binary logs, reloading TLS. It
+    creates no account and writes no row."""
+    status_grants: str
+    """Privileges of the read-only status account (any host): replica status and server
+    variables, for the status command, the peers' checks at a switchover and the backup's
+    choice of a replica."""
+    clone_grants: str
+    """Privileges of the account that serves copies of a pod's data to new replicas."""
+    clone_host: str
+    """Host of that account: ``%`` where the new replica logs in to the donor (CLONE
+    plugin), ``localhost`` where the donor's own backup tool reads its server over the socket
+    (backup streams)."""
+    backup_grants: str = ""
+    """Privileges of the backup Job's account (any host), where the Job logs in to a server
+    to copy it; '' where it copies through the pod's backup stream (served by the clone
+    account) and needs no account of its own."""
+    sql_bootstrap_begin: str = ""
+    """Statements that open the server's ``--init-file``: the accounts are written locally
+    (never binary-logged), on a server that may start read-only."""
+    sql_bootstrap_end: str = ""
+    """Statements that close it (restoring what ``sql_bootstrap_begin`` changed)."""
     skip_replica_start_option: str
     """Server option that keeps replication stopped at start-up (used once, right after a clone)."""
     server_settings: Mapping[str, str] = field(default_factory=dict)
@@ -208,13 +234,20 @@ class Engine:
         object.__setattr__(self, "replica_settings", _frozen(self.replica_settings))
         object.__setattr__(self, "tls_server_settings", _frozen(self.tls_server_settings))
         object.__setattr__(self, "client_tls_options", _frozen(self.client_tls_options))
+        object.__setattr__(self, "semi_sync_settings", _frozen(self.semi_sync_settings))
+        if self.clone_host not in ("%", "localhost"):
+            raise ValueError(f"clone_host must be '%' or 'localhost', got {self.clone_host!r}")
+
+    @property
+    def socket(self) -> str:
+        """The server's Unix socket, in ``socket_dir`` (the name both official images use)."""
+        return f"{self.socket_dir}/mysqld.sock"
 
     @property
     def authenticates_clone_streams(self) -> bool:
         """True when no clone stream exists (CLONE plugin: the server port and its TLS) or its
         transport can demand a client certificate."""
         return not self.serves_backup_streams or self.transport in TLS_TRANSPORTS
-        object.__setattr__(self, "semi_sync_settings", _frozen(self.semi_sync_settings))
 
     @property
     def supports_semi_sync(self) -> bool:
@@ -259,6 +292,15 @@ class Engine:
         """The variables through which ``sidecars/*.sh`` receive this engine's data."""
         return {
             "MYSQL_HA_SERVER": self.server,
+            "MYSQL_HA_INITIALIZE": self.initialize,
+            "MYSQL_HA_SOCKET": self.socket,
+            "MYSQL_HA_ADMIN_GRANTS": self.admin_grants,
+            "MYSQL_HA_STATUS_GRANTS": self.status_grants,
+            "MYSQL_HA_CLONE_GRANTS": self.clone_grants,
+            "MYSQL_HA_CLONE_HOST": self.clone_host,
+            "MYSQL_HA_BACKUP_GRANTS": self.backup_grants,
+            "MYSQL_HA_SQL_BOOTSTRAP_BEGIN": self.sql_bootstrap_begin,
+            "MYSQL_HA_SQL_BOOTSTRAP_END": self.sql_bootstrap_end,
             "MYSQL_HA_CLIENT": self.client,
             "MYSQL_HA_CLONE_METHOD": self.clone_method,
             "MYSQL_HA_BACKUP": self.backup,
@@ -359,6 +401,24 @@ _MASTER_SLAVE_STATEMENTS = dict(
 )
 """The statements and status columns of MySQL 5.7 and MariaDB (MySQL 8.4 removed them)."""
 
+_MYSQL_8_ACCOUNTS = dict(
+    # SET GLOBAL read_only/super_read_only and the semi-sync variables; STOP/START REPLICA and
+    # CHANGE REPLICATION SOURCE; SHOW REPLICA STATUS; FLUSH LOCAL BINARY LOGS;
+    # ALTER INSTANCE RELOAD TLS and, at a demotion, KILL of client sessions.
+    admin_grants="SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, REPLICATION CLIENT, RELOAD, CONNECTION_ADMIN",
+    status_grants="REPLICATION CLIENT",
+    # CLONE INSTANCE reads a donor with BACKUP_ADMIN and nothing else.
+    clone_grants="BACKUP_ADMIN",
+    clone_host="%",
+    backup_grants="BACKUP_ADMIN",
+    # super_read_only stops the init file too: lifted for it alone, before the server takes
+    # any connection, and set back as the pod's configuration had it.
+    sql_bootstrap_begin=("SET SESSION sql_log_bin = 0; SET @mysql_ha_super_read_only = @@GLOBAL.super_read_only; "
+                         "SET GLOBAL super_read_only = OFF"),
+    sql_bootstrap_end="SET GLOBAL super_read_only = @mysql_ha_super_read_only",
+)
+"""The accounts of MySQL 8.0 and later (dynamic privileges)."""
+
 _MYSQL_CLONE_PLUGIN = dict(
     server="mysqld",
     client="mysql",
@@ -366,8 +426,9 @@ _MYSQL_CLONE_PLUGIN = dict(
     clone_method="clone-plugin",
     socket_dir="/var/run/mysqld",
     uid=999,
-    root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
+    initialize="mysqld --initialize-insecure",
     read_only_option="super-read-only",
+    **_MYSQL_8_ACCOUNTS,
     server_settings={
         "gtid_mode": "ON",
         "enforce_gtid_consistency": "ON",
@@ -405,8 +466,17 @@ MYSQL_5_7 = Engine(
     transport="ncat",
     socket_dir="/var/run/mysqld",
     uid=999,
-    root_password_file_env="MYSQL_ROOT_PASSWORD_FILE",
+    initialize="mysqld --initialize-insecure",
     read_only_option="super-read-only",
+    # 5.7 has no dynamic privileges: SUPER is what sets read_only and runs CHANGE MASTER.
+    admin_grants="SUPER, REPLICATION CLIENT, RELOAD",
+    status_grants="REPLICATION CLIENT",
+    # XtraBackup 2.4 on the donor, over the socket (--slave-info reads SHOW SLAVE STATUS).
+    clone_grants="RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT",
+    clone_host="localhost",
+    sql_bootstrap_begin=("SET SESSION sql_log_bin = 0; SET @mysql_ha_super_read_only = @@GLOBAL.super_read_only; "
+                         "SET GLOBAL super_read_only = OFF"),
+    sql_bootstrap_end="SET GLOBAL super_read_only = @mysql_ha_super_read_only",
     # 5.7 keeps the replica's positions in files unless told otherwise: a crash between a
     # commit and the file's update replays or skips transactions. 8.0 made TABLE the default
     # and 8.4 removed both options.
@@ -440,8 +510,21 @@ MARIADB_11_4 = Engine(
     transport="socat",
     socket_dir="/run/mysqld",
     uid=999,
-    root_password_file_env="MARIADB_ROOT_PASSWORD_FILE",
+    # The entrypoint's own options: no test database, root with a password (set by the init file).
+    initialize="mariadb-install-db --skip-test-db --auth-root-authentication-method=normal",
     read_only_option="read-only",
+    # MariaDB splits SUPER: READ_ONLY ADMIN for read_only, REPLICATION MASTER ADMIN and
+    # REPLICATION SLAVE ADMIN for the semi-sync variables, gtid_slave_pos, CHANGE MASTER and
+    # START/STOP SLAVE, SLAVE MONITOR for SHOW SLAVE STATUS, RELOAD for FLUSH LOCAL SSL and
+    # FLUSH LOCAL BINARY LOGS, CONNECTION ADMIN for KILL.
+    admin_grants=("READ_ONLY ADMIN, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, "
+                  "BINLOG MONITOR, RELOAD, CONNECTION ADMIN"),
+    status_grants="SLAVE MONITOR, BINLOG MONITOR",
+    # mariadb-backup on the donor, over the socket (--slave-info reads SHOW SLAVE STATUS).
+    clone_grants="RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SLAVE MONITOR",
+    clone_host="localhost",
+    # read_only does not stop the init file (it runs with every privilege).
+    sql_bootstrap_begin="SET SESSION sql_log_bin = 0",
     # Replicas write what they apply to their own binary log with the primary's GTIDs, so
     # any pod can serve a clone or become the primary; strict mode refuses a transaction
     # that would make a pod's GTID history diverge.

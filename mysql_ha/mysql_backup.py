@@ -14,8 +14,8 @@ from . import _validation as check
 from ._k8s import LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME, annotate_sync_waves
 from .backup_target import BackupTarget
 from ._set_pods import (
-    CLONE_PASSWORD_FILE,
-    ROOT_PASSWORD_FILE,
+    BACKUP_PASSWORD_FILE,
+    STATUS_PASSWORD_FILE,
     RUN_DIR,
     SCRIPTS_DIR,
     SECRET_DIR,
@@ -111,6 +111,10 @@ class MySQLBackup(Construct):
         if not engine.supports_backups:
             raise ValueError(f"MySQLBackup is not offered for engine {engine.name}: a backup of a replica and the "
                              "replay of binary logs are positioned by GTID; choose MySQL 8.4/9.7 or MariaDB")
+        credentials = cluster.config.credentials
+        if engine.backup_grants and credentials.creates_secret and credentials.backup_password is None:
+            raise ValueError(f"MySQLBackup of engine {engine.name} copies the server as its own account: pass "
+                             "backup_password to MySQLCredentials.from_passwords(...), got none")
         if not isinstance(schedule, str) or not croniter.is_valid(schedule) or len(schedule.split()) != 5:
             raise ValueError("schedule must be a cron expression of five fields (minute hour day-of-month month "
                              f"day-of-week), e.g. '0 3 * * *', got {schedule!r}")
@@ -200,9 +204,11 @@ class MySQLBackup(Construct):
             resources=resources,
             security_context=cluster.container_security,
         )
-        secret_items = [k8s.KeyToPath(key=credentials.root_password_key, path=ROOT_PASSWORD_FILE)]
-        if not engine.serves_backup_streams:
-            secret_items.append(k8s.KeyToPath(key=credentials.clone_password_key, path=CLONE_PASSWORD_FILE))
+        # The status account chooses the source; the backup account (engines whose Job logs in
+        # to copy a server) copies it. No other password reaches the Job.
+        secret_items = [k8s.KeyToPath(key=credentials.status_password_key, path=STATUS_PASSWORD_FILE)]
+        if engine.backup_grants:
+            secret_items.append(k8s.KeyToPath(key=credentials.backup_password_key, path=BACKUP_PASSWORD_FILE))
         volumes = [
             k8s.Volume(name="staging", empty_dir=k8s.EmptyDirVolumeSource(
                 size_limit=None if staging_size_limit is None else k8s.Quantity.from_string(staging_size_limit))),

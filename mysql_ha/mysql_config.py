@@ -11,7 +11,7 @@ from constructs import Construct
 
 from . import _validation as check
 from ._k8s import annotate_sync_waves
-from .credentials import MySQLCredentials
+from .credentials import ADMIN_USER, BACKUP_USER, STATUS_USER, MySQLCredentials
 from .engines import MYSQL_8_4, TLS_TRANSPORTS, Engine
 from .tls import TLS_DIR, MySQLTLS, tls_paths
 
@@ -21,6 +21,8 @@ SCRIPTS_DIR = Path(__file__).resolve().parent / "sidecars"
 # Settings that the library itself owns: overriding one would break replication.
 _OWNED_SETTINGS = {
     "server_id": "it is derived from the pod ordinal (server_id_base + ordinal)",
+    "skip_name_resolve": "accounts name hosts by address, and root and the sidecar's account the socket alone",
+    "init_file": "the pod's accounts are set from it at every start",
     "read_only": "replicas are made read-only by the library and the primary must stay writable",
     "super_read_only": "replicas are made read-only by the library and the primary must stay writable",
     "log_bin": "binary logging (log-bin=mysql-bin) is what replicas and clones read",
@@ -154,7 +156,7 @@ class MySQLConfig(Construct):
                     "The declared primary: binary log flushed at every commit so an acknowledged "
                     "write survives a crash and reaches the replicas.",
                     {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1", "innodb_flush_log_at_trx_commit": "1",
-                     **engine.server_settings, **tls_settings},
+                     "skip_name_resolve": "ON", **engine.server_settings, **tls_settings},
                     common,
                     primary,
                 ),
@@ -162,7 +164,7 @@ class MySQLConfig(Construct):
                     "The replicas: read-only for clients, crash-safe relay log, and as durable as "
                     "the primary, which any of them may become.",
                     {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1",
-                     "innodb_flush_log_at_trx_commit": "1", **engine.server_settings,
+                     "innodb_flush_log_at_trx_commit": "1", "skip_name_resolve": "ON", **engine.server_settings,
                      engine.read_only_option: "1",
                      "relay_log_recovery": "ON", **engine.replica_settings, **tls_settings},
                     common,
@@ -183,7 +185,10 @@ class MySQLConfig(Construct):
             data={
                 **engine.script_environment(),
                 "MYSQL_HA_REPLICATION_USER": credentials.replication_user,
-                "MYSQL_HA_CLONE_USER": credentials.clone_user if engine.clone_method == "clone-plugin" else "",
+                "MYSQL_HA_CLONE_USER": credentials.clone_user,
+                "MYSQL_HA_ADMIN_USER": ADMIN_USER,
+                "MYSQL_HA_STATUS_USER": STATUS_USER,
+                "MYSQL_HA_BACKUP_USER": BACKUP_USER if engine.backup_grants else "",
                 **tls_environment,
             },
         )
@@ -200,8 +205,11 @@ class MySQLConfig(Construct):
                     **{
                         key: password
                         for key, password in (
-                            (credentials.metrics_password_key, credentials.metrics_password),
+                            (credentials.admin_password_key, credentials.admin_password),
+                            (credentials.status_password_key, credentials.status_password),
                             (credentials.clone_password_key, credentials.clone_password),
+                            (credentials.metrics_password_key, credentials.metrics_password),
+                            (credentials.backup_password_key, credentials.backup_password),
                         )
                         if password is not None
                     },
@@ -220,11 +228,6 @@ def _check_credentials_for(engine: Engine, credentials: MySQLCredentials) -> Non
         raise ValueError(
             f"replication_password must be at most {limit} characters for engine {engine.name} "
             f"(its change-source statement refuses longer ones), got {len(credentials.replication_password)}"
-        )
-    if engine.clone_method == "clone-plugin" and credentials.clone_password is None:
-        raise ValueError(
-            f"engine {engine.name} seeds new replicas with the CLONE plugin through the account "
-            f"{credentials.clone_user!r}: pass clone_password to MySQLCredentials.from_passwords(...), got none"
         )
 
 

@@ -125,8 +125,10 @@ class ReplicatedMySQL(Construct):
         Defaults to ``{"{name}-client": "true"}``.
     :param metrics: adds a mysqld_exporter sidecar, a ``metrics`` port on the headless
         Service and Prometheus scrape annotations. Defaults to off.
-    :param metrics_client_labels: pods (any namespace) allowed to scrape port 9104.
+    :param metrics_client_labels: pods allowed to scrape port 9104, in ``metrics_namespace``.
         Defaults to ``{"app.kubernetes.io/name": "prometheus"}``.
+    :param metrics_namespace: the namespace of those pods (e.g. ``monitoring``). Defaults to
+        the set's own: a scraper elsewhere needs it named, never any namespace.
     :param server_image: overrides the engine's server image. Defaults to the engine's.
     :param tools_image: overrides the engine's clone/sidecar image. Defaults to the engine's.
     :param metrics_image: the exporter's image. Defaults to ``prom/mysqld-exporter:v0.16.0``.
@@ -181,6 +183,7 @@ class ReplicatedMySQL(Construct):
         client_labels: Mapping[str, str] | None = None,
         metrics: bool = False,
         metrics_client_labels: Mapping[str, str] | None = None,
+        metrics_namespace: str | None = None,
         server_image: str | None = None,
         tools_image: str | None = None,
         metrics_image: str = DEFAULT_METRICS_IMAGE,
@@ -213,6 +216,8 @@ class ReplicatedMySQL(Construct):
         metrics_client_labels = spec.labels(
             "metrics_client_labels", metrics_client_labels or {"app.kubernetes.io/name": "prometheus"}
         )
+        if metrics_namespace is not None:
+            check.dns_label("metrics_namespace", metrics_namespace)
         engine = config.engine
         server_image = engine.server_image if server_image is None else spec.image("server_image", server_image)
         tools_image = engine.tools_image if tools_image is None else spec.image("tools_image", tools_image)
@@ -259,7 +264,7 @@ class ReplicatedMySQL(Construct):
         # The pod: init containers, containers, volumes.
         restore_containers = [] if restore_from is None else backup_pods.restore_containers(
             self, restore_from, data_root=DATA_ROOT, config_map_dir=CONFIG_MAP_DIR, scripts=parts.scripts,
-            tmp=parts.tmp, topology=parts.topology, secret=parts.secret, certs=parts.certs)
+            tmp=parts.tmp, topology=parts.topology, certs=parts.certs)
         containers = [
             set_pods.server_container(parts, port=services.port, resources=server_resources,
                                       startup_timeout_seconds=startup_timeout_seconds,
@@ -312,7 +317,10 @@ class ReplicatedMySQL(Construct):
             termination_grace_period_seconds=termination_grace_period_seconds,
             priority_class_name=priority_class_name,
             affinity=spec.spread(spread, selector),
-            init_containers=[*restore_containers, set_pods.clone_container(parts), set_pods.init_container(parts)],
+            init_containers=[*restore_containers, set_pods.clone_container(parts),
+                             set_pods.init_container(parts, secret_name=config.credentials.secret_name,
+                                                     secret_keys=set_pods.secret_keys(parts, config, metrics=metrics),
+                                                     metrics=metrics)],
             containers=containers,
             security_context=spec.pod_security(engine.uid),
             volumes=volumes,
@@ -333,7 +341,7 @@ class ReplicatedMySQL(Construct):
         self.ingress_ports = [services.port, *([CLONE_PORT] if parts.streams else [])]
         self.binlog_archive: tuple[BackupTarget, int] | None = None
         self.network_policy = self._network_policy(labels, selector, client_labels,
-                                                   metrics_client_labels if metrics else None)
+                                                   metrics_client_labels if metrics else None, metrics_namespace)
         annotate_sync_waves(self)
 
     def _stateful_set(self, labels: dict[str, str], selector: dict[str, str], pod_annotations: dict[str, str] | None,
@@ -372,17 +380,20 @@ class ReplicatedMySQL(Construct):
         )
 
     def _network_policy(self, labels: dict[str, str], selector: dict[str, str], client_labels: dict[str, str],
-                        metrics_client_labels: dict[str, str] | None) -> ExtensibleNetworkPolicy:
+                        metrics_client_labels: dict[str, str] | None,
+                        metrics_namespace: str | None) -> ExtensibleNetworkPolicy:
         """Admits the server port from client pods and the set, the clone port (backup-stream
-        engines) from the set, the metrics port from the scrapers (any namespace); ``admit``
-        adds more."""
+        engines) from the set, the metrics port from the scrapers (the set's namespace, or the
+        one named); ``admit`` adds more."""
         members = k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=selector))
         clients = k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=client_labels))
         ingress = [spec.allow(self.services.port, [clients, members])]
         if CLONE_PORT in self.ingress_ports:
             ingress.append(spec.allow(CLONE_PORT, [members]))
         if metrics_client_labels is not None:
-            scrapers = k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(),
+            namespaces = None if metrics_namespace is None else k8s.LabelSelector(
+                match_labels={"kubernetes.io/metadata.name": metrics_namespace})
+            scrapers = k8s.NetworkPolicyPeer(namespace_selector=namespaces,
                                              pod_selector=k8s.LabelSelector(match_labels=metrics_client_labels))
             ingress.append(spec.allow(METRICS_PORT, [scrapers]))
         policy = ExtensibleNetworkPolicy(

@@ -24,23 +24,26 @@ out=${staging}/out
 rm -rf "$work" "$out"
 mkdir -p "$work" "$out"
 
-# The root option file, for the servers' state (the password stays out of every command line).
-password=$(<"${MYSQL_HA_SECRET_DIR}/root-password")
-[[ -n $password ]] || die "the root password in the Secret is empty"
+# The read-only status account's option file, for the servers' state (the password stays
+# out of every command line). The copy itself logs in as the backup account (MySQL) or
+# is served by the pod's backup stream (MariaDB).
+status_cnf=${MYSQL_HA_RUN_DIR:?}/status.cnf
+password=$(<"${MYSQL_HA_SECRET_DIR}/status-password") || die "the Secret has no key for the status account's password"
+[[ -n $password ]] || die "the status account's password in the Secret is empty"
 backslash=$'\\' quote='"'
 password=${password//"$backslash"/"$backslash$backslash"}
 (
   umask 077
-  printf '[client]\nuser=root\npassword="%s"\nport=%s\nconnect-timeout=5\n%s' \
-    "${password//"$quote"/"$backslash$quote"}" "$MYSQL_HA_PORT" "${MYSQL_HA_CLIENT_TLS_OPTIONS:-}" >"$(client_cnf)"
+  printf '[client]\nuser=%s\npassword="%s"\nport=%s\nconnect-timeout=5\n%s' "$MYSQL_HA_STATUS_USER" \
+    "${password//"$quote"/"$backslash$quote"}" "$MYSQL_HA_PORT" "${MYSQL_HA_CLIENT_TLS_OPTIONS:-}" >"$status_cnf"
 )
 unset password
 
-# remote_sql HOST: the statements on stdin, on HOST's server as root.
+# remote_sql HOST: the statements on stdin, on HOST's server as the status account.
 remote_sql() {
   local SQL_HOST=$1
   shift
-  "$MYSQL_HA_CLIENT" --defaults-extra-file="$(client_cnf)" --protocol=TCP --host="$SQL_HOST" \
+  "$MYSQL_HA_CLIENT" --defaults-extra-file="$status_cnf" --protocol=TCP --host="$SQL_HOST" \
     --port="$MYSQL_HA_PORT" --batch --skip-column-names "$@"
 }
 
@@ -92,7 +95,7 @@ started=$(date -u +%s)
 name=$(date -u -d "@${started}" +%Y%m%dT%H%M%SZ)
 log "backup ${name} of ${source} (${version}) to ${MYSQL_HA_BACKUP_TARGET}"
 case $MYSQL_HA_CLONE_METHOD in
-  clone-plugin) copy_with_plugin "$source" "$work" "$work/data" ;;
+  clone-plugin) copy_with_plugin "$source" "$work" "$work/data" "$MYSQL_HA_BACKUP_USER" "${MYSQL_HA_SECRET_DIR}/backup-password" ;;
   backup-stream) copy_from_stream "$source" "$((source_ordinal == declared))" "$work/data" ;;
   *) die "MYSQL_HA_CLONE_METHOD must be clone-plugin or backup-stream, got '${MYSQL_HA_CLONE_METHOD}'" ;;
 esac

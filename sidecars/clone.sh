@@ -24,13 +24,13 @@ datadir=${MYSQL_HA_DATA_ROOT:?}/mysql
 staging=${MYSQL_HA_DATA_ROOT}/clone.tmp
 position_file=mysql-ha-source-position
 
-if [[ -d $datadir ]]; then
+if [[ -d $datadir && -n $(ls -A "$datadir") ]]; then
   log "data directory ${datadir} exists: nothing to clone"
   exit 0
 fi
 declared=$(declared_primary) || die "no declared primary: cannot choose a donor"
 if ((POD_ORDINAL == declared)); then
-  log "ordinal ${POD_ORDINAL} is the declared primary: the server initializes its empty data directory"
+  log "ordinal ${POD_ORDINAL} is the declared primary: init-mysql initializes its empty data directory"
   exit 0
 fi
 
@@ -39,11 +39,13 @@ donor_ordinal=$((POD_ORDINAL - 1))
 ((POD_ORDINAL > 0)) || donor_ordinal=$declared
 donor="${POD_SET}-${donor_ordinal}.${MYSQL_HA_SERVICE}"
 rm -rf "$staging"
+# An empty directory left by an earlier start (a mount point) is no data.
+[[ ! -d $datadir ]] || rmdir "$datadir"
 mkdir -p "$staging"
 
 # clone_with_plugin: CLONE INSTANCE FROM the donor into $staging/data, renamed into place.
 clone_with_plugin() {
-  copy_with_plugin "$donor" "$staging" "$staging/data"
+  copy_with_plugin "$donor" "$staging" "$staging/data" "$MYSQL_HA_CLONE_USER" "${MYSQL_HA_SECRET_DIR}/clone-password"
   # The copy carries the donor's GTID set: the replica auto-positions from it.
   printf 'LOG_FILE=\nLOG_POS=\nGTID=\n' >"$staging/data/${position_file}"
   # On disk before the rename marks it complete: a node crash must not leave a marked,

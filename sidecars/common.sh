@@ -19,14 +19,16 @@ pod_identity() {
   POD_ORDINAL=$((10#${BASH_REMATCH[2]}))
 }
 
-# client_cnf: the option file with the root credentials (written by init-config.sh).
-client_cnf() { printf '%s/client.cnf' "$MYSQL_HA_RUN_DIR"; }
+# client_cnf: this container's option file for the local server (written by
+# init-config.sh): the server's probes log in as the read-only status account, the
+# replication sidecar as its administration account, both over the socket.
+client_cnf() { printf '%s/client.cnf' "${MYSQL_HA_AUTH_DIR:?}"; }
 
-# sql: runs the statements on stdin against the local server as root, printing
-# tab-separated rows without headers. The password stays in the option file.
+# sql: runs the statements on stdin against the local server, over the socket, as this
+# container's account, printing tab-separated rows without headers. The password stays in
+# the option file.
 sql() {
-  "$MYSQL_HA_CLIENT" --defaults-extra-file="$(client_cnf)" --protocol=TCP --host=127.0.0.1 \
-    --port="$MYSQL_HA_PORT" --batch --skip-column-names "$@"
+  "$MYSQL_HA_CLIENT" --defaults-extra-file="$(client_cnf)" --protocol=SOCKET --batch --skip-column-names "$@"
 }
 
 # sql_string VALUE: VALUE escaped for use between single quotes in SQL.
@@ -123,12 +125,13 @@ declared_primary() {
 # pod_host ORDINAL: the stable DNS name of that pod of the set.
 pod_host() { printf '%s-%d.%s' "$POD_SET" "$1" "$MYSQL_HA_SERVICE"; }
 
-# peer_sql HOST: runs the statements on stdin on another pod's server as the replication
-# account (it reads server variables there and nothing else), giving up after 2 s.
+# peer_sql HOST: runs the statements on stdin on another pod's server as the read-only
+# status account (it reads server variables and replica status there, nothing else),
+# giving up after 2 s.
 peer_sql() {
   local host=$1
   shift
-  "$MYSQL_HA_CLIENT" --defaults-extra-file="${MYSQL_HA_RUN_DIR}/replication.cnf" --protocol=TCP --host="$host" \
+  "$MYSQL_HA_CLIENT" --defaults-extra-file="${MYSQL_HA_AUTH_DIR:?}/status.cnf" --protocol=TCP --host="$host" \
     --port="$MYSQL_HA_PORT" --connect-timeout=2 --batch --skip-column-names "$@"
 }
 

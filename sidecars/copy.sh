@@ -12,11 +12,12 @@
 # COPY_GTID (the GTID set or position the copy holds).
 # shellcheck disable=SC2034  # COPY_* are outputs, read by the scripts that source this file
 
-# copy_with_plugin DONOR WORK TARGET: CLONE INSTANCE FROM DONOR into TARGET (which must
-# not exist), run by a server started for this alone in WORK (socket only, no network
-# listener, removed after).
+# copy_with_plugin DONOR WORK TARGET USER PASSWORD_FILE: CLONE INSTANCE FROM DONOR into
+# TARGET (which must not exist) as USER (an account with BACKUP_ADMIN alone) with the
+# password in PASSWORD_FILE, run by a server started for this alone in WORK (socket only,
+# no network listener, removed after).
 copy_with_plugin() {
-  local donor=$1 work=$2 target=$3
+  local donor=$1 work=$2 target=$3 account=$4 password_file=$5
   local seed=$2/seed socket=$2/seed.sock server_pid password user state require='' tls=() row
   local tls_dir=${MYSQL_HA_TLS_DIR:-}
   log "cloning from ${donor}:${MYSQL_HA_PORT} with the CLONE plugin"
@@ -41,9 +42,9 @@ copy_with_plugin() {
     kill -0 "$server_pid" 2>/dev/null || die "the local clone server stopped: $(tail -n 5 "$work/seed.err")"
     sleep 0.2
   done
-  password=$(<"${MYSQL_HA_SECRET_DIR}/clone-password")
-  [[ -n $password ]] || die "the clone password in the Secret is empty"
-  user=$(sql_string "$MYSQL_HA_CLONE_USER")
+  [[ -s $password_file ]] || die "no password for ${account}: the Secret's key for ${password_file##*/} is missing or empty"
+  password=$(<"$password_file")
+  user=$(sql_string "$account")
   # The password travels on stdin, never on a command line.
   local_sql <<SQL || die "CLONE INSTANCE from ${donor} failed (see above)"
 SET GLOBAL clone_valid_donor_list = '$(sql_string "${donor}:${MYSQL_HA_PORT}")';

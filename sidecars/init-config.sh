@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Init container "init-mysql": writes the server configuration for this pod's
-# role and the client option file that the probes and scripts use.
+# Init container "init-mysql" (the server's image): everything the server and the sidecars
+# need before the server starts.
 #   - the declared primary (topology ConfigMap) gets primary.cnf, every other pod
 #     replica.cnf; every pod gets the semi-sync settings, as any may become the primary,
 #     with the source side off until the sidecar turns it on on the primary;
 #   - server-id = MYSQL_HA_SERVER_ID_BASE + ordinal;
 #   - a replica whose clone has not been positioned yet starts with replication
 #     stopped, so the sidecar positions it before it applies anything;
-#   - client.cnf (mode 0600, in-memory volume) holds the root password read from
-#     the mounted Secret, so no password ever appears on a command line; likewise
-#     replication.cnf with the replication account, through which the sidecar reads
-#     the other pods' state during a switchover; with TLS on, both carry the engine's
-#     client TLS options (MYSQL_HA_CLIENT_TLS_OPTIONS), so the probes and scripts stay
-#     encrypted when secure transport is required.
+#   - an empty data directory (the declared primary of a new set) is initialized with the
+#     server's own configuration, in init.tmp beside it, and renamed into place once
+#     complete: the rename marks it, and an initialization cut short is redone;
+#   - bootstrap.sql, the server's init file, run at every start before it takes any
+#     connection: every account of the set with its password from the Secret and exactly
+#     its privileges, root for the socket alone (root@'%', root@127.0.0.1 and anonymous
+#     accounts dropped), without the binary log, so each server holds the same accounts and
+#     no transaction of its own. A password never passes through an environment, an
+#     argument list or the image's entrypoint;
+#   - each container's option files (mode 0600, in its own in-memory volume): the server's
+#     probes log in as the read-only status account over the socket; the replication
+#     sidecar as its administration account over the socket, as the status account to
+#     the other pods, with the replication password for its change-source statement and
+#     (backup-stream engines) the clone account for its backup tool; the exporter as its
+#     own account. No container can read a password it does not use.
+# A missing key of the Secret stops this container with a message that names it.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
@@ -20,6 +30,40 @@ source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
 pod_identity
 conf_dir=${MYSQL_HA_CONF_DIR:?}
 config_dir=${MYSQL_HA_CONFIG_DIR:?}
+secret_dir=${MYSQL_HA_SECRET_DIR:?}
+auth=${MYSQL_HA_AUTH_INIT_DIR:?}
+data_root=${MYSQL_HA_DATA_ROOT:?}
+datadir=${data_root}/mysql
+
+# Every password this pod's accounts need, by file; the backup account's is optional (only
+# a MySQLBackup uses it).
+declare -A key_of=()
+for pair in ${MYSQL_HA_SECRET_KEYS:?}; do
+  key_of[${pair%%=*}]=${pair#*=}
+done
+missing=()
+for file in $(printf '%s\n' "${!key_of[@]}" | sort); do
+  [[ $file != backup-password ]] || continue
+  [[ -s ${secret_dir}/${file} ]] || missing+=("${key_of[$file]}")
+done
+if ((${#missing[@]})); then
+  die "the Secret ${MYSQL_HA_SECRET_NAME:-} has no (or an empty) key ${missing[*]}: every account has a password of its own; add each key, e.g. kubectl patch secret ${MYSQL_HA_SECRET_NAME:-} --type merge -p '{\"stringData\":{\"${missing[0]}\":\"<a new password>\"}}' (see the README's accounts table)"
+fi
+
+# password FILE: the password in the Secret's FILE, checked.
+password() {
+  local value
+  value=$(<"${secret_dir}/$1")
+  [[ -n $value ]] || die "the password in the Secret's key ${key_of[$1]:-$1} is empty"
+  [[ $value != *$'\n'* ]] || die "the password in the Secret's key ${key_of[$1]:-$1} spans several lines"
+  printf '%s' "$value"
+}
+# Every password checked once, before anything is written: below, a password is read inside
+# an argument list, where errexit ignores a failed command substitution (an account would
+# get an empty password).
+for file in "${!key_of[@]}"; do
+  [[ ! -s ${secret_dir}/${file} ]] || password "$file" >/dev/null
+done
 
 declared=$(declared_primary) || die "no declared primary: cannot choose this pod's role"
 role=replica
@@ -36,46 +80,110 @@ else
   cp "${MYSQL_HA_TOPOLOGY_DIR}/semi-sync.cnf" "${conf_dir}/semi-sync.cnf"
 fi
 printf '[mysqld]\nserver-id=%d\n' "$((MYSQL_HA_SERVER_ID_BASE + POD_ORDINAL))" >"${conf_dir}/server-id.cnf"
-if [[ $role == replica && -e ${MYSQL_HA_DATADIR}/mysql-ha-source-position ]]; then
+if [[ $role == replica && -e ${datadir}/mysql-ha-source-position ]]; then
   printf '[mysqld]\n%s\n' "$MYSQL_HA_SKIP_REPLICA_START_OPTION" >"${conf_dir}/skip-replica-start.cnf"
 else
   rm -f "${conf_dir}/skip-replica-start.cnf"
 fi
 
-# option_file FILE USER SECRET GROUP...: writes FILE (mode 0600) with USER and the
-# password held in the Secret file SECRET, under each option GROUP, followed by the
-# option lines in $extra_options.
+# An empty data directory: only the declared primary starts one (a replica's is cloned).
+if [[ ! -d $datadir || -z $(ls -A "$datadir") ]]; then
+  [[ $role == primary ]] || die "no data directory on a replica: its clone did not run (see clone-mysql)"
+  work=${data_root}/init.tmp
+  rm -rf "$work"
+  log "initializing an empty data directory"
+  # shellcheck disable=SC2086  # the engine's command with its options
+  $MYSQL_HA_INITIALIZE --datadir="$work" >"${TMPDIR:-/tmp}/initialize.log" 2>&1 \
+    || die "the server could not initialize its data directory: $(tail -n 5 "${TMPDIR:-/tmp}/initialize.log")"
+  sync -f "$work"
+  rm -rf "$datadir"
+  mv "$work" "$datadir"
+  log "data directory initialized"
+fi
+
+# account USER HOST GRANTS PASSWORD_FILE [OPTIONS]: the statements that give USER@HOST its
+# password and exactly GRANTS (on *.*), idempotent; OPTIONS follow the password (REQUIRE,
+# resource limits).
+account() {
+  local user host grants options=${5:-} secret
+  user=$(sql_string "$1")
+  host=$(sql_string "$2")
+  grants=$3
+  secret=$(sql_string "$(password "$4")")
+  printf "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s'%s;\n" "$user" "$host" "$secret" "$options"
+  printf "ALTER USER '%s'@'%s' IDENTIFIED BY '%s'%s;\n" "$user" "$host" "$secret" "$options"
+  printf "GRANT %s ON *.* TO '%s'@'%s';\n" "$grants" "$user" "$host"
+}
+
+# With TLS on, the accounts that log in over the network do so with TLS only; the socket
+# needs none (and cannot have it).
+remote=''
+[[ -z ${MYSQL_HA_TLS_DIR:-} ]] || remote=' REQUIRE SSL'
+clone_options=$remote
+[[ $MYSQL_HA_CLONE_HOST == % ]] || clone_options=' REQUIRE NONE'
+host=$(sql_string "${HOSTNAME%%.*}")
+(
+  umask 077
+  {
+    if [[ -n $MYSQL_HA_SQL_BOOTSTRAP_BEGIN ]]; then printf '%s;\n' "$MYSQL_HA_SQL_BOOTSTRAP_BEGIN"; fi
+    printf "ALTER USER 'root'@'localhost' IDENTIFIED BY '%s';\n" "$(sql_string "$(password root-password)")"
+    printf "DROP USER IF EXISTS 'root'@'%%', 'root'@'127.0.0.1', 'root'@'::1', 'root'@'%s', ''@'localhost', ''@'%s';\n" \
+      "$host" "$host"
+    account "$MYSQL_HA_ADMIN_USER" localhost "$MYSQL_HA_ADMIN_GRANTS" admin-password ' REQUIRE NONE'
+    account "$MYSQL_HA_STATUS_USER" % "$MYSQL_HA_STATUS_GRANTS" status-password "$remote"
+    # The probes' login over the socket, which cannot carry TLS (the more specific host wins).
+    account "$MYSQL_HA_STATUS_USER" localhost "$MYSQL_HA_STATUS_GRANTS" status-password ' REQUIRE NONE'
+    account "$MYSQL_HA_REPLICATION_USER" % 'REPLICATION SLAVE' replication-password "$remote"
+    account "$MYSQL_HA_CLONE_USER" "$MYSQL_HA_CLONE_HOST" "$MYSQL_HA_CLONE_GRANTS" clone-password "$clone_options"
+    if [[ -n ${MYSQL_HA_BACKUP_USER:-} && -s ${secret_dir}/backup-password ]]; then
+      account "$MYSQL_HA_BACKUP_USER" % "$MYSQL_HA_BACKUP_GRANTS" backup-password "$remote"
+    fi
+    if [[ -n $MYSQL_HA_METRICS_USER ]]; then
+      # The exporter reads status only, from this pod, with few connections.
+      account "$MYSQL_HA_METRICS_USER" 127.0.0.1 'PROCESS, REPLICATION CLIENT, SELECT' metrics-password \
+        ' WITH MAX_USER_CONNECTIONS 3'
+    fi
+    if [[ -n $MYSQL_HA_SQL_BOOTSTRAP_END ]]; then printf '%s;\n' "$MYSQL_HA_SQL_BOOTSTRAP_END"; fi
+  } >"${auth}/server/bootstrap.sql.tmp"
+)
+mv "${auth}/server/bootstrap.sql.tmp" "${auth}/server/bootstrap.sql"
+
+# option_file FILE USER PASSWORD_FILE GROUPS TRANSPORT: writes FILE (mode 0600) with USER
+# and the password of the Secret's PASSWORD_FILE under each of GROUPS (space-separated),
+# then the TRANSPORT lines (socket, or host and TLS options).
 option_file() {
-  local file=$1 user=$2 password backslash=$'\\' quote='"' group
-  password=$(<"$3")
-  shift 3
-  [[ -n $password ]] || die "the password in ${file##*/}'s Secret key is empty"
-  [[ $password != *$'\n'* ]] || die "the password for ${user} in the Secret spans several lines"
-  password=${password//"$backslash"/"$backslash$backslash"}
-  password=${password//"$quote"/"$backslash$quote"}
+  local file=$1 user=$2 secret backslash=$'\\' quote='"' group
+  secret=$(password "$3")
+  secret=${secret//"$backslash"/"$backslash$backslash"}
+  secret=${secret//"$quote"/"$backslash$quote"}
   (
     umask 077
-    for group in "$@"; do
-      printf '[%s]\nuser=%s\npassword="%s"\nhost=127.0.0.1\nport=%s\n' "$group" "$user" "$password" "$MYSQL_HA_PORT"
-      printf '%s' "$extra_options"
+    for group in $4; do
+      printf '[%s]\nuser=%s\npassword="%s"\n%s' "$group" "$user" "$secret" "$5"
     done >"${file}.tmp"
   )
   mv "${file}.tmp" "$file"
 }
 
-# [client] is read by the mysql/mariadb clients, [xtrabackup] by the backup tools.
-extra_options=${MYSQL_HA_CLIENT_TLS_OPTIONS:-}
-option_file "$(client_cnf)" root "${MYSQL_HA_SECRET_DIR}/root-password" client xtrabackup
-option_file "${MYSQL_HA_RUN_DIR}/replication.cnf" "$MYSQL_HA_REPLICATION_USER" \
-  "${MYSQL_HA_SECRET_DIR}/replication-password" client
+over_socket="socket=${MYSQL_HA_SOCKET}"$'\n'
+over_tcp="port=${MYSQL_HA_PORT}"$'\n'"${MYSQL_HA_CLIENT_TLS_OPTIONS:-}"
+option_file "${auth}/server/client.cnf" "$MYSQL_HA_STATUS_USER" status-password client "$over_socket"
+option_file "${auth}/sidecar/client.cnf" "$MYSQL_HA_ADMIN_USER" admin-password client "$over_socket"
+option_file "${auth}/sidecar/status.cnf" "$MYSQL_HA_STATUS_USER" status-password client "$over_tcp"
+(
+  umask 077
+  password replication-password >"${auth}/sidecar/replication-password"
+)
+if [[ $MYSQL_HA_CLONE_HOST == localhost ]]; then
+  # [xtrabackup] is read by the backup tools, which serve this pod's data to a new replica.
+  option_file "${auth}/sidecar/backup-tool.cnf" "$MYSQL_HA_CLONE_USER" clone-password "client xtrabackup" \
+    "$over_socket"
+fi
 if [[ -n $MYSQL_HA_METRICS_USER ]]; then
-  extra_options=''
+  exporter_options="host=127.0.0.1"$'\n'"port=${MYSQL_HA_PORT}"$'\n'
   tls_dir=${MYSQL_HA_TLS_DIR:-}
-  if [[ -n $tls_dir ]]; then
-    # mysqld_exporter speaks TLS when its option file names a CA.
-    extra_options="ssl-ca=${tls_dir}/ca.crt"$'\n'
-  fi
-  option_file "${MYSQL_HA_RUN_DIR}/exporter.cnf" "$MYSQL_HA_METRICS_USER" \
-    "${MYSQL_HA_SECRET_DIR}/metrics-password" client
+  # mysqld_exporter speaks TLS when its option file names a CA.
+  [[ -z $tls_dir ]] || exporter_options+="ssl-ca=${tls_dir}/ca.crt"$'\n'
+  option_file "${auth}/metrics/exporter.cnf" "$MYSQL_HA_METRICS_USER" metrics-password client "$exporter_options"
 fi
 log "ordinal ${POD_ORDINAL} (declared primary: ${declared}): ${role}, server-id $((MYSQL_HA_SERVER_ID_BASE + POD_ORDINAL))"

@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Sidecar "replication".
-#   - On the declared primary: creates (or updates) the replication account, which
-#     may only replicate (REPLICATION SLAVE): root never replicates; for engines that
-#     clone with MySQL's CLONE plugin, the clone account (BACKUP_ADMIN only); with
-#     metrics on, the exporter's read-only account. Accounts made on the primary
-#     replicate to every pod, so any pod can be a donor.
+# Sidecar "replication", logged in to the local server over the socket as the set's
+# administration account (it switches roles; it creates no account and writes no row:
+# every server sets its own accounts from its init file, see init-config.sh).
+#   - On the declared primary: semi-sync's source side on.
 #   - On a freshly cloned replica: points it at the declared primary from the clone's
 #     coordinates and starts replication, once.
 # Then it is ready, and every second it converges on the declared primary, read from
@@ -32,7 +30,7 @@ heartbeat=${MYSQL_HA_RUN_DIR}/replication-heartbeat
 position_file=${MYSQL_HA_DATADIR}/mysql-ha-source-position
 rm -f "$ready_marker"
 
-replication_password=$(<"${MYSQL_HA_SECRET_DIR}/replication-password")
+replication_password=$(<"${MYSQL_HA_AUTH_DIR:?}/replication-password")
 [[ -n $replication_password ]] || die "the replication password in the Secret is empty"
 # A longer one is refused by CHANGE REPLICATION SOURCE / CHANGE MASTER (error 3056)
 # on every replica: say so once, here, instead of failing there.
@@ -46,9 +44,6 @@ user=$(sql_string "$MYSQL_HA_REPLICATION_USER")
 password=$(sql_string "$replication_password")
 refused=${MYSQL_HA_RUN_DIR}/replication-refused
 declared=$(declared_primary) || die "no declared primary"
-# With TLS on, the set's own accounts log in over TLS only, whatever clients may do.
-require=''
-[[ -z ${MYSQL_HA_TLS_DIR:-} ]] || require=' REQUIRE SSL'
 
 # change_source HOST: the engine's statement that points this server at HOST, with the
 # coordinates LOG_FILE, LOG_POS and GTID (when the engine's statement names them); with
@@ -64,46 +59,11 @@ change_source() {
   printf '%s' "${statement//@PASSWORD@/"$password"}"
 }
 
-# ensure_accounts: the accounts the other pods and the exporter use (on the primary).
-ensure_accounts() {
-  sql <<SQL
-CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '${password}'${require};
-ALTER USER '${user}'@'%' IDENTIFIED BY '${password}'${require};
-GRANT REPLICATION SLAVE ON *.* TO '${user}'@'%';
-SQL
-  log "replication account '${MYSQL_HA_REPLICATION_USER}' is in place"
-  if [[ -n $MYSQL_HA_CLONE_USER ]]; then
-    # CLONE INSTANCE reads a donor with BACKUP_ADMIN and nothing else.
-    clone_user=$(sql_string "$MYSQL_HA_CLONE_USER")
-    clone_password=$(<"${MYSQL_HA_SECRET_DIR}/clone-password")
-    [[ -n $clone_password ]] || die "the clone password in the Secret is empty"
-    clone_password=$(sql_string "$clone_password")
-    sql <<SQL
-CREATE USER IF NOT EXISTS '${clone_user}'@'%' IDENTIFIED BY '${clone_password}'${require};
-ALTER USER '${clone_user}'@'%' IDENTIFIED BY '${clone_password}'${require};
-GRANT BACKUP_ADMIN ON *.* TO '${clone_user}'@'%';
-SQL
-    log "clone account '${MYSQL_HA_CLONE_USER}' is in place"
-  fi
-  if [[ -n $MYSQL_HA_METRICS_USER ]]; then
-    # The exporter reads status only, from this pod, with few connections.
-    exporter=$(sql_string "$MYSQL_HA_METRICS_USER")
-    exporter_password=$(sql_string "$(<"${MYSQL_HA_SECRET_DIR}/metrics-password")")
-    sql <<SQL
-CREATE USER IF NOT EXISTS '${exporter}'@'127.0.0.1' IDENTIFIED BY '${exporter_password}' WITH MAX_USER_CONNECTIONS 3;
-ALTER USER '${exporter}'@'127.0.0.1' IDENTIFIED BY '${exporter_password}';
-GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO '${exporter}'@'127.0.0.1';
-SQL
-    log "metrics account '${MYSQL_HA_METRICS_USER}' is in place"
-  fi
-}
-
 # semi_sync_source ON|OFF: semi-sync's source side (a commit waits for a replica's
 # acknowledgement), on only on the pod that takes writes and only when the set has semi-sync
 # (the topology ConfigMap's semi-sync.cnf turns it on). Servers start with it off
 # (init-config.sh): a replica's applier, which writes its binary log too, would otherwise wait
-# out the timeout on its first transaction, and a primary its accounts, before any replica
-# connected to acknowledge them.
+# out the timeout on its first transaction after every start.
 # It is on again within a second after the server restarts (the watch loop), and the
 # primary is not ready while it takes writes without it (readiness.sh).
 semi_sync_enabled=${MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED:-}
@@ -118,7 +78,6 @@ semi_sync_source() {
 if ((POD_ORDINAL == declared)); then
   # A replica declared the primary while it was down takes over in the watch loop.
   if [[ $(sql <<<"SELECT @@GLOBAL.read_only") != 1 ]]; then
-    ensure_accounts
     semi_sync_source ON
   fi
 elif [[ -e $position_file ]]; then
@@ -221,7 +180,6 @@ lead() {
   semi_sync_source ON
   sql <<<"${MYSQL_HA_SQL_WRITABLE};"
   log "this pod is the primary now: it takes writes ($(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of))"
-  ensure_accounts
   rm -f "$refused"
 }
 

@@ -11,9 +11,9 @@
 #      continues the backup's GTID set, leaving out the transactions the backup has
 #      (MYSQL_HA_BINLOG_SKIP_APPLIED_OPTION) and stopping before
 #      MYSQL_HA_RESTORE_STOP_DATETIME; every replayed transaction keeps its GTID;
-#   4. sets root@'%' to the root password of this set's Secret, stops the server
-#      cleanly, and renames the directory into place: the rename marks a complete
-#      restore. Any failure leaves no data directory, so no server starts on partial data.
+#   4. stops the server cleanly, and renames the directory into place: the rename marks a
+#      complete restore. The set's server sets its own accounts (this set's Secret) from its
+#      init file when it starts; this container needs no password. Any failure leaves no data directory, so no server starts on partial data.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
@@ -108,8 +108,6 @@ binlog_gtids() {
   esac
 }
 
-root_password=$(<"${MYSQL_HA_SECRET_DIR}/root-password")
-[[ -n $root_password ]] || die "the root password in the Secret is empty"
 replay=()
 if [[ -n $binlog_source ]]; then
   mapfile -t files < <(find "$staging/binlogs" -maxdepth 1 -name 'mysql-bin.[0-9]*' -printf '%f\n' | sort)
@@ -136,7 +134,6 @@ restored=$( (
     "$MYSQL_HA_BINLOG_TOOL" "${MYSQL_HA_BINLOG_SKIP_APPLIED_OPTION//@GTID@/"$gtid"}" \
       --stop-datetime="$MYSQL_HA_RESTORE_STOP_DATETIME" "${replay[@]}"
   fi
-  printf "ALTER USER IF EXISTS 'root'@'%%' IDENTIFIED BY '%s';\n" "$(sql_string "$root_password")"
   printf '%s;\n' "$MYSQL_HA_SQL_GTID_EXECUTED"
 ) | local_sql | tail -n 1 | gtid_of) || die "the restore of backup ${backup} failed${binlog_source:+ while replaying the binary logs of ${binlog_source}} (see above)"
 kill -TERM "$server_pid"

@@ -12,10 +12,9 @@ source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
 
 pod_identity
 
-# remote HOST: SQL on another pod as root (the same option file, another host).
+# remote HOST: SQL on a pod's server (this one's too) as the read-only status account.
 remote() {
-  "$MYSQL_HA_CLIENT" --defaults-extra-file="$(client_cnf)" --protocol=TCP --host="$1" --port="$MYSQL_HA_PORT" \
-    --connect-timeout=2 --batch --skip-column-names
+  peer_sql "$@"
 }
 
 # status_of NAME HOST: the status variable NAME on HOST, '-' when it has none.
@@ -32,15 +31,24 @@ misses=0 ordinal=0
 best='' best_gtids=''
 declare -A gtids=()
 silent=()
+unresolved=()
+# gone NAME: a pod with no address (deleted, or its node lost) among those that have one.
+gone() {
+  printf '%s\tunreachable (no address: its pod is gone)\t-\t-\t-\t-\t-\n' "$1"
+  [[ $1 == "${POD_SET}-${declared}" ]] || silent+=("$1")
+}
 while ((misses < 3)); do
   name="${POD_SET}-${ordinal}"
   host=$(pod_host "$ordinal")
   ordinal=$((ordinal + 1))
   if ! getent hosts "$host" >/dev/null; then
     misses=$((misses + 1))
+    unresolved+=("$name")
     continue
   fi
   misses=0
+  for missing in "${unresolved[@]}"; do gone "$missing"; done
+  unresolved=()
   if ! read_only=$(remote "$host" <<<"SELECT @@GLOBAL.read_only" 2>/dev/null) \
     || ! executed=$(remote "$host" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" 2>/dev/null | gtid_of); then
     printf '%s\tunreachable\t-\t-\t-\t-\t-\n' "$name"
@@ -78,6 +86,10 @@ while ((misses < 3)); do
       best=$name best_gtids=$executed
     fi
   fi
+done
+# The declared primary beyond the last pod that answered (the highest ordinal, lost).
+for missing in "${unresolved[@]}"; do
+  [[ $missing != "${POD_SET}-${declared}" ]] || gone "$missing"
 done
 printf 'declared primary: %s-%s\n' "$POD_SET" "$declared"
 # A replica that does not answer may hold acknowledged transactions the others lack.

@@ -1,15 +1,22 @@
 """The pod sandbox of the script tests: a "pod" is a set of temporary folders laid out from
 the synthesized StatefulSet: every path a container's environment names is mapped to the
-folder of the volume mounted there (paths the container does not mount map to folders that
-do not exist). The tools the engine table names (mysqld, mysql, xtrabackup, xbstream, ncat,
-socat, ...) are one stub that records its arguments and standard input; ``sleep`` records
-its argument too, so a test can stop the sidecar once its watch loop has gone round.
+folder of the volume mounted there (a folder that holds mount points, such as init-mysql's
+/mnt/auth, to a folder of links to them; paths the container does not mount map to folders
+that do not exist). The tools the engine table names (mysqld, mysql, xtrabackup, xbstream,
+ncat, socat, ...) are one stub that records its arguments and standard input; ``sleep``
+records its argument too, so a test can stop the sidecar once its watch loop has gone round.
+
+The Secret's volumes hold a distinct password per key (``Pod(..., status_password=...)``
+sets one); the containers' option-file volumes (``server-auth``, ``sidecar-auth``,
+``metrics-auth``) are filled by running init-config.sh, as init-mysql fills them before any
+other container starts, unless ``Pod(..., auth=False)`` leaves them to the test.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -22,6 +29,10 @@ import mysql_ha
 
 BACKUP_STREAM_ENGINES = [name for name in ENGINE_NAMES if mysql_ha.ENGINES[name].serves_backup_streams]
 CLONE_PLUGIN_ENGINES = [name for name in ENGINE_NAMES if not mysql_ha.ENGINES[name].serves_backup_streams]
+PASSWORD_FILES = ("root-password", "admin-password", "status-password", "replication-password", "clone-password",
+                  "metrics-password", "backup-password")
+"""Every file of the Secret's volumes: ``<account>-password``, one per account."""
+AUTH_VOLUMES = ("server-auth", "sidecar-auth", "metrics-auth")
 PASSWORD = "Repl'pa\\ss&word"  # a quote, a backslash and an ampersand
 PASSWORD_SQL = "Repl''pa\\\\ss&word"
 CLONE_PASSWORD = "Cl'one\\pa$s#word"  # a quote, a backslash, a dollar and a hash
@@ -29,8 +40,9 @@ CLONE_PASSWORD_SQL = "Cl''one\\\\pa$s#word"
 
 
 @functools.lru_cache(maxsize=None)
-def chart(engine_name: str) -> tuple:
-    return tuple(whole_chart(mysql_ha.ENGINES[engine_name]))
+def chart(engine_name: str, **props) -> tuple:
+    """The chart of ``engine_name`` (an existing Secret) with ``props`` (``metrics=True``)."""
+    return tuple(whole_chart(mysql_ha.ENGINES[engine_name], **props))
 
 
 # --- the pod sandbox ------------------------------------------------------------------------
@@ -89,10 +101,13 @@ case $tool in
     fi
     [[ $sql != SHUTDOWN ]] || touch "$STUB_LOG/shutdown"
     ;;
-  mysqld | mariadbd)
-    if [[ " $* " == *" --initialize-insecure "* ]]; then
+  mysqld | mariadbd | mariadb-install-db)
+    if [[ " $* " == *" --initialize-insecure "* || $tool == mariadb-install-db ]]; then
       datadir_re=" --datadir=([^ ]+) "
-      [[ " $* " =~ $datadir_re ]] && mkdir -p "${BASH_REMATCH[1]}"
+      if [[ " $* " =~ $datadir_re ]]; then
+        mkdir -p "${BASH_REMATCH[1]}"
+        printf '%s\n' "$tool $*" >"${BASH_REMATCH[1]}/stub-initialized"
+      fi
       exit "${STUB_INITIALIZE_STATUS:-0}"
     fi
     # A running server, until SHUTDOWN (or a signal).
@@ -117,8 +132,8 @@ case $tool in
   *) echo "stub: unexpected tool $tool" >&2; exit 127 ;;
 esac
 """
-TOOLS = ["mysqld", "mariadbd", "mysql", "mariadb", "xtrabackup", "mariadb-backup", "xbstream", "mbstream", "ncat",
-         "socat", "getent"]
+TOOLS = ["mysqld", "mariadbd", "mariadb-install-db", "mysql", "mariadb", "xtrabackup", "mariadb-backup", "xbstream",
+         "mbstream", "ncat", "socat", "getent"]
 SLEEP = r"""#!/usr/bin/env bash
 # Records how long the scripts sleep; the watch loop's rounds may be made shorter.
 printf '%s\n' "$*" >>"$STUB_LOG/sleeps"
@@ -133,15 +148,23 @@ WATCH_INTERVAL = "1"  # the sidecar's watch loop sleeps this long between rounds
 class Pod:
     """One pod of the StatefulSet as folders, for one engine and ordinal."""
 
-    def __init__(self, root: Path, engine_name: str, ordinal: int, *, root_password: str = "root-pw-for-tests",
-                 replication_password: str = "repl-pw-for-tests", clone_password: str = "clone-pw-for-tests") -> None:
+    def __init__(self, root: Path, engine_name: str, ordinal: int, *, metrics: bool = False,
+                 missing: tuple[str, ...] = (), auth: bool = True, **passwords: str) -> None:
+        """``passwords``: ``<account>_password=...`` for any of ``PASSWORD_FILES`` (each
+        defaults to ``<account>-password-for-tests``); ``missing``: files of the Secret's
+        optional volume the Secret has no key for (the kubelet leaves them out)."""
         self.root = root
+        self.engine_name = engine_name
         self.engine = mysql_ha.ENGINES[engine_name]
-        self.manifests = list(chart(engine_name))
+        self.metrics = metrics
+        self.manifests = list(chart(engine_name, **({"metrics": True} if metrics else {})))
         self.ordinal = ordinal
+        self.passwords = {file: f"{file}-for-tests" for file in PASSWORD_FILES}
+        for name, value in passwords.items():
+            file = name.replace("_", "-")
+            assert file in PASSWORD_FILES, f"Pod() takes <account>_password=..., got {name}"
+            self.passwords[file] = value
         # Every volume of the pod spec, filled the way the kubelet would, plus the PVC.
-        passwords = {"root-password": root_password, "replication-password": replication_password,
-                     "clone-password": clone_password}
         self.volumes = {}
         claims = by_kind(self.manifests, "StatefulSet")[0]["spec"]["volumeClaimTemplates"]
         for volume in pod_spec(self.manifests)["volumes"] + [{"name": c["metadata"]["name"]} for c in claims]:
@@ -153,7 +176,11 @@ class Pod:
                     (folder / name).write_text(text)
             if "secret" in volume:
                 for item in volume["secret"]["items"]:
-                    (folder / item["path"]).write_text(passwords.get(item["path"], f"{item['path']}-for-tests"))
+                    if item["path"] in missing:
+                        assert volume["secret"].get("optional"), \
+                            f"the kubelet starts no pod whose Secret volume {volume['name']} lacks {item['key']}"
+                        continue
+                    (folder / item["path"]).write_text(self.passwords.get(item["path"], f"{item['path']}-for-tests"))
         self.datadir = self.volumes["data"] / "mysql"
         self.log = root / "log"
         self.log.mkdir()
@@ -168,6 +195,25 @@ class Pod:
             (self.bin / tool).symlink_to(stub)
         (self.bin / "sleep").write_text(SLEEP)
         (self.bin / "sleep").chmod(0o755)
+        if auth:
+            self.fill_auth_volumes()
+
+    def fill_auth_volumes(self) -> None:
+        """The option files of every container, as init-mysql of this pod leaves them: run
+        init-config.sh in a scratch pod of the same chart and passwords (the files do not
+        depend on the role) and copy what it wrote."""
+        scratch = Pod(self.root / "init-mysql-scratch", self.engine_name, 0, metrics=self.metrics, auth=False,
+                      **{file.replace("-", "_"): value for file, value in self.passwords.items()})
+        result = scratch.run("init-mysql", "init-config.sh")
+        assert result.returncode == 0, f"init-config.sh (filling the option files): {result.stderr}"
+        for name in AUTH_VOLUMES:
+            if name in self.volumes:
+                shutil.copytree(scratch.volumes[name], self.volumes[name], dirs_exist_ok=True)
+        shutil.rmtree(scratch.root)
+
+    def auth_files(self, volume: str) -> dict[str, str]:
+        """The files of one of ``AUTH_VOLUMES``, by name."""
+        return {path.name: path.read_text() for path in sorted(self.volumes[volume].iterdir())}
 
     def path_in(self, container_name: str, path: str) -> Path:
         """Where ``path`` of that container lives in the sandbox."""
@@ -176,6 +222,16 @@ class Pod:
             if path == mount["mountPath"] or path.startswith(mount["mountPath"] + "/"):
                 base = self.volumes[mount["name"]] / mount.get("subPath", "")
                 return base / path[len(mount["mountPath"]):].lstrip("/")
+        below = [mount for mount in mounts if mount["mountPath"].startswith(path.rstrip("/") + "/")]
+        if below:
+            # A folder of the container's own file system that holds mount points.
+            folder = self.root / "containers" / container_name / path.lstrip("/")
+            for mount in below:
+                link = folder / mount["mountPath"][len(path.rstrip("/")) + 1:]
+                if not link.is_symlink():
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    link.symlink_to(self.volumes[mount["name"]] / mount.get("subPath", ""))
+            return folder
         return self.root / "not-mounted" / path.lstrip("/")
 
     def environment(self, container_name: str, **extra: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ if LOCKED_NODE.exists():
     os.environ.setdefault("JSII_NODE", str(LOCKED_NODE))
 
 import functools  # noqa: E402
+import secrets  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -82,6 +83,24 @@ def to_yaml(manifests: list[dict[str, Any]]) -> str:
 def existing_secret() -> mysql_ha.MySQLCredentials:
     """The credentials of the committed dist/: a Secret created outside the library."""
     return mysql_ha.MySQLCredentials.from_existing_secret("mysql-credentials")
+
+
+REQUIRED_PASSWORDS = ("root_password", "admin_password", "status_password", "replication_password",
+                      "clone_password")
+"""The passwords ``MySQLCredentials.from_passwords`` requires, for every engine."""
+
+
+def unit_passwords(*optional: str) -> dict[str, str]:
+    """A distinct random password for each required account and each name in ``optional``
+    (``"metrics_password"``, ``"backup_password"``), as keyword arguments."""
+    return {name: f"{name.split('_')[0].title()}-{secrets.token_urlsafe(12)}"
+            for name in (*REQUIRED_PASSWORDS, *optional)}
+
+
+def password_credentials(*optional: str, **props: Any) -> mysql_ha.MySQLCredentials:
+    """``MySQLCredentials.from_passwords`` with ``unit_passwords(*optional)``; ``props``
+    override any of them or add other props (``secret_name``...)."""
+    return mysql_ha.MySQLCredentials.from_passwords(**{**unit_passwords(*optional), **props})
 
 
 def whole_chart(

@@ -12,7 +12,7 @@ import importlib.util
 import re
 
 import pytest
-from synth_helpers import REPO, all_containers, by_kind, whole_chart
+from synth_helpers import REPO, all_containers, by_kind, password_credentials, whole_chart
 
 import mysql_ha
 
@@ -72,19 +72,21 @@ def test_picture_draws_every_part_of_the_chart(props):
     assert "TCP 3307" not in dot
     assert "peer/mysql/0/mysql-client=true" in nodes
     if props.get("metrics"):
-        assert "TCP 9104 from pods app.kubernetes.io/name=prometheus (any namespace)" in dot
+        # The scrapers of the set's own namespace unless metrics_namespace names another.
+        assert "TCP 9104 from pods app.kubernetes.io/name=prometheus (this namespace)" in dot
         assert not any(n.startswith("pv/") for n in nodes)
     else:
         assert {n for n in nodes if n.startswith("pv/")} == {"pv/mysql-pv-1", "pv/mysql-pv-2", "pv/mysql-pv-3"}
 
 
 def test_secret_from_the_chart_is_drawn_as_part_of_it():
-    credentials = mysql_ha.MySQLCredentials.from_passwords(root_password="unit-test-root-pw",
-                                                           replication_password="unit-test-repl-pw",
-                                                           clone_password="unit-test-clone-pw")
-    dot = architecture.architecture_dot(whole_chart(credentials=credentials))
+    dot = architecture.architecture_dot(whole_chart(credentials=password_credentials()))
     assert "created outside the chart" not in dot
-    assert "clone-password, replication-password, root-password" in dot
+    # root, admin, status, replication and clone: more than the picture lists by name.
+    assert "Secret <b>mysql-credentials</b><br/><font point-size=\"8\">5 keys (admin-password, ...)</font>" in dot
+    # Both of the pod's Secret volumes: every password for init-mysql, the clone's alone.
+    assert '"secret/mysql-credentials" -> "mysql-0" [lhead="cluster_sts", style=dashed, ' \
+           'label="volume credentials, volume clone-credentials"]' in dot
 
 
 def test_a_backup_stream_engine_clones_through_port_3307():

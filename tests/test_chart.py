@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from synth_helpers import (
-    CLUSTER_SCOPED_KINDS, add_stack, all_containers, by_kind, existing_secret, new_app, new_chart, synth,
-    walk_strings, whole_chart,
+    CLUSTER_SCOPED_KINDS, add_stack, all_containers, by_kind, existing_secret, new_app, new_chart,
+    password_credentials, synth, walk_strings, whole_chart,
 )
 
 import mysql_ha
@@ -54,9 +54,7 @@ def _waves(manifests):
 
 @pytest.mark.parametrize("props", [
     {},
-    {"credentials": mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
-        clone_password="unit-test-clone-pw")},
+    {"credentials": password_credentials()},
     {"storage_class_name": "standard", "metrics": True},
 ], ids=["default", "with-secret", "dynamic-metrics"])
 def test_every_object_carries_its_sync_wave_and_the_chart_is_in_wave_order(props):
@@ -71,9 +69,7 @@ def test_every_object_carries_its_sync_wave_and_the_chart_is_in_wave_order(props
 
 def test_constructs_in_an_app_chart_carry_their_sync_waves():
     chart = new_chart()
-    add_stack(chart, credentials=mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
-        clone_password="unit-test-clone-pw"))
+    add_stack(chart, credentials=password_credentials())
     waves = _waves(synth(chart))
     assert {kind for kind, _ in waves} == set(EXPECTED_WAVES) - {"Namespace"}
     assert all(wave == EXPECTED_WAVES[kind] for kind, wave in waves)
@@ -105,10 +101,7 @@ def test_storage_class_name_switches_to_dynamic_storage():
 
 
 def test_from_passwords_adds_the_secret_in_the_namespace():
-    credentials = mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
-        clone_password="unit-test-clone-pw",
-    )
+    credentials = password_credentials()
     manifests = whole_chart(credentials=credentials)
     secret = by_kind(manifests, "Secret", "mysql-credentials")
     assert secret["metadata"]["namespace"] == "mysql"

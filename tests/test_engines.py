@@ -59,10 +59,21 @@ def test_every_engine_fills_every_script_variable(engine):
     optional |= {"MYSQL_HA_SQL_RESTORE_GTID_STATE"}
     if not engine.supports_backups:
         optional |= {"MYSQL_HA_BINLOG_TOOL", "MYSQL_HA_BINLOG_SKIP_APPLIED_OPTION", "MYSQL_HA_BINLOG_GTID_HEADER"}
+    # A backup Job that reads the pod's backup stream logs in to copy nothing: no backup account.
+    if engine.serves_backup_streams:
+        optional |= {"MYSQL_HA_BACKUP_GRANTS"}
+    # MariaDB's read_only does not stop the init file: nothing to set back at its end.
+    if engine.read_only_option == "read-only":
+        optional |= {"MYSQL_HA_SQL_BOOTSTRAP_END"}
     assert empty <= optional | (set() if engine.serves_backup_streams else backup_stream_only)
     assert environment["MYSQL_HA_SERVER"] == engine.server
     assert environment["MYSQL_HA_CLONE_METHOD"] == engine.clone_method
     assert environment["MYSQL_HA_MAX_REPLICATION_PASSWORD_LENGTH"] == "32"
+    assert environment["MYSQL_HA_INITIALIZE"] == engine.initialize
+    assert environment["MYSQL_HA_SOCKET"] == engine.socket
+    for account in ("ADMIN", "STATUS", "CLONE", "BACKUP"):
+        assert environment[f"MYSQL_HA_{account}_GRANTS"] == getattr(engine, f"{account.lower()}_grants")
+    assert environment["MYSQL_HA_CLONE_HOST"] == engine.clone_host
 
 
 @pytest.mark.parametrize("name", ["mysql-8.4", "mysql-9.7"])
@@ -87,10 +98,13 @@ def test_mysql_8_4_and_9_7_use_the_replica_source_dialect(name):
     )
     assert engine.read_only_option == "super-read-only"
     assert engine.skip_replica_start_option == "skip-replica-start"
-    # Every statement removed in 8.4 is absent.
+    # Every statement removed in 8.4 is absent. (The privilege REPLICATION_SLAVE_ADMIN keeps
+    # its name in 8.4 and 9.x: only the grants name it.)
     removed = ("MASTER", "SLAVE")
-    for statement in engine.script_environment().values():
-        assert not any(word in statement.upper() for word in removed), statement
+    for name, statement in engine.script_environment().items():
+        if name != "MYSQL_HA_ADMIN_GRANTS":
+            assert not any(word in statement.upper() for word in removed), statement
+    assert "REPLICATION_SLAVE_ADMIN" in engine.admin_grants
 
 
 def test_mysql_5_7_uses_the_master_slave_dialect():
@@ -122,7 +136,10 @@ def test_mariadb_uses_gtid_positioning_and_its_own_tools():
     assert (engine.client, engine.admin, engine.backup, engine.stream_extractor) == (
         "mariadb", "mariadb-admin", "mariadb-backup", "mbstream",
     )
-    assert engine.root_password_file_env == "MARIADB_ROOT_PASSWORD_FILE"
+    # What the image's entrypoint would run, without a test database and with root's
+    # password (set by the init file) instead of unix_socket authentication.
+    assert engine.initialize == "mariadb-install-db --skip-test-db --auth-root-authentication-method=normal"
+    assert engine.socket == "/run/mysqld/mysqld.sock"
     assert engine.server_image.startswith("mariadb:")
 
 
@@ -158,12 +175,86 @@ def test_environment_config_map_per_engine(engine):
     assert data["MYSQL_HA_CLIENT"] == engine.client
     assert data["MYSQL_HA_SERVER"] == engine.server
     assert data["MYSQL_HA_CLONE_METHOD"] == engine.clone_method
-    assert data["MYSQL_HA_CLONE_USER"] == ("clone" if engine.clone_method == "clone-plugin" else "")
+    # Every engine has a clone account (CLONE plugin: on the donor; backup streams: the
+    # donor's backup tool, over the socket).
+    assert data["MYSQL_HA_CLONE_USER"] == "clone"
+    assert data["MYSQL_HA_CLONE_HOST"] == engine.clone_host
+    assert data["MYSQL_HA_INITIALIZE"] == engine.initialize
     assert data["MYSQL_HA_BACKUP"] == engine.backup
     assert data["MYSQL_HA_STREAM_EXTRACTOR"] == engine.stream_extractor
     assert data["MYSQL_HA_SQL_CHANGE_SOURCE"] == engine.sql_change_source
     assert data["MYSQL_HA_SQL_START_REPLICA"] == engine.sql_start_replica
     assert data["MYSQL_HA_SKIP_REPLICA_START_OPTION"] == engine.skip_replica_start_option
+
+
+# --- the set's accounts, per engine --------------------------------------------------------------
+
+WRITE_PRIVILEGES = ("ALL", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "GRANT OPTION", "SUPER",
+                    "FILE", "SHUTDOWN", "EXECUTE", "CREATE USER")
+
+
+def privileges(grants):
+    return [privilege.strip() for privilege in grants.split(",") if privilege.strip()]
+
+
+def test_each_account_s_grants_are_a_plain_list_of_privileges(engine):
+    for account in ("admin", "status", "clone", "backup"):
+        grants = getattr(engine, f"{account}_grants")
+        # Interpolated into GRANT ... ON *.*: no statement, quote or target of its own.
+        assert not re.search(r"[;'\"`]|\bON\b|\bTO\b", grants), (account, grants)
+        assert len(set(privileges(grants))) == len(privileges(grants)), (account, grants)
+
+
+def test_the_status_account_reads_only(engine):
+    for privilege in privileges(engine.status_grants):
+        assert privilege in ("REPLICATION CLIENT", "SLAVE MONITOR", "BINLOG MONITOR"), privilege
+
+
+def test_no_account_of_the_set_can_write_rows_or_make_accounts(engine):
+    for account in ("status", "clone", "backup"):
+        for privilege in privileges(getattr(engine, f"{account}_grants")):
+            assert privilege not in WRITE_PRIVILEGES, (account, privilege)
+    # SUPER on 5.7 alone, where no dynamic privilege sets read_only or runs CHANGE MASTER.
+    admin = privileges(engine.admin_grants)
+    assert ("SUPER" in admin) == (engine.name == "mysql-5.7")
+    assert not set(admin) & (set(WRITE_PRIVILEGES) - {"SUPER"})
+
+
+@pytest.mark.parametrize(("name", "initialize", "clone_host", "clone_grants", "backup_grants"), [
+    ("mysql-8.4", "mysqld --initialize-insecure", "%", "BACKUP_ADMIN", "BACKUP_ADMIN"),
+    ("mysql-9.7", "mysqld --initialize-insecure", "%", "BACKUP_ADMIN", "BACKUP_ADMIN"),
+    ("mysql-5.7", "mysqld --initialize-insecure", "localhost", "RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT", ""),
+    ("mariadb-11.4", "mariadb-install-db --skip-test-db --auth-root-authentication-method=normal", "localhost",
+     "RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SLAVE MONITOR", ""),
+])
+def test_initialization_and_the_clone_and_backup_accounts_per_engine(name, initialize, clone_host, clone_grants,
+                                                                     backup_grants):
+    """The CLONE plugin's new replica logs in to the donor ('%'); a backup stream's tool reads
+    its own server over the socket (localhost). Only MySQL's backup Job logs in to copy."""
+    engine = mysql_ha.ENGINES[name]
+    assert engine.initialize == initialize
+    assert engine.initialize.split()[0] in (engine.server, "mariadb-install-db")
+    assert (engine.clone_host, engine.clone_grants, engine.backup_grants) == (clone_host, clone_grants, backup_grants)
+    assert engine.clone_host == ("%" if engine.clone_method == "clone-plugin" else "localhost")
+
+
+def test_the_init_file_is_never_binary_logged_and_passes_super_read_only(engine):
+    """Each server sets its own accounts: replicated, they would give a pod GTIDs of its own
+    (a diverged history). super_read_only (MySQL) stops even the init file: lifted for it,
+    set back after."""
+    begin = [statement.strip() for statement in engine.sql_bootstrap_begin.split(";")]
+    assert begin[0] == "SET SESSION sql_log_bin = 0"
+    if engine.read_only_option == "super-read-only":
+        assert "SET GLOBAL super_read_only = OFF" in begin
+        assert begin.index("SET @mysql_ha_super_read_only = @@GLOBAL.super_read_only") < begin.index(
+            "SET GLOBAL super_read_only = OFF")
+        assert engine.sql_bootstrap_end == "SET GLOBAL super_read_only = @mysql_ha_super_read_only"
+    else:
+        assert begin == ["SET SESSION sql_log_bin = 0"] and engine.sql_bootstrap_end == ""
+
+
+def test_the_socket_is_in_the_socket_directory(engine):
+    assert engine.socket == f"{engine.socket_dir}/mysqld.sock"
 
 
 # --- how replicas are seeded and positioned, per engine ---------------------------------------
@@ -264,6 +355,8 @@ ENGINE_FIELDS = {f.name: getattr(mysql_ha.MARIADB_11_4, f.name) for f in datacla
                      id="clone-plugin-with-backup-tools"),
         pytest.param({"server": "mariadbd --user=mysql"}, "server must be a non-empty name without spaces",
                      id="server-with-arguments"),
+        pytest.param({"clone_host": "10.0.0.%"}, "clone_host must be '%' or 'localhost', got '10.0.0.%'",
+                     id="clone-host-other"),
     ],
 )
 def test_invalid_engine_rows_are_refused(changes, message):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from synth_helpers import SIDECARS, by_kind, existing_secret, new_chart, synth
+from synth_helpers import SIDECARS, by_kind, existing_secret, new_chart, password_credentials, synth, unit_passwords
 
 import mysql_ha
 
@@ -44,6 +44,7 @@ def test_primary_and_replica_configuration():
         "relay-log=mysql-relay-bin",
         "sync_binlog=1",
         "innodb_flush_log_at_trx_commit=1",
+        "skip_name_resolve=ON",
         "gtid_mode=ON",
         "enforce_gtid_consistency=ON",
         "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so",
@@ -54,12 +55,34 @@ def test_primary_and_replica_configuration():
         "relay-log=mysql-relay-bin",
         "sync_binlog=1",
         "innodb_flush_log_at_trx_commit=1",
+        "skip_name_resolve=ON",
         "gtid_mode=ON",
         "enforce_gtid_consistency=ON",
         "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so",
         "super-read-only=1",
         "relay_log_recovery=ON",
     ]
+
+
+def test_every_engine_resolves_no_host_name(engine):
+    """The accounts name their hosts by address ('%', 127.0.0.1) or the socket (localhost): a
+    server that resolved names could match a client to another account, and waits on DNS."""
+    _, manifests = config_manifests(engine=engine)
+    data = by_kind(manifests, "ConfigMap", "mysql")["data"]
+    for file in ("primary.cnf", "replica.cnf"):
+        assert cnf_lines(data[file]).count("skip_name_resolve=ON") == 1, file
+
+
+@pytest.mark.parametrize("prop", ["server_settings", "primary_settings", "replica_settings"])
+@pytest.mark.parametrize(("setting", "reason"), [
+    ("skip_name_resolve", "accounts name hosts by address"),
+    ("skip-name-resolve", "accounts name hosts by address"),
+    ("init_file", "the pod's accounts are set from it at every start"),
+    ("init-file", "the pod's accounts are set from it at every start"),
+])
+def test_name_resolution_and_the_init_file_belong_to_the_library(prop, setting, reason):
+    with pytest.raises(ValueError, match=rf"{prop} must not set '{setting}': {reason}"):
+        config_manifests(**{prop: {setting: "OFF"}})
 
 
 def test_extra_settings_land_in_the_right_files():
@@ -88,9 +111,22 @@ def test_scripts_config_map_holds_the_sidecar_scripts():
 def test_environment_config_map_is_the_engine_table_plus_the_accounts(engine):
     _, manifests = config_manifests(engine=engine)
     data = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
-    clone_user = "clone" if engine.clone_method == "clone-plugin" else ""
+    # Every engine has a clone account: the new replica logs in to the donor with it (CLONE
+    # plugin), or the donor's backup tool reads its own server with it (backup streams).
     assert data == {**engine.script_environment(), "MYSQL_HA_REPLICATION_USER": "repl",
-                    "MYSQL_HA_CLONE_USER": clone_user}
+                    "MYSQL_HA_CLONE_USER": "clone", "MYSQL_HA_ADMIN_USER": "mysqlha_admin",
+                    "MYSQL_HA_STATUS_USER": "mysqlha_status",
+                    "MYSQL_HA_BACKUP_USER": "mysqlha_backup" if engine.backup_grants else ""}
+
+
+def test_environment_config_map_names_the_set_s_own_accounts(engine):
+    _, manifests = config_manifests(engine=engine)
+    data = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    assert data["MYSQL_HA_ADMIN_USER"] == mysql_ha.credentials.ADMIN_USER
+    assert data["MYSQL_HA_STATUS_USER"] == mysql_ha.credentials.STATUS_USER
+    # The backup Job logs in as its own account only where it copies a server (CLONE plugin).
+    assert data["MYSQL_HA_BACKUP_USER"] == (mysql_ha.credentials.BACKUP_USER
+                                            if engine.clone_method == "clone-plugin" else "")
 
 
 def test_derived_names_follow_the_name_prop():
@@ -100,32 +136,30 @@ def test_derived_names_follow_the_name_prop():
 
 
 def test_from_passwords_creates_an_opaque_secret():
-    credentials = mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
-        clone_password="unit-test-clone-pw", secret_name="db-passwords",
-    )
+    passwords = unit_passwords()
+    credentials = mysql_ha.MySQLCredentials.from_passwords(**passwords, secret_name="db-passwords")
     config, manifests = config_manifests(credentials=credentials)
     secret = by_kind(manifests, "Secret", "db-passwords")
     assert secret["type"] == "Opaque"
     assert secret["stringData"] == {
-        "root-password": "unit-test-root-pw",
-        "replication-password": "unit-test-repl-pw",
-        "clone-password": "unit-test-clone-pw",
+        "root-password": passwords["root_password"],
+        "replication-password": passwords["replication_password"],
+        "admin-password": passwords["admin_password"],
+        "status-password": passwords["status_password"],
+        "clone-password": passwords["clone_password"],
     }
     assert "data" not in secret
     assert config.secret is not None
 
 
-def test_backup_stream_engines_need_no_clone_password():
-    credentials = mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw"
-    )
-    for engine in (mysql_ha.MYSQL_5_7, mysql_ha.MARIADB_11_4):
-        _, manifests = config_manifests(engine=engine, credentials=credentials)
-        assert sorted(by_kind(manifests, "Secret", "mysql-credentials")["stringData"]) == [
-            "replication-password", "root-password",
-        ]
-        assert by_kind(manifests, "ConfigMap", "mysql-env")["data"]["MYSQL_HA_CLONE_USER"] == ""
+def test_every_engine_s_secret_holds_the_five_required_passwords(engine):
+    """The clone account is every engine's now (backup streams read the donor with it), and
+    the optional passwords land only when given."""
+    for optional, keys in [((), set()), (("backup_password",), {"backup-password"}),
+                           (("metrics_password", "backup_password"), {"metrics-password", "backup-password"})]:
+        _, manifests = config_manifests(engine=engine, credentials=password_credentials(*optional))
+        assert set(by_kind(manifests, "Secret", "mysql-credentials")["stringData"]) == {
+            "root-password", "admin-password", "status-password", "replication-password", "clone-password", *keys}
 
 
 def test_a_custom_clone_user_reaches_the_scripts():

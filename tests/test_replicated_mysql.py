@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from synth_helpers import add_stack, all_containers, by_kind, container, env_of, new_chart, pod_spec, synth
+from synth_helpers import (add_stack, all_containers, by_kind, container, env_of, new_chart, password_credentials,
+                           pod_spec, synth)
 
 import mysql_ha
 
@@ -64,9 +65,10 @@ def test_scripts_run_from_the_scripts_volume(manifests):
     assert container(manifests, "clone-mysql")["command"] == ["bash", "/opt/mysql-ha/clone.sh"]
     assert container(manifests, "init-mysql")["command"] == ["bash", "/opt/mysql-ha/init-config.sh"]
     assert container(manifests, "replication")["command"] == ["bash", "/opt/mysql-ha/replication.sh"]
-    # The server keeps its image's entrypoint (it initializes an empty datadir).
-    assert "command" not in container(manifests, "mysql")
-    assert "args" not in container(manifests, "mysql")
+    # The server runs directly, not through its image's entrypoint (init-mysql initializes an
+    # empty data directory), and sets the set's accounts from its init file at every start.
+    assert container(manifests, "mysql")["command"] == ["mysqld"]
+    assert container(manifests, "mysql")["args"] == ["--init-file=/etc/mysql-ha/auth/bootstrap.sql"]
 
 
 def test_volume_claim_template(manifests):
@@ -92,7 +94,9 @@ def test_server_container_resources_and_image(manifests):
 def test_probe_commands_and_timings(manifests):
     server = container(manifests, "mysql")
     liveness, readiness = server["livenessProbe"], server["readinessProbe"]
-    assert liveness["exec"]["command"] == ["mysqladmin", "--defaults-extra-file=/run/mysql-ha/client.cnf", "ping"]
+    # The server's own option file: the read-only status account, over the socket.
+    assert liveness["exec"]["command"] == ["mysqladmin", "--defaults-extra-file=/etc/mysql-ha/auth/client.cnf", "ping"]
+    assert server["startupProbe"]["exec"]["command"] == liveness["exec"]["command"]
     assert readiness["exec"]["command"] == ["bash", "/opt/mysql-ha/readiness.sh"]
     assert (liveness["periodSeconds"], liveness["timeoutSeconds"]) == (10, 5)
     assert (readiness["periodSeconds"], readiness["timeoutSeconds"]) == (2, 1)
@@ -128,29 +132,58 @@ def test_every_container_gets_the_common_environment(manifests):
         assert each["envFrom"] == [{"configMapRef": {"name": "mysql-env"}}]
 
 
-def test_server_reads_the_root_password_from_the_mounted_secret(engine):
+def test_server_runs_the_engine_s_server_with_its_init_file_and_no_password(engine):
     _, manifests = stack_manifests(engine=engine)
-    env = env_of(container(manifests, "mysql"))
-    assert env[engine.root_password_file_env] == "/etc/mysql-ha/credentials/root-password"
+    server = container(manifests, "mysql")
+    assert server["command"] == [engine.server]
+    assert server["args"] == ["--init-file=/etc/mysql-ha/auth/bootstrap.sql"]
+    # No password, nor a path to one, through the environment (the image's entrypoint read
+    # MYSQL_ROOT_PASSWORD_FILE; it no longer runs).
+    assert not [e["name"] for e in server.get("env", []) if "PASSWORD" in e["name"]]
+    assert all("valueFrom" not in e for e in server.get("env", []))
+    assert server["envFrom"] == [{"configMapRef": {"name": "mysql-env"}}]
+    # The init file and the probes' option file come from its own in-memory volume.
+    mounts = {m["name"]: m for m in server["volumeMounts"]}
+    assert mounts["server-auth"] == {"name": "server-auth", "mountPath": "/etc/mysql-ha/auth", "readOnly": True}
+    assert "credentials" not in mounts
+
+
+def test_init_mysql_reads_every_password_of_the_secret(engine):
+    """One optional Secret volume, for init-mysql: a missing key reaches init-config.sh, which
+    names it, instead of a pod stuck before its first container."""
+    _, manifests = stack_manifests(engine=engine)
     credentials = next(v for v in pod_spec(manifests)["volumes"] if v["name"] == "credentials")
-    # The clone password only for the engines that seed replicas with the CLONE plugin.
-    clone = [] if engine.serves_backup_streams else [{"key": "clone-password", "path": "clone-password"}]
+    # The backup account's password, where a backup Job logs in (read when the Secret has it).
+    backup = [{"key": "backup-password", "path": "backup-password"}] if engine.backup_grants else []
     assert credentials["secret"] == {
         "secretName": "mysql-credentials",
         "defaultMode": 0o440,
+        "optional": True,
         "items": [
             {"key": "root-password", "path": "root-password"},
+            {"key": "admin-password", "path": "admin-password"},
+            {"key": "status-password", "path": "status-password"},
             {"key": "replication-password", "path": "replication-password"},
-            *clone,
+            {"key": "clone-password", "path": "clone-password"},
+            *backup,
         ],
     }
+    env = env_of(container(manifests, "init-mysql"))
+    assert env["MYSQL_HA_SECRET_NAME"] == "mysql-credentials"
+    assert env["MYSQL_HA_SECRET_KEYS"].split() == [f"{item['path']}={item['key']}"
+                                                   for item in credentials["secret"]["items"]]
 
 
 def test_volumes(manifests):
     volumes = {v["name"]: v for v in pod_spec(manifests)["volumes"]}
-    assert {"conf", "run", "config-map", "scripts", "credentials"} <= set(volumes)
+    assert {"conf", "run", "config-map", "scripts", "credentials", "server-auth", "sidecar-auth"} <= set(volumes)
     assert volumes["conf"]["emptyDir"] == {}
     assert volumes["run"]["emptyDir"] == {"medium": "Memory"}
+    # Option files and the init file live in memory only, one volume per reader; the
+    # exporter's only with metrics on.
+    assert volumes["server-auth"]["emptyDir"] == {"medium": "Memory"}
+    assert volumes["sidecar-auth"]["emptyDir"] == {"medium": "Memory"}
+    assert "metrics-auth" not in volumes
     assert volumes["config-map"]["configMap"] == {"name": "mysql"}
     assert volumes["scripts"]["configMap"] == {"name": "mysql-scripts", "defaultMode": 0o555}
     # Only the PVC outlives the pod.
@@ -162,12 +195,45 @@ def test_data_volume_mounts(manifests):
         return {m["mountPath"]: m for m in container(manifests, name)["volumeMounts"]}
 
     assert mounts("clone-mysql")["/data"] == {"mountPath": "/data", "name": "data"}
-    for name in ("init-mysql", "mysql", "replication"):
+    # init-mysql initializes an empty data directory beside the final one and renames it
+    # into place: it needs the claim's root, writable.
+    assert mounts("init-mysql")["/data"] == {"mountPath": "/data", "name": "data"}
+    assert "/var/lib/mysql" not in mounts("init-mysql")
+    for name in ("mysql", "replication"):
         data = mounts(name)["/var/lib/mysql"]
         assert (data["name"], data["subPath"]) == ("data", "mysql"), name
-    assert mounts("init-mysql")["/var/lib/mysql"]["readOnly"] is True
-    assert mounts("mysql")["/etc/mysql/conf.d"]["name"] == "conf"
-    assert mounts("init-mysql")["/mnt/conf.d"]["name"] == "conf"
+    # The server's configuration path in both: the initialization reads what the server will.
+    assert mounts("mysql")["/etc/mysql/conf.d"] == {"mountPath": "/etc/mysql/conf.d", "name": "conf"}
+    assert mounts("init-mysql")["/etc/mysql/conf.d"] == {"mountPath": "/etc/mysql/conf.d", "name": "conf"}
+    assert env_of(container(manifests, "init-mysql"))["MYSQL_HA_CONF_DIR"] == "/etc/mysql/conf.d"
+    assert env_of(container(manifests, "init-mysql"))["MYSQL_HA_DATA_ROOT"] == "/data"
+    assert "/mnt/conf.d" not in mounts("init-mysql")
+
+
+def test_init_mysql_writes_each_container_s_option_files_to_its_own_volume():
+    _, manifests = stack_manifests(metrics=True, credentials=password_credentials("metrics_password"))
+    init = container(manifests, "init-mysql")
+    assert env_of(init)["MYSQL_HA_AUTH_INIT_DIR"] == "/mnt/auth"
+    auth = [(m["name"], m["mountPath"], m.get("readOnly", False)) for m in init["volumeMounts"]
+            if m["name"].endswith("-auth")]
+    assert auth == [("server-auth", "/mnt/auth/server", False), ("sidecar-auth", "/mnt/auth/sidecar", False),
+                    ("metrics-auth", "/mnt/auth/metrics", False)]
+    # Each reader sees its own volume, read-only, at the same path.
+    for name, volume in (("mysql", "server-auth"), ("replication", "sidecar-auth"), ("metrics", "metrics-auth")):
+        (mount,) = [m for m in container(manifests, name)["volumeMounts"] if m["name"].endswith("-auth")]
+        assert mount == {"name": volume, "mountPath": "/etc/mysql-ha/auth", "readOnly": True}, name
+    for each in all_containers(manifests):
+        if each["name"] not in ("init-mysql", "mysql", "replication", "metrics"):
+            assert not [m for m in each["volumeMounts"] if m["name"].endswith("-auth")], each["name"]
+
+
+def test_the_sidecar_talks_to_its_server_over_the_socket(engine):
+    _, manifests = stack_manifests(engine=engine)
+    for name in ("mysql", "replication"):
+        mounts = {m["name"]: m for m in container(manifests, name)["volumeMounts"]}
+        assert mounts["socket"] == {"name": "socket", "mountPath": engine.socket_dir}, name
+    env = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    assert env["MYSQL_HA_SOCKET"] == f"{engine.socket_dir}/mysqld.sock" == engine.socket
 
 
 def test_engine_images(engine):
@@ -219,16 +285,28 @@ def test_name_comes_from_the_services():
 def test_secret_name_and_keys_come_from_the_credentials():
     credentials = mysql_ha.MySQLCredentials.from_existing_secret(
         "vault-mysql", root_password_key="root", replication_password_key="repl", replication_user="replicator",
-        clone_password_key="seed",
+        clone_password_key="seed", admin_password_key="sidecar", status_password_key="probe",
+        backup_password_key="copy", metrics_password_key="exporter",
     )
-    _, manifests = stack_manifests(credentials=credentials)
-    secret = next(v for v in pod_spec(manifests)["volumes"] if v["name"] == "credentials")["secret"]
+    _, manifests = stack_manifests(credentials=credentials, metrics=True)
+    volumes = {v["name"]: v for v in pod_spec(manifests)["volumes"]}
+    secret = volumes["credentials"]["secret"]
     assert secret["secretName"] == "vault-mysql"
     assert secret["items"] == [
         {"key": "root", "path": "root-password"},
+        {"key": "sidecar", "path": "admin-password"},
+        {"key": "probe", "path": "status-password"},
         {"key": "repl", "path": "replication-password"},
         {"key": "seed", "path": "clone-password"},
+        {"key": "exporter", "path": "metrics-password"},
+        {"key": "copy", "path": "backup-password"},
     ]
+    assert volumes["clone-credentials"]["secret"]["secretName"] == "vault-mysql"
+    assert volumes["clone-credentials"]["secret"]["items"] == [{"key": "seed", "path": "clone-password"}]
+    # A missing key is named by its name in this Secret.
+    env = env_of(container(manifests, "init-mysql"))
+    assert env["MYSQL_HA_SECRET_NAME"] == "vault-mysql"
+    assert "admin-password=sidecar" in env["MYSQL_HA_SECRET_KEYS"].split()
 
 
 def test_no_probe_connects_to_the_clone_port(manifests):
@@ -247,13 +325,21 @@ def mounts_of(manifests, name):
     return {m["mountPath"]: m["name"] for m in container(manifests, name)["volumeMounts"]}
 
 
-def test_clone_container_reads_the_secret_only_with_the_clone_plugin(engine):
+def test_clone_container_reads_the_clone_password_alone_with_the_clone_plugin(engine):
     _, manifests = stack_manifests(engine=engine)
     mounts = mounts_of(manifests, "clone-mysql")
+    volumes = {v["name"]: v for v in pod_spec(manifests)["volumes"]}
+    assert "credentials" not in mounts.values()
     if engine.serves_backup_streams:
-        assert "credentials" not in mounts.values()
+        # The donor's sidecar serves the copy: the new replica logs in nowhere.
+        assert "clone-credentials" not in mounts.values()
+        assert "clone-credentials" not in volumes
     else:
-        assert mounts["/etc/mysql-ha/credentials"] == "credentials"
+        assert mounts["/etc/mysql-ha/credentials"] == "clone-credentials"
+        assert volumes["clone-credentials"]["secret"] == {
+            "secretName": "mysql-credentials", "defaultMode": 0o440, "optional": True,
+            "items": [{"key": "clone-password", "path": "clone-password"}],
+        }
     assert mounts["/data"] == "data"
 
 
@@ -284,11 +370,7 @@ def test_sidecar_liveness_checks_the_watch_loop(engine):
 
 def test_default_exporter_reads_mysql_8_4_replica_status():
     """mysqld_exporter before 0.16.0 runs SHOW SLAVE STATUS, which MySQL 8.4 removed."""
-    credentials = mysql_ha.MySQLCredentials.from_passwords(
-        root_password="unit-test-root-pw", replication_password="unit-test-repl-pw",
-        metrics_password="unit-test-metrics-pw", clone_password="unit-test-clone-pw",
-    )
-    _, manifests = stack_manifests(credentials=credentials, metrics=True)
+    _, manifests = stack_manifests(credentials=password_credentials("metrics_password"), metrics=True)
     image = container(manifests, "metrics")["image"]
     repository, tag = image.rsplit(":", 1)
     assert repository == "prom/mysqld-exporter"

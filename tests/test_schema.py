@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import secrets
-
 import kubernetes_validate
 import pytest
 from synth_helpers import (CLUSTER_SCOPED_KINDS, ENGINE_NAMES, EXAMPLE_NAMES, add_stack, example_manifests, new_chart,
-                           synth, walk_strings, whole_chart)
+                           password_credentials, synth, walk_strings, whole_chart)
 
 import mysql_ha
 
 KUBERNETES_VERSIONS = ["1.27", "1.37"]
 
-def _passwords(**extra):
-    return mysql_ha.MySQLCredentials.from_passwords(
-        root_password=secrets.token_urlsafe(16), replication_password=secrets.token_urlsafe(16),
-        clone_password=secrets.token_urlsafe(16), **extra
-    )
-
 
 def _stack_with_metrics():
     chart = new_chart()
-    add_stack(chart, credentials=_passwords(metrics_password=secrets.token_urlsafe(16)), metrics=True)
+    add_stack(chart, credentials=password_credentials("metrics_password"), metrics=True)
     return synth(chart)
 
 
 VARIANTS = {
     **{name: lambda name=name: whole_chart(mysql_ha.ENGINES[name]) for name in ENGINE_NAMES},
-    "from-passwords": lambda: whole_chart(credentials=_passwords()),
+    "from-passwords": lambda: whole_chart(credentials=password_credentials()),
     "dynamic-storage": lambda: whole_chart(storage_class_name="standard", replicas=3),
     "other-namespace": lambda: whole_chart(namespace="databases"),
     "metrics": _stack_with_metrics,

@@ -22,8 +22,14 @@ def test_backup_stream_runs_the_engine_backup_tool(tmp_path, engine_name):
     result = pod.run("replication", "backup-stream.sh")
     assert result.returncode == 0, result.stderr
     (call,) = pod.calls().splitlines()
-    assert call.startswith(f"{pod.engine.backup} --defaults-extra-file={pod.volumes['run']}/client.cnf --backup ")
-    assert "--slave-info" in call and "--stream=xbstream" in call and "--port=3306" in call
+    # The clone account's option file (init-mysql's, in the sidecar's own volume), over the socket.
+    socket = pod.environment("replication")["MYSQL_HA_SOCKET"]
+    assert socket == str(pod.volumes["socket"] / "mysqld.sock")
+    assert call.startswith(f"{pod.engine.backup} --defaults-extra-file={pod.volumes['sidecar-auth']}/backup-tool.cnf "
+                           "--backup ")
+    assert "--slave-info" in call and "--stream=xbstream" in call and f"--socket={socket}" in call
+    assert "--host" not in call and "--port" not in call
+    assert (pod.volumes["sidecar-auth"] / "backup-tool.cnf").exists()
 
 
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)

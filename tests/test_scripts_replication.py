@@ -1,9 +1,10 @@
-"""replication.sh (accounts, positioning, the watch loop), run for real in the pod sandbox
+"""replication.sh (roles, positioning, the watch loop), run for real in the pod sandbox
 (``script_sandbox.py``)."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import time
 
 import pytest
@@ -25,28 +26,30 @@ def filled(template: str, position: dict[str, str], password_sql: str = PASSWORD
     return re.sub(r"@([A-Z_]+)@", lambda m: values[m.group(1)], template)
 
 
+ACCOUNT_STATEMENTS = ("CREATE USER", "ALTER USER", "GRANT", "DROP USER", "SET PASSWORD")
+
+
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)
-def test_primary_creates_the_accounts(tmp_path, engine_name):
+def test_primary_creates_no_account(tmp_path, engine_name):
+    """Every server sets its own accounts from its init file (init-config.sh): the sidecar's
+    account can switch roles, not make accounts or write rows."""
     pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
     result = pod.run_sidecar()
     assert result.returncode is None, result.stderr  # still running: watching
     sql = pod.sql()
-    assert f"CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY '{PASSWORD_SQL}';" in sql
-    assert f"ALTER USER 'repl'@'%' IDENTIFIED BY '{PASSWORD_SQL}';" in sql
-    assert "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';" in sql
-    if pod.engine.serves_backup_streams:
-        assert "'clone'" not in sql and "BACKUP_ADMIN" not in sql
-    else:
-        assert f"CREATE USER IF NOT EXISTS 'clone'@'%' IDENTIFIED BY '{CLONE_PASSWORD_SQL}';" in sql
-        assert f"ALTER USER 'clone'@'%' IDENTIFIED BY '{CLONE_PASSWORD_SQL}';" in sql
-        assert "GRANT BACKUP_ADMIN ON *.* TO 'clone'@'%';" in sql
+    assert not [line for line in sql.splitlines() if line.upper().startswith(ACCOUNT_STATEMENTS)], sql
     assert "CHANGE" not in sql
     assert (pod.volumes["run"] / "replication-ready").exists()
     assert (pod.volumes["run"] / "replication-heartbeat").exists()
     calls = pod.calls()
     for secret in (PASSWORD, PASSWORD_SQL, CLONE_PASSWORD, CLONE_PASSWORD_SQL):
         assert secret not in calls  # never on a command line
-    assert f"--defaults-extra-file={pod.volumes['run']}/client.cnf" in calls
+    # Its own option file, over the socket: no TCP login to its own server.
+    clients = [line for line in calls.splitlines() if line.startswith(pod.engine.client + " ")]
+    assert clients and all(
+        line.startswith(f"{pod.engine.client} --defaults-extra-file={pod.volumes['sidecar-auth']}/client.cnf "
+                        "--protocol=SOCKET ") for line in clients), clients
+    assert "--host=127.0.0.1" not in calls
     listeners = [line for line in calls.splitlines() if line.startswith(("ncat", "socat")) and "3307" in line]
     if pod.engine.serves_backup_streams:
         (listener,) = listeners
@@ -59,18 +62,18 @@ SEMI_SYNC_ENGINES = [name for name in ENGINE_NAMES if mysql_ha.engine_by_name(na
 
 
 @pytest.mark.parametrize("engine_name", SEMI_SYNC_ENGINES)
-def test_primary_turns_semi_sync_on_after_writing_its_accounts(tmp_path, engine_name):
-    """Its server starts with the source side off (init-config.sh): the accounts, written
-    before any replica could acknowledge them, do not wait out the timeout."""
+def test_primary_turns_semi_sync_on_when_it_starts(tmp_path, engine_name):
+    """Its server starts with the source side off (init-config.sh); the sidecar turns it on
+    once it finds the server writable, before it reports ready."""
     pod = Pod(tmp_path, engine_name, 0, replication_password=PASSWORD, clone_password=CLONE_PASSWORD)
     enabled = pod.engine.semi_sync_source_enabled
     result = pod.run_sidecar(STUB_SEMI_SYNC="0")
     assert result.returncode is None, result.stderr
     statements = pod.sql().splitlines()
     on = statements.index(f"SET GLOBAL {enabled} = ON;")
-    accounts = [i for i, line in enumerate(statements) if line.startswith(("CREATE USER", "ALTER USER", "GRANT"))]
-    assert accounts and max(accounts) < on
+    assert statements.index("SELECT @@GLOBAL.read_only") < on
     assert "semi-sync source side on" in result.stderr
+    assert (pod.volumes["run"] / "replication-ready").exists()
 
 
 @pytest.mark.parametrize("engine_name", SEMI_SYNC_ENGINES)
@@ -91,7 +94,8 @@ def test_primary_leaves_semi_sync_alone_when_on_or_not_wanted(tmp_path, engine_n
         (pod.volumes["topology"] / "semi-sync.cnf").write_text("[mysqld]\n")
     result = pod.run_sidecar(STUB_SEMI_SYNC="1" if case == "already-on" else "0")
     assert result.returncode is None, result.stderr
-    assert "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';" in pod.sql()
+    assert "SELECT @@GLOBAL.read_only" in pod.sql().splitlines()  # it found a writable primary
+    assert (pod.volumes["run"] / "replication-ready").exists()
     assert "SET GLOBAL rpl_semi_sync" not in pod.sql()
 
 
@@ -213,11 +217,31 @@ def test_replica_refuses_a_bad_position(tmp_path, engine_name, position, message
 
 
 def test_replication_refuses_an_empty_password(tmp_path):
-    pod = Pod(tmp_path, "mysql-8.4", 0, replication_password="")
+    pod = Pod(tmp_path, "mysql-8.4", 1)
+    (pod.volumes["sidecar-auth"] / "replication-password").write_text("")
+    pod.datadir.mkdir(parents=True)
+    (pod.datadir / "mysql-ha-source-position").write_text(POSITIONS["mysql-8.4"])
     result = pod.run_sidecar()
     assert result.returncode == 1
     assert "the replication password in the Secret is empty" in result.stderr
-    assert "CREATE USER" not in pod.sql()
+    assert "CHANGE" not in pod.sql()
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+def test_the_sidecar_reads_the_replication_password_from_its_own_volume(tmp_path, engine_name):
+    """init-mysql hands the sidecar the replication password; the sidecar mounts no Secret."""
+    pod = Pod(tmp_path, engine_name, 1, replication_password=PASSWORD)
+    assert (pod.volumes["sidecar-auth"] / "replication-password").read_text() == PASSWORD
+    assert not pod.path_in("replication", "/etc/mysql-ha/credentials").exists()
+    for secret_volume in ("credentials", "clone-credentials"):
+        if secret_volume in pod.volumes:
+            shutil.rmtree(pod.volumes[secret_volume])
+    pod.datadir.mkdir(parents=True)
+    (pod.datadir / "mysql-ha-source-position").write_text(POSITIONS[engine_name])
+    result = pod.run_sidecar()
+    assert result.returncode is None, result.stderr
+    (change,) = [line for line in pod.sql().splitlines() if "CHANGE " in line]
+    assert f"_PASSWORD='{PASSWORD_SQL}'" in change
 
 
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)
@@ -233,7 +257,7 @@ def test_replication_refuses_a_password_longer_than_the_engine_takes(tmp_path, e
     assert result.returncode == 1
     assert ("the replication password in the Secret has 33 characters; replicas accept at most 32: "
             "store a shorter one") in result.stderr
-    assert "CREATE USER" not in pod.sql() and "CHANGE" not in pod.sql()
+    assert "CHANGE" not in pod.sql()
     assert not (pod.volumes["run"] / "replication-ready").exists()
 
 
@@ -368,6 +392,10 @@ def test_status_names_the_replicas_that_do_not_answer(tmp_path):
     assert "not answering: mysql-2 (it may hold transactions" in result.stdout
     assert "mysql-0 (" not in result.stdout.split("not answering:")[1]  # the declared primary is not a replica
     assert result.stdout.splitlines()[-1] == "most advanced replica: mysql-1"
+    # Every pod's state, its own included, read as the read-only status account.
+    clients = [line for line in pod.calls().splitlines() if line.startswith("mariadb ")]
+    assert clients and all(f"--defaults-extra-file={pod.volumes['sidecar-auth']}/status.cnf --protocol=TCP --host="
+                           in line for line in clients), clients
 
 
 def test_status_with_every_replica_answering_names_none_as_silent(tmp_path):

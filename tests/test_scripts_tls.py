@@ -25,14 +25,14 @@ TLS_DIR = "/etc/mysql-ha/tls"
 
 
 @functools.lru_cache(maxsize=None)
-def _tls_manifests(engine_name: str) -> tuple:
-    return tuple(tls_chart(engine_name))
+def _tls_manifests(engine_name: str, **props) -> tuple:
+    return tuple(tls_chart(engine_name, **props))
 
 
-def tls_pod(root, engine_name: str, ordinal: int, **passwords: str) -> Pod:
-    """A sandbox pod of the TLS-on chart."""
+def tls_pod(root, engine_name: str, ordinal: int, **props) -> Pod:
+    """A sandbox pod of the TLS-on chart (``props``: ``Pod``'s, passwords included)."""
     with mock.patch.object(script_sandbox, "chart", _tls_manifests):
-        return Pod(root, engine_name, ordinal, **passwords)
+        return Pod(root, engine_name, ordinal, **props)
 
 
 def rotate_after_first_beat(pod: Pod, file) -> threading.Thread:
@@ -131,14 +131,26 @@ def test_tls_off_keeps_plain_streams(tmp_path, transport, expected):
     ("mariadb-11.4", {"ssl": "ON", "ssl-verify-server-cert": "OFF"}),
 ])
 def test_client_option_file_speaks_tls(tmp_path, engine_name, expected):
-    pod = tls_pod(tmp_path, engine_name, 0)
+    """The status account's option file, for the other pods' servers, carries the engine's
+    client TLS options; the socket's option files need none (the socket cannot carry TLS);
+    the exporter speaks TLS when its option file names the CA."""
+    pod = tls_pod(tmp_path, engine_name, 0, metrics=True, auth=False)
     result = pod.run("init-mysql", "init-config.sh")
     assert result.returncode == 0, result.stderr
-    options = configparser.ConfigParser(interpolation=None)
-    options.read_string((pod.volumes["run"] / "client.cnf").read_text())
-    for group in ("client", "xtrabackup"):
-        assert {k: options[group][k] for k in expected} == expected
-        assert options[group]["host"] == "127.0.0.1"
+    tls_dir = pod.environment("init-mysql")["MYSQL_HA_TLS_DIR"]  # the sandbox's folder of the tls volume
+
+    def options(volume: str, name: str) -> configparser.SectionProxy:
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_string((pod.volumes[volume] / name).read_text())
+        return parser["client"]
+
+    status = options("sidecar-auth", "status.cnf")
+    assert {k: status[k] for k in expected} == expected
+    assert status["user"] == "mysqlha_status" and "host" not in status  # peer_sql names each pod
+    for volume in ("server-auth", "sidecar-auth"):
+        over_socket = options(volume, "client.cnf")
+        assert "socket" in over_socket and not set(over_socket) & set(expected), volume
+    assert options("metrics-auth", "exporter.cnf")["ssl-ca"] == f"{tls_dir}/ca.crt"
 
 
 # --- copy.sh with the CLONE plugin (clone.sh and backup.sh) ---------------------------------
@@ -157,14 +169,23 @@ def test_clone_plugin_requires_ssl_with_the_set_certificate():
 
 
 @pytest.mark.parametrize("engine_name", TLS_ENGINE_NAMES)
-def test_primary_accounts_require_ssl(tmp_path, engine_name):
+def test_the_set_s_network_accounts_require_ssl(tmp_path, engine_name):
+    """Every server sets the accounts from its init file (init-config.sh), TLS-only for those
+    that log in over the network; the sidecar writes none."""
     pod = tls_pod(tmp_path, engine_name, 0, replication_password=PASSWORD)
-    pod.run_sidecar()
-    sql = pod.sql()
+    sql = (pod.volumes["server-auth"] / "bootstrap.sql").read_text()
     assert f"CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY '{PASSWORD_SQL}' REQUIRE SSL;" in sql
     assert f"ALTER USER 'repl'@'%' IDENTIFIED BY '{PASSWORD_SQL}' REQUIRE SSL;" in sql
+    assert re.search(r"^CREATE USER IF NOT EXISTS 'mysqlha_status'@'%' IDENTIFIED BY '[^\n]*' REQUIRE SSL;$", sql,
+                     re.MULTILINE)
+    assert re.search(r"^CREATE USER IF NOT EXISTS 'mysqlha_admin'@'localhost' IDENTIFIED BY '[^\n]*' REQUIRE NONE;$",
+                     sql, re.MULTILINE)
     if mysql_ha.ENGINES[engine_name].clone_method == "clone-plugin":
         assert re.search(r"CREATE USER IF NOT EXISTS 'clone'@'%' IDENTIFIED BY '[^\n]*' REQUIRE SSL;", sql)
+    else:
+        assert re.search(r"CREATE USER IF NOT EXISTS 'clone'@'localhost' IDENTIFIED BY '[^\n]*' REQUIRE NONE;", sql)
+    pod.run_sidecar()
+    assert "CREATE USER" not in pod.sql() and "REQUIRE" not in pod.sql()
 
 
 @pytest.mark.parametrize("engine_name, options", [

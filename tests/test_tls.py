@@ -11,7 +11,7 @@ import subprocess
 import kubernetes_validate
 import pytest
 from synth_helpers import (ENGINE_NAMES, REPO, add_stack, all_containers, by_kind, container, existing_secret,
-                           new_chart, pod_spec, synth, to_yaml, whole_chart)
+                           new_chart, password_credentials, pod_spec, synth, to_yaml, whole_chart)
 from tls_helpers import CERT_MANAGER, EXISTING_SECRET, TLS_ENGINE_NAMES, tls_chart, without_custom_resources
 
 import mysql_ha
@@ -77,8 +77,9 @@ def test_every_container_that_talks_tls_mounts_the_secret(engine_name):
     }
     mounted = {c["name"] for c in all_containers(manifests)
                if {"name": "tls", "mountPath": TLS_DIR, "readOnly": True} in c["volumeMounts"]}
-    # init-mysql writes option files that name the paths; it opens no connection.
-    assert mounted == {"clone-mysql", "mysql", "replication"}
+    # init-mysql initializes an empty data directory with the server's own configuration,
+    # which names the certificate's files (and it writes option files that name them too).
+    assert mounted == {"clone-mysql", "init-mysql", "mysql", "replication"}
 
 
 def test_scripts_receive_the_engine_tls_data(engine_name):
@@ -151,12 +152,15 @@ def test_clone_stream_port_stays_member_only(engine_name):
 
 def test_metrics_exporter_speaks_tls():
     chart = new_chart()
-    add_stack(chart, metrics=True, config={"tls": CERT_MANAGER}, credentials=mysql_ha.MySQLCredentials.from_passwords(
-        root_password="r" * 16, replication_password="p" * 16, metrics_password="m" * 16, clone_password="c" * 16))
+    add_stack(chart, metrics=True, config={"tls": CERT_MANAGER}, credentials=password_credentials("metrics_password"))
     manifests = synth(chart)
     metrics = container(manifests, "metrics")
     assert "--tls.insecure-skip-verify" in metrics["args"]
-    assert {"name": "tls", "mountPath": TLS_DIR, "readOnly": True} in metrics["volumeMounts"]
+    # Its own option file (which names the CA) and the certificate: nothing else.
+    assert metrics["volumeMounts"] == [
+        {"name": "metrics-auth", "mountPath": "/etc/mysql-ha/auth", "readOnly": True},
+        {"name": "tls", "mountPath": TLS_DIR, "readOnly": True},
+    ]
 
 
 def test_chart_passes_tls_through():

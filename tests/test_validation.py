@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from synth_helpers import REPO, add_stack, existing_secret, new_app, new_chart
 
 import mysql_ha
@@ -19,6 +20,11 @@ import mysql_ha
 GOOD_ROOT = secrets.token_urlsafe(16)
 GOOD_REPLICATION = secrets.token_urlsafe(16)
 GOOD_CLONE = secrets.token_urlsafe(16)
+GOOD_ADMIN = secrets.token_urlsafe(16)
+GOOD_STATUS = secrets.token_urlsafe(16)
+GOOD_PASSWORDS = {"root_password": GOOD_ROOT, "admin_password": GOOD_ADMIN, "status_password": GOOD_STATUS,
+                  "replication_password": GOOD_REPLICATION, "clone_password": GOOD_CLONE}
+ALL_REQUIRED = "root_password, admin_password, status_password, replication_password, clone_password"
 
 
 def chart_with(**props):
@@ -38,10 +44,21 @@ def config_with(**props):
 
 
 def passwords(**props):
-    return mysql_ha.MySQLCredentials.from_passwords(
-        **{"root_password": GOOD_ROOT, "replication_password": GOOD_REPLICATION, "clone_password": GOOD_CLONE,
-           **props}
-    )
+    return mysql_ha.MySQLCredentials.from_passwords(**{**GOOD_PASSWORDS, **props})
+
+
+def constructed(**props):
+    """The public constructor (not from_passwords), with ``props`` alone."""
+    return mysql_ha.MySQLCredentials(secret_name="mysql-credentials", **props)
+
+
+def without(*names):
+    return {name: value for name, value in GOOD_PASSWORDS.items() if name not in names}
+
+
+def backup_of(engine_name, credentials):
+    return mysql_ha.MySQLHAChart(new_app(), "mysql-ha", engine=mysql_ha.ENGINES[engine_name], credentials=credentials,
+                                 backup_target=mysql_ha.BackupTarget.volume_claim("mysql-backups"))
 
 
 def too_long_replication_password(engine_name):
@@ -355,12 +372,14 @@ INVALID = [
     ),
     pytest.param(
         lambda: passwords(clone_password=GOOD_ROOT),
-        r"root_password, replication_password, clone_password must all differ: each account has its own password",
+        r"root_password, replication_password, admin_password, status_password, clone_password must all differ: "
+        r"each account has its own password",
         id="clone-password-same-as-root",
     ),
     pytest.param(
         lambda: passwords(clone_password=GOOD_REPLICATION, metrics_password="metrics-pw-1"),
-        r"root_password, replication_password, metrics_password, clone_password must all differ",
+        r"root_password, replication_password, admin_password, status_password, clone_password, metrics_password "
+        r"must all differ",
         id="clone-password-same-as-replication",
     ),
     pytest.param(
@@ -368,24 +387,101 @@ INVALID = [
         r"clone_password must be 8-256 characters long, got 5 characters",
         id="clone-password-too-short",
     ),
+    # --- the accounts of least privilege: every one has its own password and key
+    *[
+        pytest.param(
+            lambda name=name: passwords(**{name: None}),
+            rf"{name} must be a non-empty string \(at least 8 printable characters\)",
+            id=f"{name.replace('_', '-')}-none",
+        )
+        for name in ("admin_password", "status_password", "clone_password")
+    ],
     pytest.param(
-        lambda: mysql_ha.MySQLCredentials(secret_name="mysql-credentials", clone_password=GOOD_CLONE),
-        r"metrics_password and clone_password go with root_password and replication_password",
+        lambda: passwords(status_password=GOOD_ADMIN),
+        r"root_password, replication_password, admin_password, status_password, clone_password must all differ",
+        id="status-password-same-as-admin",
+    ),
+    pytest.param(
+        lambda: passwords(admin_password=GOOD_ROOT),
+        r"must all differ: each account has its own password",
+        id="admin-password-same-as-root",
+    ),
+    pytest.param(
+        lambda: passwords(backup_password=GOOD_STATUS),
+        r"root_password, replication_password, admin_password, status_password, clone_password, backup_password "
+        r"must all differ",
+        id="backup-password-same-as-status",
+    ),
+    pytest.param(
+        lambda: passwords(metrics_password="metrics-pw-1", backup_password="metrics-pw-1"),
+        r"metrics_password, backup_password must all differ",
+        id="backup-password-same-as-metrics",
+    ),
+    pytest.param(
+        lambda: passwords(backup_password="short"),
+        r"backup_password must be 8-256 characters long, got 5 characters",
+        id="backup-password-too-short",
+    ),
+    pytest.param(
+        lambda: constructed(clone_password=GOOD_CLONE),
+        rf"{ALL_REQUIRED} must be given together \(from_passwords\), got only clone_password",
         id="only-clone-password",
+    ),
+    pytest.param(
+        lambda: constructed(**without("admin_password")),
+        rf"{ALL_REQUIRED} must be given together \(from_passwords\), got only root_password, status_password, "
+        r"replication_password, clone_password$",
+        id="constructor-without-admin-password",
+    ),
+    pytest.param(
+        lambda: constructed(**without("status_password")),
+        r"must be given together \(from_passwords\), got only root_password, admin_password, replication_password, "
+        r"clone_password$",
+        id="constructor-without-status-password",
+    ),
+    pytest.param(
+        lambda: constructed(metrics_password="metrics-pw-1"),
+        rf"metrics_password, backup_password go with {ALL_REQUIRED} \(from_passwords\)",
+        id="only-metrics-password",
+    ),
+    pytest.param(
+        lambda: constructed(backup_password="backup-pw-1"),
+        rf"metrics_password, backup_password go with {ALL_REQUIRED} \(from_passwords\)",
+        id="only-backup-password",
     ),
     pytest.param(
         lambda: mysql_ha.MySQLCredentials.from_existing_secret(
             "mysql-credentials", clone_password_key="replication-password"
         ),
-        r"root_password_key, replication_password_key, metrics_password_key and clone_password_key must differ",
+        r"root_password_key, admin_password_key, status_password_key, replication_password_key, clone_password_key, "
+        r"metrics_password_key, backup_password_key must differ \(each account has its own password\)",
         id="clone-password-key-same-as-replication-key",
     ),
     *[
         pytest.param(
-            lambda name=name: config_with(engine=mysql_ha.ENGINES[name], credentials=passwords(clone_password=None)),
-            rf"engine {re.escape(name)} seeds new replicas with the CLONE plugin through the account 'clone': "
-            r"pass clone_password to MySQLCredentials\.from_passwords\(\.\.\.\), got none",
-            id=f"clone-plugin-without-clone-password-{name}",
+            lambda keys=keys: mysql_ha.MySQLCredentials.from_existing_secret("mysql-credentials", **keys),
+            r"_password_key must differ \(each account has its own password\), got \(.*'" + re.escape(key) + "'.*'"
+            + re.escape(key) + "'",
+            id=f"secret-key-{'-and-'.join(keys)}-equal".replace("_", "-"),
+        )
+        for keys, key in [
+            ({"status_password_key": "admin-password"}, "admin-password"),
+            ({"admin_password_key": "root-password"}, "root-password"),
+            ({"backup_password_key": "metrics-password"}, "metrics-password"),
+            ({"status_password_key": "s", "backup_password_key": "s"}, "s"),
+        ]
+    ],
+    pytest.param(
+        lambda: mysql_ha.MySQLCredentials.from_existing_secret("mysql-credentials", admin_password_key="admin pw"),
+        r"admin_password_key must be a Secret key \(letters, digits, '-', '_' or '.'\), got 'admin pw'",
+        id="admin-password-key-invalid",
+    ),
+    *[
+        pytest.param(
+            lambda name=name: backup_of(name, passwords()),
+            rf"MySQLBackup of engine {re.escape(name)} copies the server as its own account: pass backup_password to "
+            r"MySQLCredentials\.from_passwords\(\.\.\.\), got none",
+            id=f"backup-without-backup-password-{name}",
         )
         for name in ("mysql-8.4", "mysql-9.7")
     ],
@@ -404,32 +500,33 @@ INVALID = [
         lambda: mysql_ha.MySQLCredentials.from_existing_secret(
             "mysql-credentials", root_password_key="pw", replication_password_key="pw"
         ),
-        r"root_password_key.* replication_password_key.* must differ.*got .*'pw', 'pw'",
+        r"root_password_key.* replication_password_key.* must differ.*got \('pw', .*, 'pw',",
         id="secret-keys-equal",
     ),
     pytest.param(
-        lambda: mysql_ha.MySQLCredentials(secret_name="mysql-credentials", root_password=GOOD_ROOT),
-        r"root_password and replication_password must be given together",
+        lambda: constructed(root_password=GOOD_ROOT),
+        rf"{ALL_REQUIRED} must be given together \(from_passwords\), got only root_password$",
         id="only-root-password",
     ),
     pytest.param(
-        lambda: mysql_ha.MySQLCredentials(secret_name="mysql-credentials", replication_password=GOOD_REPLICATION),
-        r"root_password and replication_password must be given together",
+        lambda: constructed(replication_password=GOOD_REPLICATION),
+        rf"{ALL_REQUIRED} must be given together \(from_passwords\), got only replication_password$",
         id="only-replication-password",
     ),
     pytest.param(
-        lambda: mysql_ha.MySQLCredentials(
-            secret_name="mysql-credentials", root_password="", replication_password=""
-        ),
+        lambda: constructed(**{**GOOD_PASSWORDS, "root_password": "", "replication_password": ""}),
         r"root_password must be a non-empty string",
         id="constructor-empty-passwords",
     ),
     pytest.param(
-        lambda: mysql_ha.MySQLCredentials(
-            secret_name="mysql-credentials", root_password=GOOD_ROOT, replication_password=GOOD_ROOT
-        ),
+        lambda: constructed(**{**GOOD_PASSWORDS, "replication_password": GOOD_ROOT}),
         r"replication_password must differ from root_password",
         id="constructor-same-passwords",
+    ),
+    pytest.param(
+        lambda: constructed(**{**GOOD_PASSWORDS, "status_password": GOOD_CLONE}),
+        r"must all differ: each account has its own password",
+        id="constructor-same-status-and-clone-passwords",
     ),
     # --- server settings
     pytest.param(
@@ -506,8 +603,8 @@ def test_invalid_configuration_raises_one_clear_value_error(build, message):
     with pytest.raises(ValueError, match=message) as raised:
         build()
     # Passwords are never echoed back in an error message.
-    assert GOOD_ROOT not in str(raised.value) and GOOD_REPLICATION not in str(raised.value)
-    assert GOOD_CLONE not in str(raised.value)
+    for name, password in GOOD_PASSWORDS.items():
+        assert password not in str(raised.value), name
 
 
 def test_rejected_password_is_not_echoed():
@@ -517,6 +614,39 @@ def test_rejected_password_is_not_echoed():
     assert bad not in str(raised.value)
 
 
+@pytest.mark.parametrize("name", ["admin_password", "status_password", "clone_password"])
+def test_from_passwords_requires_every_account_s_password(name):
+    """No engine goes without the administration, status or clone account: leaving one out is
+    a TypeError that names it, before anything is built."""
+    with pytest.raises(TypeError, match=rf"missing 1 required keyword-only argument: '{name}'"):
+        mysql_ha.MySQLCredentials.from_passwords(**without(name))
+
+
+def test_clone_password_is_required_for_backup_stream_engines_too():
+    """MySQL 5.7 and MariaDB clone through the donor's backup tool, which logs in as the clone
+    account over the socket: its password is as required as with the CLONE plugin."""
+    with pytest.raises(TypeError, match="clone_password"):
+        mysql_ha.MySQLCredentials.from_passwords(**without("clone_password"))
+    for name in ("mysql-5.7", "mariadb-11.4"):
+        config_with(engine=mysql_ha.ENGINES[name], credentials=passwords())
+
+
+@pytest.mark.parametrize("engine_name", ["mysql-8.4", "mysql-9.7", "mariadb-11.4"])
+def test_backup_password_is_needed_only_where_the_job_logs_in_to_copy(engine_name):
+    """MySQL's backup Job copies a server with CLONE INSTANCE as the backup account; MariaDB's
+    reads the pod's backup stream (served by the clone account) and needs none. A Secret made
+    elsewhere is not checked at synth time (init-mysql and the Job read what is there)."""
+    engine = mysql_ha.ENGINES[engine_name]
+    assert bool(engine.backup_grants) == (engine_name != "mariadb-11.4")
+    if engine.backup_grants:
+        with pytest.raises(ValueError, match="backup_password"):
+            backup_of(engine_name, passwords())
+    else:
+        backup_of(engine_name, passwords())
+    backup_of(engine_name, passwords(backup_password=secrets.token_urlsafe(16)))
+    backup_of(engine_name, existing_secret())
+
+
 def test_misspelled_prop_fails():
     # Keyword-only props: a typo must fail rather than be ignored.
     with pytest.raises(TypeError, match="replica"):
@@ -524,6 +654,10 @@ def test_misspelled_prop_fails():
 
 
 # --- main.py ------------------------------------------------------------------------------
+
+
+MAIN_PASSWORDS = {f"MYSQL_HA_{name.removesuffix('_password').upper()}_PASSWORD": password
+                  for name, password in GOOD_PASSWORDS.items()}
 
 
 def run_main(tmp_path, **environment):
@@ -544,19 +678,26 @@ def run_main(tmp_path, **environment):
         ),
         pytest.param(
             {"MYSQL_HA_ROOT_PASSWORD": GOOD_ROOT, "MYSQL_HA_REPLICATION_PASSWORD": GOOD_REPLICATION},
-            "engine mysql-8.4 seeds new replicas with the CLONE plugin through the account 'clone': pass clone_password",
-            id="mysql-8.4-without-clone-password",
+            "set all of MYSQL_HA_ROOT_PASSWORD, MYSQL_HA_ADMIN_PASSWORD, MYSQL_HA_STATUS_PASSWORD, "
+            "MYSQL_HA_REPLICATION_PASSWORD, MYSQL_HA_CLONE_PASSWORD, or none; missing: MYSQL_HA_ADMIN_PASSWORD, "
+            "MYSQL_HA_STATUS_PASSWORD, MYSQL_HA_CLONE_PASSWORD",
+            id="without-admin-status-and-clone-passwords",
         ),
         pytest.param(
-            {"MYSQL_HA_ENGINE": "mariadb-11.4", "MYSQL_HA_ROOT_PASSWORD": GOOD_ROOT,
-             "MYSQL_HA_REPLICATION_PASSWORD": "r" * 33},
+            {"MYSQL_HA_ENGINE": "mariadb-11.4", **MAIN_PASSWORDS, "MYSQL_HA_REPLICATION_PASSWORD": "r" * 33},
             "replication_password must be at most 32 characters for engine mariadb-11.4",
             id="replication-password-too-long",
         ),
         pytest.param(
             {"MYSQL_HA_ROOT_PASSWORD": GOOD_ROOT},
-            "set both MYSQL_HA_ROOT_PASSWORD and MYSQL_HA_REPLICATION_PASSWORD, or neither",
+            "or none; missing: MYSQL_HA_ADMIN_PASSWORD, MYSQL_HA_STATUS_PASSWORD, MYSQL_HA_REPLICATION_PASSWORD, "
+            "MYSQL_HA_CLONE_PASSWORD",
             id="only-one-password",
+        ),
+        pytest.param(
+            {**MAIN_PASSWORDS, "MYSQL_HA_STATUS_PASSWORD": GOOD_ADMIN},
+            "must all differ: each account has its own password",
+            id="same-status-and-admin-passwords",
         ),
     ],
 )
@@ -565,6 +706,17 @@ def test_main_fails_with_the_message_and_writes_nothing(tmp_path, environment, m
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-    assert GOOD_ROOT not in result.stderr + result.stdout
+    for name, password in GOOD_PASSWORDS.items():
+        assert password not in result.stderr + result.stdout, name
     assert list(tmp_path.iterdir()) == []
+
+
+def test_main_builds_the_secret_from_all_five_passwords(tmp_path):
+    result = run_main(tmp_path, **MAIN_PASSWORDS)
+    assert result.returncode == 0, result.stderr
+    secrets_ = [doc for path in tmp_path.glob("*.k8s.yaml") for doc in yaml.safe_load_all(path.read_text())
+                if doc and doc["kind"] == "Secret"]
+    assert [secret["stringData"] for secret in secrets_] == [{
+        "root-password": GOOD_ROOT, "admin-password": GOOD_ADMIN, "status-password": GOOD_STATUS,
+        "replication-password": GOOD_REPLICATION, "clone-password": GOOD_CLONE}]
 

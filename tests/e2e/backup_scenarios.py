@@ -44,8 +44,8 @@ def _credentials(engine, **passwords) -> MySQLCredentials:
     values = {"root_password": "R" + special + secrets.token_urlsafe(20),
               "replication_password": ("P" + special + secrets.token_urlsafe(32))[:engine.max_replication_password_length],
               **passwords}
-    if engine.clone_method == "clone-plugin":
-        values.setdefault("clone_password", "C" + special + secrets.token_urlsafe(20))
+    for name in ("admin_password", "status_password", "clone_password", "backup_password"):
+        values.setdefault(name, name[0].upper() + special + secrets.token_urlsafe(20))
     return MySQLCredentials.from_passwords(**values)
 
 

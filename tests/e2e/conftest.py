@@ -86,7 +86,7 @@ def cluster(request, engine, tmp_path_factory):
     # SQL literals and shells. The replication password has the longest length replicas take.
     special = "'\"\\$#-"
     passwords = {name: name[0].upper() + special + secrets.token_urlsafe(24)
-                 for name in ("root_password", "clone_password")}
+                 for name in ("root_password", "admin_password", "status_password", "clone_password")}
     passwords["replication_password"] = ("R" + special + secrets.token_urlsafe(32))[:engine.max_replication_password_length]
     def synth(**props) -> list[dict]:
         """The chart's manifests; ``props`` as a re-apply with other props would pass them."""
@@ -103,6 +103,7 @@ def cluster(request, engine, tmp_path_factory):
         c.engine = engine
         c.synth = synth
         c.replication_password = passwords["replication_password"]
+        c.passwords = passwords
         c.app_password = "App-" + secrets.token_urlsafe(12)
         c.argv_scanner = scanner
         scanner.needles.append(c.app_password)

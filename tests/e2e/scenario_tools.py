@@ -15,15 +15,23 @@ PREFIX = os.environ.get("MYSQL_HA_E2E_PREFIX", "mh")[:2]
 scenarios on the same machine at the same time set ``MYSQL_HA_E2E_PREFIX`` apart."""
 
 
+TEST_CLIENT_MARK = "MYSQL_HA_E2E_CLIENT=1"
+"""In the environment of the scenarios' own SQL clients (which get their password through
+``MYSQL_PWD``, as an operator's ``kubectl exec`` would): the scan leaves those alone."""
+
+
 class ArgvScanner(BackgroundLoop):
-    """Samples every process's argv on the machine for the Secret's values."""
+    """Samples every process's argv and environment on the machine for the Secret's values
+    (the pods' servers, sidecars, probes and their children alike)."""
 
     def __init__(self, needles: list[str]) -> None:
         super().__init__()
         self.needles = [n for n in needles if n]
         self.samples = 0
         self.processes_seen = 0
+        self.environments_seen = 0
         self.hits: list[str] = []
+        self.environ_hits: list[str] = []
 
     def step(self) -> None:
         for entry in Path("/proc").iterdir():
@@ -37,6 +45,17 @@ class ArgvScanner(BackgroundLoop):
             for needle in self.needles:
                 if needle in argv:
                     self.hits.append(f"pid {entry.name}: {argv[:200]}")
+            try:
+                environ = (entry / "environ").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            self.environments_seen += 1
+            if TEST_CLIENT_MARK in environ:
+                continue
+            for needle in self.needles:
+                for variable in environ:
+                    if needle in variable:
+                        self.environ_hits.append(f"pid {entry.name} ({argv[:80]}): {variable.split('=')[0]}")
         self.samples += 1
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from emulator import Cluster
 from mysql_ha import MySQLCredentials, MySQLHAChart, MySQLTLS
+from mysql_ha.credentials import STATUS_USER
 from scenarios import count, replica_status, replicating, wait_converged
 
 pytestmark = pytest.mark.e2e
@@ -75,7 +76,8 @@ def cluster(request, engine, tmp_path_factory):
     if os.geteuid() != 0 or shutil.which("openssl") is None:
         pytest.fail("the TLS scenarios need root (namespaces, overlay mounts) and openssl", pytrace=False)
     passwords = {name: name[0].upper() + "'\"\\$#-" + secrets.token_urlsafe(16)
-                 for name in ("root_password", "replication_password", "clone_password")}
+                 for name in ("root_password", "admin_password", "status_password", "replication_password",
+                              "clone_password")}
     certs = tmp_path_factory.mktemp(f"certs-{engine.name}")
     make_ca(certs, "set-ca")
     make_ca(certs, "other-ca")
@@ -91,6 +93,7 @@ def cluster(request, engine, tmp_path_factory):
     with Cluster(manifests, workdir, prefix=prefix) as c:
         c.engine = engine
         c.certs = certs
+        c.passwords = passwords
         c.start()
         try:
             yield c
@@ -98,11 +101,16 @@ def cluster(request, engine, tmp_path_factory):
             if os.environ.get("MYSQL_HA_E2E_KEEP_LOGS"):
                 keep = Path(os.environ["MYSQL_HA_E2E_KEEP_LOGS"]) / f"tls-{engine.name}"
                 shutil.copytree(workdir, keep, dirs_exist_ok=True, symlinks=True,
-                                ignore=shutil.ignore_patterns("pvc", "containers"))
+                                ignore=shutil.ignore_patterns("pvc", "containers", "*.sock"))
 
 
-def status_value(cluster, ordinal: int, name: str) -> str:
-    rows = cluster.sql(ordinal, f"SHOW STATUS LIKE '{name}'")
+def status_login(cluster) -> dict[str, str]:
+    """A network account over TCP with TLS (root logs in over the socket, where no TLS is)."""
+    return {"user": STATUS_USER, "password": cluster.passwords["status_password"]}
+
+
+def status_value(cluster, ordinal: int, name: str, **login) -> str:
+    rows = cluster.sql(ordinal, f"SHOW STATUS LIKE '{name}'", **login)
     return rows[0][1] if rows else ""
 
 
@@ -126,8 +134,10 @@ def test_tls_1_bring_up_with_tls(cluster):
         INSERT INTO app.rows VALUES (1, 'one'), (2, 'two'), (3, 'three');
     """)
     wait_converged(cluster, "app.rows", 3)
-    # The servers present the set's certificate, and the test's own connections use it.
-    assert status_value(cluster, 0, "Ssl_cipher"), "the client connection to 127.0.0.1 is not encrypted"
+    # The servers present the set's certificate, and a network account's connection (TCP to
+    # 127.0.0.1: root has the socket alone) uses it.
+    assert status_value(cluster, 0, "Ssl_cipher", **status_login(cluster)), \
+        "the client connection to 127.0.0.1 is not encrypted"
     assert cluster.sql(0, "SELECT @@require_secure_transport")[0][0] in ("1", "ON")
     # The set's own accounts log in over TLS only.
     for user in ("repl", *(["clone"] if cluster.engine.clone_method == "clone-plugin" else [])):
@@ -148,9 +158,15 @@ def test_tls_2_replication_reports_tls(cluster):
 def test_tls_3_client_without_tls_is_refused(cluster, request):
     server = cluster.pod(0).container("mysql")
     flag = request.module.NO_TLS_FLAG
-    args = [cluster.engine.client, "--protocol=TCP", "--host=127.0.0.1", "--port=3306", "--user=root", flag,
-            "--batch", "--skip-column-names"]
-    result = cluster.runtime.exec(server, args, env={**server.env, "MYSQL_PWD": cluster.root_password},
+    # A network account (root logs in over the socket alone), its right password, no TLS.
+    args = [cluster.engine.client, "--protocol=TCP", "--host=127.0.0.1", "--port=3306",
+            f"--user={STATUS_USER}", flag, "--batch", "--skip-column-names"]
+    if cluster.engine.client == "mysql":
+        # Lets caching_sha2 send the password without TLS (the server's key), so that the
+        # refusal is the server's (3159), not the client's own (2061).
+        args.insert(1, "--get-server-public-key")
+    result = cluster.runtime.exec(server, args, env={**server.env, "MYSQL_PWD": cluster.passwords["status_password"],
+                                                     "MYSQL_HA_E2E_CLIENT": "1"},
                                   input="SELECT COUNT(*) FROM app.rows", timeout=30)
     assert result.returncode != 0 and result.stdout == "", result.stdout
     assert "3159" in result.stderr or "insecure transport" in result.stderr, result.stderr
@@ -191,13 +207,13 @@ def test_tls_5_scale_out_with_tls(cluster):
 
 def test_tls_6_rotation_reaches_running_servers(cluster, request):
     pods = 4
-    before = [status_value(cluster, o, "Ssl_server_not_after") for o in range(pods)]
+    before = [status_value(cluster, o, "Ssl_server_not_after", **status_login(cluster)) for o in range(pods)]
     restarts = {o: cluster.pod(o).container("mysql").restarts for o in range(pods)}
     renewed = make_leaf(cluster.certs, "set-ca", "renewed", days=20)
     cluster.update_secret(SECRET, renewed)
 
     def all_renewed() -> bool:
-        return all(status_value(cluster, o, "Ssl_server_not_after") not in ("", before[o]) for o in range(pods))
+        return all(status_value(cluster, o, "Ssl_server_not_after", **status_login(cluster)) not in ("", before[o]) for o in range(pods))
 
     cluster.wait_for(all_renewed, timeout=60, what="every server presents the renewed certificate")
     # The sidecars' watch loops (every 10 s) tell the servers to load it.

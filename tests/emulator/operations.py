@@ -159,9 +159,10 @@ class SetOperations:
     def sql(self, ordinal: int, statement: str, *, user: str = "root", password: str | None = None,
             database: str | None = None, check: bool = True, timeout: float = 60,
             column_names: bool = False, host: str = "127.0.0.1") -> list[list[str]]:
-        """Runs SQL in pod N with the engine's own client, inside the server container, over
-        TCP (as ``kubectl exec`` would; ``host`` names another server, e.g. a Service, reached
-        from that pod); rows as lists of tab-separated fields. A failure
+        """Runs SQL in pod N with the engine's own client, inside the server container (as
+        ``kubectl exec`` would): root over the server's socket, the only way root logs in;
+        any other user over TCP (``host`` names another server, e.g. a Service, reached from
+        that pod); rows as lists of tab-separated fields. A failure
         raises EmulatorError, or SQLError with the client's message when ``check`` is False."""
         if password is None and user == "root":
             password = self.root_password
@@ -171,12 +172,19 @@ class SetOperations:
         if not client:
             raise EmulatorError(f"container {SERVER_CONTAINER} of {pod.name} has no MYSQL_HA_CLIENT in its environment")
         port = next((p["containerPort"] for p in server.spec.get("ports", []) if p.get("name") == "mysql"), 3306)
-        args = [client, "--protocol=TCP", f"--host={host}", f"--port={port}", "--connect-timeout=5", f"--user={user}", "--batch",
+        socket = server.env.get("MYSQL_HA_SOCKET")
+        if user == "root" and host == "127.0.0.1" and socket:
+            # root logs in over the server's socket alone (kubectl exec -c mysql).
+            where = ["--protocol=SOCKET", f"--socket={socket}"]
+        else:
+            where = ["--protocol=TCP", f"--host={host}", f"--port={port}"]
+        args = [client, *where, "--connect-timeout=5", f"--user={user}", "--batch",
                 "--column-names" if column_names else "--skip-column-names"]
         if database:
             args.append(f"--database={database}")
         try:
-            result = self.runtime.exec(server, args, env={**server.env, "MYSQL_PWD": password or ""},
+            result = self.runtime.exec(server, args, env={**server.env, "MYSQL_PWD": password or "",
+                                                          "MYSQL_HA_E2E_CLIENT": "1"},
                                        input=statement, timeout=timeout)
         except EmulatorError as error:  # the server container is not running
             result = None

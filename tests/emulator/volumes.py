@@ -133,6 +133,10 @@ class Volumes:
         mode = source.get("defaultMode", 0o644)
         items = source.get("items")
         mapping = {i["key"]: (i["path"], i.get("mode", mode)) for i in items} if items else {k: (k, mode) for k in data}
+        if source.get("optional"):
+            # An optional volume leaves out the keys its object lacks (the kubelet's
+            # "optional: the ConfigMap or Secret, or its keys, need not be defined").
+            mapping = {key: value for key, value in mapping.items() if key in data}
         target.mkdir(parents=True, exist_ok=True)
         previous = os.readlink(target / "..data") if (target / "..data").is_symlink() else None
         stamp = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
