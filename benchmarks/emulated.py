@@ -62,8 +62,10 @@ class Bench:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"mysql-ha-bench-{bench_engine.key}-"))
         self.progress = progress
         secret = tls_secret(self.workdir / "certs") if tls else None
-        # Without TLS, with the backup CronJob (to a claim, no binary logs archived: the pods are the same).
-        self.cluster = Cluster(manifests(self.engine, 3, secret, backups=not tls), self.workdir / "cluster",
+        # Without TLS, with the backup CronJob (to a claim, no binary logs archived: the pods are the same);
+        # the floors' relays admitted between the set's pods.
+        objects = manifests(self.engine, 3, secret, backups=not tls)
+        self.cluster = Cluster([*objects, floors.floor_policy(objects)], self.workdir / "cluster",
                                prefix=bench_engine.prefix + ("t" if tls else ""))
         self.rows = 0  # rows in the bench.data_* tables
         self.chunks = 0  # INSERTs that wrote them

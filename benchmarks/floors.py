@@ -27,6 +27,19 @@ def relay_commands(relay: str, ip: str, port: int = PORT) -> tuple[str, str]:
     return f"socat {block}-u TCP-LISTEN:{port},reuseaddr STDOUT", f"socat {block}-u STDIN TCP:{ip}:{port}"
 
 
+def floor_policy(objects: list[dict]) -> dict:
+    """A NetworkPolicy beside the chart's that admits the relays' port between the set's pods:
+    the emulator enforces the chart's own policy, which names only the server and clone ports,
+    so the floors' connections would be dropped. Both the clone and its floors then cross the
+    same rules."""
+    (sts,) = [m for m in objects if m["kind"] == "StatefulSet"]
+    selector = sts["spec"]["selector"]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "benchmark-floors", "namespace": sts["metadata"]["namespace"]},
+            "spec": {"podSelector": selector, "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{"podSelector": selector}], "ports": [{"port": PORT, "protocol": "TCP"}]}]}}
+
+
 def level_the_field(datadir: Path) -> None:
     """Before each timed copy: writes still in the page cache go to disk (so no copy pays for
     the previous one's writeback), and the donor's files are read once, so every copy reads

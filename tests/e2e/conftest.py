@@ -21,7 +21,7 @@ from emulator.images import ensure_image
 from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name
 from scenario_tools import PREFIX, ArgvScanner
 
-HOST_TOOLS = ("ip", "unshare", "nsenter", "mount", "chroot", "bash", "debootstrap")
+HOST_TOOLS = ("ip", "unshare", "nsenter", "mount", "chroot", "bash", "debootstrap", "nft")
 
 
 def _prerequisites() -> None:
@@ -34,7 +34,7 @@ def _prerequisites() -> None:
         pytest.fail(
             "the e2e scenarios need root (network and mount namespaces, overlay mounts), "
             f"{', '.join(HOST_TOOLS)}; missing: {', '.join(missing)} "
-            "(apt-get install iproute2 util-linux debootstrap)",
+            "(apt-get install iproute2 util-linux debootstrap nftables)",
             pytrace=False,
         )
 

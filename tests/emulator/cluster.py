@@ -1,18 +1,24 @@
 """Runs the pods of synthesized manifests, the way a cluster would: a StatefulSet's pods
 (its controller, OrderedReady), Jobs made from its CronJobs, pods a test runs by itself, and
-a kubelet for all of them, in one background loop.
+a kubelet for all of them, in one background loop; the manifests' NetworkPolicy objects are
+enforced on every pod's ingress, as a CNI plugin would (``netpolicy``).
 
 Everything comes from the manifests: container images (each run from a root filesystem
 that stands in for it, see ``images``), commands and args, env, envFrom and valueFrom,
 securityContext, volume mounts (subPath, readOnly), ConfigMap and Secret files (items,
 defaultMode), claims (the StatefulSet's templates, and claims named by ``claimName``, kept
 in a claims folder that two clusters may share), probes and their timings, replica count,
-init-container order, restartPolicy, a Job's backoffLimit and activeDeadlineSeconds.
+init-container order, restartPolicy, a Job's backoffLimit and activeDeadlineSeconds,
+NetworkPolicy (ingress: pod, namespace and ipBlock peers, numeric and named ports) with the
+Namespace objects' labels.
 
 What a test calls (besides the StatefulSet's scale, delete_pod, kill_container, sql, ...):
     run_job(cronjob, job_name=None) -> Job     a Job from a CronJob's jobTemplate (jobs.py)
-    run_pod(name, pod_spec, labels=None)       a pod of its own, resolvable as ``name``
-        -> StandalonePod                        (standalone.py); delete_pod_named(name)
+    run_pod(name, pod_spec, labels=None,       a pod of its own, resolvable as ``name``, in the
+            namespace=None) -> StandalonePod    cluster's namespace or another (standalone.py);
+                                                delete_pod_named(name)
+    label_pod(name, labels)                     ``kubectl label pod``: Services and policies follow
+    apply(manifests) -> changed                 ``kubectl apply`` of a new synth (operations.py)
     claim_dir(name)                             the folder of claim ``name``
 
 Where the work is done:
@@ -26,6 +32,7 @@ Where the work is done:
     volumes.py      emptyDir, configMap, secret and claim volumes, fsGroup
     environment.py  a container's environment
     network.py      network namespaces, the bridge, /etc/hosts for pods and Services
+    netpolicy.py    NetworkPolicy as nftables rules in each pod's network namespace (ingress)
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from emulator.images import ensure_image
 
 from .errors import EmulatorError
 from .jobs import Job
+from .netpolicy import NetworkPolicies
 from .network import Network, hosts_lines, write_hosts
 from .objects import Objects
 from .operations import SetOperations
@@ -56,7 +64,9 @@ class Cluster(SetOperations):
     ``prefix`` names the network namespaces (``<prefix>-...``) and veths: emulators that
     run at the same time need distinct prefixes (at most 12 characters). ``claims_dir``
     holds the claims that pods name by ``claimName`` (defaults to ``<workdir>/claims``);
-    clusters given the same folder share those claims, as pods share a ReadWriteMany volume."""
+    clusters given the same folder share those claims, as pods share a ReadWriteMany volume.
+    ``namespace`` is the StatefulSet's (else the first CronJob's, else ``default``): that of
+    every object and pod that names none."""
 
     def __init__(self, manifests: list[dict], workdir: Path, *, prefix: str = "mh", backoff_seconds: float = 1.0,
                  max_backoff_seconds: float = 10.0, tick_seconds: float = 0.1, claims_dir: Path | None = None) -> None:
@@ -73,13 +83,13 @@ class Cluster(SetOperations):
         owner = sts[0] if sts else next(iter(self.cronjobs.values()), {"metadata": {}})
         self.namespace = owner["metadata"].get("namespace", "default")
         self.objects = Objects(manifests)
+        self.network_policies = NetworkPolicies(manifests, default_namespace=self.namespace)
         self.network = Network(prefix)
         self.claims_dir = Path(claims_dir) if claims_dir is not None else self.workdir / "claims"
         self.volumes = Volumes(self.objects, self.claims_dir)
         self.runtime = Runtime()
-        self.kubelet = Kubelet(namespace=self.namespace, objects=self.objects, volumes=self.volumes,
-                               network=self.network, runtime=self.runtime, log=self.log, backoff=backoff_seconds,
-                               max_backoff=max_backoff_seconds)
+        self.kubelet = Kubelet(objects=self.objects, volumes=self.volumes, network=self.network, runtime=self.runtime,
+                               log=self.log, backoff=backoff_seconds, max_backoff=max_backoff_seconds)
         self.images: dict = {}
         self.pods_dir = self.workdir / "pods"
         self.events: list[tuple[float, str]] = []
@@ -87,7 +97,7 @@ class Cluster(SetOperations):
         self.lock = threading.RLock()
         self.set = (StatefulSetController(sts[0], kubelet=self.kubelet, network=self.network, images=self.images,
                                           pods_dir=self.pods_dir, pvc_root=self.workdir / "pvc", lock=self.lock,
-                                          on_change=self.write_hosts) if sts else None)
+                                          on_change=self.follow_pods) if sts else None)
         self.jobs: dict[str, Job] = {}
         self.standalone: dict[str, StandalonePod] = {}
         self._stop = threading.Event()
@@ -137,7 +147,10 @@ class Cluster(SetOperations):
         self.teardown()
 
     def start(self) -> None:
-        """Finds (or builds) the images, creates the network, starts the controllers and kubelet loop."""
+        """Finds (or builds) the images, creates the network, starts the controllers and kubelet
+        loop. Fails first when the manifests hold NetworkPolicy objects and the host cannot
+        enforce them (no ``nft``)."""
+        self.network_policies.check_host()
         self.images.update({name: ensure_image(name) for name in self.image_names})
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.network.create()
@@ -181,25 +194,47 @@ class Cluster(SetOperations):
                 job_name = f"{cronjob_name}-manual-{n}"
             if job_name in self.jobs:
                 raise EmulatorError(f"job {job_name} already exists")
-            job = Job(self, job_name, spec)
+            namespace = self.cronjobs[cronjob_name]["metadata"].get("namespace", self.namespace)
+            job = Job(self, job_name, spec, namespace=namespace)
             self.log(f"create job {job_name} from cronjob/{cronjob_name}")
             self.jobs[job_name] = job
         return job
 
-    def run_pod(self, name: str, pod_spec: dict, *, labels: dict | None = None) -> StandalonePod:
+    def run_pod(self, name: str, pod_spec: dict, *, labels: dict | None = None,
+                namespace: str | None = None) -> StandalonePod:
         """Runs a pod of its own from ``pod_spec``, hostname ``name``, resolvable as ``name`` and
-        ``name.<namespace>.svc.cluster.local`` from every pod; stopped at teardown."""
+        ``name.<namespace>.svc.cluster.local`` from every pod; stopped at teardown. It lives in
+        ``namespace`` (defaults to the cluster's): only that namespace's policies select it,
+        and a namespaceSelector sees that namespace's labels (``kubernetes.io/metadata.name``
+        and those of its Namespace object, if the manifests hold one). Pod names are unique
+        across namespaces here: a pod's network namespace is named after it."""
         if self._thread is None:
             raise EmulatorError("start the cluster before running a pod")
         self._ensure_images(pod_spec)
         with self.lock:
             if name in {p.name for p in self._live_pods()}:
                 raise EmulatorError(f"a pod named {name} already runs")
-            handle = StandalonePod(self, name, copy.deepcopy(pod_spec), dict(labels or {}))
+            handle = StandalonePod(self, name, copy.deepcopy(pod_spec), dict(labels or {}), namespace or self.namespace)
             self.kubelet.create(handle.pod)
             self.standalone[name] = handle
-            self.write_hosts()
+            self.follow_pods()
         return handle
+
+    def label_pod(self, name: str, labels: dict[str, str | None]) -> None:
+        """``kubectl label pod <name> --overwrite``: sets the labels given and removes those
+        given as None, on any running pod (the StatefulSet's, a Job's, a standalone one). When
+        it returns, the Services' names and every pod's NetworkPolicy rules follow the change."""
+        with self.lock:
+            pod = next((p for p in self._live_pods() if p.name == name), None)
+            if pod is None:
+                raise EmulatorError(f"no running pod {name}")
+            self.log(f"label {name}: {labels}")
+            for key, value in labels.items():
+                if value is None:
+                    pod.labels.pop(key, None)
+                else:
+                    pod.labels[key] = value
+            self.follow_pods()
 
     def delete_pod_named(self, name: str, *, grace: float | None = None) -> None:
         """Deletes a pod that ``run_pod`` started (its grace period unless ``grace``)."""
@@ -207,7 +242,7 @@ class Cluster(SetOperations):
             if name not in self.standalone:
                 raise EmulatorError(f"no pod {name} was started with run_pod (have {sorted(self.standalone)})")
             pod = self.standalone.pop(name).pod
-            self.write_hosts()
+            self.follow_pods()
         self.kubelet.terminate(pod, pod.grace if grace is None else grace)
 
     def claim_dir(self, name: str) -> Path:
@@ -274,11 +309,19 @@ class Cluster(SetOperations):
                     pods = self._live_pods()
                 for pod in pods:
                     self.kubelet.sync(pod)
-                self.write_hosts()
+                self.follow_pods()
             except Exception as error:  # noqa: BLE001 - raised again by every wait and by teardown
                 self.log(f"emulator error: {error!r}")
                 self.errors.append(error)
             self._stop.wait(self.tick)
+
+    def follow_pods(self) -> None:
+        """After pods came, went or changed labels: every live pod's hosts file, and its
+        NetworkPolicy rules (peers' addresses are their slots', which pods take and give back).
+        A new pod gets its rules here, before any of its containers start."""
+        with self.lock:
+            self.write_hosts()
+            self.network_policies.sync(self._live_pods())
 
     def write_hosts(self) -> None:
         """Every live pod's /etc/hosts: the pods and Services as the cluster DNS would answer."""

@@ -23,10 +23,11 @@ _SUFFIX_LETTERS = "bcdfghjklmnpqrstvwxz"
 
 
 class Job:
-    """A running or finished Job. ``state``: Active, Complete, Failed or Deleted; ``reason``
-    says why a job failed (BackoffLimitExceeded, DeadlineExceeded)."""
+    """A running or finished Job, its pods in ``namespace`` (its CronJob's). ``state``:
+    Active, Complete, Failed or Deleted; ``reason`` says why a job failed
+    (BackoffLimitExceeded, DeadlineExceeded)."""
 
-    def __init__(self, cluster: Cluster, name: str, spec: dict) -> None:
+    def __init__(self, cluster: Cluster, name: str, spec: dict, *, namespace: str) -> None:
         template = spec["template"]
         self.pod_spec = template["spec"]
         policy = self.pod_spec.get("restartPolicy")
@@ -37,6 +38,7 @@ class Job:
                 raise EmulatorError(f"job {name}: only {field} 1 is emulated, got {spec[field]}")
         self.cluster = cluster
         self.name = name
+        self.namespace = namespace
         self.spec = spec
         uid = str(uuid.uuid4())
         self.labels = {**template.get("metadata", {}).get("labels", {}), "batch.kubernetes.io/job-name": name,
@@ -151,12 +153,12 @@ class Job:
 
     def _create_pod(self) -> None:
         name = f"{self.name}-{''.join(secrets.choice(_SUFFIX_LETTERS) for _ in range(5))}"
-        pod = Pod(name=name, spec=self.pod_spec, labels=self.labels, images=self.cluster.images,
-                  network=self.cluster.network, slot=self.cluster.network.allocate(), pods_dir=self.cluster.pods_dir,
-                  subdomain=self.pod_spec.get("subdomain"), aliases=(name,))
+        pod = Pod(name=name, namespace=self.namespace, spec=self.pod_spec, labels=self.labels,
+                  images=self.cluster.images, network=self.cluster.network, slot=self.cluster.network.allocate(),
+                  pods_dir=self.cluster.pods_dir, subdomain=self.pod_spec.get("subdomain"), aliases=(name,))
         self._pods.append(pod)
         self.cluster.kubelet.create(pod)
-        self.cluster.write_hosts()
+        self.cluster.follow_pods()
 
     def _stop(self, reason: str) -> None:
         """The job failed: its running pod is stopped (in the background), then the job is Failed."""

@@ -31,7 +31,9 @@ _DIGITS = string.digits + string.ascii_lowercase
 class Endpoint:
     """What the hosts file needs of a pod: ``order`` sorts a Service's pods (a StatefulSet
     pod's ordinal); ``subdomain`` is the headless Service under which the pod has a record of
-    its own (``<name>.<subdomain>``), ``aliases`` the other names it resolves as."""
+    its own (``<name>.<subdomain>``), ``aliases`` the other names it resolves as;
+    ``namespace`` is the pod's (None: the Services' own), and only a Service of that
+    namespace selects it."""
 
     name: str
     ip: str
@@ -40,6 +42,7 @@ class Endpoint:
     ready: bool
     subdomain: str | None = None
     aliases: tuple[str, ...] = ()
+    namespace: str | None = None
 
 
 class Network:
@@ -158,20 +161,22 @@ class Network:
 def hosts_lines(endpoints: list[Endpoint], services: list[dict], *, namespace: str) -> list[str]:
     """The Service and pod names every pod resolves: each pod's own record under its headless
     Service (a StatefulSet's pods under the governing Service), its aliases, and each
-    Service's name at its first routable pod."""
+    Service's name at its first routable pod. ``namespace`` is that of Services that name
+    none."""
     lines = [f"{e.ip} {' '.join(e.aliases)}" for e in sorted(endpoints, key=lambda e: e.order) if e.aliases]
     for svc in services:
         spec = svc["spec"]
         name = svc["metadata"]["name"]
-        selected = [e for e in sorted(endpoints, key=lambda e: e.order)
-                    if all(e.labels.get(k) == v for k, v in spec.get("selector", {}).items())]
+        ns = svc["metadata"].get("namespace", namespace)
+        selected = [e for e in sorted(endpoints, key=lambda e: e.order) if e.namespace in (None, ns)
+                    and all(e.labels.get(k) == v for k, v in spec.get("selector", {}).items())]
         headless = spec.get("clusterIP") == "None"
         visible = selected if (headless and spec.get("publishNotReadyAddresses")) else [e for e in selected if e.ready]
         if headless:
-            lines += [f"{e.ip} {e.name}.{name}.{namespace}.{CLUSTER_DOMAIN} {e.name}.{name}"
+            lines += [f"{e.ip} {e.name}.{name}.{ns}.{CLUSTER_DOMAIN} {e.name}.{name}"
                       for e in visible if e.subdomain == name]
         if visible:
-            lines.append(f"{visible[0].ip} {name}.{namespace}.{CLUSTER_DOMAIN} {name}")
+            lines.append(f"{visible[0].ip} {name}.{ns}.{CLUSTER_DOMAIN} {name}")
     return lines
 
 

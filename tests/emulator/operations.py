@@ -1,7 +1,7 @@
 """What a test does to the StatefulSet's pods and the chart's objects, and reads from them:
 the verbs of kubectl (scale, delete, exec, apply) and a node's or network's failures.
 ``Cluster`` has these; they use its StatefulSet controller (``set``), network, volumes,
-runtime, lock and ``wait_for``."""
+network policies, runtime, lock and ``wait_for``."""
 
 from __future__ import annotations
 
@@ -105,8 +105,10 @@ class SetOperations:
 
     def apply(self, manifests: list[dict]) -> list[str]:
         """``kubectl apply`` of a new synth of the same chart: changed ConfigMaps and Service
-        selectors take effect in the running pods. A changed StatefulSet would roll every pod
-        on a real cluster, so it is refused. Returns what changed."""
+        selectors take effect in the running pods, and new or changed NetworkPolicy and
+        Namespace objects in every pod's rules (objects absent from ``manifests`` stay, as
+        without ``--prune``). A changed StatefulSet would roll every pod on a real cluster,
+        so it is refused. Returns what changed."""
         statefulsets = [m for m in manifests if m["kind"] == "StatefulSet"]
 
         def without_replicas(sts: dict) -> dict:
@@ -128,16 +130,31 @@ class SetOperations:
                 if selector != self.objects.service(name)["spec"].get("selector", {}):
                     self.update_service(name, selector)
                     changed.append(f"Service/{name}")
+        changed += self.update_network_policies(manifests)
+        return changed
+
+    def update_network_policies(self, manifests: list[dict]) -> list[str]:
+        """``kubectl apply`` of the NetworkPolicy and Namespace objects among ``manifests``:
+        when it returns, every pod's rules follow. Returns what changed."""
+        with self.lock:
+            changed = self.network_policies.apply(manifests)
+            if changed:
+                self.log(f"apply {', '.join(changed)}")
+                self.network_policies.check_host()
+                self.follow_pods()
         return changed
 
     # ------------------------------------------------------------------ what a test reads
 
     def endpoints(self, service: str) -> list[str]:
         """Names of the ready pods a Service routes to (its Endpoints)."""
-        selector = self.objects.service(service)["spec"].get("selector", {})
+        svc = self.objects.service(service)
+        selector = svc["spec"].get("selector", {})
+        namespace = svc["metadata"].get("namespace", self.namespace)
         with self.lock:
             pods = sorted(self._live_pods(), key=lambda p: p.endpoint().order)
-            return [p.name for p in pods if p.ready and all(p.labels.get(k) == v for k, v in selector.items())]
+            return [p.name for p in pods if p.ready and p.namespace == namespace
+                    and all(p.labels.get(k) == v for k, v in selector.items())]
 
     def pod(self, ordinal: int) -> Pod:
         return self.pods[ordinal]

@@ -34,14 +34,18 @@ FINISHED = ("Succeeded", "Failed", "Terminated")
 class Pod:
     """One pod: its spec, identity on the network, containers and phase.
 
-    ``slot`` places it on the network (a StatefulSet's pod N: slot N); ``claims`` maps the
-    volume names of its StatefulSet's claim templates to their folders; ``subdomain`` is the
-    headless Service it has a record under, ``aliases`` the other names it resolves as."""
+    ``namespace`` is the one it lives in (the Services and policies that may select it are
+    that namespace's); ``slot`` places it on the network (a StatefulSet's pod N: slot N);
+    ``claims`` maps the volume names of its StatefulSet's claim templates to their folders;
+    ``subdomain`` is the headless Service it has a record under, ``aliases`` the other names
+    it resolves as."""
 
-    def __init__(self, *, name: str, spec: dict, labels: dict, images: dict[str, ImageStandIn], network: Network,
-                 slot: int, pods_dir: Path, ordinal: int | None = None, claims: dict[str, Path] | None = None,
-                 subdomain: str | None = None, aliases: tuple[str, ...] = ()) -> None:
+    def __init__(self, *, name: str, namespace: str, spec: dict, labels: dict, images: dict[str, ImageStandIn],
+                 network: Network, slot: int, pods_dir: Path, ordinal: int | None = None,
+                 claims: dict[str, Path] | None = None, subdomain: str | None = None,
+                 aliases: tuple[str, ...] = ()) -> None:
         self.name = name
+        self.namespace = namespace
         self.spec = spec
         self.ordinal = ordinal
         self.slot = slot
@@ -84,15 +88,15 @@ class Pod:
 
     def endpoint(self) -> Endpoint:
         order = self.ordinal if self.ordinal is not None else self.slot
-        return Endpoint(self.name, self.ip, order, self.labels, self.ready, self.subdomain, self.aliases)
+        return Endpoint(self.name, self.ip, order, self.labels, self.ready, self.subdomain, self.aliases,
+                        self.namespace)
 
 
 class Kubelet:
     """Runs pods: creation, one sync step at a time, termination."""
 
-    def __init__(self, *, namespace: str, objects: Objects, volumes: Volumes, network: Network, runtime: Runtime,
+    def __init__(self, *, objects: Objects, volumes: Volumes, network: Network, runtime: Runtime,
                  log: Callable[[str], None], backoff: float, max_backoff: float) -> None:
-        self.namespace = namespace
         self.objects = objects
         self.volumes = volumes
         self.network = network
@@ -191,7 +195,7 @@ class Kubelet:
             self._finish(pod, "Succeeded" if all(c.exit_codes[-1] == 0 for c in pod.containers) else "Failed")
 
     def start(self, pod: Pod, c: Container) -> None:
-        env = container_env(self.objects, c.spec, pod_name=pod.name, pod_ip=pod.ip, namespace=self.namespace,
+        env = container_env(self.objects, c.spec, pod_name=pod.name, pod_ip=pod.ip, namespace=pod.namespace,
                             home=self.runtime.home(c), image_env=c.image.env)
         mounts = [Mount("/etc/hosts", pod.dir / "hosts", True), Mount("/etc/hostname", pod.dir / "hostname", True)]
         mounts += self.volumes.mounts(pod, c.spec)

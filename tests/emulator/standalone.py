@@ -17,16 +17,17 @@ if TYPE_CHECKING:
 
 
 class StandalonePod:
-    """The handle of a pod named ``name``: it resolves as ``name`` and as
+    """The handle of a pod named ``name`` in ``namespace``: it resolves as ``name`` and as
     ``name.<namespace>.svc.cluster.local`` from every pod, as if a Service of that name
     selected it."""
 
-    def __init__(self, cluster: Cluster, name: str, spec: dict, labels: dict) -> None:
+    def __init__(self, cluster: Cluster, name: str, spec: dict, labels: dict, namespace: str) -> None:
         self.cluster = cluster
         self.name = name
-        self.pod = Pod(name=name, spec=spec, labels=labels, images=cluster.images, network=cluster.network,
-                       slot=cluster.network.allocate(), pods_dir=cluster.pods_dir, subdomain=spec.get("subdomain"),
-                       aliases=(name, f"{name}.{cluster.namespace}.{CLUSTER_DOMAIN}"))
+        self.namespace = namespace
+        self.pod = Pod(name=name, namespace=namespace, spec=spec, labels=labels, images=cluster.images,
+                       network=cluster.network, slot=cluster.network.allocate(), pods_dir=cluster.pods_dir,
+                       subdomain=spec.get("subdomain"), aliases=(name, f"{name}.{namespace}.{CLUSTER_DOMAIN}"))
 
     @property
     def ready(self) -> bool:
@@ -46,6 +47,10 @@ class StandalonePod:
         if not c.running:
             raise EmulatorError(f"container {container} of pod {self.name} is not running")
         return self.cluster.runtime.exec(c, command, timeout=timeout)
+
+    def label(self, labels: dict[str, str | None]) -> None:
+        """``kubectl label pod --overwrite``: sets the labels given, removes those given as None."""
+        self.cluster.label_pod(self.name, labels)
 
     def delete(self) -> None:
         """``kubectl delete pod``: stops it within its grace period; its name no longer resolves."""

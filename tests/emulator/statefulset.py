@@ -21,6 +21,7 @@ class StatefulSetController:
                  pods_dir: Path, pvc_root: Path, lock: threading.RLock, on_change: Callable[[], None]) -> None:
         self.statefulset = statefulset
         self.name = statefulset["metadata"]["name"]
+        self.namespace = statefulset["metadata"].get("namespace", "default")
         self.spec = statefulset["spec"]
         if self.spec.get("podManagementPolicy", "OrderedReady") != "OrderedReady":
             raise EmulatorError("only the OrderedReady pod management policy is emulated")
@@ -84,7 +85,8 @@ class StatefulSetController:
 
     def _create_pod(self, ordinal: int) -> None:
         name = f"{self.name}-{ordinal}"
-        pod = Pod(name=name, spec=self.template, labels={**self.labels, "statefulset.kubernetes.io/pod-name": name},
+        pod = Pod(name=name, namespace=self.namespace, spec=self.template,
+                  labels={**self.labels, "statefulset.kubernetes.io/pod-name": name},
                   images=self.images, network=self.network, slot=ordinal, pods_dir=self.pods_dir, ordinal=ordinal,
                   claims={claim: self.pvc_dir(ordinal, claim) for claim in self.claims}, subdomain=self.service_name)
         self.kubelet.create(pod)
