@@ -14,7 +14,8 @@ import pytest
 from emulator import EmulatorError
 from emulator.netpolicy import OPEN, ContainerPort, NetworkPolicies, Policy, PolicyPod, ruleset, selector_matches
 from emulator.network import NODE_IP
-from mysql_ha import BackupTarget, MySQLBackup, MySQLCredentials, MySQLHAChart, engine_by_name
+from mysql_ha import BackupTarget, MySQLBackup, MySQLHAChart, engine_by_name
+from synth_helpers import password_credentials
 
 NS = "shop"
 DB = PolicyPod("db-0", NS, "10.0.0.10", {"app": "db"}, (ContainerPort(3306, "TCP", "mysql"),
@@ -323,15 +324,13 @@ def _port_in(port: int, spec: str) -> bool:
     return int(low) <= port <= int(high or low)
 
 
-def chart_manifests(engine_name: str) -> list[dict]:
+def chart_manifests(engine_name: str, **props) -> list[dict]:
     """The chart the e2e scenarios run (3 pods), with both backups of the backup scenarios and
     the metrics exporter on."""
     engine = engine_by_name(engine_name)
-    passwords = {"root_password": "r" * 16, "replication_password": "p" * 16, "metrics_password": "m" * 16}
-    if engine.clone_method == "clone-plugin":
-        passwords["clone_password"] = "c" * 16
     chart = MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine, replicas=3, storage_class_name="standard",
-                         credentials=MySQLCredentials.from_passwords(**passwords), metrics=True)
+                         credentials=password_credentials("metrics_password", "backup_password"), metrics=True,
+                         **props)
     MySQLBackup(chart, "Backup", cluster=chart.mysql, target=BackupTarget.volume_claim("mysql-backups"))
     return chart.to_json()
 
@@ -351,9 +350,10 @@ def test_the_charts_policies_admit_what_the_scenarios_do_and_nothing_else(engine
     backup = PolicyPod("backup", ns, "10.0.0.110", backup_labels)
     client = PolicyPod("app", ns, "10.0.0.111", {"mysql-client": "true"})
     s3 = PolicyPod("s3", ns, "10.0.0.112", {})
-    scraper = PolicyPod("prometheus", "monitoring", "10.0.0.113", {"app.kubernetes.io/name": "prometheus"})
+    scraper = PolicyPod("prometheus", ns, "10.0.0.113", {"app.kubernetes.io/name": "prometheus"})
     away = PolicyPod("away", "other", "10.0.0.114", {"mysql-client": "true"})
-    pods = [*members, backup, client, s3, scraper, away]
+    elsewhere = PolicyPod("prometheus-elsewhere", "monitoring", "10.0.0.115", {"app.kubernetes.io/name": "prometheus"})
+    pods = [*members, backup, client, s3, scraper, away, elsewhere]
     policies = NetworkPolicies(objects, default_namespace=ns, load=lambda ns, text: None)
     text = {p.name: ruleset(p, pods, policies.policies.values(), policies.namespaces) for p in pods}
 
@@ -364,8 +364,27 @@ def test_the_charts_policies_admit_what_the_scenarios_do_and_nothing_else(engine
     if clone_port:
         assert [p.name for p in pods if admitted(text["mysql-1"], p.ip, clone_port)] == [
             "mysql-0", "mysql-1", "mysql-2", "backup"]
+    # The scrapers of the set's own namespace, not those of any namespace.
     assert [p.name for p in pods if admitted(text["mysql-1"], p.ip, 9104)] == ["prometheus"]
     assert not admitted(text["mysql-1"], members[0].ip, 4444)  # a port no rule names
     assert NODE_IP in text["mysql-1"]  # the node's probes
     assert not any(admitted(text["backup"], p.ip, 3306) for p in pods)  # backup pods admit nobody
     assert text["s3"] == text["app"] == text["prometheus"] == OPEN
+
+
+def test_metrics_namespace_names_the_scrapers_namespace():
+    """``metrics_namespace="monitoring"``: Prometheus there scrapes 9104; one in the set's own
+    namespace, or any other, does not."""
+    objects = chart_manifests("mysql-8.4", metrics_namespace="monitoring")
+    (sts,) = [m for m in objects if m["kind"] == "StatefulSet"]
+    ns = sts["metadata"]["namespace"]
+    ports = tuple(ContainerPort(p["containerPort"], p.get("protocol", "TCP"), p.get("name"))
+                  for c in sts["spec"]["template"]["spec"]["containers"] for p in c.get("ports") or [])
+    member = PolicyPod("mysql-0", ns, "10.0.0.10", dict(sts["spec"]["template"]["metadata"]["labels"]), ports)
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    scrapers = [PolicyPod("in-monitoring", "monitoring", "10.0.0.20", prometheus),
+                PolicyPod("in-set", ns, "10.0.0.21", prometheus),
+                PolicyPod("in-other", "other", "10.0.0.22", prometheus)]
+    policies = NetworkPolicies(objects, default_namespace=ns, load=lambda ns, text: None)
+    text = ruleset(member, [member, *scrapers], policies.policies.values(), policies.namespaces)
+    assert [p.name for p in scrapers if admitted(text, p.ip, 9104)] == ["in-monitoring"]

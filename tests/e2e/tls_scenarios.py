@@ -158,15 +158,18 @@ def test_tls_2_replication_reports_tls(cluster):
 def test_tls_3_client_without_tls_is_refused(cluster, request):
     server = cluster.pod(0).container("mysql")
     flag = request.module.NO_TLS_FLAG
-    # A network account (root logs in over the socket alone), its right password, no TLS.
+    # An application's account (no REQUIRE SSL of its own: the server's require_secure_transport
+    # alone refuses it), its right password, no TLS.
+    password = "App-" + secrets.token_urlsafe(12)
+    cluster.sql(0, f"CREATE USER IF NOT EXISTS 'tls_app'@'%' IDENTIFIED BY '{password}'; "
+                   "GRANT SELECT ON app.* TO 'tls_app'@'%';")
     args = [cluster.engine.client, "--protocol=TCP", "--host=127.0.0.1", "--port=3306",
-            f"--user={STATUS_USER}", flag, "--batch", "--skip-column-names"]
+            "--user=tls_app", flag, "--batch", "--skip-column-names"]
     if cluster.engine.client == "mysql":
         # Lets caching_sha2 send the password without TLS (the server's key), so that the
         # refusal is the server's (3159), not the client's own (2061).
         args.insert(1, "--get-server-public-key")
-    result = cluster.runtime.exec(server, args, env={**server.env, "MYSQL_PWD": cluster.passwords["status_password"],
-                                                     "MYSQL_HA_E2E_CLIENT": "1"},
+    result = cluster.runtime.exec(server, args, env={**server.env, "MYSQL_PWD": password, "MYSQL_HA_E2E_CLIENT": "1"},
                                   input="SELECT COUNT(*) FROM app.rows", timeout=30)
     assert result.returncode != 0 and result.stdout == "", result.stdout
     assert "3159" in result.stderr or "insecure transport" in result.stderr, result.stderr
