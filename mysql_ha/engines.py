@@ -401,6 +401,15 @@ _MASTER_SLAVE_STATEMENTS = dict(
 )
 """The statements and status columns of MySQL 5.7 and MariaDB (MySQL 8.4 removed them)."""
 
+_SUPER_READ_ONLY_BOOTSTRAP = dict(
+    # super_read_only stops the init file too: lifted for it alone, before the server takes
+    # any connection, and set back as the pod's configuration had it.
+    sql_bootstrap_begin=("SET SESSION sql_log_bin = 0; SET @mysql_ha_super_read_only = @@GLOBAL.super_read_only; "
+                         "SET GLOBAL super_read_only = OFF"),
+    sql_bootstrap_end="SET GLOBAL super_read_only = @mysql_ha_super_read_only",
+)
+"""How MySQL's init file writes accounts: never binary-logged, past super_read_only."""
+
 _MYSQL_8_ACCOUNTS = dict(
     # SET GLOBAL read_only/super_read_only and the semi-sync variables; STOP/START REPLICA and
     # CHANGE REPLICATION SOURCE; SHOW REPLICA STATUS; FLUSH LOCAL BINARY LOGS;
@@ -411,11 +420,7 @@ _MYSQL_8_ACCOUNTS = dict(
     clone_grants="BACKUP_ADMIN",
     clone_host="%",
     backup_grants="BACKUP_ADMIN",
-    # super_read_only stops the init file too: lifted for it alone, before the server takes
-    # any connection, and set back as the pod's configuration had it.
-    sql_bootstrap_begin=("SET SESSION sql_log_bin = 0; SET @mysql_ha_super_read_only = @@GLOBAL.super_read_only; "
-                         "SET GLOBAL super_read_only = OFF"),
-    sql_bootstrap_end="SET GLOBAL super_read_only = @mysql_ha_super_read_only",
+    **_SUPER_READ_ONLY_BOOTSTRAP,
 )
 """The accounts of MySQL 8.0 and later (dynamic privileges)."""
 
@@ -474,9 +479,7 @@ MYSQL_5_7 = Engine(
     # XtraBackup 2.4 on the donor, over the socket (--slave-info reads SHOW SLAVE STATUS).
     clone_grants="RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT",
     clone_host="localhost",
-    sql_bootstrap_begin=("SET SESSION sql_log_bin = 0; SET @mysql_ha_super_read_only = @@GLOBAL.super_read_only; "
-                         "SET GLOBAL super_read_only = OFF"),
-    sql_bootstrap_end="SET GLOBAL super_read_only = @mysql_ha_super_read_only",
+    **_SUPER_READ_ONLY_BOOTSTRAP,
     # 5.7 keeps the replica's positions in files unless told otherwise: a crash between a
     # commit and the file's update replays or skips transactions. 8.0 made TABLE the default
     # and 8.4 removed both options.

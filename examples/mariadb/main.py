@@ -1,7 +1,8 @@
 """The whole cluster of dist/ on MariaDB 11.4 LTS instead of MySQL 8.4: one prop of the chart.
 
-The pods read the passwords from the Secret "mysql-credentials" (keys root-password and
-replication-password), created outside git.
+The pods read the passwords from the Secret "mysql-credentials" (keys root-password,
+admin-password, status-password, replication-password and clone-password: one per account,
+see the README), created outside git.
 """
 
 import cdk8s

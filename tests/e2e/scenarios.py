@@ -8,6 +8,7 @@ SQL here is what MySQL 8.4+ and MariaDB 11 both understand; the few words that d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -368,8 +369,17 @@ def test_11b_root_and_the_set_accounts_from_other_pods(cluster, request):
                     f"{user} ran {statement!r}: {result.stdout} {result.stderr}")
         users = {tuple(row) for row in cluster.sql(0, "SELECT user, host FROM mysql.user WHERE user = 'root'")}
         assert users == {("root", "localhost")}, f"root accounts on the primary: {users}"
+        # Without the client label, the NetworkPolicy drops the connection before any login.
+        cluster.run_pod("no-label", spec, labels={}).wait_ready(timeout=60)
+        started = time.monotonic()
+        result = _login(cluster, cluster.standalone["no-label"].pod.container("client"), primary, STATUS_USER,
+                        passwords["status_password"])
+        assert result.returncode != 0 and "connect" in result.stderr.lower(), result.stderr
+        assert time.monotonic() - started >= 4, f"refused at once rather than dropped: {result.stderr}"
     finally:
         cluster.delete_pod_named("app-client", grace=1)
+        if "no-label" in cluster.standalone:
+            cluster.delete_pod_named("no-label", grace=1)
     # What each in-memory volume of option files holds: a container's own passwords only.
     pod_dir = cluster.pod(0).dir
     def text_of(volume: str) -> str:
@@ -392,8 +402,23 @@ def test_11b_root_and_the_set_accounts_from_other_pods(cluster, request):
     assert not any(holds(shared, name) for name in passwords), "a password sits in the volume every container shares"
     request.node.user_properties.append(("e2e-report", (
         f"e2e {engine.name} security: root and {ADMIN_USER} refused from a client pod and from mysql-1; "
+        "a pod without the client label dropped by the NetworkPolicy; "
         f"{', '.join(network)} confined to their grants; sidecar, server and shared volumes hold only their own "
         "passwords")))
+
+
+@contextlib.contextmanager
+def _one_pod_set(engine, tmp_path, secret_name: str, keys: dict[str, str], tag: str):
+    """A started 1-pod set whose passwords come from the Secret ``secret_name``, made outside
+    the library with ``keys`` (nothing checks it at synth time)."""
+    chart = MySQLHAChart(cdk8s.Testing.app(), tag, engine=engine,
+                         credentials=MySQLCredentials.from_existing_secret(secret_name), replicas=1,
+                         storage_class_name="standard")
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret_name, "namespace": "mysql"},
+              "stringData": keys}
+    with Cluster([*chart.to_json(), secret], tmp_path, prefix=f"{PREFIX}{tag}{engine.name[:2]}{os.getpid() % 4096:03x}") as small:
+        small.start()
+        yield small
 
 
 def test_12_too_long_replication_password_in_an_existing_secret(engine, tmp_path):
@@ -404,13 +429,7 @@ def test_12_too_long_replication_password_in_an_existing_secret(engine, tmp_path
             "status-password": "Status-" + secrets.token_urlsafe(16),
             "replication-password": "x" * (engine.max_replication_password_length + 1),
             "clone-password": "Clone-" + secrets.token_urlsafe(16)}
-    chart = MySQLHAChart(cdk8s.Testing.app(), "pw", engine=engine,
-                         credentials=MySQLCredentials.from_existing_secret("outside"), replicas=1,
-                         storage_class_name="standard")
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "outside", "namespace": "mysql"},
-              "stringData": keys}
-    with Cluster([*chart.to_json(), secret], tmp_path, prefix=f"{PREFIX}pw{engine.name[:2]}{os.getpid() % 4096:03x}") as small:
-        small.start()
+    with _one_pod_set(engine, tmp_path, "outside", keys, "pw") as small:
         message = f"has {engine.max_replication_password_length + 1} characters; replicas accept at most"
         small.wait_for(lambda: 0 in small.pods and message in small.logs(0, "replication"), timeout=120,
                        what="the sidecar to refuse the password")
@@ -423,13 +442,7 @@ def test_12b_existing_secret_without_the_new_keys(engine, tmp_path):
     keys = {"root-password": "Root-" + secrets.token_urlsafe(16),
             "replication-password": "Repl-" + secrets.token_urlsafe(16),
             "clone-password": "Clone-" + secrets.token_urlsafe(16)}
-    chart = MySQLHAChart(cdk8s.Testing.app(), "keys", engine=engine,
-                         credentials=MySQLCredentials.from_existing_secret("older"), replicas=1,
-                         storage_class_name="standard")
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "older", "namespace": "mysql"},
-              "stringData": keys}
-    with Cluster([*chart.to_json(), secret], tmp_path, prefix=f"{PREFIX}ky{engine.name[:2]}{os.getpid() % 4096:03x}") as small:
-        small.start()
+    with _one_pod_set(engine, tmp_path, "older", keys, "ky") as small:
         message = "the Secret older has no (or an empty) key admin-password status-password"
         small.wait_for(lambda: 0 in small.pods and message in small.logs(0, "init-mysql"), timeout=120,
                        what="init-mysql to name the missing keys")
