@@ -24,7 +24,6 @@ from . import probes
 from .environment import container_env
 from .network import Endpoint, Network
 from .objects import Objects
-from .processes import killpg
 from .runtime import Container, Runtime
 from .volumes import Mount, Volumes
 
@@ -198,7 +197,7 @@ class Kubelet:
         c.probes = {}
         self.runtime.start(c, pod_dir=pod.dir, hostname=pod.name, netns=pod.netns, mounts=mounts, env=env)
         c.probes = probes.probe_states(c.spec, c.started_at)
-        self.log(f"{pod.name}/{c.name} started pid {c.proc.pid}")
+        self.log(f"{pod.name}/{c.name} started pid {c.pid}")
 
     def _spawn_probe(self, pod: Pod, c: Container, probe: probes.Probe) -> subprocess.Popen:
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "stdin": subprocess.DEVNULL}
@@ -251,8 +250,7 @@ class Kubelet:
                 return
             self.log(f"kill {pod.name}")
             for c in pod.all_containers:
-                if c.proc is not None:
-                    killpg(c.proc.pid, signal.SIGKILL)
+                self.runtime.signal_all(c, signal.SIGKILL)
             for c in pod.all_containers:
                 self.runtime.stop(c, 0)
             self._release(pod, "Failed")
