@@ -212,7 +212,9 @@ class Kubelet:
     def _restart(self, pod: Pod, c: Container, why: str) -> None:
         self.log(f"{pod.name}/{c.name}: {why}, restarting")
         proc = c.proc
-        self.runtime.stop(c, pod.grace)
+        # Held in this step, as every sync of the loop: a container that ignores SIGTERM holds
+        # the loop for the grace period (a kubelet's pod workers would hold only this pod).
+        self._stop(pod, c, pod.grace)
         c.ready = False
         if pod.restart_policy == "Always":
             c.restarts += 1
@@ -234,12 +236,17 @@ class Kubelet:
                 return
             self.log(f"terminate {pod.name}")
             pod.phase = "Terminating"
-            threads = [threading.Thread(target=self.runtime.stop, args=(c, grace)) for c in pod.all_containers]
+            threads = [threading.Thread(target=self._stop, args=(pod, c, grace)) for c in pod.all_containers]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             self._release(pod, "Terminated")
+
+    def _stop(self, pod: Pod, c: Container, grace: float) -> None:
+        how = self.runtime.stop(c, grace)
+        if how:
+            self.log(f"{pod.name}/{c.name} {how}")
 
     def kill(self, pod: Pod) -> None:
         """SIGKILL to every process of the pod at once (its node crashed, or a deletion with

@@ -322,22 +322,28 @@ class Runtime:
                 raise subprocess.TimeoutExpired(argv, timeout, output=stdout, stderr=stderr) from None
         return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
-    def stop(self, c: Container, grace: float) -> None:
+    def stop(self, c: Container, grace: float) -> str | None:
         """As the kubelet stops a container: SIGTERM to its PID 1 alone (ignored by a PID 1
         without a handler for it), then, if PID 1 still runs after the grace period, SIGKILL
-        to every process of the container."""
+        to every process of the container. Says how a running container ended ("ended after
+        N s on SIGTERM", "killed at the grace period of N s"); None if it was not running."""
         if c.proc is None:
-            return
+            return None
+        how = None
         if c.proc.poll() is None:
+            started = time.monotonic()
             if c.pid is not None:
                 signal_process(c.pid, signal.SIGTERM)
             try:
                 c.proc.wait(timeout=grace)
+                how = f"ended after {time.monotonic() - started:.1f} s on SIGTERM (exit {c.proc.returncode})"
             except subprocess.TimeoutExpired:
                 self.kill(c)
+                how = f"killed at the grace period of {grace:g} s"
         self.reap(c)
         c.proc = None
         c.pid = None
+        return how
 
     def signal_all(self, c: Container, sig: int) -> None:
         """``sig`` to every process of the container at once (a crash, an OOM kill): its PID 1
