@@ -88,7 +88,9 @@ log "restoring backup ${chosen}${stop:+ to ${when} with the binary logs of ${bin
 mkdir -p "$staging"
 rclone copy "$location/backups/$chosen" "$staging/backup"
 if [ -n "$stop" ]; then
-  rclone copy "$location/binlogs/$binlog_pod" "$staging/binlogs" --include 'mysql-bin.[0-9]*'
+  # Not the partial file (name.<hash>.partial) of a copy that was killed on a local target.
+  rclone copy "$location/binlogs/$binlog_pod" "$staging/binlogs" \
+    --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *'
 fi
 printf 'backup=%s\nbinlog_source=%s\narchived_until=%s\n' "$chosen" "${stop:+$binlog_pod}" "$until" >"$staging/plan.tmp"
 mv "$staging/plan.tmp" "$staging/plan"

@@ -112,7 +112,7 @@ root_password=$(<"${MYSQL_HA_SECRET_DIR}/root-password")
 [[ -n $root_password ]] || die "the root password in the Secret is empty"
 replay=()
 if [[ -n $binlog_source ]]; then
-  mapfile -t files < <(find "$staging/binlogs" -maxdepth 1 -name 'mysql-bin.[0-9]*' -printf '%f\n' | sort)
+  mapfile -t files < <(find "$staging/binlogs" -maxdepth 1 -name 'mysql-bin.[0-9]*' ! -name '*.partial' -printf '%f\n' | sort)
   ((${#files[@]} > 0)) || die "no archived binary log of ${binlog_source} was fetched"
   start=-1
   for i in "${!files[@]}"; do
