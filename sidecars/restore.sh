@@ -17,6 +17,8 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
+# SIGTERM abandons the work at once (see common.sh).
+end_on_term "$@"
 
 data_root=${MYSQL_HA_DATA_ROOT:?}
 datadir=$data_root/mysql
