@@ -322,3 +322,29 @@ def test_12_too_long_replication_password_in_an_existing_secret(engine, tmp_path
         small.wait_for(lambda: 0 in small.pods and message in small.logs(0, "replication"), timeout=120,
                        what="the sidecar to refuse the password")
         assert not small.pod(0).ready
+
+
+def test_12c_pod_deletion_ends_promptly(cluster, request):
+    """``kubectl delete pod`` of a replica with the pod's own grace period, as a drain, a
+    scale-down or a rollout step does: the kubelet sends SIGTERM to each container's PID 1
+    alone, and a script that ignored it would hold the pod until SIGKILL at the end of
+    terminationGracePeriodSeconds. Every container ends on SIGTERM, so the pod is gone in
+    seconds; the StatefulSet then recreates it, and it is ready again on its claim."""
+    grace = cluster.template["terminationGracePeriodSeconds"]
+    declared = int(cluster.objects.config_maps[f"{cluster.set_name}-topology"]["data"]["primary-ordinal"])
+    pods = len(cluster.pods)
+    ordinal = max(cluster.pods)
+    assert ordinal != declared, "the scenario deletes a replica"
+    name = cluster.pod(ordinal).name
+    first_event = len(cluster.events)
+    started = time.monotonic()
+    cluster.delete_pod(ordinal)
+    seconds = time.monotonic() - started
+    # How each container ended ("ended after N s on SIGTERM", "killed at the grace period").
+    ended = [what for _, what in cluster.events[first_event:] if what.startswith(f"{name}/")]
+    cluster.wait_ready(pods, timeout=180)
+    assert replicating(cluster, ordinal), replica_status(cluster, ordinal)
+    line = f"e2e {cluster.engine.name} pod deletion: {seconds:.1f} s (grace {grace} s)"
+    request.node.user_properties.append(("e2e-report", line))
+    assert seconds < 15, f"deleting {name} took {seconds:.1f} s (grace {grace} s): {ended}"
+    assert not any("killed" in what for what in ended), ended
