@@ -8,10 +8,14 @@
 #   3. keeps the newest MYSQL_HA_KEEP backups and, with a maximum age, only those newer
 #      than it (never deleting the newest), then deletes the archived binary logs that
 #      only the deleted backups needed (closed before the oldest kept backup started).
+# On SIGTERM (the Job is deleted or runs out of time) it abandons the upload at once: rclone,
+# told to stop, deletes the partial file it was writing; without its manifest the backup is
+# unfinished, and the next run deletes it.
 set -eu
 # shellcheck source=target.sh
 . "${MYSQL_HA_SCRIPTS_DIR:-/opt/mysql-ha}/target.sh"
 load_target_credentials
+stop_on_term 143 "upload abandoned: the backup has no manifest, and the next run deletes it"
 
 location=${MYSQL_HA_BACKUP_LOCATION:?}
 out=${MYSQL_HA_STAGING_DIR:?}/out
@@ -31,19 +35,20 @@ complete_backups() {
 
 unfinished_cutoff=$(value unfinished_cutoff "$out/retention")
 complete=$(complete_backups)
-rclone lsf --dirs-only "$location/backups" 2>/dev/null | tr -d / | sort | while read -r dir; do
+# A loop in this shell, not in a pipeline's subshell: `run` and the SIGTERM trap are this shell's.
+for dir in $(rclone lsf --dirs-only "$location/backups" 2>/dev/null | tr -d / | sort); do
   printf '%s\n' "$complete" | grep -qx "$dir" && continue
   if older "$dir" "$unfinished_cutoff"; then
     log "deleting ${dir}: it never finished"
-    rclone purge "$location/backups/$dir"
+    run rclone purge "$location/backups/$dir"
   fi
 done
 
 log "uploading backup $name to ${MYSQL_HA_BACKUP_TARGET}"
 for file in "$out/$name"/data.*; do
-  rclone copyto "$file" "$location/backups/$name/${file##*/}"
+  run rclone copyto "$file" "$location/backups/$name/${file##*/}"
 done
-rclone copyto "$out/$name/manifest" "$location/backups/$name/manifest"
+run rclone copyto "$out/$name/manifest" "$location/backups/$name/manifest"
 # A run started earlier by hand and still uploading would delete this one's data as
 # unfinished: then this backup is not complete either.
 if [ -z "$(rclone lsf "$location/backups/$name/" --include 'data.*' 2>/dev/null)" ]; then
@@ -62,7 +67,7 @@ for dir in $backups; do
   [ "$dir" = "$newest" ] && break
   if [ "$excess" -gt 0 ] || older "$dir" "$age_cutoff"; then
     log "deleting backup ${dir} (retention: keep ${MYSQL_HA_KEEP}${age_cutoff:+, newer than ${age_cutoff}})"
-    rclone purge "$location/backups/$dir"
+    run rclone purge "$location/backups/$dir"
   fi
   excess=$((excess - 1))
 done
@@ -73,7 +78,7 @@ if [ -n "$oldest" ]; then
   oldest_start=$(rclone cat "$location/backups/$oldest/manifest" | sed -n 's/^started_epoch=//p')
   age=$(($(date -u +%s) - oldest_start))
   if [ "$age" -gt 0 ]; then
-    rclone delete "$location/binlogs" --min-age "${age}s" --include 'mysql-bin.[0-9]*' 2>/dev/null || true
+    run rclone delete "$location/binlogs" --min-age "${age}s" --include 'mysql-bin.[0-9]*' 2>/dev/null || true
   fi
 fi
 log "kept: $(complete_backups | tr '\n' ' ')"

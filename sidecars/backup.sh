@@ -16,6 +16,8 @@ set -o errexit -o nounset -o pipefail
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
 # shellcheck source=copy.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/copy.sh"
+# SIGTERM abandons the work at once (see common.sh).
+end_on_term "$@"
 
 POD_SET=${MYSQL_HA_SET:?}
 staging=${MYSQL_HA_STAGING_DIR:?}

@@ -18,6 +18,8 @@ set -o errexit -o nounset -o pipefail
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
 # shellcheck source=copy.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/copy.sh"
+# SIGTERM abandons the work at once (see common.sh).
+end_on_term "$@"
 
 pod_identity
 datadir=${MYSQL_HA_DATA_ROOT:?}/mysql

@@ -6,6 +6,41 @@
 log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${0##*/}" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# On a pod's deletion (and a liveness restart) the kubelet sends SIGTERM to each container's
+# PID 1 alone, SIGKILL to all of it terminationGracePeriodSeconds later. bash as PID 1 ignores
+# SIGTERM unless it traps it, and runs a trap only once its foreground command has ended: a
+# long-running script traps it and sleeps through `pause`, or runs as `end_on_term` says.
+
+# pause SECONDS: sleeps, in the background and waited for, so that a trapped SIGTERM
+# interrupts it at once.
+pause() {
+  sleep "$1" &
+  local pid=$!
+  wait "$pid" || kill "$pid" 2>/dev/null || true
+}
+
+# end_on_term: for a script that is its container's PID 1 and works through long steps (a
+# copy, a restore), called before anything else: the script runs again as a child of PID 1,
+# which sends SIGTERM on to it. bash that is not PID 1 ends on SIGTERM at once, with its EXIT
+# trap; the step under way ends with the container (the kernel kills what is left of a PID
+# namespace when its PID 1 ends). The work is abandoned, never half-marked: these scripts
+# mark finished work by a last rename, and a new start redoes it. Exits with the child's
+# status (143 when SIGTERM ended it).
+end_on_term() {
+  (($$ == 1)) || return 0
+  "$BASH" "$0" "$@" &
+  local child=$! status=0
+  # shellcheck disable=SC2064  # the child's pid is known now
+  trap "log 'SIGTERM: abandoning the work (a new start redoes it)'; kill -TERM ${child} 2>/dev/null || true" TERM
+  wait "$child" || status=$?
+  # A status above 128 may be the trap's interruption of wait: then the child's own follows.
+  if ((status > 128)) && kill -0 "$child" 2>/dev/null; then
+    status=0
+    wait "$child" || status=$?
+  fi
+  exit "$status"
+}
+
 # pod_identity: POD_SET (the StatefulSet name) and POD_ORDINAL from the pod's
 # hostname, "mysql-2" -> "mysql" and 2.
 pod_identity() {

@@ -20,9 +20,14 @@
 #     running server (MYSQL_HA_SQL_RELOAD_TLS) and the backup server is restarted with
 #     it once no clone is in flight.
 # For backup-stream engines it also serves hot backups to the next pod's clone.
+# On SIGTERM (the pod is deleted, drained, scaled down or rolled) it ends within a second:
+# the watch loop finishes the round under way, the backup server stops (a clone streaming
+# from this pod fails and is redone), and the container exits 0.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
+# Until the watch loop runs there is nothing to finish: SIGTERM ends the container at once.
+trap 'log "SIGTERM: stopping"; exit 0' TERM
 
 pod_identity
 ready_marker=${MYSQL_HA_RUN_DIR}/replication-ready
@@ -38,7 +43,7 @@ replication_password=$(<"${MYSQL_HA_AUTH_DIR:?}/replication-password")
   || die "the replication password in the Secret has ${#replication_password} characters; replicas accept at most ${MYSQL_HA_MAX_REPLICATION_PASSWORD_LENGTH}: store a shorter one"
 
 log "waiting for the local server"
-until sql <<<"SELECT 1" >/dev/null 2>&1; do sleep 0.5; done
+until sql <<<"SELECT 1" >/dev/null 2>&1; do pause 0.5; done
 
 user=$(sql_string "$MYSQL_HA_REPLICATION_USER")
 password=$(sql_string "$replication_password")
@@ -306,11 +311,13 @@ close_binlog() {
 }
 
 # watch_replication: beats every second, converging on the declared primary; with TLS
-# on, it also carries a renewed certificate to the servers.
+# on, it also carries a renewed certificate to the servers. Runs in the background; SIGTERM
+# ends it after the round under way.
 watch_replication() {
-  local wanted fingerprint loaded
+  local wanted fingerprint loaded stopping=''
+  trap 'stopping=yes' TERM
   loaded=$(tls_fingerprint)
-  while true; do
+  while [[ -z $stopping ]]; do
     touch "$heartbeat"
     fingerprint=$(tls_fingerprint) || fingerprint=$loaded
     if [[ $fingerprint != "$loaded" ]]; then
@@ -328,7 +335,7 @@ watch_replication() {
         restart_receiver
       fi
     fi
-    sleep 1
+    [[ -n $stopping ]] || pause 1
   done
 }
 
@@ -340,24 +347,41 @@ start_backup_server() {
   printf '%s' "$!" >"$backup_server_pid"
 }
 
+# stop: on SIGTERM, ends the watch loop after its round and the backup server, then the
+# container. A clone streaming from this pod is cut off, and the recipient clones again.
+stop() {
+  log "SIGTERM: stopping the watch loop${serving:+ and the backup server}"
+  kill -TERM "$watcher" 2>/dev/null || true
+  [[ -z $serving ]] || kill -TERM "$(<"$backup_server_pid")" 2>/dev/null || true
+  wait "$watcher" || true
+  exit 0
+}
+
 touch "$heartbeat" "$ready_marker"
+serving=''
 if [[ $MYSQL_HA_CLONE_METHOD == backup-stream ]]; then
   rm -f "$backup_server_restart"
   start_backup_server
-  watch_replication &
-  watcher=$!
-  while true; do
-    wait -n || true
-    # The watch loop stopped the backup server for a renewed certificate (socat reads its
-    # certificate once, when it starts): start it again.
-    if [[ -e $backup_server_restart ]] && kill -0 "$watcher" 2>/dev/null; then
-      rm -f "$backup_server_restart"
-      log "restarting the backup server with the renewed certificate"
-      start_backup_server
-      continue
-    fi
-    # Either one ending ends the container, and the kubelet starts it again.
-    die "the backup server or the watch loop stopped"
-  done
+  serving=yes
 fi
-watch_replication
+# In the background, so that SIGTERM reaches this shell's trap at once (bash runs a trap
+# only after its foreground command).
+watch_replication &
+watcher=$!
+trap stop TERM
+while true; do
+  status=0
+  wait -n || status=$?
+  # The watch loop stopped the backup server for a renewed certificate (socat reads its
+  # certificate once, when it starts): start it again.
+  if [[ -n $serving && -e $backup_server_restart ]] && kill -0 "$watcher" 2>/dev/null; then
+    rm -f "$backup_server_restart"
+    log "restarting the backup server with the renewed certificate"
+    start_backup_server
+    continue
+  fi
+  # Either one ending ends the container, and the kubelet starts it again (the watch loop
+  # said why it ended).
+  [[ -n $serving ]] || exit "$status"
+  die "the backup server or the watch loop stopped"
+done

@@ -10,10 +10,13 @@
 # A backup that is missing or unfinished (no manifest), a point in time before the
 # oldest backup or after the last archived binary log: it fails with one message naming
 # what the target holds, and leaves no data directory behind (no server starts).
+# On SIGTERM it abandons the fetch at once: without its plan the staging directory is
+# fetched again by the next start.
 set -eu
 # shellcheck source=target.sh
 . "${MYSQL_HA_SCRIPTS_DIR:-/opt/mysql-ha}/target.sh"
 load_target_credentials
+stop_on_term 143 "fetch abandoned (the next start fetches again)"
 
 utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
@@ -86,9 +89,11 @@ fi
 
 log "restoring backup ${chosen}${stop:+ to ${when} with the binary logs of ${binlog_pod}} from ${MYSQL_HA_BACKUP_TARGET}"
 mkdir -p "$staging"
-rclone copy "$location/backups/$chosen" "$staging/backup"
+run rclone copy "$location/backups/$chosen" "$staging/backup"
 if [ -n "$stop" ]; then
-  rclone copy "$location/binlogs/$binlog_pod" "$staging/binlogs" --include 'mysql-bin.[0-9]*'
+  # Not the partial file (name.<hash>.partial) of a copy that was killed on a local target.
+  run rclone copy "$location/binlogs/$binlog_pod" "$staging/binlogs" \
+    --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *'
 fi
 printf 'backup=%s\nbinlog_source=%s\narchived_until=%s\n' "$chosen" "${stop:+$binlog_pod}" "$until" >"$staging/plan.tmp"
 mv "$staging/plan.tmp" "$staging/plan"

@@ -17,6 +17,8 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=common.sh
 source "${MYSQL_HA_SCRIPTS_DIR}/common.sh"
+# SIGTERM abandons the work at once (see common.sh).
+end_on_term "$@"
 
 data_root=${MYSQL_HA_DATA_ROOT:?}
 datadir=$data_root/mysql
@@ -110,7 +112,7 @@ binlog_gtids() {
 
 replay=()
 if [[ -n $binlog_source ]]; then
-  mapfile -t files < <(find "$staging/binlogs" -maxdepth 1 -name 'mysql-bin.[0-9]*' -printf '%f\n' | sort)
+  mapfile -t files < <(find "$staging/binlogs" -maxdepth 1 -name 'mysql-bin.[0-9]*' ! -name '*.partial' -printf '%f\n' | sort)
   ((${#files[@]} > 0)) || die "no archived binary log of ${binlog_source} was fetched"
   start=-1
   for i in "${!files[@]}"; do

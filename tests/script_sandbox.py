@@ -257,17 +257,21 @@ class Pod:
             capture_output=True, text=True, timeout=30,
         )
 
-    def run_sidecar(self, beats: int = 1, timeout: float = 20, **extra: str) -> subprocess.CompletedProcess:
+    def run_sidecar(self, beats: int = 1, timeout: float = 20, terminate: bool = False,
+                    **extra: str) -> subprocess.CompletedProcess:
         """Runs replication.sh until its watch loop has gone round ``beats`` times (then stops
-        it: returncode None) or until it ends on its own (returncode its exit status)."""
+        it: returncode None) or until it ends on its own (returncode its exit status). With
+        ``terminate``, the watch loop's rounds last a minute, and after ``beats`` rounds the
+        script gets SIGTERM, as its container's PID 1 would: returncode is its exit status
+        then, and ``seconds`` how long it took to end."""
+        stubs = {"STUB_WATCH_INTERVAL": WATCH_INTERVAL, "STUB_WATCH_SECONDS": "60" if terminate else "0.05", **extra}
         scripts_dir = self.path_in("replication", "/opt/mysql-ha")
         out, err = self.root / "sidecar.out", self.root / "sidecar.err"
         sleeps = self.log / "sleeps"
         with out.open("w") as stdout, err.open("w") as stderr:
             process = subprocess.Popen(
                 ["bash", str(scripts_dir / "replication.sh")],
-                env=self.environment("replication", STUB_WATCH_INTERVAL=WATCH_INTERVAL, STUB_WATCH_SECONDS="0.05",
-                                     **extra),
+                env=self.environment("replication", **stubs),
                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True,
             )
         deadline = time.monotonic() + timeout
@@ -282,13 +286,24 @@ class Pod:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"replication.sh neither watched nor ended in {timeout}s:\n{err.read_text()}")
                 time.sleep(0.02)
+            if terminate and returncode is None:
+                started = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+                try:
+                    returncode = process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(f"replication.sh did not end on SIGTERM in {timeout}s:\n{err.read_text()}")
+                seconds = time.monotonic() - started
         finally:
             try:
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             process.wait()
-        return subprocess.CompletedProcess(process.args, returncode, out.read_text(), err.read_text())
+        result = subprocess.CompletedProcess(process.args, returncode, out.read_text(), err.read_text())
+        if terminate:
+            result.seconds = seconds
+        return result
 
     def calls(self) -> str:
         path = self.log / "calls"

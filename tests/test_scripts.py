@@ -3,10 +3,13 @@ functions of common.sh, run for real in bash (see ``script_sandbox.py``)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -251,3 +254,72 @@ def test_declared_primary_refuses_what_is_no_ordinal(tmp_path, text):
 def test_gtid_of_joins_a_set_printed_over_lines():
     result = run_bash(r"printf 'a:1-5,\\nb:1-3\n' | gtid_of")
     assert result.stdout == "a:1-5,b:1-3"
+
+
+# --- SIGTERM: what a container's PID 1 gets on a pod's deletion ------------------------------
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def _wait_for_file(path: Path, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+    return path.read_text().strip()
+
+
+def test_target_run_hands_sigterm_to_the_command_under_way_and_ends(tmp_path):
+    """The POSIX scripts' rclone runs through `run`: SIGTERM reaches it (rclone then deletes
+    its partial file) and the script ends with the status stop_on_term names, at once."""
+    child = tmp_path / "child"
+    script = (f'. "{SIDECARS}/target.sh"; set -eu; stop_on_term 7 "stopping"; '
+              f'run sh -c \'echo $$ > "{child}"; exec sleep 60\'; echo never')
+    process = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        pid = int(_wait_for_file(child))
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=10)
+        assert time.monotonic() - started < 1
+        assert process.returncode == 7 and "never" not in stdout and "SIGTERM: stopping" in stderr
+        assert not Path(f"/proc/{pid}").exists(), "the command under way outlived the script"
+    finally:
+        _kill_group(process)
+
+
+def test_target_run_returns_the_commands_status(tmp_path):
+    result = subprocess.run(["sh", "-c", f'. "{SIDECARS}/target.sh"; run sh -c "exit 3" || echo "status $?"'],
+                            capture_output=True, text=True, timeout=10)
+    assert result.stdout == "status 3\n", result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs a PID namespace (root)")
+def test_end_on_term_makes_a_bash_pid_1_end_at_once(tmp_path):
+    """bash as PID 1 ignores SIGTERM, and defers a trap while its foreground command runs:
+    end_on_term runs the script as PID 1's child, which ends on SIGTERM at once."""
+    worker = tmp_path / "worker"
+    script = tmp_path / "long.sh"
+    script.write_text(f'source "{SIDECARS}/common.sh"\nend_on_term "$@"\ntrap \'echo "EXIT trap" >&2\' EXIT\n'
+                      f'echo "$$ $1" > "{worker}"\nsleep 60\necho never\n')
+    process = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "bash", str(script), "argument"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        pid, argument = _wait_for_file(worker).split()
+        assert pid != "1" and argument == "argument", "the script runs again, as PID 1's child, with its arguments"
+        pid_1 = int(Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()[0])
+        started = time.monotonic()
+        os.kill(pid_1, signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=10)
+        assert time.monotonic() - started < 1
+        assert process.returncode == 143 and "never" not in stdout
+        assert "SIGTERM: abandoning the work" in stderr and "EXIT trap" in stderr
+    finally:
+        _kill_group(process)

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import subprocess
 import time
 
 import pytest
@@ -406,3 +409,39 @@ def test_status_with_every_replica_answering_names_none_as_silent(tmp_path):
     assert "not answering" not in result.stdout
     assert result.stdout.splitlines()[-1] == "most advanced replica: mysql-2"  # equal sets: the last
 
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+@pytest.mark.parametrize("ordinal", [0, 1])
+def test_sidecar_ends_within_a_second_on_sigterm(tmp_path, engine_name, ordinal):
+    """As its container's PID 1 the sidecar gets the kubelet's SIGTERM alone, and bash would
+    ignore it without a trap: the pod's deletion would wait out the grace period. The watch
+    loop's sleep (a minute here) is cut short, the backup server stops with it."""
+    pod = positioned_replica(tmp_path, engine_name) if ordinal else Pod(tmp_path, engine_name, 0)
+    result = pod.run_sidecar(beats=1, terminate=True)
+    assert result.returncode == 0, result.stderr
+    assert result.seconds < 1, f"ended {result.seconds:.1f} s after SIGTERM"
+    serves = mysql_ha.ENGINES[engine_name].serves_backup_streams
+    stopping = "SIGTERM: stopping the watch loop" + (" and the backup server" if serves else "")
+    assert stopping in result.stderr
+
+
+def test_sidecar_waiting_for_its_server_ends_on_sigterm(tmp_path):
+    pod = Pod(tmp_path, "mysql-8.4", 1)
+    scripts_dir = pod.path_in("replication", "/opt/mysql-ha")
+    process = subprocess.Popen(["bash", str(scripts_dir / "replication.sh")],
+                               env=pod.environment("replication", STUB_SERVER_DOWN="1"), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        time.sleep(1)
+        assert process.poll() is None, process.communicate()[1]
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+        assert time.monotonic() - started < 1
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert process.returncode == 0 and "waiting for the local server" in stderr and "SIGTERM: stopping" in stderr

@@ -1,6 +1,6 @@
 """A pod emulator: runs the pods of synthesized manifests (a StatefulSet's, Jobs made from
 CronJobs, pods a test starts by itself) from root filesystems that stand in for their images
-(``images``), as processes in network, mount and UTS namespaces. ``cluster.py`` is the entry
+(``images``), as processes in network, mount, UTS and PID namespaces. ``cluster.py`` is the entry
 point and says which module does what."""
 
 from .cluster import Cluster

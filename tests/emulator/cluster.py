@@ -11,6 +11,9 @@ in a claims folder that two clusters may share), probes and their timings, repli
 init-container order, restartPolicy, a Job's backoffLimit and activeDeadlineSeconds,
 NetworkPolicy (ingress: pod, namespace and ipBlock peers, numeric and named ports) with the
 Namespace objects' labels.
+terminationGracePeriodSeconds. Each container is its own PID namespace with its command as
+PID 1; stopping one is the kubelet's: SIGTERM to PID 1 alone (a shell without a TERM trap
+ignores it), SIGKILL to all of it at the end of the grace period.
 
 What a test calls (besides the StatefulSet's scale, delete_pod, kill_container, sql, ...):
     run_job(cronjob, job_name=None) -> Job     a Job from a CronJob's jobTemplate (jobs.py)
@@ -27,7 +30,8 @@ Where the work is done:
     jobs.py         the Job controller: pods from the template, backoffLimit, deadline
     standalone.py   a pod run from a plain pod spec
     pods.py         pod lifecycle: init containers, restarts and backoff, restartPolicy, termination
-    runtime.py      containers: overlay root on the image, mounts, chroot, setpriv, exec
+    runtime.py      containers: PID namespace, overlay root on the image, mounts, chroot, setpriv,
+                    exec, stop (SIGTERM to PID 1, SIGKILL at the grace period)
     probes.py       startup, liveness and readiness probes
     volumes.py      emptyDir, configMap, secret and claim volumes, fsGroup
     environment.py  a container's environment

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import EmulatorError, SQLError
 from .pods import Pod
-from .processes import killpg, process_group
+from .processes import process_group
 
 SERVER_CONTAINER = "mysql"
 
@@ -46,12 +46,13 @@ class SetOperations:
             self.held.discard(ordinal)
 
     def kill_container(self, ordinal: int, name: str, sig: int = signal.SIGKILL) -> None:
-        """Signals a container's whole process group, as a crash or an OOM kill would."""
+        """Signals every process of a container at once (its PID 1 and process group), as a
+        crash or an OOM kill would."""
         container = self.pods[ordinal].container(name)
         if container.proc is None:
             raise EmulatorError(f"container {name} of pod {ordinal} is not running")
         self.log(f"signal {sig} to {self.pods[ordinal].name}/{name}")
-        killpg(container.proc.pid, sig)
+        self.runtime.signal_all(container, sig)
 
     def partition(self, ordinal: int) -> None:
         """Cuts pod N off the network (its link goes down); the pod itself keeps running."""

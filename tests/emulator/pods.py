@@ -24,7 +24,6 @@ from . import probes
 from .environment import container_env
 from .network import Endpoint, Network
 from .objects import Objects
-from .processes import killpg
 from .runtime import Container, Runtime
 from .volumes import Mount, Volumes
 
@@ -202,7 +201,7 @@ class Kubelet:
         c.probes = {}
         self.runtime.start(c, pod_dir=pod.dir, hostname=pod.name, netns=pod.netns, mounts=mounts, env=env)
         c.probes = probes.probe_states(c.spec, c.started_at)
-        self.log(f"{pod.name}/{c.name} started pid {c.proc.pid}")
+        self.log(f"{pod.name}/{c.name} started pid {c.pid}")
 
     def _spawn_probe(self, pod: Pod, c: Container, probe: probes.Probe) -> subprocess.Popen:
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "stdin": subprocess.DEVNULL}
@@ -217,7 +216,9 @@ class Kubelet:
     def _restart(self, pod: Pod, c: Container, why: str) -> None:
         self.log(f"{pod.name}/{c.name}: {why}, restarting")
         proc = c.proc
-        self.runtime.stop(c, pod.grace)
+        # Held in this step, as every sync of the loop: a container that ignores SIGTERM holds
+        # the loop for the grace period (a kubelet's pod workers would hold only this pod).
+        self._stop(pod, c, pod.grace)
         c.ready = False
         if pod.restart_policy == "Always":
             c.restarts += 1
@@ -239,12 +240,17 @@ class Kubelet:
                 return
             self.log(f"terminate {pod.name}")
             pod.phase = "Terminating"
-            threads = [threading.Thread(target=self.runtime.stop, args=(c, grace)) for c in pod.all_containers]
+            threads = [threading.Thread(target=self._stop, args=(pod, c, grace)) for c in pod.all_containers]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             self._release(pod, "Terminated")
+
+    def _stop(self, pod: Pod, c: Container, grace: float) -> None:
+        how = self.runtime.stop(c, grace)
+        if how:
+            self.log(f"{pod.name}/{c.name} {how}")
 
     def kill(self, pod: Pod) -> None:
         """SIGKILL to every process of the pod at once (its node crashed, or a deletion with
@@ -255,8 +261,7 @@ class Kubelet:
                 return
             self.log(f"kill {pod.name}")
             for c in pod.all_containers:
-                if c.proc is not None:
-                    killpg(c.proc.pid, signal.SIGKILL)
+                self.runtime.signal_all(c, signal.SIGKILL)
             for c in pod.all_containers:
                 self.runtime.stop(c, 0)
             self._release(pod, "Failed")

@@ -1,10 +1,12 @@
-"""Host processes: running a tool, signalling a process group, listing its members."""
+"""Host processes: running a tool, signalling a process or a process group, listing a
+group's members or a process's children."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from .errors import EmulatorError
@@ -29,6 +31,47 @@ def killpg(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def signal_process(pid: int, sig: int) -> None:
+    """Signals one process; a process that is already gone is no error."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Waits until ``pid`` has ended (gone, or a zombie nobody reaped yet); False if it still
+    runs after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            # The state follows the command's parenthesized name, which may hold blanks.
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
+def children(pid: int) -> list[int]:
+    """The children of ``pid`` (host pids), from ``/proc/<pid>/task/*/children``; none once
+    it is gone."""
+    found = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def process_group(pgid: int) -> list[int]:

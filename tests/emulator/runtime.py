@@ -1,20 +1,30 @@
 """The container runtime: runs a container's command inside its image, as containerd and
 runc would on a kubelet's node.
 
-A container gets its own mount and UTS namespaces inside its pod's network namespace. Its
-root is an overlay whose lower layer is the image's root filesystem (``emulator.images``,
-left untouched) and whose upper layer is fresh for every start, under the pod's folder.
-Into that root go /proc, a minimal /dev, /sys (read-only), the pod's /etc/hosts and
-/etc/hostname, and the pod's volumes at their mountPaths; mount points the image lacks are
-made in the overlay, and so is the working directory (``workingDir``, else the image's
-WORKDIR). The root is made read-only last, when readOnlyRootFilesystem asks for it (a bind
-mount copies the read-only flag of its source's mount). Then ``unshare --root --wd`` (a
-chroot into the working directory), and the image's own ``setpriv`` takes the manifest's
-user, groups and capabilities and runs the command: ``command`` in place of the image's
-ENTRYPOINT, ``args`` in place of its CMD.
+A container gets its own mount, UTS and PID namespaces inside its pod's network namespace:
+its command is PID 1 there, and its /proc lists only its own processes. Its root is an
+overlay whose lower layer is the image's root filesystem (``emulator.images``, left
+untouched) and whose upper layer is fresh for every start, under the pod's folder. Into
+that root go /proc (of the container's PID namespace), a minimal /dev, /sys (read-only),
+the pod's /etc/hosts and /etc/hostname, and the pod's volumes at their mountPaths; mount
+points the image lacks are made in the overlay, and so is the working directory
+(``workingDir``, else the image's WORKDIR). The root is made read-only last, when
+readOnlyRootFilesystem asks for it (a bind mount copies the read-only flag of its source's
+mount). Then ``unshare --root --wd`` (a chroot into the working directory), and the image's
+own ``setpriv`` takes the manifest's user, groups and capabilities and runs the command:
+``command`` in place of the image's ENTRYPOINT, ``args`` in place of its CMD.
 
-``kubectl exec`` and exec probes enter the same namespaces, root and working directory with
-``nsenter``.
+Stopping a container is the kubelet's: SIGTERM to its PID 1 alone, and SIGKILL at the end
+of the grace period. The kernel delivers to a namespace's PID 1 only the signals it has a
+handler for (SIGKILL always): a shell without a TERM trap ignores SIGTERM, as it does on a
+real node. When PID 1 ends, the kernel kills every other process of its namespace: the
+container ends with its PID 1.
+
+The process the runtime holds (``Container.proc``) is ``unshare --fork``'s parent, which
+stays on the host and ends with PID 1 (with its exit status); ``Container.pid`` is PID 1's
+pid on the host, the one signals go to. ``kubectl exec`` and exec probes enter the same
+namespaces (the PID namespace too), root and working directory with ``nsenter``; a probe that
+times out has only its own processes killed.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from emulator.images import ImageStandIn
 
 from .errors import EmulatorError
 from .probes import ProbeState
-from .processes import host_tool, killpg, rooted_at
+from .processes import children, host_tool, killpg, rooted_at, signal_process, wait_gone
 from .volumes import Mount
 
 # containerd's default capability set for a container that drops none.
@@ -42,6 +52,8 @@ DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 # Variables the start script's bash adds to the environment it passes on.
 SHELL_VARIABLES = ("SHLVL", "PWD", "OLDPWD", "_")
 ENTER_SECONDS = 10
+# How long the end of a killed container's PID 1 (and with it its namespace) may take.
+GONE_SECONDS = 10
 
 
 @dataclass
@@ -50,7 +62,8 @@ class Container:
     image: ImageStandIn
     init: bool
     pod_security: dict = field(default_factory=dict)  # the pod's securityContext
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen | None = None  # the runtime's process on the host: ends with PID 1
+    pid: int | None = None  # the container's PID 1, as the host numbers it
     started_at: float = 0.0
     restarts: int = 0
     not_before: float = 0.0  # restart backoff
@@ -198,15 +211,16 @@ class Runtime:
             log.flush()
             proc = subprocess.Popen(
                 [host_tool("nsenter"), f"--net=/run/netns/{netns}", "--",
-                 host_tool("unshare"), "--mount", "--uts", "--propagation", "private",
-                 host_tool("bash"), str(script)],
+                 host_tool("unshare"), "--mount", "--uts", "--pid", "--fork", "--kill-child", "--propagation",
+                 "private", host_tool("bash"), str(script)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 env=env, cwd="/",
             )
-        self._wait_entered(c.name, proc)
+        pid = self._wait_entered(c.name, proc)
         # Published only now: exec and probes need the container's root.
         c.env = env
         c.proc = proc
+        c.pid = pid
         c.started_at = time.monotonic()
         c.startup_passed = False
         c.ready = False
@@ -250,60 +264,113 @@ class Runtime:
         return "\n".join(lines) + "\n"
 
     @staticmethod
-    def _wait_entered(name: str, proc: subprocess.Popen) -> None:
-        """Waits until the container's process is chrooted into its image (or has ended), so
-        that exec and probes find its root."""
+    def _wait_entered(name: str, proc: subprocess.Popen) -> int | None:
+        """Waits until the container's PID 1 (the only child of ``unshare --fork``) is chrooted
+        into its image, so that exec and probes find its root; returns PID 1's host pid, or
+        None when the container has ended already."""
         host_root = os.stat("/").st_dev
         deadline = time.monotonic() + ENTER_SECONDS
+        pid = None
         while proc.poll() is None and time.monotonic() < deadline:
+            if pid is None:
+                pid = next(iter(children(proc.pid)), None)
             try:
-                if os.stat(f"/proc/{proc.pid}/root").st_dev != host_root:
-                    return
+                if pid is not None and os.stat(f"/proc/{pid}/root").st_dev != host_root:
+                    return pid
             except OSError:
                 pass
             time.sleep(0.005)
         if proc.poll() is None:
+            signal_process(proc.pid, signal.SIGKILL)
+            if pid is not None:
+                signal_process(pid, signal.SIGKILL)
             killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise EmulatorError(f"container {name} did not enter its image within {ENTER_SECONDS}s")
+        return None
 
     def enter(self, c: Container, command: list[str]) -> list[str]:
         """argv that runs ``command`` in the running container, as its user; the environment
         (the container's) is the caller's to pass."""
         if not c.running:
             raise EmulatorError(f"container {c.name} is not running")
-        pid = c.proc.pid
+        pid = c.pid
         workdir = resolve_in_root(c.image.root, c.workdir).rstrip("/")
-        return [host_tool("nsenter"), f"--target={pid}", "--mount", "--uts", "--net", "--root",
+        # With --pid nsenter forks: its child is in the container's PID namespace.
+        return [host_tool("nsenter"), f"--target={pid}", "--mount", "--uts", "--net", "--pid", "--root",
                 f"--wd=/proc/{pid}/root{workdir}", "--", *self.identity(c), "--", *command]
 
     def spawn(self, c: Container, command: list[str], **popen) -> subprocess.Popen:
-        """Starts ``command`` in the container (a probe), in a process group of its own."""
+        """Starts ``command`` in the container (a probe), in a process group of its own: a
+        probe that times out is killed with its group, and nothing else of the container."""
         return subprocess.Popen(self.enter(c, command), env=c.env, cwd="/", start_new_session=True, **popen)
 
     def exec(self, c: Container, command: list[str], *, env: dict[str, str] | None = None,
              input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
-        """Runs ``command`` in the container and waits for it (kubectl exec)."""
-        return subprocess.run(self.enter(c, command), env=c.env if env is None else env, cwd="/", input=input,
-                              capture_output=True, text=True, timeout=timeout)
+        """Runs ``command`` in the container and waits for it (kubectl exec); at the timeout
+        it is killed with its process group (nsenter's child, in the container, too) and
+        subprocess.TimeoutExpired raised."""
+        argv = self.enter(c, command)
+        with subprocess.Popen(argv, env=c.env if env is None else env, cwd="/", start_new_session=True, text=True,
+                              stdin=None if input is None else subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as proc:
+            try:
+                stdout, stderr = proc.communicate(input, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                killpg(proc.pid, signal.SIGKILL)
+                stdout, stderr = proc.communicate()
+                raise subprocess.TimeoutExpired(argv, timeout, output=stdout, stderr=stderr) from None
+        return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
-    def stop(self, c: Container, grace: float) -> None:
-        """SIGTERM, then SIGKILL after the grace period."""
+    def stop(self, c: Container, grace: float) -> str | None:
+        """As the kubelet stops a container: SIGTERM to its PID 1 alone (ignored by a PID 1
+        without a handler for it), then, if PID 1 still runs after the grace period, SIGKILL
+        to every process of the container. Says how a running container ended ("ended after
+        N s on SIGTERM", "killed at the grace period of N s"); None if it was not running."""
         if c.proc is None:
-            return
+            return None
+        how = None
         if c.proc.poll() is None:
-            killpg(c.proc.pid, signal.SIGTERM)
+            started = time.monotonic()
+            if c.pid is not None:
+                signal_process(c.pid, signal.SIGTERM)
             try:
                 c.proc.wait(timeout=grace)
+                how = f"ended after {time.monotonic() - started:.1f} s on SIGTERM (exit {c.proc.returncode})"
             except subprocess.TimeoutExpired:
-                killpg(c.proc.pid, signal.SIGKILL)
-                c.proc.wait()
+                self.kill(c)
+                how = f"killed at the grace period of {grace:g} s"
         self.reap(c)
         c.proc = None
+        c.pid = None
+        return how
+
+    def signal_all(self, c: Container, sig: int) -> None:
+        """``sig`` to every process of the container at once (a crash, an OOM kill): its PID 1
+        and its process group. SIGKILL goes to the runtime's process first, so that it ends by
+        the signal as its container does (were it to see PID 1 killed, unshare would exit 1)."""
+        if c.proc is None or c.proc.poll() is not None:
+            return
+        if sig == signal.SIGKILL:
+            signal_process(c.proc.pid, sig)
+        if c.pid is not None:
+            signal_process(c.pid, sig)
+        killpg(c.proc.pid, sig)
+
+    def kill(self, c: Container) -> None:
+        """SIGKILL to every process of the container; returns once PID 1, and with it the
+        container's PID namespace, has ended."""
+        if c.proc is None:
+            return
+        self.signal_all(c, signal.SIGKILL)
+        c.proc.wait()
+        if c.pid is not None and not wait_gone(c.pid, GONE_SECONDS):
+            raise EmulatorError(f"container {c.name}: PID 1 (pid {c.pid}) survived SIGKILL for {GONE_SECONDS}s")
 
     def reap(self, c: Container) -> None:
-        """A container's end takes all its processes with it, as the end of its PID namespace
-        would: its process group, its probes, and whatever left the group but not the root."""
+        """A container's end takes all its processes with it: the end of its PID 1 ends its
+        PID namespace; what is left of its process group on the host (an exec's nsenter),
+        its probes, and whatever is still rooted in it are killed here."""
         if c.proc is not None:
             killpg(c.proc.pid, signal.SIGKILL)
         if c.root_dir is not None:
@@ -314,3 +381,4 @@ class Runtime:
                     pass
         for state in c.probes.values():
             state.cancel()
+        c.pid = None
