@@ -10,6 +10,7 @@ from constructs import Construct
 
 from . import _backup_pods as backup_pods
 from . import _pod_spec as spec
+from . import _set_checks as set_checks
 from . import _set_pods as set_pods
 from . import _validation as check
 from ._k8s import LABEL_COMPONENT, ExtensibleNetworkPolicy, ExtensibleStatefulSet, PodTemplateAdditions, annotate_sync_waves
@@ -34,7 +35,6 @@ from .read_write_services import ReadWriteServices
 from .tls import certificate, certificate_names, check_covers, required_names
 
 MAX_SERVER_ID = 2**32 - 1
-SPREADS = ("soft", "hard", "none")
 DEFAULT_METRICS_IMAGE = "prom/mysqld-exporter:v0.16.0"
 """0.16.0 is the first release that reads MySQL 8.4's ``SHOW REPLICA STATUS`` (8.4 removed
 ``SHOW SLAVE STATUS``, which 0.15 reads)."""
@@ -195,8 +195,8 @@ class ReplicatedMySQL(Construct):
         restore_from: RestoreFrom | None = None,
     ) -> None:
         super().__init__(scope, id)
-        _check_parts(config, storage, services, restore_from)
-        self.replicas = _checked_replicas(storage, replicas, storage_request)
+        set_checks.parts(config, storage, services, restore_from)
+        self.replicas = set_checks.replicas(storage, replicas, storage_request)
         server_resources = spec.resources("", cpu_request, memory_request, cpu_limit,
                                           memory_request if memory_limit is None else memory_limit)
         sidecar_resources = spec.resources("sidecar_", sidecar_cpu_request, sidecar_memory_request,
@@ -211,7 +211,7 @@ class ReplicatedMySQL(Construct):
         if priority_class_name is not None:
             check.dns_subdomain("priority_class_name", priority_class_name)
         check.int_range("max_unavailable", max_unavailable, 1, 100, "0 would block every node drain")
-        _check_spread(spread, storage, self.replicas)
+        set_checks.spread(spread, storage, self.replicas)
         client_labels = spec.labels("client_labels", client_labels or {f"{services.name}-client": "true"})
         metrics_client_labels = spec.labels(
             "metrics_client_labels", metrics_client_labels or {"app.kubernetes.io/name": "prometheus"}
@@ -223,7 +223,7 @@ class ReplicatedMySQL(Construct):
         tools_image = engine.tools_image if tools_image is None else spec.image("tools_image", tools_image)
         metrics_image = spec.image("metrics_image", metrics_image)
         pull = check.one_of("image_pull_policy", image_pull_policy, ("IfNotPresent", "Always", "Never"))
-        _check_metrics(metrics, config)
+        set_checks.metrics(metrics, config)
         tls = config.tls
         namespace = cdk8s.Chart.of(scope).namespace
         pods = [f"{services.name}-{ordinal}" for ordinal in range(self.replicas)]
@@ -446,59 +446,3 @@ class ReplicatedMySQL(Construct):
         """DNS name of the read Service, for reads from any ready pod."""
         return self.services.read_host
 
-
-def _check_parts(config: MySQLConfig, storage: LocalStorage, services: ReadWriteServices,
-                 restore_from: RestoreFrom | None) -> None:
-    """The constructs a set is made of are ours, and the restore is one the engine offers."""
-    if restore_from is not None and not isinstance(restore_from, RestoreFrom):
-        raise ValueError(f"restore_from must be a RestoreFrom(target, backup=..., point_in_time=...), "
-                         f"got {restore_from!r}")
-    if restore_from is not None and not config.engine.supports_backups:
-        raise ValueError(f"restore_from is not offered for engine {config.engine.name}: point-in-time restore "
-                         "replays binary logs by GTID; choose MySQL 8.4/9.7 or MariaDB")
-    for prop, value, kind in (
-        ("config", config, MySQLConfig),
-        ("storage", storage, LocalStorage),
-        ("services", services, ReadWriteServices),
-    ):
-        if not isinstance(value, kind):
-            raise ValueError(f"{prop} must be a {kind.__name__} construct, got {value!r}")
-
-
-def _checked_replicas(storage: LocalStorage, replicas: int, storage_request: str) -> int:
-    """The number of pods, and the claim size, checked against the storage."""
-    limit = storage.max_replicas
-    if limit is None:
-        replicas = check.int_range("replicas", replicas, 1, 100)
-    else:
-        replicas = check.int_range(
-            "replicas", replicas, 1, limit, f"one local PersistentVolume per replica, {limit} defined"
-        )
-    request_bytes = check.quantity("storage_request", storage_request)
-    if storage.capacity_bytes is not None and request_bytes > storage.capacity_bytes:
-        raise ValueError(
-            f"storage_request must fit in one local PersistentVolume of {storage.capacity}, "
-            f"got {storage_request!r}"
-        )
-    return replicas
-
-
-def _check_spread(spread: str, storage: LocalStorage, replicas: int) -> None:
-    check.one_of("spread", spread, SPREADS)
-    if spread == "hard" and storage.nodes and len(set(storage.nodes)) < replicas:
-        raise ValueError(
-            f"spread='hard' puts each of the {replicas} pods on its own node, but the local "
-            f"PersistentVolumes sit on {len(set(storage.nodes))} node(s) ({', '.join(storage.nodes)}); "
-            "list more nodes in LocalStorage(nodes=...), use dynamic storage, or spread='soft'"
-        )
-
-
-def _check_metrics(metrics: bool, config: MySQLConfig) -> None:
-    if not isinstance(metrics, bool):
-        raise ValueError(f"metrics must be True or False, got {metrics!r}")
-    if metrics and config.credentials.creates_secret and config.credentials.metrics_password is None:
-        raise ValueError(
-            "metrics=True needs the exporter's password in the Secret: pass metrics_password to "
-            "MySQLCredentials.from_passwords(...), got none (the pods would wait for a missing "
-            f"{config.credentials.metrics_password_key!r} key)"
-        )
