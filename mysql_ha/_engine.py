@@ -127,12 +127,25 @@ class Engine:
     that replicates in clear text (set up before TLS was turned on) to TLS, keeping its position."""
     status_tls_allowed: str
     """Column of the replica status that tells whether the replica connects with TLS."""
+    status_tls_cert: str
+    """Column of the replica status naming the client certificate the replica presents."""
     sql_reload_tls: str
     """Statement that makes a running server read a renewed certificate ('' when the engine
     cannot: a restart of the server container is then needed)."""
     client_tls_options: Mapping[str, str] = field(default_factory=dict)
-    """Client option-file settings of the pod's own connections to 127.0.0.1 (probes, scripts,
-    backup tool) with TLS on: encrypted, so that ``require_secure_transport`` admits them."""
+    """Client option-file settings of the set's own network logins (the sidecars' checks of
+    the other pods, ``status.sh``, the backup Job) with TLS on: encrypted, the server checked
+    against the set's CA, and the pod's certificate presented (the network accounts
+    ``REQUIRE X509``)."""
+    client_plain_options: Mapping[str, str] = field(default_factory=dict)
+    """The same logins' settings with TLS off: nothing that would send a password to a key or
+    certificate no one checked."""
+    fast_auth_cache: bool = False
+    """True where network accounts authenticate with ``caching_sha2_password``: without TLS, a
+    login is a challenge-response against the server's cache of the account (no password
+    crosses the network), and only a cache miss needs the password itself, over TLS or an RSA
+    key. The server's probes fill the cache over the pod's loopback; the set's clients refuse
+    the full exchange over the network (``client_plain_options``, ``GET_SOURCE_PUBLIC_KEY=0``)."""
     status_source_host: str = ""
     """Column of the replica status naming the host the replica reads from."""
     status_received_gtids: str = ""
@@ -214,6 +227,7 @@ class Engine:
         object.__setattr__(self, "replica_settings", _frozen(self.replica_settings))
         object.__setattr__(self, "tls_server_settings", _frozen(self.tls_server_settings))
         object.__setattr__(self, "client_tls_options", _frozen(self.client_tls_options))
+        object.__setattr__(self, "client_plain_options", _frozen(self.client_plain_options))
         object.__setattr__(self, "semi_sync_settings", _frozen(self.semi_sync_settings))
         if self.clone_host not in ("%", "localhost"):
             raise ValueError(f"clone_host must be '%' or 'localhost', got {self.clone_host!r}")
@@ -282,6 +296,7 @@ class Engine:
             "MYSQL_HA_SQL_BOOTSTRAP_BEGIN": self.sql_bootstrap_begin,
             "MYSQL_HA_SQL_BOOTSTRAP_END": self.sql_bootstrap_end,
             "MYSQL_HA_CLIENT": self.client,
+            "MYSQL_HA_ADMIN": self.admin,
             "MYSQL_HA_CLONE_METHOD": self.clone_method,
             "MYSQL_HA_BACKUP": self.backup,
             "MYSQL_HA_STREAM_EXTRACTOR": self.stream_extractor,

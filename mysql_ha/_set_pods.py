@@ -216,7 +216,6 @@ def server_container(parts: PodParts, *, port: int, resources: k8s.ResourceRequi
     entrypoint: init-mysql initialized the data directory), setting its accounts from the
     init file at every start; and its probes, as the read-only status account over the socket."""
     engine = parts.engine
-    admin_ping = [engine.admin, f"--defaults-extra-file={AUTH_DIR}/client.cnf", "ping"]
     return k8s.Container(
         name="mysql",
         image=parts.server_image,
@@ -239,14 +238,16 @@ def server_container(parts: PodParts, *, port: int, resources: k8s.ResourceRequi
         ],
         resources=resources,
         security_context=parts.security,
-        # The server answers at all: liveness and readiness wait for this.
+        # The server answers at all: liveness and readiness wait for this (server-probe.sh
+        # also fills the server's authentication cache, see there).
         startup_probe=exec_probe(
-            admin_ping, period_seconds=2, timeout_seconds=5, failure_threshold=-(-startup_timeout_seconds // 2)
+            [*script("server-probe.sh"), "startup"], period_seconds=2, timeout_seconds=5,
+            failure_threshold=-(-startup_timeout_seconds // 2),
         ),
         # `ping` succeeds while the server runs, even when it is too busy to take a
         # login; six misses in a row (a minute) mean it hangs.
         liveness_probe=exec_probe(
-            admin_ping,
+            [*script("server-probe.sh"), "liveness"],
             initial_delay_seconds=liveness_initial_delay_seconds,
             period_seconds=10,
             timeout_seconds=5,

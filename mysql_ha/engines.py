@@ -35,10 +35,14 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     # GTID auto-positioning: the clone's GTID set tells the primary where to start. 8.0.27+
     # retries a lost source only 10 times (SOURCE_RETRY_COUNT); 86400 tries 10 s apart, the
     # old default, outlast any real outage, and the sidecar restarts a receiver that gave up.
+    # GET_SOURCE_PUBLIC_KEY=0: without TLS the receiver authenticates against the source's
+    # cache (fast_auth_cache) and never sends the password under a key it cannot check; a
+    # miss fails (2061) and is retried 10 s later. Said explicitly, as an earlier setting
+    # would otherwise survive the statement.
     sql_change_source=(
         "CHANGE REPLICATION SOURCE TO SOURCE_HOST='@HOST@', SOURCE_PORT=@PORT@, "
         "SOURCE_USER='@USER@', SOURCE_PASSWORD='@PASSWORD@', SOURCE_AUTO_POSITION=1, "
-        "SOURCE_CONNECT_RETRY=10, SOURCE_RETRY_COUNT=86400, GET_SOURCE_PUBLIC_KEY=1"
+        "SOURCE_CONNECT_RETRY=10, SOURCE_RETRY_COUNT=86400, GET_SOURCE_PUBLIC_KEY=0"
     ),
     sql_start_replica="START REPLICA",
     sql_stop_replica="STOP REPLICA",
@@ -47,12 +51,18 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     status_io_running="Replica_IO_Running",
     status_sql_running="Replica_SQL_Running",
     status_lag_seconds="Seconds_Behind_Source",
-    sql_source_tls="SOURCE_SSL=1, SOURCE_SSL_CA='@CA@', SOURCE_SSL_VERIFY_SERVER_CERT=1",
+    # The pod's certificate too: the replication account REQUIRE X509.
+    sql_source_tls=("SOURCE_SSL=1, SOURCE_SSL_CA='@CA@', SOURCE_SSL_CERT='@CERT@', SOURCE_SSL_KEY='@KEY@', "
+                    "SOURCE_SSL_VERIFY_SERVER_CERT=1"),
     sql_change_source_prefix="CHANGE REPLICATION SOURCE TO",
     status_tls_allowed="Source_SSL_Allowed",
+    status_tls_cert="Source_SSL_Cert",
     sql_reload_tls="ALTER INSTANCE RELOAD TLS",
-    # VERIFY_CA: the chain is checked; 127.0.0.1 is not among the certificate's names.
-    client_tls_options={"ssl-mode": "VERIFY_CA", "ssl-ca": "@CA@"},
+    # The peers are reached by their names, which the certificate holds.
+    client_tls_options={"ssl-mode": "VERIFY_IDENTITY", "ssl-ca": "@CA@", "ssl-cert": "@CERT@", "ssl-key": "@KEY@"},
+    # Fast authentication only: no TLS with a certificate no one checks, no RSA key fetched.
+    client_plain_options={"ssl-mode": "DISABLED"},
+    fast_auth_cache=True,
     status_source_host="Source_Host",
     status_received_gtids="Retrieved_Gtid_Set",
     semi_sync_plugins="semisync_source.so;semisync_replica.so",
@@ -88,9 +98,11 @@ _MASTER_SLAVE_STATEMENTS = dict(
     status_io_running="Slave_IO_Running",
     status_sql_running="Slave_SQL_Running",
     status_lag_seconds="Seconds_Behind_Master",
-    sql_source_tls="MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1",
+    sql_source_tls=("MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_CERT='@CERT@', MASTER_SSL_KEY='@KEY@', "
+                    "MASTER_SSL_VERIFY_SERVER_CERT=1"),
     sql_change_source_prefix="CHANGE MASTER TO",
     status_tls_allowed="Master_SSL_Allowed",
+    status_tls_cert="Master_SSL_Cert",
     status_source_host="Master_Host",
 )
 """The statements and status columns of MySQL 5.7 and MariaDB (MySQL 8.4 removed them)."""
@@ -189,7 +201,7 @@ MYSQL_5_7 = Engine(
     # ALTER INSTANCE RELOAD TLS arrived in 8.0.16: a 5.7 server reads a renewed
     # certificate when its container restarts.
     sql_reload_tls="",
-    client_tls_options={"ssl-mode": "VERIFY_CA", "ssl-ca": "@CA@"},
+    client_tls_options={"ssl-mode": "VERIFY_IDENTITY", "ssl-ca": "@CA@", "ssl-cert": "@CERT@", "ssl-key": "@KEY@"},
     status_received_gtids="Retrieved_Gtid_Set",
     # No GTID positioning here (nor semi-sync): the primary stays ordinal 0.
 )
@@ -236,9 +248,9 @@ MARIADB_11_4 = Engine(
     # LOCAL: a plain FLUSH is binary-logged; on a replica that gives the replica a GTID of
     # its own, which strict GTID mode then refuses to reconcile with the primary's.
     sql_reload_tls="FLUSH LOCAL SSL",
-    # MariaDB has no VERIFY_CA mode: its server-certificate check includes the host name,
-    # which 127.0.0.1 does not match; the pod's loopback is encrypted without that check.
-    client_tls_options={"ssl": "ON", "ssl-verify-server-cert": "OFF"},
+    # The peers are reached by their names, which the certificate holds.
+    client_tls_options={"ssl": "ON", "ssl-ca": "@CA@", "ssl-verify-server-cert": "ON", "ssl-cert": "@CERT@",
+                        "ssl-key": "@KEY@"},
     status_received_gtids="Gtid_IO_Pos",
     # Built in. MariaDB has no setting for more than one acknowledgement, and waits after the
     # commit unless told otherwise: AFTER_SYNC makes it wait before the commit is visible.

@@ -142,10 +142,19 @@ class MySQLConfig(Construct):
                 "MYSQL_HA_SQL_SOURCE_TLS": _fill(engine.sql_source_tls, paths),
                 "MYSQL_HA_SQL_SOURCE_TO_TLS": f"{engine.sql_change_source_prefix} {_fill(engine.sql_source_tls, paths)}",
                 "MYSQL_HA_STATUS_TLS_ALLOWED": engine.status_tls_allowed,
+                "MYSQL_HA_STATUS_TLS_CERT": engine.status_tls_cert,
                 "MYSQL_HA_SQL_RELOAD_TLS": engine.sql_reload_tls,
-                "MYSQL_HA_CLIENT_TLS_OPTIONS": "".join(
+                "MYSQL_HA_CLIENT_NETWORK_OPTIONS": "".join(
                     f"{key}={_fill(value, paths)}\n" for key, value in engine.client_tls_options.items()
                 ),
+            }
+        else:
+            # No password of the set crosses the network in a form a key no one checked
+            # protects: challenge-response only (the servers' probes keep their caches filled).
+            tls_environment = {
+                "MYSQL_HA_CLIENT_NETWORK_OPTIONS": "".join(
+                    f"{key}={value}\n" for key, value in engine.client_plain_options.items()),
+                **({"MYSQL_HA_AUTH_CACHE": "1"} if engine.fast_auth_cache else {}),
             }
         self.config_map = k8s.KubeConfigMap(
             self,

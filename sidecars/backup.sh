@@ -37,7 +37,7 @@ password=${password//"$backslash"/"$backslash$backslash"}
 (
   umask 077
   printf '[client]\nuser=%s\npassword="%s"\nport=%s\nconnect-timeout=5\n%s' "$MYSQL_HA_STATUS_USER" \
-    "${password//"$quote"/"$backslash$quote"}" "$MYSQL_HA_PORT" "${MYSQL_HA_CLIENT_TLS_OPTIONS:-}" >"$status_cnf"
+    "${password//"$quote"/"$backslash$quote"}" "$MYSQL_HA_PORT" "${MYSQL_HA_CLIENT_NETWORK_OPTIONS:-}" >"$status_cnf"
 )
 unset password
 

@@ -12,6 +12,31 @@
 # COPY_GTID (the GTID set or position the copy holds).
 # shellcheck disable=SC2034  # COPY_* are outputs, read by the scripts that source this file
 
+# wait_for_cached_login DONOR USER PASSWORD FILE: waits (up to 2 minutes) until USER logs in
+# to DONOR without TLS and without the server's RSA key, i.e. from the donor's cache of the
+# account (see server-probe.sh). CLONE INSTANCE, which would otherwise fall back to sending
+# the password under a key or certificate nobody checked, then authenticates from the
+# cache too. FILE holds the login's options (mode 0600) and is removed after.
+wait_for_cached_login() {
+  local donor=$1 user=$2 password=$3 file=$4 backslash=$'\\' quote='"' error='' _
+  password=${password//"$backslash"/"$backslash$backslash"}
+  (
+    umask 077
+    printf '[client]\nuser=%s\npassword="%s"\nhost=%s\nport=%s\nconnect-timeout=5\n' \
+      "$user" "${password//"$quote"/"$backslash$quote"}" "$donor" "$MYSQL_HA_PORT" >"$file"
+  )
+  for _ in $(seq 1 60); do
+    if error=$("$MYSQL_HA_CLIENT" --defaults-extra-file="$file" --protocol=TCP --ssl-mode=DISABLED --batch \
+      <<<"SELECT 1" 2>&1 >/dev/null); then
+      rm -f "$file"
+      return 0
+    fi
+    sleep 2
+  done
+  rm -f "$file"
+  die "${user} cannot log in to ${donor} from its authentication cache (${error}): the password is not sent where no key is checked; the donor's probes fill its cache (see server-probe.sh)"
+}
+
 # copy_with_plugin DONOR WORK TARGET USER PASSWORD_FILE: CLONE INSTANCE FROM DONOR into
 # TARGET (which must not exist) as USER (an account with BACKUP_ADMIN alone) with the
 # password in PASSWORD_FILE, run by a server started for this alone in WORK (socket only,
@@ -44,6 +69,7 @@ copy_with_plugin() {
   done
   [[ -s $password_file ]] || die "no password for ${account}: the Secret's key for ${password_file##*/} is missing or empty"
   password=$(<"$password_file")
+  [[ -z ${MYSQL_HA_AUTH_CACHE:-} ]] || wait_for_cached_login "$donor" "$account" "$password" "$work/login.cnf"
   user=$(sql_string "$account")
   # The password travels on stdin, never on a command line.
   local_sql <<SQL || die "CLONE INSTANCE from ${donor} failed (see above)"

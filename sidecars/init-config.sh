@@ -115,10 +115,11 @@ account() {
   printf "GRANT %s ON *.* TO '%s'@'%s';\n" "$grants" "$user" "$host"
 }
 
-# With TLS on, the accounts that log in over the network do so with TLS only; the socket
-# needs none (and cannot have it).
+# With TLS on, the accounts that log in over the network do so with TLS only and with a
+# certificate signed by the set's CA (the pods present their own): a client pod that knows a
+# password still cannot log in as the set. The socket needs none (and cannot have it).
 remote=''
-[[ -z ${MYSQL_HA_TLS_DIR:-} ]] || remote=' REQUIRE SSL'
+[[ -z ${MYSQL_HA_TLS_DIR:-} ]] || remote=' REQUIRE X509'
 clone_options=$remote
 [[ $MYSQL_HA_CLONE_HOST == % ]] || clone_options=' REQUIRE NONE'
 host=$(sql_string "${HOSTNAME%%.*}")
@@ -166,7 +167,7 @@ option_file() {
 }
 
 over_socket="socket=${MYSQL_HA_SOCKET}"$'\n'
-over_tcp="port=${MYSQL_HA_PORT}"$'\n'"${MYSQL_HA_CLIENT_TLS_OPTIONS:-}"
+over_tcp="port=${MYSQL_HA_PORT}"$'\n'"${MYSQL_HA_CLIENT_NETWORK_OPTIONS:-}"
 option_file "${auth}/server/client.cnf" "$MYSQL_HA_STATUS_USER" status-password client "$over_socket"
 option_file "${auth}/sidecar/client.cnf" "$MYSQL_HA_ADMIN_USER" admin-password client "$over_socket"
 option_file "${auth}/sidecar/status.cnf" "$MYSQL_HA_STATUS_USER" status-password client "$over_tcp"
@@ -174,6 +175,25 @@ option_file "${auth}/sidecar/status.cnf" "$MYSQL_HA_STATUS_USER" status-password
   umask 077
   password replication-password >"${auth}/sidecar/replication-password"
 )
+# With TLS off where network accounts authenticate against the server's cache: one option
+# file per network account, with which the server's probes keep the cache filled over the
+# pod's loopback (server-probe.sh).
+rm -f "${auth}"/server/cache-*.cnf
+if [[ -n ${MYSQL_HA_AUTH_CACHE:-} ]]; then
+  over_loopback="host=127.0.0.1"$'\n'"port=${MYSQL_HA_PORT}"$'\n'
+  option_file "${auth}/server/cache-status.cnf" "$MYSQL_HA_STATUS_USER" status-password client \
+    "$over_loopback"
+  option_file "${auth}/server/cache-replication.cnf" "$MYSQL_HA_REPLICATION_USER" \
+    replication-password client "$over_loopback"
+  if [[ $MYSQL_HA_CLONE_HOST == % ]]; then
+    option_file "${auth}/server/cache-clone.cnf" "$MYSQL_HA_CLONE_USER" clone-password client \
+      "$over_loopback"
+  fi
+  if [[ -n ${MYSQL_HA_BACKUP_USER:-} && -s ${secret_dir}/backup-password ]]; then
+    option_file "${auth}/server/cache-backup.cnf" "$MYSQL_HA_BACKUP_USER" backup-password client \
+      "$over_loopback"
+  fi
+fi
 if [[ $MYSQL_HA_CLONE_HOST == localhost ]]; then
   # [xtrabackup] is read by the backup tools, which serve this pod's data to a new replica.
   option_file "${auth}/sidecar/backup-tool.cnf" "$MYSQL_HA_CLONE_USER" clone-password "client xtrabackup" \

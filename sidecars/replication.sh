@@ -113,13 +113,16 @@ elif [[ -e $position_file ]]; then
   log "positioned on ${primary} at ${log_file:-} ${log_pos:-} ${gtid:-}"
 fi
 
-# A replica set up before TLS was turned on still replicates in clear text, which the
-# primary's TLS-only replication account refuses: switch it to TLS, keeping its position.
+# A replica set up before TLS was turned on still replicates in clear text, or (set up by
+# an earlier version) without presenting the pod's certificate, which the primary's
+# replication account requires: switch it to TLS with the certificate, keeping its position.
 to_tls=${MYSQL_HA_SQL_SOURCE_TO_TLS:-}
 tls_allowed=${MYSQL_HA_STATUS_TLS_ALLOWED:-}
+tls_cert=${MYSQL_HA_STATUS_TLS_CERT:-}
 if ((POD_ORDINAL != declared)) && [[ -n $to_tls ]]; then
   replica_status
-  if [[ -n ${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-} && ${REPLICA_STATUS[$tls_allowed]:-} != Yes ]]; then
+  if [[ -n ${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-} ]] \
+    && [[ ${REPLICA_STATUS[$tls_allowed]:-} != Yes || -z ${REPLICA_STATUS[$tls_cert]:-} ]]; then
     sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${to_tls}; ${MYSQL_HA_SQL_START_REPLICA};"
     log "replication switched to TLS"
   fi
@@ -140,6 +143,14 @@ retryable_errors=" 2003 2005 2006 2013 1158 1159 1160 1161 "
 
 # say MESSAGE: logs MESSAGE unless it is what the last round said.
 said=''
+peer_error=${TMPDIR:-/tmp}/peer-error
+# unreachable FILE: the client's error in FILE says that nothing answered at the address
+# (no route, refused, timed out: 2002/2003) or that the name has none (2005, a pod gone),
+# not that a server answered and refused.
+unreachable() {
+  grep -Eq '^ERROR 200[235] ' "$1"
+}
+
 say() {
   [[ $1 == "$said" ]] || log "$1"
   said=$1
@@ -161,7 +172,7 @@ lead() {
     [[ $read_only == 1 ]] || sql <<<"${MYSQL_HA_SQL_READ_ONLY};"
     say "declared the primary: catching up with ${source} before taking writes"
     # The old primary turns read-only by itself; from then on its GTID set is final.
-    if read_only=$(peer_sql "$source" <<<"SELECT @@GLOBAL.read_only" 2>/dev/null); then
+    if read_only=$(peer_sql "$source" <<<"SELECT @@GLOBAL.read_only" 2>"$peer_error"); then
       if [[ $read_only != 1 ]]; then
         say "waiting for ${source} to turn read-only"
         return 0
@@ -171,6 +182,11 @@ lead() {
         say "not yet caught up with ${source} (${old_gtids})"
         return 0
       fi
+    elif ! unreachable "$peer_error"; then
+      # It answered (a refused login, too many connections, a lost handshake): it may still
+      # take writes, and what it took since would be lost.
+      say "${source} answers but its state cannot be read ($(head -c 300 "$peer_error")): waiting, not taking over from a server that may take writes"
+      return 0
     else
       say "${source} is unreachable: taking over with every transaction this pod received"
     fi

@@ -61,10 +61,22 @@ case $tool in
       printf '%s\n' "$sql" >>"$STUB_LOG/sql"
     fi
     [[ -z ${STUB_SERVER_DOWN:-} ]] || exit 1
+    # caching_sha2_password without TLS and without the RSA key: only from the server's cache.
+    if [[ -n ${STUB_AUTH_CACHE_COLD:-} && " $* " == *" --ssl-mode=DISABLED "* ]]; then
+      echo "ERROR 2061 (HY000): Authentication plugin 'caching_sha2_password' reported error: Authentication requires secure connection." >&2
+      exit 1
+    fi
     # Another pod's server (--host): down when listed in STUB_DOWN_HOSTS; its GTID set is STUB_GTID.
     host_re=' --host=([^ ]+) '
     if [[ " $* " =~ $host_re ]]; then
-      [[ " ${STUB_DOWN_HOSTS:-} " != *" ${BASH_REMATCH[1]} "* ]] || exit 1
+      if [[ " ${STUB_DOWN_HOSTS:-} " == *" ${BASH_REMATCH[1]} "* ]]; then
+        echo "ERROR 2003 (HY000): Can't connect to MySQL server on '${BASH_REMATCH[1]}:3306' (110)" >&2
+        exit 1
+      fi
+      if [[ " ${STUB_REFUSING_HOSTS:-} " == *" ${BASH_REMATCH[1]} "* ]]; then
+        echo "ERROR 1040 (08004): Too many connections" >&2
+        exit 1
+      fi
       [[ $sql != "${MYSQL_HA_SQL_GTID_EXECUTED:-}" ]] || printf '%s\n' "${STUB_GTID:-}"
     fi
     if [[ -n ${STUB_SQL_FAILS:-} && $sql == *"$STUB_SQL_FAILS"* ]]; then
@@ -101,6 +113,10 @@ case $tool in
     fi
     [[ $sql != SHUTDOWN ]] || touch "$STUB_LOG/shutdown"
     ;;
+  mysqladmin | mariadb-admin)
+    # ping: the server answers unless STUB_SERVER_DOWN.
+    [[ -z ${STUB_SERVER_DOWN:-} ]] || exit 1
+    ;;
   mysqld | mariadbd | mariadb-install-db)
     if [[ " $* " == *" --initialize-insecure "* || $tool == mariadb-install-db ]]; then
       datadir_re=" --datadir=([^ ]+) "
@@ -132,8 +148,8 @@ case $tool in
   *) echo "stub: unexpected tool $tool" >&2; exit 127 ;;
 esac
 """
-TOOLS = ["mysqld", "mariadbd", "mariadb-install-db", "mysql", "mariadb", "xtrabackup", "mariadb-backup", "xbstream",
-         "mbstream", "ncat", "socat", "getent"]
+TOOLS = ["mysqld", "mariadbd", "mariadb-install-db", "mysql", "mariadb", "mysqladmin", "mariadb-admin", "xtrabackup",
+         "mariadb-backup", "xbstream", "mbstream", "ncat", "socat", "getent"]
 SLEEP = r"""#!/usr/bin/env bash
 # Records how long the scripts sleep; the watch loop's rounds may be made shorter.
 printf '%s\n' "$*" >>"$STUB_LOG/sleeps"
@@ -254,6 +270,14 @@ class Pod:
         scripts_dir = self.path_in(container_name, "/opt/mysql-ha")
         return subprocess.run(
             ["bash", str(scripts_dir / script)], env=self.environment(container_name, **extra),
+            capture_output=True, text=True, timeout=30,
+        )
+
+    def run_probe(self, kind: str, **extra: str) -> subprocess.CompletedProcess:
+        """The server container's startup or liveness probe (server-probe.sh KIND)."""
+        scripts_dir = self.path_in("mysql", "/opt/mysql-ha")
+        return subprocess.run(
+            ["bash", str(scripts_dir / "server-probe.sh"), kind], env=self.environment("mysql", **extra),
             capture_output=True, text=True, timeout=30,
         )
 

@@ -164,7 +164,8 @@ def test_restore_runs_before_the_clone_on_every_pod(engine_name):
 def test_every_variable_a_job_script_reads_is_set(engine_name, container_name):
     manifests = backup_chart(engine_name)
     each = job_container(manifests, container_name)
-    provided = set(env_of(each)) | {"MYSQL_HA_TLS_DIR", "MYSQL_HA_CLIENT_TLS_OPTIONS"}
+    # TLS on, or (MySQL) TLS off: each only where it applies.
+    provided = set(env_of(each)) | {"MYSQL_HA_TLS_DIR", "MYSQL_HA_AUTH_CACHE"}
     for source in each.get("envFrom", []):
         provided |= set(by_kind(manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
     scripts = {"backup": ["backup.sh", "common.sh", "copy.sh"], "upload": ["backup-upload.sh", "target.sh"]}

@@ -86,8 +86,10 @@ def test_mysql_8_4_and_9_7_use_the_replica_source_dialect(name):
     # The clone carries the donor's GTID set: no coordinates to fill in.
     for placeholder in ("@LOG_FILE@", "@LOG_POS@", "@GTID@"):
         assert placeholder not in engine.sql_change_source
-    # 8.4 disables mysql_native_password: the replica needs the source's public key (or TLS).
-    assert "GET_SOURCE_PUBLIC_KEY=1" in engine.sql_change_source
+    # 8.4 disables mysql_native_password: caching_sha2_password without TLS authenticates
+    # from the source's cache; the replica never fetches a key it cannot check.
+    assert "GET_SOURCE_PUBLIC_KEY=0" in engine.sql_change_source
+    assert engine.fast_auth_cache and engine.client_plain_options == {"ssl-mode": "DISABLED"}
     assert engine.sql_set_position == ""
     assert engine.sql_start_replica == "START REPLICA"
     assert engine.sql_stop_replica == "STOP REPLICA"

@@ -116,7 +116,12 @@ def test_environment_config_map_is_the_engine_table_plus_the_accounts(engine):
     assert data == {**engine.script_environment(), "MYSQL_HA_REPLICATION_USER": "repl",
                     "MYSQL_HA_CLONE_USER": "clone", "MYSQL_HA_ADMIN_USER": "mysqlha_admin",
                     "MYSQL_HA_STATUS_USER": "mysqlha_status",
-                    "MYSQL_HA_BACKUP_USER": "mysqlha_backup" if engine.backup_grants else ""}
+                    "MYSQL_HA_BACKUP_USER": "mysqlha_backup" if engine.backup_grants else "",
+                    # TLS off: the set's own clients' options, and (caching_sha2_password) the
+                    # probes that fill the server's authentication cache.
+                    "MYSQL_HA_CLIENT_NETWORK_OPTIONS": "".join(
+                        f"{key}={value}\n" for key, value in engine.client_plain_options.items()),
+                    **({"MYSQL_HA_AUTH_CACHE": "1"} if engine.fast_auth_cache else {})}
 
 
 def test_environment_config_map_names_the_set_s_own_accounts(engine):

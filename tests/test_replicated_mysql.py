@@ -94,9 +94,9 @@ def test_server_container_resources_and_image(manifests):
 def test_probe_commands_and_timings(manifests):
     server = container(manifests, "mysql")
     liveness, readiness = server["livenessProbe"], server["readinessProbe"]
-    # The server's own option file: the read-only status account, over the socket.
-    assert liveness["exec"]["command"] == ["mysqladmin", "--defaults-extra-file=/etc/mysql-ha/auth/client.cnf", "ping"]
-    assert server["startupProbe"]["exec"]["command"] == liveness["exec"]["command"]
+    # The server answers its admin tool's ping (server-probe.sh; tests/test_scripts_probes.py).
+    assert liveness["exec"]["command"] == ["bash", "/opt/mysql-ha/server-probe.sh", "liveness"]
+    assert server["startupProbe"]["exec"]["command"] == ["bash", "/opt/mysql-ha/server-probe.sh", "startup"]
     assert readiness["exec"]["command"] == ["bash", "/opt/mysql-ha/readiness.sh"]
     assert (liveness["periodSeconds"], liveness["timeoutSeconds"]) == (10, 5)
     assert (readiness["periodSeconds"], readiness["timeoutSeconds"]) == (2, 1)
@@ -116,7 +116,7 @@ def test_walkthrough_probe_delays():
 def test_startup_probe_allows_the_startup_timeout(timeout):
     _, manifests = stack_manifests(startup_timeout_seconds=timeout)
     startup = container(manifests, "mysql")["startupProbe"]
-    assert startup["exec"]["command"][-1] == "ping"
+    assert startup["exec"]["command"][-1] == "startup"
     allowed = startup["failureThreshold"] * startup["periodSeconds"]
     assert timeout <= allowed < timeout + startup["periodSeconds"]
 
@@ -242,7 +242,8 @@ def test_engine_images(engine):
     assert container(manifests, "init-mysql")["image"] == engine.server_image
     assert container(manifests, "clone-mysql")["image"] == engine.tools_image
     assert container(manifests, "replication")["image"] == engine.tools_image
-    assert container(manifests, "mysql")["livenessProbe"]["exec"]["command"][0] == engine.admin
+    env = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    assert (env["MYSQL_HA_ADMIN"], env["MYSQL_HA_CLIENT"]) == (engine.admin, engine.client)
 
 
 def test_props_reach_the_stateful_set():

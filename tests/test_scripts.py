@@ -93,7 +93,8 @@ def test_every_script_the_pods_run_is_in_the_config_map():
             each.get(probe, {}).get("exec", {}).get("command", []) for probe in ("readinessProbe", "livenessProbe")
         ]:
             referenced |= {arg[len(mount):] for arg in argv if arg.startswith(mount)}
-    assert referenced == {"clone.sh", "init-config.sh", "replication.sh", "readiness.sh", "sidecar-liveness.sh"}
+    assert referenced == {"clone.sh", "init-config.sh", "replication.sh", "readiness.sh", "server-probe.sh",
+                          "sidecar-liveness.sh"}
     assert referenced <= set(data)
     # replication.sh serves backup-stream.sh
     assert "backup-stream.sh" in (SIDECARS / "replication.sh").read_text()
@@ -110,7 +111,7 @@ def variables_used(*names: str, optional: bool = False) -> set[str]:
 RUNS = {
     "clone-mysql": ["clone.sh", "copy.sh"],
     "init-mysql": ["init-config.sh"],
-    "mysql": ["readiness.sh"],
+    "mysql": ["readiness.sh", "server-probe.sh"],
     "replication": ["replication.sh", "backup-stream.sh", "sidecar-liveness.sh", "status.sh"],
 }
 

@@ -58,7 +58,7 @@ def accounts(statements: list[str]) -> dict[tuple[str, str], dict[str, str]]:
 
 
 def expected_accounts(engine: mysql_ha.Engine, *, tls: bool, metrics: bool, backup: bool) -> dict:
-    remote = " REQUIRE SSL" if tls else ""
+    remote = " REQUIRE X509" if tls else ""
     expected = {
         ("mysqlha_admin", "localhost"): ("admin_password", " REQUIRE NONE", engine.admin_grants),
         ("mysqlha_status", "%"): ("status_password", remote, engine.status_grants),
@@ -104,7 +104,7 @@ def test_bootstrap_sets_every_account_with_exactly_its_privileges(tmp_path, engi
     assert ("DROP USER IF EXISTS 'root'@'%', 'root'@'127.0.0.1', 'root'@'::1', 'root'@'mysql-0', ''@'localhost', "
             "''@'mysql-0';") in statements
     assert not [line for line in statements if "'root'" in line and line.startswith(("CREATE", "GRANT"))]
-    assert "REQUIRE SSL" not in "\n".join(statements)
+    assert "REQUIRE X509" not in "\n".join(statements)
     # Never binary-logged, and (MySQL) past super_read_only: opened and closed by the engine's statements.
     assert statements[0] == f"{pod.engine.sql_bootstrap_begin};"
     if pod.engine.sql_bootstrap_end:
@@ -164,10 +164,19 @@ def test_each_container_gets_the_passwords_it_uses_and_no_other(tmp_path, engine
     socket = pod.environment("init-mysql")["MYSQL_HA_SOCKET"]
     server, sidecar, metrics = (pod.auth_files(name) for name in ("server-auth", "sidecar-auth", "metrics-auth"))
 
-    # The server: its init file, and the probes' option file (the status account, the socket).
-    assert sorted(server) == ["bootstrap.sql", "client.cnf"]
+    # The server: its init file, and the probes' option file (the status account, the socket);
+    # where network accounts authenticate against the server's cache (TLS off), one option
+    # file per network account, over the loopback, with which its probes fill that cache.
+    cached = {"status": ("mysqlha_status", "status_password"), "replication": ("repl", "replication_password"),
+              "clone": ("clone", "clone_password"), "backup": ("mysqlha_backup", "backup_password")}
+    if not engine.fast_auth_cache:
+        cached = {}
+    assert sorted(server) == sorted(["bootstrap.sql", "client.cnf", *(f"cache-{name}.cnf" for name in cached)])
     assert options_of(server["client.cnf"]) == {"client": {
         "user": "mysqlha_status", "password": quoted(ACCOUNT_PASSWORDS["status_password"]), "socket": socket}}
+    for name, (user, password) in cached.items():
+        assert options_of(server[f"cache-{name}.cnf"]) == {"client": {
+            "user": user, "password": quoted(ACCOUNT_PASSWORDS[password]), "host": "127.0.0.1", "port": "3306"}}
     # The sidecar: its own account over the socket, the status account to the other pods, the
     # replication password for its change-source statement and (backup streams) the clone
     # account for the backup tool that serves its data.
@@ -175,8 +184,10 @@ def test_each_container_gets_the_passwords_it_uses_and_no_other(tmp_path, engine
                                       *(["backup-tool.cnf"] if engine.serves_backup_streams else [])])
     assert options_of(sidecar["client.cnf"]) == {"client": {
         "user": "mysqlha_admin", "password": quoted(ACCOUNT_PASSWORDS["admin_password"]), "socket": socket}}
+    # TLS off: no TLS with a certificate nobody checks (MySQL; tests/test_tls.py).
     assert options_of(sidecar["status.cnf"]) == {"client": {
-        "user": "mysqlha_status", "password": quoted(ACCOUNT_PASSWORDS["status_password"]), "port": "3306"}}
+        "user": "mysqlha_status", "password": quoted(ACCOUNT_PASSWORDS["status_password"]), "port": "3306",
+        **engine.client_plain_options}}
     assert sidecar["replication-password"] == ACCOUNT_PASSWORDS["replication_password"]
     if engine.serves_backup_streams:
         clone = {"user": "clone", "password": quoted(ACCOUNT_PASSWORDS["clone_password"]), "socket": socket}
@@ -197,9 +208,11 @@ def test_each_container_gets_the_passwords_it_uses_and_no_other(tmp_path, engine
     assert holding(ACCOUNT_PASSWORDS["root_password"]) == ["server/bootstrap.sql"]
     assert holding(ACCOUNT_PASSWORDS["metrics_password"]) == ["metrics/exporter.cnf", "server/bootstrap.sql"]
     assert holding(ACCOUNT_PASSWORDS["admin_password"]) == ["server/bootstrap.sql", "sidecar/client.cnf"]
-    assert holding(ACCOUNT_PASSWORDS["backup_password"]) == (["server/bootstrap.sql"] if engine.backup_grants else [])
+    assert holding(ACCOUNT_PASSWORDS["backup_password"]) == (
+        ["server/bootstrap.sql", *(["server/cache-backup.cnf"] if cached else [])] if engine.backup_grants else [])
     assert holding(ACCOUNT_PASSWORDS["clone_password"]) == [
-        "server/bootstrap.sql", *(["sidecar/backup-tool.cnf"] if engine.serves_backup_streams else [])]
+        "server/bootstrap.sql", *(["server/cache-clone.cnf"] if cached else []),
+        *(["sidecar/backup-tool.cnf"] if engine.serves_backup_streams else [])]
     assert "bootstrap.sql" not in sidecar and "bootstrap.sql" not in metrics
     for volume in ("server-auth", "sidecar-auth", "metrics-auth"):
         for path in pod.volumes[volume].iterdir():

@@ -174,6 +174,14 @@ def test_clone_plugin_copies_the_pod_before_into_place(tmp_path, engine_name, or
     assert servers[0].startswith(f"{pod.engine.server} --no-defaults --initialize-insecure --datadir={staging}/seed ")
     assert "--skip-networking" in servers[1] and "--plugin-load-add=mysql_clone.so" in servers[1]
     assert "xtrabackup" not in calls and "xbstream" not in calls and "3307" not in calls
+    # TLS off: first a login from the donor's authentication cache (no TLS, no RSA key), so
+    # that CLONE INSTANCE authenticates from the cache too; its option file is gone after.
+    login = f"{pod.engine.client} --defaults-extra-file={staging}/login.cnf --protocol=TCP --ssl-mode=DISABLED --batch"
+    assert login in calls.splitlines()
+    # Right before the statement: after it, the local server's client runs CLONE INSTANCE and
+    # reads its status.
+    assert calls[calls.index(login):].count("seed.sock --user=root") == 2
+    assert not (staging / "login.cnf").exists()
     # Renamed into place; the copy carries the GTID set, so no coordinates.
     assert (pod.datadir / "ibdata1").read_text() == "data"
     assert position_of(pod) == {"LOG_FILE": "", "LOG_POS": "", "GTID": ""}
@@ -199,6 +207,25 @@ def test_failed_clone_plugin_leaves_no_data_directory(tmp_path, engine_name, ext
     assert result.returncode == 1
     assert message in result.stderr
     assert not pod.datadir.exists(), "a failed clone must not look like data to the next start"
+
+
+@pytest.mark.parametrize("engine_name", CLONE_PLUGIN_ENGINES)
+def test_clone_plugin_never_sends_the_password_under_an_unchecked_key(tmp_path, engine_name):
+    """TLS off, and the donor's cache does not hold the clone account: CLONE INSTANCE would
+    send the password under the donor's unchecked certificate or RSA key. The clone waits
+    for the cache (the donor's probes fill it) and gives up with the reason, never cloning."""
+    pod = Pod(tmp_path, engine_name, 1)
+    pod.donor_backup()
+    result = pod.run("clone-mysql", "clone.sh", STUB_AUTH_CACHE_COLD="1", STUB_WATCH_INTERVAL="2",
+                     STUB_WATCH_SECONDS="0")
+    assert result.returncode == 1
+    assert ("clone cannot log in to mysql-0.mysql from its authentication cache (ERROR 2061 (HY000): "
+            "Authentication plugin 'caching_sha2_password' reported error: Authentication requires secure "
+            "connection.)") in result.stderr
+    assert (pod.log / "sleeps").read_text().splitlines().count("2") == 60
+    assert "CLONE INSTANCE" not in pod.sql()
+    assert not pod.datadir.exists()
+    assert not list(pod.volumes["data"].rglob("login.cnf"))
 
 
 @pytest.mark.parametrize("engine_name", CLONE_PLUGIN_ENGINES)

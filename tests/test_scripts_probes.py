@@ -117,3 +117,44 @@ def test_sidecar_liveness_needs_the_backup_server_for_backup_stream_engines(tmp_
     result = pod.run("replication", "sidecar-liveness.sh", MYSQL_HA_CLONE_PORT="1")
     assert result.returncode == 1
     assert "nothing listens on port 1" in result.stderr
+
+
+# --- server-probe.sh ------------------------------------------------------------------------
+
+
+def _logins(pod: Pod) -> list[str]:
+    """The probe's logins, as ``<option file> <options>``, in order."""
+    client = pod.engine.client
+    return [call.split(" ", 1)[1].replace(f"--defaults-extra-file={pod.volumes['server-auth']}/", "")
+            .replace(" --batch --skip-column-names", "")
+            for call in pod.calls().splitlines() if call.startswith(f"{client} ")]
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+def test_server_probe_pings_and_fills_the_authentication_cache(tmp_path, engine_name):
+    """Startup: ping, then (caching_sha2_password, TLS off) every network account logs in
+    once over the loopback with the full exchange. Liveness: ping and one login from the
+    cache; only a miss logs every account in again. The probe fails only when the server
+    does not answer."""
+    pod = Pod(tmp_path, engine_name, 0)
+    admin = pod.engine.admin
+    result = pod.run_probe("startup")
+    assert result.returncode == 0, result.stderr
+    assert pod.calls().splitlines()[0] == f"{admin} --defaults-extra-file={pod.volumes['server-auth']}/client.cnf ping"
+    full = [f"cache-{name}.cnf --get-server-public-key" for name in ("backup", "clone", "replication", "status")]
+    if not pod.engine.fast_auth_cache:
+        assert _logins(pod) == []
+        return
+    assert _logins(pod) == full
+
+    (pod.log / "calls").unlink()
+    assert pod.run_probe("liveness").returncode == 0
+    assert _logins(pod) == ["cache-status.cnf --ssl-mode=DISABLED"]
+
+    (pod.log / "calls").unlink()
+    assert pod.run_probe("liveness", STUB_AUTH_CACHE_COLD="1").returncode == 0
+    assert _logins(pod) == ["cache-status.cnf --ssl-mode=DISABLED", *full]
+
+    (pod.log / "calls").unlink()
+    assert pod.run_probe("liveness", STUB_SERVER_DOWN="1").returncode == 1
+    assert _logins(pod) == []

@@ -114,6 +114,33 @@ def test_a_pod_that_turns_replica_turns_semi_sync_off(tmp_path, engine_name):
     assert "semi-sync source side off" in result.stderr
 
 
+SWITCHOVER_ENGINES = [name for name in ENGINE_NAMES if mysql_ha.ENGINES[name].supports_switchover]
+
+
+@pytest.mark.parametrize("engine_name", SWITCHOVER_ENGINES)
+@pytest.mark.parametrize("old_primary", ["unreachable", "answering-but-refusing"])
+def test_a_declared_primary_takes_over_only_from_an_unreachable_one(tmp_path, engine_name, old_primary):
+    """Declared primary while still replicating from mysql-0, whose state it cannot read: an
+    address where nothing answers (or a name with none) is taken over; a server that answers
+    but refuses (too many connections, an access error) may still take writes, so the pod
+    waits and says why."""
+    pod = Pod(tmp_path, engine_name, 1, replication_password=PASSWORD)
+    (pod.volumes["topology"] / "primary-ordinal").write_text("1")
+    pod.datadir.mkdir(parents=True)
+    pod.replica_status(io="Connecting", sql="Yes")
+    hosts = {"STUB_DOWN_HOSTS" if old_primary == "unreachable" else "STUB_REFUSING_HOSTS": "mysql-0.mysql"}
+    result = pod.run_sidecar(beats=3, **hosts)
+    writable = f"{pod.engine.sql_writable};"
+    if old_primary == "unreachable":
+        assert "mysql-0.mysql is unreachable: taking over" in result.stderr
+        assert writable in pod.sql().splitlines(), pod.sql()
+    else:
+        assert "mysql-0.mysql answers but its state cannot be read (ERROR 1040 (08004): Too many connections" \
+            in result.stderr
+        assert "is unreachable" not in result.stderr
+        assert writable not in pod.sql().splitlines() and "RESET" not in pod.sql()
+
+
 # What a donor's backup carries, per engine: the primary's binlog info, or a replica's
 # slave info (MySQL 5.7: file and position; MariaDB in GTID mode: the GTID position). The
 # CLONE plugin's copy carries the GTID set, and the replica auto-positions.
@@ -175,7 +202,7 @@ def test_new_replica_is_cloned_configured_and_positioned(tmp_path, engine_name, 
         assert change == (
             "CHANGE REPLICATION SOURCE TO SOURCE_HOST='mysql-0.mysql', SOURCE_PORT=3306, SOURCE_USER='repl', "
             f"SOURCE_PASSWORD='{PASSWORD_SQL}', SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=10, "
-            "SOURCE_RETRY_COUNT=86400, GET_SOURCE_PUBLIC_KEY=1;"
+            "SOURCE_RETRY_COUNT=86400, GET_SOURCE_PUBLIC_KEY=0;"
         )
     else:
         coordinates = "'mysql-bin.000003', MASTER_LOG_POS=157" if donor == "primary" else "'mysql-bin.000004', MASTER_LOG_POS=900"

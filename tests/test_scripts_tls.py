@@ -66,7 +66,8 @@ def test_every_variable_a_script_reads_is_set_with_tls_on(engine_name, container
     for script in test_scripts.RUNS[container_name]:
         missing = test_scripts.variables_used(script, "common.sh", optional=True) - provided - {
             "MYSQL_HA_DATA_ROOT", "MYSQL_HA_CONF_DIR", "MYSQL_HA_CONFIG_DIR",  # set per container where used
-            "MYSQL_HA_BINLOG_FLUSH_SECONDS"}  # set by MySQLBackup when it archives binary logs
+            "MYSQL_HA_BINLOG_FLUSH_SECONDS",  # set by MySQLBackup when it archives binary logs
+            "MYSQL_HA_AUTH_CACHE"}  # TLS off only
         assert not missing, f"{container_name} runs {script} without {sorted(missing)}"
 
 
@@ -126,9 +127,12 @@ def test_tls_off_keeps_plain_streams(tmp_path, transport, expected):
 
 
 @pytest.mark.parametrize("engine_name, expected", [
-    ("mysql-8.4", {"ssl-mode": "VERIFY_CA", "ssl-ca": f"{TLS_DIR}/ca.crt"}),
-    ("mysql-9.7", {"ssl-mode": "VERIFY_CA", "ssl-ca": f"{TLS_DIR}/ca.crt"}),
-    ("mariadb-11.4", {"ssl": "ON", "ssl-verify-server-cert": "OFF"}),
+    ("mysql-8.4", {"ssl-mode": "VERIFY_IDENTITY", "ssl-ca": f"{TLS_DIR}/ca.crt", "ssl-cert": f"{TLS_DIR}/tls.crt",
+                   "ssl-key": f"{TLS_DIR}/tls.key"}),
+    ("mysql-9.7", {"ssl-mode": "VERIFY_IDENTITY", "ssl-ca": f"{TLS_DIR}/ca.crt", "ssl-cert": f"{TLS_DIR}/tls.crt",
+                   "ssl-key": f"{TLS_DIR}/tls.key"}),
+    ("mariadb-11.4", {"ssl": "ON", "ssl-ca": f"{TLS_DIR}/ca.crt", "ssl-verify-server-cert": "ON",
+                      "ssl-cert": f"{TLS_DIR}/tls.crt", "ssl-key": f"{TLS_DIR}/tls.key"}),
 ])
 def test_client_option_file_speaks_tls(tmp_path, engine_name, expected):
     """The status account's option file, for the other pods' servers, carries the engine's
@@ -169,19 +173,21 @@ def test_clone_plugin_requires_ssl_with_the_set_certificate():
 
 
 @pytest.mark.parametrize("engine_name", TLS_ENGINE_NAMES)
-def test_the_set_s_network_accounts_require_ssl(tmp_path, engine_name):
-    """Every server sets the accounts from its init file (init-config.sh), TLS-only for those
-    that log in over the network; the sidecar writes none."""
+def test_the_set_s_network_accounts_require_a_certificate(tmp_path, engine_name):
+    """Every server sets the accounts from its init file (init-config.sh); those that log in
+    over the network need TLS and a certificate the server checks against the set's CA
+    (REQUIRE X509), so a client pod that knows a password cannot log in with it; the
+    sidecar writes none."""
     pod = tls_pod(tmp_path, engine_name, 0, replication_password=PASSWORD)
     sql = (pod.volumes["server-auth"] / "bootstrap.sql").read_text()
-    assert f"CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY '{PASSWORD_SQL}' REQUIRE SSL;" in sql
-    assert f"ALTER USER 'repl'@'%' IDENTIFIED BY '{PASSWORD_SQL}' REQUIRE SSL;" in sql
-    assert re.search(r"^CREATE USER IF NOT EXISTS 'mysqlha_status'@'%' IDENTIFIED BY '[^\n]*' REQUIRE SSL;$", sql,
+    assert f"CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY '{PASSWORD_SQL}' REQUIRE X509;" in sql
+    assert f"ALTER USER 'repl'@'%' IDENTIFIED BY '{PASSWORD_SQL}' REQUIRE X509;" in sql
+    assert re.search(r"^CREATE USER IF NOT EXISTS 'mysqlha_status'@'%' IDENTIFIED BY '[^\n]*' REQUIRE X509;$", sql,
                      re.MULTILINE)
     assert re.search(r"^CREATE USER IF NOT EXISTS 'mysqlha_admin'@'localhost' IDENTIFIED BY '[^\n]*' REQUIRE NONE;$",
                      sql, re.MULTILINE)
     if mysql_ha.ENGINES[engine_name].clone_method == "clone-plugin":
-        assert re.search(r"CREATE USER IF NOT EXISTS 'clone'@'%' IDENTIFIED BY '[^\n]*' REQUIRE SSL;", sql)
+        assert re.search(r"CREATE USER IF NOT EXISTS 'clone'@'%' IDENTIFIED BY '[^\n]*' REQUIRE X509;", sql)
     else:
         assert re.search(r"CREATE USER IF NOT EXISTS 'clone'@'localhost' IDENTIFIED BY '[^\n]*' REQUIRE NONE;", sql)
     pod.run_sidecar()
@@ -189,9 +195,12 @@ def test_the_set_s_network_accounts_require_ssl(tmp_path, engine_name):
 
 
 @pytest.mark.parametrize("engine_name, options", [
-    ("mysql-8.4", f"SOURCE_SSL=1, SOURCE_SSL_CA='{TLS_DIR}/ca.crt', SOURCE_SSL_VERIFY_SERVER_CERT=1"),
-    ("mysql-9.7", f"SOURCE_SSL=1, SOURCE_SSL_CA='{TLS_DIR}/ca.crt', SOURCE_SSL_VERIFY_SERVER_CERT=1"),
-    ("mariadb-11.4", f"MASTER_SSL=1, MASTER_SSL_CA='{TLS_DIR}/ca.crt', MASTER_SSL_VERIFY_SERVER_CERT=1"),
+    ("mysql-8.4", f"SOURCE_SSL=1, SOURCE_SSL_CA='{TLS_DIR}/ca.crt', SOURCE_SSL_CERT='{TLS_DIR}/tls.crt', "
+                  f"SOURCE_SSL_KEY='{TLS_DIR}/tls.key', SOURCE_SSL_VERIFY_SERVER_CERT=1"),
+    ("mysql-9.7", f"SOURCE_SSL=1, SOURCE_SSL_CA='{TLS_DIR}/ca.crt', SOURCE_SSL_CERT='{TLS_DIR}/tls.crt', "
+                  f"SOURCE_SSL_KEY='{TLS_DIR}/tls.key', SOURCE_SSL_VERIFY_SERVER_CERT=1"),
+    ("mariadb-11.4", f"MASTER_SSL=1, MASTER_SSL_CA='{TLS_DIR}/ca.crt', MASTER_SSL_CERT='{TLS_DIR}/tls.crt', "
+                     f"MASTER_SSL_KEY='{TLS_DIR}/tls.key', MASTER_SSL_VERIFY_SERVER_CERT=1"),
 ])
 def test_replica_connects_with_tls_and_verifies_the_primary(tmp_path, engine_name, options):
     pod = tls_pod(tmp_path, engine_name, 1, replication_password=PASSWORD)
@@ -230,8 +239,11 @@ def test_unchanged_certificate_is_not_reloaded(tmp_path):
 
 
 @pytest.mark.parametrize("engine_name", TLS_ENGINE_NAMES)
-@pytest.mark.parametrize("connects_with_tls", [False, True], ids=["clear-text", "tls"])
-def test_replica_from_before_tls_is_switched_to_tls(tmp_path, engine_name, connects_with_tls):
+@pytest.mark.parametrize("connects_with_tls, presents_certificate", [(False, False), (True, False), (True, True)],
+                         ids=["clear-text", "tls-without-certificate", "tls"])
+def test_replica_from_before_tls_is_switched_to_tls(tmp_path, engine_name, connects_with_tls, presents_certificate):
+    """A replica that replicates in clear text, or with TLS but without presenting the pod's
+    certificate (which the replication account now requires), is switched to TLS with it."""
     engine = mysql_ha.ENGINES[engine_name]
     pod = tls_pod(tmp_path, engine_name, 1)
     pod.datadir.mkdir(parents=True)
@@ -239,11 +251,13 @@ def test_replica_from_before_tls_is_switched_to_tls(tmp_path, engine_name, conne
         "*************************** 1. row ***************************\n"
         f"{engine.status_io_running}: Yes\n{engine.status_sql_running}: Yes\n{engine.status_lag_seconds}: 0\n"
         f"{engine.status_tls_allowed}: {'Yes' if connects_with_tls else 'No'}\n"
+        f"{engine.status_tls_cert}: {TLS_DIR + '/tls.crt' if presents_certificate else ''}\n"
     )
     result = pod.run_sidecar()
-    switch = (f"{engine.sql_stop_replica}; {engine.sql_change_source_prefix} "
-              f"{engine.sql_source_tls.replace('@CA@', TLS_DIR + '/ca.crt')}; {engine.sql_start_replica};")
-    if connects_with_tls:
+    filled = (engine.sql_source_tls.replace('@CA@', TLS_DIR + '/ca.crt').replace('@CERT@', TLS_DIR + '/tls.crt')
+              .replace('@KEY@', TLS_DIR + '/tls.key'))
+    switch = f"{engine.sql_stop_replica}; {engine.sql_change_source_prefix} {filled}; {engine.sql_start_replica};"
+    if presents_certificate:
         assert "CHANGE" not in pod.sql() and "switched" not in result.stderr
     else:
         assert switch in pod.sql().splitlines(), pod.sql()

@@ -41,11 +41,33 @@ def test_existing_secret_chart_snapshot(yaml_snapshot):
 
 @pytest.mark.parametrize("name", ENGINE_NAMES)
 def test_tls_off_adds_nothing(name):
-    # The scripts carry the TLS paths for every chart; nothing else mentions TLS when it is off.
-    manifests = [m for m in whole_chart(mysql_ha.ENGINES[name]) if m["metadata"]["name"] != "mysql-scripts"]
+    # The scripts carry the TLS paths for every chart; nothing else mentions TLS when it is
+    # off, but the set's clients' refusal of unchecked TLS (client_plain_options).
+    engine = mysql_ha.ENGINES[name]
+    manifests = [m for m in whole_chart(engine) if m["metadata"]["name"] != "mysql-scripts"]
+    env = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    assert env["MYSQL_HA_CLIENT_NETWORK_OPTIONS"] == "".join(f"{k}={v}\n" for k, v in engine.client_plain_options.items())
+    del env["MYSQL_HA_CLIENT_NETWORK_OPTIONS"]
     text = to_yaml(manifests).lower()
     for word in ("tls", "ssl", "certificate", "secure_transport"):
         assert word not in text, word
+
+
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_tls_off_never_sends_a_password_under_an_unchecked_key(name):
+    engine = mysql_ha.ENGINES[name]
+    env = by_kind(whole_chart(engine), "ConfigMap", "mysql-env")["data"]
+    if engine.fast_auth_cache:
+        # caching_sha2_password: the server's probes fill its cache, replicas and the set's
+        # clients authenticate from it and never fetch the RSA key or accept an unchecked
+        # certificate.
+        assert env["MYSQL_HA_AUTH_CACHE"] == "1"
+        assert "GET_SOURCE_PUBLIC_KEY=0" in env["MYSQL_HA_SQL_CHANGE_SOURCE"]
+        assert env["MYSQL_HA_CLIENT_NETWORK_OPTIONS"] == "ssl-mode=DISABLED\n"
+    else:
+        # mysql_native_password: a challenge-response, no key involved.
+        assert "MYSQL_HA_AUTH_CACHE" not in env
+        assert "PUBLIC_KEY" not in env["MYSQL_HA_SQL_CHANGE_SOURCE"]
 
 
 # --- what TLS adds --------------------------------------------------------------------------
@@ -86,18 +108,29 @@ def test_scripts_receive_the_engine_tls_data(engine_name):
     engine = mysql_ha.ENGINES[engine_name]
     env = by_kind(tls_chart(engine_name), "ConfigMap", "mysql-env")["data"]
     assert env["MYSQL_HA_TLS_DIR"] == TLS_DIR
-    assert env["MYSQL_HA_SQL_SOURCE_TLS"] == engine.sql_source_tls.replace("@CA@", f"{TLS_DIR}/ca.crt")
+    assert env["MYSQL_HA_SQL_SOURCE_TLS"] == (engine.sql_source_tls.replace("@CA@", f"{TLS_DIR}/ca.crt")
+                                              .replace("@CERT@", f"{TLS_DIR}/tls.crt")
+                                              .replace("@KEY@", f"{TLS_DIR}/tls.key"))
+    assert "MYSQL_HA_AUTH_CACHE" not in env  # full authentication over checked TLS
     assert env["MYSQL_HA_SQL_RELOAD_TLS"] == engine.sql_reload_tls
-    assert "@" not in env["MYSQL_HA_CLIENT_TLS_OPTIONS"]
+    options = env["MYSQL_HA_CLIENT_NETWORK_OPTIONS"]
+    assert "@" not in options
+    # The peers are checked by name, and the pod presents its certificate (REQUIRE X509).
+    assert f"ssl-cert={TLS_DIR}/tls.crt\n" in options and f"ssl-key={TLS_DIR}/tls.key\n" in options
+    assert ("ssl-mode=VERIFY_IDENTITY\n" in options) != ("ssl-verify-server-cert=ON\n" in options)
 
 
 @pytest.mark.parametrize(
     "engine, expected",
     [
-        (mysql_ha.MYSQL_8_4, "SOURCE_SSL=1, SOURCE_SSL_CA='@CA@', SOURCE_SSL_VERIFY_SERVER_CERT=1"),
-        (mysql_ha.MYSQL_9_7, "SOURCE_SSL=1, SOURCE_SSL_CA='@CA@', SOURCE_SSL_VERIFY_SERVER_CERT=1"),
-        (mysql_ha.MARIADB_11_4, "MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1"),
-        (mysql_ha.MYSQL_5_7, "MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_VERIFY_SERVER_CERT=1"),
+        (mysql_ha.MYSQL_8_4, "SOURCE_SSL=1, SOURCE_SSL_CA='@CA@', SOURCE_SSL_CERT='@CERT@', SOURCE_SSL_KEY='@KEY@', "
+         "SOURCE_SSL_VERIFY_SERVER_CERT=1"),
+        (mysql_ha.MYSQL_9_7, "SOURCE_SSL=1, SOURCE_SSL_CA='@CA@', SOURCE_SSL_CERT='@CERT@', SOURCE_SSL_KEY='@KEY@', "
+         "SOURCE_SSL_VERIFY_SERVER_CERT=1"),
+        (mysql_ha.MARIADB_11_4, "MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_CERT='@CERT@', MASTER_SSL_KEY='@KEY@', "
+         "MASTER_SSL_VERIFY_SERVER_CERT=1"),
+        (mysql_ha.MYSQL_5_7, "MASTER_SSL=1, MASTER_SSL_CA='@CA@', MASTER_SSL_CERT='@CERT@', MASTER_SSL_KEY='@KEY@', "
+         "MASTER_SSL_VERIFY_SERVER_CERT=1"),
     ],
     ids=lambda v: getattr(v, "name", ""),
 )

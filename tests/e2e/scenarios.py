@@ -332,11 +332,16 @@ def test_11_no_password_on_any_command_line(cluster):
                                       + "\n".join(scanner.environ_hits[:5]))
 
 
-def _login(cluster, container, host: str, user: str, password: str, statement: str = "SELECT CURRENT_USER()"):
-    """``statement`` as ``user`` on ``host``:3306, from ``container`` (another pod's), over TCP."""
+def _login(cluster, container, host: str, user: str, password: str, statement: str = "SELECT CURRENT_USER()",
+           *, from_cache: bool = False):
+    """``statement`` as ``user`` on ``host``:3306, from ``container`` (another pod's), over TCP.
+    ``from_cache``: without TLS and without the server's key, as the set's own clients log in
+    (caching_sha2_password then authenticates from the server's cache or fails with 2061)."""
     args = [cluster.engine.client, "--protocol=TCP", f"--host={host}", "--port=3306", "--connect-timeout=5",
             f"--user={user}", "--batch", "--skip-column-names", "-e", statement]
-    if cluster.engine.client == "mysql":
+    if from_cache:
+        args.insert(1, "--ssl-mode=DISABLED")
+    elif cluster.engine.client == "mysql":
         # caching_sha2 without TLS: the client fetches the server's key to send the password.
         args.insert(1, "--get-server-public-key")
     return cluster.runtime.exec(container, args, env={"MYSQL_PWD": password, "MYSQL_HA_E2E_CLIENT": "1",
@@ -346,6 +351,30 @@ def _login(cluster, container, host: str, user: str, password: str, statement: s
 
 def _refused(result) -> bool:
     return result.returncode != 0 and ("Access denied" in result.stderr or "is not allowed" in result.stderr)
+
+
+def _auth_cache(cluster, box, primary: str, network: dict[str, str]) -> None:
+    """TLS off, caching_sha2_password: no password of the set crosses the network. The
+    server's probes fill its authentication cache, so every network account logs in without
+    TLS and without the server's key; the replicas never fetch that key; after FLUSH
+    PRIVILEGES empties the cache, the liveness probe fills it again."""
+    engine = cluster.engine
+    for user, password in network.items():
+        result = _login(cluster, box, primary, user, password, from_cache=True)
+        assert result.returncode == 0, f"{user} did not log in from the server's cache: {result.stderr}"
+    for replica in (1, 2):
+        rows = cluster.sql(replica, "SELECT GET_PUBLIC_KEY FROM performance_schema.replication_connection_configuration")
+        assert rows == [["NO"]], f"mysql-{replica} fetches the source's key: {rows}"
+    cluster.sql(0, "FLUSH LOCAL PRIVILEGES")
+    started = time.monotonic()
+    result = _login(cluster, box, primary, STATUS_USER, network[STATUS_USER], from_cache=True)
+    assert result.returncode != 0 and "2061" in result.stderr, \
+        f"a login without TLS and key after FLUSH PRIVILEGES: {result.returncode} {result.stderr}"
+    cluster.wait_for(lambda: all(_login(cluster, box, primary, user, password, from_cache=True).returncode == 0
+                                 for user, password in network.items()),
+                     timeout=60, what="the liveness probe to fill the emptied authentication cache", interval=1)
+    print(f"e2e {engine.name} security auth-cache: network accounts log in without TLS or key, replicas fetch no "
+          f"key, cache refilled {time.monotonic() - started:.1f} s after FLUSH PRIVILEGES")
 
 
 def test_11b_root_and_the_set_accounts_from_other_pods(cluster, request):
@@ -389,6 +418,8 @@ def test_11b_root_and_the_set_accounts_from_other_pods(cluster, request):
                 result = _login(cluster, box, primary, user, password, statement)
                 assert result.returncode != 0 and "denied" in result.stderr, (
                     f"{user} ran {statement!r}: {result.stdout} {result.stderr}")
+        if engine.fast_auth_cache:
+            _auth_cache(cluster, box, primary, network)
         users = {tuple(row) for row in cluster.sql(0, "SELECT user, host FROM mysql.user WHERE user = 'root'")}
         assert users == {("root", "localhost")}, f"root accounts on the primary: {users}"
         # Without the client label, the NetworkPolicy drops the connection before any login.

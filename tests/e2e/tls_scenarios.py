@@ -104,9 +104,11 @@ def cluster(request, engine, tmp_path_factory):
                                 ignore=shutil.ignore_patterns("pvc", "containers", "*.sock"))
 
 
-def status_login(cluster) -> dict[str, str]:
-    """A network account over TCP with TLS (root logs in over the socket, where no TLS is)."""
-    return {"user": STATUS_USER, "password": cluster.passwords["status_password"]}
+def status_login(cluster) -> dict:
+    """A network account over TCP with TLS and the pod's certificate, which the set's network
+    accounts require (root logs in over the socket, where no TLS is)."""
+    return {"user": STATUS_USER, "password": cluster.passwords["status_password"],
+            "options": (f"--ssl-cert={TLS_DIR}/tls.crt", f"--ssl-key={TLS_DIR}/tls.key")}
 
 
 def status_value(cluster, ordinal: int, name: str, **login) -> str:
@@ -139,10 +141,10 @@ def test_tls_1_bring_up_with_tls(cluster):
     assert status_value(cluster, 0, "Ssl_cipher", **status_login(cluster)), \
         "the client connection to 127.0.0.1 is not encrypted"
     assert cluster.sql(0, "SELECT @@require_secure_transport")[0][0] in ("1", "ON")
-    # The set's own accounts log in over TLS only.
-    for user in ("repl", *(["clone"] if cluster.engine.clone_method == "clone-plugin" else [])):
-        ssl_type = cluster.sql(0, f"SELECT ssl_type FROM mysql.user WHERE user = '{user}'")[0][0]
-        assert ssl_type == "ANY", f"{user} must REQUIRE SSL, has ssl_type {ssl_type!r}"
+    # The set's own network accounts log in over TLS only, with a certificate of the set's CA.
+    for user in ("repl", STATUS_USER, *(["clone"] if cluster.engine.clone_method == "clone-plugin" else [])):
+        ssl_type = cluster.sql(0, f"SELECT ssl_type FROM mysql.user WHERE user = '{user}' AND host = '%'")[0][0]
+        assert ssl_type == "X509", f"{user} must REQUIRE X509, has ssl_type {ssl_type!r}"
 
 
 def test_tls_2_replication_reports_tls(cluster):
@@ -152,7 +154,8 @@ def test_tls_2_replication_reports_tls(cluster):
         allowed = status.get("Source_SSL_Allowed", status.get("Master_SSL_Allowed"))
         verify = status.get("Source_SSL_Verify_Server_Cert", status.get("Master_SSL_Verify_Server_Cert"))
         ca = status.get("Source_SSL_CA_File", status.get("Master_SSL_CA_File"))
-        assert (allowed, verify, ca) == ("Yes", "Yes", f"{TLS_DIR}/ca.crt"), status
+        cert = status.get("Source_SSL_Cert", status.get("Master_SSL_Cert"))
+        assert (allowed, verify, ca, cert) == ("Yes", "Yes", f"{TLS_DIR}/ca.crt", f"{TLS_DIR}/tls.crt"), status
 
 
 def test_tls_3_client_without_tls_is_refused(cluster, request):
@@ -173,6 +176,59 @@ def test_tls_3_client_without_tls_is_refused(cluster, request):
                                   input="SELECT COUNT(*) FROM app.rows", timeout=30)
     assert result.returncode != 0 and result.stdout == "", result.stdout
     assert "3159" in result.stderr or "insecure transport" in result.stderr, result.stderr
+
+
+def test_tls_3b_set_accounts_need_the_set_certificate(cluster):
+    """From a client pod (labelled for 3306) that knows every password and speaks TLS with the
+    set's CA, no account of the set logs in without the set's certificate; with a certificate
+    of another CA neither; with the set's own, each does (so the refusals are the
+    certificate's)."""
+    engine = cluster.engine
+    passwords = cluster.passwords
+    spec = {"restartPolicy": "Always", "terminationGracePeriodSeconds": 1,
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+            "containers": [{"name": "client", "image": engine.server_image, "command": ["sleep", "86400"],
+                            "securityContext": {"runAsUser": 999, "runAsGroup": 999, "runAsNonRoot": True,
+                                                "readOnlyRootFilesystem": True},
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}]}
+    client = cluster.run_pod("tls-client", spec, labels={"mysql-client": "true"})
+    try:
+        client.wait_ready(timeout=60)
+        box = client.pod.container("client")
+        make_leaf(cluster.certs, "other-ca", "intruder", days=30)
+        tmp = client.pod.dir / "emptydir" / "tmp"
+        for source, name in (("set-ca.crt", "ca.crt"), ("server.crt", "set.crt"), ("server.key", "set.key"),
+                             ("intruder.crt", "intruder.crt"), ("intruder.key", "intruder.key")):
+            shutil.copy(cluster.certs / source, tmp / name)
+            os.chmod(tmp / name, 0o444)
+        accounts = {STATUS_USER: passwords["status_password"], "repl": passwords["replication_password"]}
+        if engine.clone_method == "clone-plugin":
+            accounts["clone"] = passwords["clone_password"]
+        tls = (["--ssl-mode=VERIFY_IDENTITY", "--ssl-ca=/tmp/ca.crt"] if engine.client == "mysql"
+               else ["--ssl", "--ssl-ca=/tmp/ca.crt", "--ssl-verify-server-cert"])
+
+        def login(user: str, password: str, *certificate: str):
+            args = [engine.client, "--protocol=TCP", "--host=mysql-0.mysql", "--port=3306", "--connect-timeout=5",
+                    *tls, *certificate, f"--user={user}", "--batch", "--skip-column-names", "-e",
+                    "SELECT CURRENT_USER()"]
+            return cluster.runtime.exec(box, args, env={"MYSQL_PWD": password, "MYSQL_HA_E2E_CLIENT": "1",
+                                                        "HOME": "/tmp", "PATH": "/usr/bin:/bin"}, timeout=30)
+
+        outcome = {}
+        for user, password in accounts.items():
+            for label, certificate in (("none", ()), ("other-ca", ("--ssl-cert=/tmp/intruder.crt",
+                                                                   "--ssl-key=/tmp/intruder.key"))):
+                result = login(user, password, *certificate)
+                assert result.returncode != 0 and result.stdout == "", (user, label, result.stdout)
+                outcome[user, label] = "refused"
+            result = login(user, password, "--ssl-cert=/tmp/set.crt", "--ssl-key=/tmp/set.key")
+            assert result.returncode == 0 and result.stdout.strip() == f"{user}@%", (user, result.stderr)
+            outcome[user, "set"] = "accepted"
+        print(f"e2e {engine.name} security tls: from a client pod with every password, "
+              + ", ".join(f"{user} {outcome[user, 'none']} without a certificate, {outcome[user, 'other-ca']} with "
+                          f"another CA's, {outcome[user, 'set']} with the set's" for user in accounts))
+    finally:
+        cluster.delete_pod_named("tls-client", grace=1)
 
 
 def test_tls_4_clone_stream_needs_the_set_certificate(cluster):

@@ -176,11 +176,12 @@ class SetOperations:
 
     def sql(self, ordinal: int, statement: str, *, user: str = "root", password: str | None = None,
             database: str | None = None, check: bool = True, timeout: float = 60,
-            column_names: bool = False, host: str = "127.0.0.1") -> list[list[str]]:
+            column_names: bool = False, host: str = "127.0.0.1", options: tuple[str, ...] = ()) -> list[list[str]]:
         """Runs SQL in pod N with the engine's own client, inside the server container (as
         ``kubectl exec`` would): root over the server's socket, the only way root logs in;
         any other user over TCP (``host`` names another server, e.g. a Service, reached from
-        that pod); rows as lists of tab-separated fields. A failure
+        that pod; ``options``: further client options, e.g. a certificate); rows as lists of
+        tab-separated fields. A failure
         raises EmulatorError, or SQLError with the client's message when ``check`` is False."""
         if password is None and user == "root":
             password = self.root_password
@@ -196,7 +197,7 @@ class SetOperations:
             where = ["--protocol=SOCKET", f"--socket={socket}"]
         else:
             where = ["--protocol=TCP", f"--host={host}", f"--port={port}"]
-        args = [client, *where, "--connect-timeout=5", f"--user={user}", "--batch",
+        args = [client, *where, *options, "--connect-timeout=5", f"--user={user}", "--batch",
                 "--column-names" if column_names else "--skip-column-names"]
         if database:
             args.append(f"--database={database}")
