@@ -16,20 +16,26 @@
 # to DONOR without TLS and without the server's RSA key, i.e. from the donor's cache of the
 # account (see server-probe.sh). CLONE INSTANCE, which would otherwise fall back to sending
 # the password under a key or certificate nobody checked, then authenticates from the
-# cache too. FILE holds the login's options (mode 0600) and is removed after.
+# cache too. Any other failure than a cache miss (2061: the donor unreachable, the account
+# refused) ends the copy at once, as CLONE INSTANCE would. FILE holds the login's options
+# (mode 0600) and is removed after.
 wait_for_cached_login() {
   local donor=$1 user=$2 password=$3 file=$4 backslash=$'\\' quote='"' error='' _
   password=${password//"$backslash"/"$backslash$backslash"}
   (
     umask 077
-    printf '[client]\nuser=%s\npassword="%s"\nhost=%s\nport=%s\nconnect-timeout=5\n' \
-      "$user" "${password//"$quote"/"$backslash$quote"}" "$donor" "$MYSQL_HA_PORT" >"$file"
+    printf '[client]\nuser=%s\npassword="%s"\nconnect-timeout=5\n' "$user" "${password//"$quote"/"$backslash$quote"}" \
+      >"$file"
   )
   for _ in $(seq 1 60); do
-    if error=$("$MYSQL_HA_CLIENT" --defaults-extra-file="$file" --protocol=TCP --ssl-mode=DISABLED --batch \
-      <<<"SELECT 1" 2>&1 >/dev/null); then
+    if error=$("$MYSQL_HA_CLIENT" --defaults-extra-file="$file" --protocol=TCP --host="$donor" --port="$MYSQL_HA_PORT" \
+      --ssl-mode=DISABLED --batch <<<"SELECT 1" 2>&1 >/dev/null); then
       rm -f "$file"
       return 0
+    fi
+    if [[ $error != *"ERROR 2061 "* ]]; then
+      rm -f "$file"
+      die "${user} cannot log in to ${donor}: ${error}"
     fi
     sleep 2
   done

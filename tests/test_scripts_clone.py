@@ -176,7 +176,8 @@ def test_clone_plugin_copies_the_pod_before_into_place(tmp_path, engine_name, or
     assert "xtrabackup" not in calls and "xbstream" not in calls and "3307" not in calls
     # TLS off: first a login from the donor's authentication cache (no TLS, no RSA key), so
     # that CLONE INSTANCE authenticates from the cache too; its option file is gone after.
-    login = f"{pod.engine.client} --defaults-extra-file={staging}/login.cnf --protocol=TCP --ssl-mode=DISABLED --batch"
+    login = (f"{pod.engine.client} --defaults-extra-file={staging}/login.cnf --protocol=TCP --host={donor} --port=3306 "
+             "--ssl-mode=DISABLED --batch")
     assert login in calls.splitlines()
     # Right before the statement: after it, the local server's client runs CLONE INSTANCE and
     # reads its status.
@@ -226,6 +227,20 @@ def test_clone_plugin_never_sends_the_password_under_an_unchecked_key(tmp_path, 
     assert "CLONE INSTANCE" not in pod.sql()
     assert not pod.datadir.exists()
     assert not list(pod.volumes["data"].rglob("login.cnf"))
+
+
+@pytest.mark.parametrize("engine_name", CLONE_PLUGIN_ENGINES)
+def test_clone_plugin_fails_at_once_when_the_donor_does_not_answer(tmp_path, engine_name):
+    """Only a cache miss is waited for: an unreachable donor fails the copy at once, and the
+    container's restarts retry it (as CLONE INSTANCE's own connection failure would)."""
+    pod = Pod(tmp_path, engine_name, 1)
+    pod.donor_backup()
+    result = pod.run("clone-mysql", "clone.sh", STUB_DOWN_HOSTS="mysql-0.mysql")
+    assert result.returncode == 1
+    assert "clone cannot log in to mysql-0.mysql: ERROR 2003 (HY000)" in result.stderr
+    assert not (pod.log / "sleeps").exists() or "2" not in (pod.log / "sleeps").read_text().splitlines()
+    assert "CLONE INSTANCE" not in pod.sql()
+    assert not pod.datadir.exists()
 
 
 @pytest.mark.parametrize("engine_name", CLONE_PLUGIN_ENGINES)
