@@ -143,6 +143,7 @@ retryable_errors=" 2003 2005 2006 2013 1158 1159 1160 1161 "
 
 # say MESSAGE: logs MESSAGE unless it is what the last round said.
 said=''
+catching_up=''
 peer_error=${TMPDIR:-/tmp}/peer-error
 # unreachable FILE: the client's error in FILE says that nothing answered at the address
 # (no route, refused, timed out: 2002/2003) or that the name has none (2005, a pod gone),
@@ -170,7 +171,9 @@ lead() {
   fi
   if [[ -n $source ]]; then
     [[ $read_only == 1 ]] || sql <<<"${MYSQL_HA_SQL_READ_ONLY};"
-    say "declared the primary: catching up with ${source} before taking writes"
+    # Once per old primary: the reason it waits, said each round, follows.
+    [[ $catching_up == "$source" ]] || log "declared the primary: catching up with ${source} before taking writes"
+    catching_up=$source
     # The old primary turns read-only by itself; from then on its GTID set is final.
     if read_only=$(peer_sql "$source" <<<"SELECT @@GLOBAL.read_only" 2>"$peer_error"); then
       if [[ $read_only != 1 ]]; then
