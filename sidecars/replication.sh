@@ -157,10 +157,61 @@ say() {
   said=$1
 }
 
+# other_pods: the ordinals of the set's other pods that have an address, as status.sh finds
+# them (ordinals up from 0 until three in a row have none).
+other_pods() {
+  local ordinal=0 misses=0
+  while ((misses < 3)); do
+    if ((ordinal == POD_ORDINAL)); then
+      misses=0
+    elif getent hosts "$(pod_host "$ordinal")" >/dev/null; then
+      misses=0
+      printf '%d\n' "$ordinal"
+    else
+      misses=$((misses + 1))
+    fi
+    ordinal=$((ordinal + 1))
+  done
+}
+
+# read_only_peers [SOURCE]: fills PEERS with the host of every other pod that answers (SOURCE,
+# this pod's source, first), or fails (saying which) when one of them takes writes. Each pod sees a new declared primary at its own moment
+# (the kubelet refreshes a pod's ConfigMap volume on the pod's own sync, up to a minute and a
+# half after the change), and until then an old primary keeps taking writes, whether it is
+# this pod's source or not (a replica may still replicate through another one).
+read_only_peers() {
+  local ordinal host answer
+  PEERS=()
+  while read -r host; do
+    [[ -n $host ]] || continue
+    if ! answer=$(peer_sql "$host" <<<"SELECT @@GLOBAL.read_only" 2>"$peer_error"); then
+      # Nothing answers there (or the name has none): it takes no writes from anyone. A server
+      # that answers with an error (a refused login, too many connections, a lost handshake)
+      # may still take writes, and what it took would be lost.
+      unreachable "$peer_error" && continue
+      say "${host} answers but its state cannot be read ($(head -c 300 "$peer_error")): waiting, not taking over while it may take writes"
+      return 1
+    fi
+    if [[ $answer != 1 ]]; then
+      say "waiting for ${host} to turn read-only (it has not seen the new declared primary yet)"
+      return 1
+    fi
+    PEERS+=("$host")
+  done < <(
+    printf '%s\n' "${1:-}"
+    other_pods | while read -r ordinal; do
+      host=$(pod_host "$ordinal")
+      [[ $host == "${1:-}" ]] || printf '%s\n' "$host"
+    done
+  )
+}
+
 # lead: this pod is the declared primary. Writable and replicating from nobody: done.
-# Otherwise take over: read-only until every transaction of the old primary is here.
+# Otherwise take over: read-only until every other pod that answers is read-only and every
+# transaction any of them holds is here (the old primary's reach this pod through its
+# source, directly or through another replica).
 lead() {
-  local read_only source old_gtids received
+  local read_only source old_gtids received host source_answers=''
   read_only=$(sql <<<"SELECT @@GLOBAL.read_only") || return 0
   replica_status || return 0
   source=${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-}
@@ -169,41 +220,39 @@ lead() {
     semi_sync_source ON
     return 0
   fi
-  if [[ -n $source ]]; then
-    [[ $read_only == 1 ]] || sql <<<"${MYSQL_HA_SQL_READ_ONLY};"
-    # Once per old primary: the reason it waits, said each round, follows.
-    [[ $catching_up == "$source" ]] || log "declared the primary: catching up with ${source} before taking writes"
-    catching_up=$source
-    # The old primary turns read-only by itself; from then on its GTID set is final.
-    if read_only=$(peer_sql "$source" <<<"SELECT @@GLOBAL.read_only" 2>"$peer_error"); then
-      if [[ $read_only != 1 ]]; then
-        say "waiting for ${source} to turn read-only"
-        return 0
-      fi
-      old_gtids=$(peer_sql "$source" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
-      if ! wait_for_gtids "$old_gtids" 30; then
-        say "not yet caught up with ${source} (${old_gtids})"
-        return 0
-      fi
-    elif ! unreachable "$peer_error"; then
-      # It answered (a refused login, too many connections, a lost handshake): it may still
-      # take writes, and what it took since would be lost.
-      say "${source} answers but its state cannot be read ($(head -c 300 "$peer_error")): waiting, not taking over from a server that may take writes"
+  [[ $read_only == 1 ]] || sql <<<"${MYSQL_HA_SQL_READ_ONLY};"
+  # Said once per source; the reason it waits, each round, follows.
+  if [[ $catching_up != "x${source}" ]]; then
+    log "declared the primary: waiting until no other pod takes writes${source:+ and catching up with ${source}}"
+    catching_up=x${source}
+  fi
+  # From the moment a pod is read-only its GTID set only grows by what it replicates.
+  read_only_peers "$source" || return 0
+  for host in "${PEERS[@]}"; do
+    [[ $host != "$source" ]] || source_answers=yes
+    old_gtids=$(peer_sql "$host" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+    if ! wait_for_gtids "$old_gtids" 30; then
+      say "not yet caught up with ${host} (${old_gtids})"
       return 0
-    else
-      say "${source} is unreachable: taking over with every transaction this pod received"
     fi
+  done
+  if [[ -n $source ]]; then
+    [[ -n $source_answers ]] || say "${source} is unreachable: taking over with every transaction this pod received"
     received=$(gtid_of <<<"${REPLICA_STATUS[$MYSQL_HA_STATUS_RECEIVED_GTIDS]:-}")
     if ! wait_for_gtids "$received" 30; then
       say "the applier has not applied what it received (${received}) yet"
       return 0
     fi
-    sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${MYSQL_HA_SQL_RESET_REPLICA};"
   fi
+  # Re-read just before taking writes: a pod that turned writable meanwhile (it had not seen
+  # this declaration yet) keeps this one read-only.
+  read_only_peers "$source" || return 0
+  [[ -z $source ]] || sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${MYSQL_HA_SQL_RESET_REPLICA};"
   # Writes wait for a replica's acknowledgement from the first one on.
   semi_sync_source ON
   sql <<<"${MYSQL_HA_SQL_WRITABLE};"
   log "this pod is the primary now: it takes writes ($(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of))"
+  catching_up=''
   rm -f "$refused"
 }
 
@@ -233,8 +282,11 @@ follow() {
     say "waiting for ${target} to take writes"
     return 0
   fi
-  theirs=$(peer_sql "$target" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+  # This pod's set first: while it still replicates (through a pod that already follows the
+  # declared primary), its set grows after the primary's was read, and read in the other order
+  # those new transactions would look like transactions the primary lacks.
   mine=$(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+  theirs=$(peer_sql "$target" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
   if ! gtid_contains "$theirs" "$mine"; then
     refuse "${target}" "this pod has transactions the primary lacks (errant GTIDs; this pod: ${mine}; ${target}: ${theirs})" "$source"
     return 0

@@ -139,7 +139,8 @@ def test_a_declared_primary_takes_over_only_from_an_unreachable_one(tmp_path, en
             in result.stderr
         assert "is unreachable" not in result.stderr
         # Said once, not once a round.
-        assert result.stderr.count("declared the primary: catching up with mysql-0.mysql") == 1, result.stderr
+        assert result.stderr.count("declared the primary: waiting until no other pod takes writes and catching up "
+                                   "with mysql-0.mysql") == 1, result.stderr
         assert result.stderr.count("answers but its state cannot be read") == 1, result.stderr
         assert writable not in pod.sql().splitlines() and "RESET" not in pod.sql()
 

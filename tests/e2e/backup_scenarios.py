@@ -26,7 +26,7 @@ from emulator import Cluster
 from emulator.background import BackgroundLoop
 from emulator.images import ensure_image
 from mysql_ha import BackupTarget, MySQLBackup, MySQLCredentials, MySQLHAChart, RestoreFrom
-from scenario_tools import PREFIX
+from scenario_tools import PREFIX, SPEED
 
 pytestmark = pytest.mark.e2e
 
@@ -168,7 +168,7 @@ class Env:
                                restore_from=restore_from)
         workdir = self.workdir / f"restore-{self.restores}"
         with Cluster(manifests, workdir, prefix=_prefix(self.engine.name, self.restores),
-                     claims_dir=self.source.claims_dir) as cluster:
+                     claims_dir=self.source.claims_dir, speed=SPEED) as cluster:
             cluster.engine = self.engine
             cluster.start()
             _start_s3(cluster, self.s3_secret)
@@ -185,7 +185,7 @@ def backups(request, engine, tmp_path_factory):
     workdir = tmp_path_factory.mktemp(f"backups-{engine.name}")
     manifests = _manifests(engine, credentials, s3_secret, replicas=2, backups=True)
     with Cluster(manifests, workdir / "source", prefix=_prefix(engine.name, 0),
-                 claims_dir=workdir / "claims") as source:
+                 claims_dir=workdir / "claims", speed=SPEED) as source:
         source.engine = engine
         source.start()
         _start_s3(source, s3_secret)

@@ -19,7 +19,7 @@ pytest.register_assert_rewrite("scenarios", "backup_scenarios")
 from emulator import Cluster
 from emulator.images import ensure_image
 from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name
-from scenario_tools import PREFIX, ArgvScanner
+from scenario_tools import PREFIX, SPEED, ArgvScanner
 
 HOST_TOOLS = ("ip", "unshare", "nsenter", "mount", "chroot", "bash", "debootstrap", "nft")
 
@@ -98,7 +98,7 @@ def cluster(request, engine, tmp_path_factory):
                          storage_class_name="standard")
     scanner = ArgvScanner(list(passwords.values()))
     workdir = tmp_path_factory.mktemp(f"cluster-{engine.name}")
-    with Cluster(chart.to_json(), workdir, prefix=_prefix(engine.name)) as c:
+    with Cluster(chart.to_json(), workdir, prefix=_prefix(engine.name), speed=SPEED) as c:
         _images(c)
         c.engine = engine
         c.synth = synth

@@ -15,6 +15,13 @@ PREFIX = os.environ.get("MYSQL_HA_E2E_PREFIX", "mh")[:2]
 scenarios on the same machine at the same time set ``MYSQL_HA_E2E_PREFIX`` apart."""
 
 
+SPEED = 3.0
+"""The speed of every scenario's cluster (``Cluster(speed=...)``): the emulator's own timings at a
+third of a real cluster's. A changed ConfigMap or Secret reaches each pod within 30 s (kubelet sync
+period 20 s, jittered), restarts back off from 3.3 s to 100 s, Job pods from 3.3 s to 2 min. The
+manifests' timings (probes, grace periods) and the scripts' own are never scaled. Only the switchover
+under real propagation (``failover_scenarios.py``) sets its cluster to speed 1 while it runs."""
+
 TEST_CLIENT_MARK = "MYSQL_HA_E2E_CLIENT=1"
 """In the environment of the scenarios' own SQL clients (which get their password through
 ``MYSQL_PWD``, as an operator's ``kubectl exec`` would): the scan leaves those alone."""

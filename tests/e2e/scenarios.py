@@ -20,7 +20,7 @@ import pytest
 from emulator import Cluster, SQLError
 from mysql_ha import MySQLCredentials, MySQLHAChart
 from mysql_ha.credentials import ADMIN_USER, STATUS_USER
-from scenario_tools import APP_USER, PREFIX, TEST_CLIENT_MARK, Writer
+from scenario_tools import APP_USER, PREFIX, SPEED, TEST_CLIENT_MARK, Writer
 
 pytestmark = pytest.mark.e2e
 
@@ -469,7 +469,8 @@ def _one_pod_set(engine, tmp_path, secret_name: str, keys: dict[str, str], tag: 
                          storage_class_name="standard")
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret_name, "namespace": "mysql"},
               "stringData": keys}
-    with Cluster([*chart.to_json(), secret], tmp_path, prefix=f"{PREFIX}{tag}{engine.name[:2]}{os.getpid() % 4096:03x}") as small:
+    with Cluster([*chart.to_json(), secret], tmp_path, prefix=f"{PREFIX}{tag}{engine.name[:2]}{os.getpid() % 4096:03x}",
+                 speed=SPEED) as small:
         small.start()
         yield small
 

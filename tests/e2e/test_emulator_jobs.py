@@ -15,7 +15,7 @@ import pytest
 
 from emulator import Cluster, EmulatorError
 from emulator.network import FIRST_FREE_SLOT, LAST_SLOT, Endpoint, Network, hosts_lines
-from scenario_tools import PREFIX
+from scenario_tools import PREFIX, SPEED
 
 pytestmark = pytest.mark.e2e
 
@@ -144,7 +144,8 @@ def claims(tmp_path_factory):
 def cluster(tmp_path_factory, claims):
     if os.geteuid() != 0:
         pytest.fail("the emulator needs root (network and mount namespaces, overlay mounts)", pytrace=False)
-    with Cluster(manifests(), tmp_path_factory.mktemp("jobs"), prefix=_prefix("a"), claims_dir=claims) as c:
+    with Cluster(manifests(), tmp_path_factory.mktemp("jobs"), prefix=_prefix("a"), claims_dir=claims,
+                 speed=SPEED) as c:
         c.start()
         c.wait_ready(1, timeout=60)
         yield c
@@ -264,7 +265,7 @@ def test_a_job_copies_to_an_s3_server_pod_with_rclone_configured_by_environment(
 
 def test_a_second_cluster_with_the_same_claims_restores_while_the_first_runs(cluster, claims, tmp_path):
     assert (claims / "s3-data" / "backups" / "full" / "dump.sql").exists(), "runs after the upload"
-    with Cluster(manifests(), tmp_path, prefix=_prefix("b"), claims_dir=claims) as second:
+    with Cluster(manifests(), tmp_path, prefix=_prefix("b"), claims_dir=claims, speed=SPEED) as second:
         second.start()
         server = second.run_pod("s3", S3_SERVER, labels={"app": "s3"})
         server.wait_ready(30)

@@ -20,7 +20,7 @@ import pytest
 from emulator import Cluster
 from emulator.netpolicy import OPEN
 from emulator.network import SUBNET
-from scenario_tools import PREFIX
+from scenario_tools import PREFIX, SPEED
 
 pytestmark = pytest.mark.e2e
 
@@ -129,7 +129,7 @@ def attempts(cluster: Cluster, *cases: tuple[str, str, int]) -> list[Attempt]:
 def cluster(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.fail("the emulator needs root (network and mount namespaces, overlay mounts)", pytrace=False)
-    with Cluster(manifests(), tmp_path_factory.mktemp("netpol"), prefix=_prefix()) as c:
+    with Cluster(manifests(), tmp_path_factory.mktemp("netpol"), prefix=_prefix(), speed=SPEED) as c:
         c.start()
         pods = [c.run_pod("client", pod_spec(), labels=CLIENT),
                 c.run_pod("stranger", pod_spec()),

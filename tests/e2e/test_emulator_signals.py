@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from emulator import Cluster
-from scenario_tools import PREFIX
+from scenario_tools import PREFIX, SPEED
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,8 @@ def pod(script: str, *, restart: str = "Always", **container: object) -> dict:
 def cluster(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.fail("the emulator needs root (network, mount and PID namespaces, overlay mounts)", pytrace=False)
-    with Cluster([], tmp_path_factory.mktemp("signals"), prefix=f"{PREFIX}sg{os.getpid() % 4096:03x}") as c:
+    with Cluster([], tmp_path_factory.mktemp("signals"), prefix=f"{PREFIX}sg{os.getpid() % 4096:03x}",
+                 speed=SPEED) as c:
         c.start()
         yield c
 

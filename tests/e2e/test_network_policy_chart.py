@@ -16,7 +16,7 @@ import pytest
 
 from emulator import Cluster
 from mysql_ha import MYSQL_8_4, MySQLCredentials, MySQLHAChart
-from scenario_tools import PREFIX
+from scenario_tools import PREFIX, SPEED
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +67,7 @@ def _reaches(cluster: Cluster, client: str, port: int) -> bool:
 @pytest.mark.parametrize("metrics_namespace", [None, "monitoring"])
 def test_the_chart_policy_admits_clients_and_scrapers_only(tmp_path, metrics_namespace, request):
     prefix = f"{PREFIX}pc{os.getpid() % 4096:03x}{'m' if metrics_namespace else 'd'}"
-    with Cluster(_chart(metrics_namespace=metrics_namespace), tmp_path, prefix=prefix) as cluster:
+    with Cluster(_chart(metrics_namespace=metrics_namespace), tmp_path, prefix=prefix, speed=SPEED) as cluster:
         cluster.start()
         cluster.wait_ready(1, timeout=120)
         _client(cluster, "app", "mysql", {"mysql-client": "true"})

@@ -22,6 +22,7 @@ import pytest
 from emulator import Cluster
 from mysql_ha import MySQLCredentials, MySQLHAChart, MySQLTLS
 from mysql_ha.credentials import STATUS_USER
+from scenario_tools import SPEED
 from scenarios import count, replica_status, replicating, wait_converged
 
 pytestmark = pytest.mark.e2e
@@ -90,7 +91,7 @@ def cluster(request, engine, tmp_path_factory):
                       "metadata": {"name": SECRET, "namespace": "mysql"}, "stringData": secret_data})
     workdir = tmp_path_factory.mktemp(f"tls-cluster-{engine.name}")
     prefix = "mt" + re.sub(r"[^a-z0-9]", "", engine.name)[:8]
-    with Cluster(manifests, workdir, prefix=prefix) as c:
+    with Cluster(manifests, workdir, prefix=prefix, speed=SPEED) as c:
         c.engine = engine
         c.certs = certs
         c.passwords = passwords
@@ -274,7 +275,7 @@ def test_tls_6_rotation_reaches_running_servers(cluster, request):
     def all_renewed() -> bool:
         return all(status_value(cluster, o, "Ssl_server_not_after", **status_login(cluster)) not in ("", before[o]) for o in range(pods))
 
-    cluster.wait_for(all_renewed, timeout=60, what="every server presents the renewed certificate")
+    cluster.wait_for(all_renewed, timeout=90, what="every server presents the renewed certificate")
     # The sidecars' watch loops (every 10 s) tell the servers to load it.
     cluster.wait_for(lambda: all("the server loaded the renewed certificate" in cluster.logs(o, "replication")
                                  for o in range(pods)), timeout=40, what="every sidecar reloaded the certificate")

@@ -21,7 +21,11 @@ What a test calls (besides the StatefulSet's scale, delete_pod, kill_container, 
             namespace=None) -> StandalonePod    cluster's namespace or another (standalone.py);
                                                 delete_pod_named(name)
     label_pod(name, labels)                     ``kubectl label pod``: Services and policies follow
-    apply(manifests) -> changed                 ``kubectl apply`` of a new synth (operations.py)
+    apply(manifests, moments=None) -> changed   ``kubectl apply`` of a new synth (operations.py);
+                                                a changed ConfigMap reaches each pod at its own
+                                                moment (``moments`` pins some, by pod name)
+    update_config_map / update_secret           the same for one object
+    speed                                       the factor on every emulator timing (read, set)
     claim_dir(name)                             the folder of claim ``name``
 
 Where the work is done:
@@ -32,8 +36,10 @@ Where the work is done:
     pods.py         pod lifecycle: init containers, restarts and backoff, restartPolicy, termination
     runtime.py      containers: PID namespace, overlay root on the image, mounts, chroot, setpriv,
                     exec, stop (SIGTERM to PID 1, SIGKILL at the grace period)
+    timings.py      the kubelet's and controllers' own timings, scaled by the cluster's speed
     probes.py       startup, liveness and readiness probes
-    volumes.py      emptyDir, configMap, secret and claim volumes, fsGroup
+    volumes.py      emptyDir, configMap, secret and claim volumes, fsGroup; the atomic writer's
+                    ``..data`` layout, refreshed at each pod's own sync (pods.py)
     environment.py  a container's environment
     network.py      network namespaces, the bridge, /etc/hosts for pods and Services
     netpolicy.py    NetworkPolicy as nftables rules in each pod's network namespace (ingress)
@@ -58,6 +64,7 @@ from .pods import Kubelet, Pod
 from .runtime import Runtime
 from .standalone import StandalonePod
 from .statefulset import StatefulSetController
+from .timings import Timings
 from .volumes import Volumes
 
 
@@ -70,15 +77,26 @@ class Cluster(SetOperations):
     holds the claims that pods name by ``claimName`` (defaults to ``<workdir>/claims``);
     clusters given the same folder share those claims, as pods share a ReadWriteMany volume.
     ``namespace`` is the StatefulSet's (else the first CronJob's, else ``default``): that of
-    every object and pod that names none."""
+    every object and pod that names none.
 
-    def __init__(self, manifests: list[dict], workdir: Path, *, prefix: str = "mh", backoff_seconds: float = 1.0,
-                 max_backoff_seconds: float = 10.0, tick_seconds: float = 0.1, claims_dir: Path | None = None) -> None:
+    ``speed`` (defaults to 1: a real cluster's timings) divides every timing that is the
+    emulator's own, all together (``timings.py``): the kubelet's sync, which carries a changed
+    ConfigMap or Secret into each running pod's volumes at a moment of its own within 60 s
+    jittered to 90 s; its restart backoff (10 s doubling to 300 s) and the Job controller's
+    (10 s doubling to 360 s). The manifests' timings (probe periods and timeouts,
+    ``terminationGracePeriodSeconds``, ``activeDeadlineSeconds``) and whatever the pods' scripts
+    wait for are the product's and never scaled; nor is ``tick_seconds``, how often the loop
+    looks (no kubelet timing), or the 5 s teardown allows each pod. Every scenario of
+    ``tests/e2e`` runs at ``scenario_tools.SPEED`` (3: a ConfigMap change reaches each pod within
+    30 s); the switchover under real propagation sets ``speed = 1`` while it runs. A speed
+    changed on a running cluster changes every timing at once."""
+
+    def __init__(self, manifests: list[dict], workdir: Path, *, prefix: str = "mh", speed: float = 1.0,
+                 tick_seconds: float = 0.1, claims_dir: Path | None = None) -> None:
         self.workdir = Path(workdir)
         self.prefix = prefix
         self.tick = tick_seconds
-        self.backoff = backoff_seconds
-        self.max_backoff = max_backoff_seconds
+        self.timings = Timings(speed)
         self.manifests = manifests
         sts = [m for m in manifests if m["kind"] == "StatefulSet"]
         if len(sts) > 1:
@@ -93,7 +111,7 @@ class Cluster(SetOperations):
         self.volumes = Volumes(self.objects, self.claims_dir)
         self.runtime = Runtime()
         self.kubelet = Kubelet(objects=self.objects, volumes=self.volumes, network=self.network, runtime=self.runtime,
-                               log=self.log, backoff=backoff_seconds, max_backoff=max_backoff_seconds)
+                               log=self.log, timings=self.timings)
         self.images: dict = {}
         self.pods_dir = self.workdir / "pods"
         self.events: list[tuple[float, str]] = []
@@ -106,6 +124,20 @@ class Cluster(SetOperations):
         self.standalone: dict[str, StandalonePod] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def speed(self) -> float:
+        """The factor that scales every timing of the emulator's own (see the class docstring)."""
+        return self.timings.speed
+
+    @speed.setter
+    def speed(self, speed: float) -> None:
+        """Changes the speed of a running cluster, every timing at once: a moment already drawn
+        for a pending volume sync or a restart stays."""
+        self.timings = Timings(speed)
+        self.kubelet.timings = self.timings
+        self.log(f"speed {speed:g}: ConfigMap window {self.timings.config_window_seconds:g} s, "
+                 f"restart backoff {self.timings.restart_backoff_seconds:g} s")
 
     # ------------------------------------------------------------------ the StatefulSet, as before
 

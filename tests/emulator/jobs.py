@@ -143,7 +143,8 @@ class Job:
         if pod is not None and pod.phase == "Failed" and pod.name not in self._counted:
             self._counted.add(pod.name)
             self.failed_pods += 1
-            self._not_before = now + min(self.cluster.backoff * 2 ** (self.failed_pods - 1), self.cluster.max_backoff)
+            t = self.cluster.timings
+            self._not_before = now + min(t.job_backoff_seconds * 2 ** (self.failed_pods - 1), t.job_backoff_max_seconds)
         if self.deadline is not None and now - self.started_at >= self.deadline:
             self._stop("DeadlineExceeded")
         elif self.failures > self.backoff_limit:

@@ -69,15 +69,16 @@ class SetOperations:
         self.log(f"bandwidth of {self.pods[ordinal].name}: {rate or 'unlimited'}")
         self.network.limit_egress(self.pods[ordinal].netns, rate)
 
-    def update_secret(self, name: str, string_data: dict[str, str]) -> None:
-        """``kubectl apply`` of a changed Secret: the running pods' volumes follow it."""
+    def update_secret(self, name: str, string_data: dict[str, str], *, moments: dict[str, float] | None = None) -> None:
+        """``kubectl apply`` of a changed Secret: each running pod's volumes of it follow at
+        the pod's own next sync (see ``update_config_map``); environment variables taken from
+        it stay as they were."""
         with self.lock:
             self.log(f"update Secret {name}")
             secret = self.objects.secrets[name]
             secret.pop("data", None)
             secret["stringData"] = dict(string_data)
-            for pod in self._live_pods():
-                self.volumes.refresh_secret(pod, name)
+            self._object_changed("Secret", name, moments)
 
     def delete_pvc(self, ordinal: int, claim: str = "data") -> None:
         """Deletes a PersistentVolumeClaim of a pod that does not exist (kubectl delete pvc)."""
@@ -85,16 +86,24 @@ class SetOperations:
             raise EmulatorError(f"pod {ordinal} still uses its claim")
         shutil.rmtree(self.pvc_dir(ordinal, claim))
 
-    def update_config_map(self, name: str, data: dict[str, str]) -> None:
-        """Replaces a ConfigMap's data (kubectl apply): the files of its volumes change in the
-        running pods, as the kubelet's atomic writer swaps them; environment variables taken
-        from it at container start stay as they were."""
+    def update_config_map(self, name: str, data: dict[str, str], *, moments: dict[str, float] | None = None) -> None:
+        """Replaces a ConfigMap's data (kubectl apply). A pod created from now on gets the new
+        files; in each running pod that mounts it, the files change at the pod's own next sync,
+        a moment within the sync window (``timings``), all at once through the ``..data``
+        swap; a ``subPath`` mount and environment variables taken from it at container start
+        stay as they were. ``moments`` pins a pod's moment (pod name -> seconds from now), as a
+        test that needs a given order does; the others draw theirs."""
         with self.lock:
             self.log(f"update ConfigMap {name}")
             self.objects.config_maps[name]["data"] = dict(data)
-            for pod in self._live_pods():
-                if pod.phase not in ("Terminating", "Terminated"):
-                    self.volumes.update_config_map(pod, name, dict(data))
+            self._object_changed("ConfigMap", name, moments)
+
+    def _object_changed(self, kind: str, name: str, moments: dict[str, float] | None) -> None:
+        moments = dict(moments or {})
+        for pod in self._live_pods():
+            self.kubelet.object_changed(pod, kind, name, moments.pop(pod.name, None))
+        if moments:
+            raise EmulatorError(f"moments name pods that do not run: {sorted(moments)}")
 
     def update_service(self, name: str, selector: dict[str, str]) -> None:
         """Replaces a Service's selector: its endpoints and the names in every pod's hosts file
@@ -104,9 +113,10 @@ class SetOperations:
             self.objects.service(name)["spec"]["selector"] = dict(selector)
             self.write_hosts()
 
-    def apply(self, manifests: list[dict]) -> list[str]:
-        """``kubectl apply`` of a new synth of the same chart: changed ConfigMaps and Service
-        selectors take effect in the running pods, and new or changed NetworkPolicy and
+    def apply(self, manifests: list[dict], *, moments: dict[str, float] | None = None) -> list[str]:
+        """``kubectl apply`` of a new synth of the same chart: changed ConfigMaps reach the
+        running pods' volumes each at its own moment (``update_config_map``, which takes
+        ``moments``), Service selectors take effect at once, and new or changed NetworkPolicy and
         Namespace objects in every pod's rules (objects absent from ``manifests`` stay, as
         without ``--prune``). A changed StatefulSet would roll every pod on a real cluster,
         so it is refused. Returns what changed."""
@@ -124,7 +134,7 @@ class SetOperations:
         for m in manifests:
             name = m["metadata"]["name"]
             if m["kind"] == "ConfigMap" and m.get("data") != self.objects.config_maps[name].get("data"):
-                self.update_config_map(name, m.get("data") or {})
+                self.update_config_map(name, m.get("data") or {}, moments=moments)
                 changed.append(f"ConfigMap/{name}")
             elif m["kind"] == "Service":
                 selector = m["spec"].get("selector", {})

@@ -3,13 +3,16 @@ runs its init containers one at a time in order (each until it succeeds, with re
 backoff), then starts its containers together, probes them, restarts the ones that exit
 or fail their liveness or startup probe as its restartPolicy says (Always, OnFailure,
 Never), ends Succeeded or Failed when none is left to restart, and on deletion stops them
-all within the grace period.
+all within the grace period. A changed ConfigMap or Secret reaches a running pod's volumes at
+the pod's own next sync, a moment drawn for each pod within the sync window after the change
+(``timings.py``), all its files at once (``volumes.py``).
 
 Every pod runs here: a StatefulSet's (``statefulset.py``), a Job's (``jobs.py``) and one a
 test runs by itself (``standalone.py``)."""
 
 from __future__ import annotations
 
+import random
 import shutil
 import signal
 import subprocess
@@ -25,6 +28,7 @@ from .environment import container_env
 from .network import Endpoint, Network
 from .objects import Objects
 from .runtime import Container, Runtime
+from .timings import Timings
 from .volumes import Mount, Volumes
 
 FINISHED = ("Succeeded", "Failed", "Terminated")
@@ -64,6 +68,10 @@ class Pod:
         self.aliases = aliases
         self.restart_policy = spec.get("restartPolicy", "Always")
         self.grace = spec.get("terminationGracePeriodSeconds", 30)
+        # Its configMap and secret volumes as last written (volume name -> files), and the
+        # moment of its next sync that carries a changed object into them.
+        self.projections: dict[str, dict[str, tuple[str, int]]] = {}
+        self.volume_sync_at: float | None = None
         # Held by a sync step and by termination: a pod is never stopped halfway through a start.
         self.lock = threading.Lock()
 
@@ -92,17 +100,32 @@ class Pod:
 
 
 class Kubelet:
-    """Runs pods: creation, one sync step at a time, termination."""
+    """Runs pods: creation, one sync step at a time, termination. ``timings`` are its own
+    (restart backoff, the sync that refreshes volumes), at the cluster's speed."""
 
     def __init__(self, *, objects: Objects, volumes: Volumes, network: Network, runtime: Runtime,
-                 log: Callable[[str], None], backoff: float, max_backoff: float) -> None:
+                 log: Callable[[str], None], timings: Timings) -> None:
         self.objects = objects
         self.volumes = volumes
         self.network = network
         self.runtime = runtime
         self.log = log
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.timings = timings
+        self.random = random.Random()
+
+    def object_changed(self, pod: Pod, kind: str, name: str, after: float | None = None) -> None:
+        """A ConfigMap or Secret changed: if ``pod`` shows it in a volume, the pod's next sync
+        writes it there, ``after`` seconds from now (by default a moment drawn uniformly within
+        the sync window). A pod whose next sync is already due keeps its moment, and that sync
+        carries every change made until then."""
+        if pod.finished or pod.deleting or not any(Volumes.projects(v, kind, name) for v in pod.spec.get("volumes", [])):
+            return
+        now = time.monotonic()
+        if after is not None:
+            pod.volume_sync_at = now + after
+        elif pod.volume_sync_at is None:
+            pod.volume_sync_at = now + self.random.uniform(0, self.timings.config_window_seconds)
+        self.log(f"{kind} {name} reaches {pod.name} in {pod.volume_sync_at - now:.1f} s")
 
     def create(self, pod: Pod) -> None:
         """The pod's folder, network namespace and volumes; its containers start in ``sync``."""
@@ -124,6 +147,11 @@ class Kubelet:
             if pod.deleting:
                 return
             now = time.monotonic()
+            if pod.volume_sync_at is not None and now >= pod.volume_sync_at:
+                pod.volume_sync_at = None
+                updated = self.volumes.refresh(pod)
+                if updated:
+                    self.log(f"{pod.name}: volumes {', '.join(updated)} updated")
             if pod.phase == "Init":
                 self._sync_init(pod, now)
             elif pod.phase == "Running":
@@ -228,7 +256,8 @@ class Kubelet:
             self._after_exit(pod, c, proc.returncode, time.monotonic())
 
     def _backoff(self, c: Container) -> float:
-        return min(self.backoff * 2 ** max(c.restarts - 1, 0), self.max_backoff)
+        t = self.timings
+        return min(t.restart_backoff_seconds * 2 ** max(c.restarts - 1, 0), t.restart_backoff_max_seconds)
 
     def terminate(self, pod: Pod, grace: float) -> None:
         """Stops every container at once (SIGTERM, SIGKILL after ``grace``), then removes the

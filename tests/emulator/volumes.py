@@ -3,7 +3,9 @@ secret volumes under the pod's folder; persistentVolumeClaim volumes, each a fol
 outlives its pods (a StatefulSet's claims from its volumeClaimTemplates, which the
 StatefulSet controller names per pod, and claims named by ``claimName`` under the claims
 folder); the pod's fsGroup applied to every writable one, and each container's
-volumeMounts resolved to (mount path, source, readOnly)."""
+volumeMounts resolved to (mount path, source, readOnly). ConfigMap and secret volumes are laid
+out as the kubelet's atomic writer lays them out (``..data``) and rewritten, all files at once,
+when the pod's sync finds their object changed (``refresh``; when is the kubelet's, pods.py)."""
 
 from __future__ import annotations
 
@@ -56,14 +58,8 @@ class Volumes:
                 target.mkdir(parents=True)
                 target.chmod(0o777)  # as the kubelet makes an emptyDir
                 self.apply_fs_group(target, group)
-            elif "configMap" in volume:
-                source = volume["configMap"]
-                data = self.objects.config_map_data(source["name"])
-                self._write_files(pod.dir / "volumes" / volume["name"], data, source, group)
-            elif "secret" in volume:
-                source = volume["secret"]
-                data = self.objects.secret_data(source["secretName"])
-                self._write_files(pod.dir / "volumes" / volume["name"], data, source, group)
+            elif "configMap" in volume or "secret" in volume:
+                self._project(pod, volume, group)
             elif "persistentVolumeClaim" not in volume:
                 raise EmulatorError(f"volume {volume['name']}: only emptyDir, configMap, secret and "
                                     "persistentVolumeClaim are emulated")
@@ -114,22 +110,19 @@ class Volumes:
                 return pod.dir / ("emptydir" if "emptyDir" in volume else "volumes") / name
         raise EmulatorError(f"volume {name!r} is mounted but not declared")
 
-    def update_config_map(self, pod: Pod, name: str, data: dict[str, str]) -> list[str]:
-        """Rewrites the pod's volumes of ConfigMap ``name`` with ``data``, as the kubelet's sync
-        does in a running pod; returns the volumes' names."""
-        updated = []
-        for volume in pod.spec.get("volumes", []):
-            if volume.get("configMap", {}).get("name") == name:
-                self._write_files(pod.dir / "volumes" / volume["name"], data, volume["configMap"], fs_group(pod.spec))
-                updated.append(volume["name"])
-        return updated
+    # ------------------------------------------------------------------ ConfigMap and Secret volumes
 
-    @staticmethod
-    def _write_files(target: Path, data: dict[str, str], source: dict, group: int | None) -> None:
-        """A configMap or secret volume as the kubelet's atomic writer lays it out: the files in
-        a timestamped folder, a ``..data`` symlink to it, and one symlink per key through
-        ``..data``. An update writes a new folder and swaps ``..data`` with a rename, so a
-        reader sees the old files or the new ones, never a mix."""
+    def projection(self, volume: dict) -> dict[str, tuple[str, int]] | None:
+        """What a configMap or secret volume shows now, from the objects: file path -> (content,
+        mode); None for any other volume. A missing key raises (the kubelet would not start the pod)."""
+        if "configMap" in volume:
+            source = volume["configMap"]
+            data = self.objects.config_map_data(source["name"])
+        elif "secret" in volume:
+            source = volume["secret"]
+            data = self.objects.secret_data(source["secretName"])
+        else:
+            return None
         mode = source.get("defaultMode", 0o644)
         items = source.get("items")
         mapping = {i["key"]: (i["path"], i.get("mode", mode)) for i in items} if items else {k: (k, mode) for k in data}
@@ -137,17 +130,56 @@ class Volumes:
             # An optional volume leaves out the keys its object lacks (the kubelet's
             # "optional: the ConfigMap or Secret, or its keys, need not be defined").
             mapping = {key: value for key, value in mapping.items() if key in data}
+        missing = [key for key in mapping if key not in data]
+        if missing:
+            raise EmulatorError(f"volume {volume['name']}: key {missing[0]!r} not found (have {sorted(data)})")
+        return {path: (data[key], file_mode) for key, (path, file_mode) in mapping.items()}
+
+    @staticmethod
+    def projects(volume: dict, kind: str, name: str) -> bool:
+        """Whether ``volume`` shows the ConfigMap or Secret ``name``."""
+        if kind == "ConfigMap":
+            return volume.get("configMap", {}).get("name") == name
+        return volume.get("secret", {}).get("secretName") == name
+
+    def refresh(self, pod: Pod) -> list[str]:
+        """The kubelet's sync of a running pod's configMap and secret volumes: each whose
+        object changed since it was written gets the new files, swapped in atomically; returns
+        the names of the volumes rewritten. A container's ``subPath`` mount of such a volume
+        keeps the file it started with, and its environment never changes."""
+        updated = []
+        for volume in pod.spec.get("volumes", []):
+            files = self.projection(volume)
+            target = pod.dir / "volumes" / volume["name"]
+            if files is None or pod.projections.get(volume["name"]) == files or not target.is_dir():
+                continue
+            self._write_files(target, files, fs_group(pod.spec))
+            pod.projections[volume["name"]] = files
+            updated.append(volume["name"])
+        return updated
+
+    def _project(self, pod: Pod, volume: dict, group: int | None) -> None:
+        files = self.projection(volume)
+        self._write_files(pod.dir / "volumes" / volume["name"], files, group)
+        pod.projections[volume["name"]] = files
+
+    @staticmethod
+    def _write_files(target: Path, files: dict[str, tuple[str, int]], group: int | None) -> None:
+        """A configMap or secret volume as the kubelet's atomic writer lays it out: the files in
+        a timestamped folder ``..<date>``, a ``..data`` symlink to it, and one symlink per
+        top-level name through ``..data``. An update writes a new folder, points a new link
+        ``..data_tmp`` at it and renames that over ``..data`` (one rename: a reader that opens
+        ``..data/...`` sees the old files or the new ones, never a mix), then drops the names
+        that are gone and removes the old folder."""
         target.mkdir(parents=True, exist_ok=True)
         previous = os.readlink(target / "..data") if (target / "..data").is_symlink() else None
         stamp = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
         stamp.mkdir()
         os.chmod(stamp, 0o755)
-        for key, (path, file_mode) in mapping.items():
-            if key not in data:
-                raise EmulatorError(f"key {key!r} not found (have {sorted(data)})")
+        for path, (content, file_mode) in files.items():
             f = stamp / path
             f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(data[key])
+            f.write_text(content)
             os.chmod(f, file_mode)
             if group is not None:
                 os.chown(f, 0, group)
@@ -155,7 +187,7 @@ class Volumes:
         link.unlink(missing_ok=True)
         link.symlink_to(stamp.name)
         os.replace(link, target / "..data")
-        visible = {path.split("/")[0] for path, _ in mapping.values()}
+        visible = {path.split("/")[0] for path in files}
         for top in visible:
             if not (target / top).is_symlink():
                 (target / top).symlink_to(f"..data/{top}")
@@ -164,29 +196,6 @@ class Volumes:
                 entry.unlink()
         if previous:
             shutil.rmtree(target / previous, ignore_errors=True)
-
-    def refresh_secret(self, pod: Pod, secret_name: str) -> None:
-        """What the kubelet does when a Secret changes: every volume of the pod that projects
-        it gets the new content, each file replaced whole (a reader sees the old or the new
-        file, never half of one), with its mode and group."""
-        data = self.objects.secret_data(secret_name)
-        group = fs_group(pod.spec)
-        for volume in pod.spec.get("volumes", []):
-            source = volume.get("secret")
-            if source is None or source["secretName"] != secret_name:
-                continue
-            target = pod.dir / "volumes" / volume["name"]
-            if not target.is_dir():
-                continue
-            mode = source.get("defaultMode", 0o644)
-            items = source.get("items") or [{"key": k, "path": k} for k in data]
-            for item in items:
-                staged = target / f"..{item['path']}.new"
-                staged.write_text(data[item["key"]])
-                os.chmod(staged, item.get("mode", mode))
-                if group is not None:
-                    os.chown(staged, 0, group)
-                os.replace(staged, target / item["path"])
 
     def file_of_secret_volume(self, pod_spec: dict, file_name: str) -> str:
         """The content a Secret volume of ``pod_spec`` projects as ``file_name`` (an ``items`` path)."""
