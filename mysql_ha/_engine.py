@@ -14,6 +14,8 @@ TLS_TRANSPORTS = ("socat",)
 """Transports that can authenticate a clone stream by certificate on the listening side:
 socat's ``OPENSSL-LISTEN`` with ``verify=1`` asks for and checks the client's certificate;
 ncat's ``--listen --ssl`` cannot ask for one, so it would hand a backup to anyone."""
+BINLOG_REPLAYS = ("applier", "client")
+"""How a point-in-time restore replays binary logs (``sidecars/restore.sh`` knows both)."""
 CLONE_METHODS = ("backup-stream", "clone-plugin")
 """How a new replica copies the data of the pod before it (``sidecars/clone.sh`` knows both)."""
 
@@ -190,8 +192,14 @@ class Engine:
     """Run before ``sql_change_source`` when a pod re-points: makes the replica's position
     this server's own history (a demoted primary has none as a replica)."""
     # Backups and point-in-time restore (MySQLBackup, ReplicatedMySQL(restore_from=...)).
+    binlog_replay: str = "client"
+    """How a point-in-time restore replays the archived binary logs: ``client`` pipes
+    ``binlog_tool``'s SQL into the client; ``applier`` makes them the relay log of a replication
+    channel whose SQL thread applies them (MySQL 8.0+, whose official image has no
+    ``mysqlbinlog``: the server itself reads them)."""
     binlog_tool: str = ""
-    """Reads binary log files as SQL for a point-in-time replay; '' where backups are not offered."""
+    """Reads binary log files as SQL for a ``client`` replay; '' where the engine replays with
+    the ``applier`` or backups are not offered."""
     binlog_skip_applied_option: str = ""
     """``binlog_tool`` option that leaves out the transactions of ``@GTID@`` (the backup's own)."""
     binlog_gtid_header: str = ""
@@ -204,7 +212,9 @@ class Engine:
     binlog_expiry_setting: str = "binlog_expire_logs_seconds"
     """Server setting that purges binary logs older than this many seconds."""
     default_binlog_expiry_seconds: int = 0
-    """The server's default for ``binlog_expiry_setting``; 0 keeps binary logs forever."""
+    """``binlog_expiry_setting`` where the configuration names no expiry (``MySQLConfig``
+    writes it out, so that an image's own option files cannot change it); 0 keeps binary
+    logs forever."""
 
     def __post_init__(self) -> None:
         if not self.sql_change_source.startswith(self.sql_change_source_prefix + " "):
@@ -229,6 +239,8 @@ class Engine:
         object.__setattr__(self, "client_tls_options", _frozen(self.client_tls_options))
         object.__setattr__(self, "client_plain_options", _frozen(self.client_plain_options))
         object.__setattr__(self, "semi_sync_settings", _frozen(self.semi_sync_settings))
+        if self.binlog_replay not in BINLOG_REPLAYS:
+            raise ValueError(f"binlog_replay must be one of {', '.join(BINLOG_REPLAYS)}, got {self.binlog_replay!r}")
         if self.clone_host not in ("%", "localhost"):
             raise ValueError(f"clone_host must be '%' or 'localhost', got {self.clone_host!r}")
 
@@ -274,6 +286,8 @@ class Engine:
         """True when MySQLBackup can back this engine up and replay its binary logs to a
         point in time: GTIDs on every pod (a backup of any replica knows where the
         primary's binary logs continue) and a binary log reader."""
+        if self.binlog_replay == "applier":
+            return self.supports_switchover
         return self.supports_switchover and bool(self.binlog_tool and self.binlog_skip_applied_option
                                                  and self.binlog_gtid_header)
 
@@ -323,6 +337,7 @@ class Engine:
             "MYSQL_HA_SQL_WAIT_FOR_GTIDS": self.sql_wait_for_gtids,
             "MYSQL_HA_SQL_GTID_SUBSET": self.sql_gtid_subset,
             "MYSQL_HA_SQL_ADOPT_POSITION": self.sql_adopt_position,
+            "MYSQL_HA_BINLOG_REPLAY": self.binlog_replay,
             "MYSQL_HA_BINLOG_TOOL": self.binlog_tool,
             "MYSQL_HA_BINLOG_SKIP_APPLIED_OPTION": self.binlog_skip_applied_option,
             "MYSQL_HA_BINLOG_GTID_HEADER": self.binlog_gtid_header,

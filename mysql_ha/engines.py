@@ -83,9 +83,9 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     sql_wait_for_gtids="SELECT WAIT_FOR_EXECUTED_GTID_SET('@GTID@', @SECONDS@)",
     sql_gtid_subset="SELECT GTID_SUBSET('@SUBSET@', '@SET@')",
     sql_adopt_position="",
-    binlog_tool="mysqlbinlog",
-    binlog_skip_applied_option="--exclude-gtids=@GTID@",
-    binlog_gtid_header="previous-gtids",
+    # The official image has no mysqlbinlog (mysql-community-server-minimal leaves it out):
+    # the server's own SQL thread replays the archived logs as a relay log.
+    binlog_replay="applier",
     # 30 days since 8.0.
     default_binlog_expiry_seconds=2592000,
 )
@@ -268,6 +268,7 @@ MARIADB_11_4 = Engine(
     sql_gtid_subset="",
     # gtid_current_pos is this server's own history, whether it replicated or took writes.
     sql_adopt_position="SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_current_pos",
+    binlog_replay="client",
     binlog_tool="mariadb-binlog",
     # A GTID position as the start (10.8+): transactions up to it in each domain are skipped.
     binlog_skip_applied_option="--start-position=@GTID@",
@@ -277,7 +278,10 @@ MARIADB_11_4 = Engine(
     sql_restore_gtid_state=(
         "RESET MASTER; SET GLOBAL gtid_binlog_state = '@GTID@'; SET GLOBAL gtid_slave_pos = '@GTID@'"
     ),
-    default_binlog_expiry_seconds=0,
+    # 10 days, as the official image has it (MariaDB's packaged 50-server.cnf:
+    # expire_logs_days = 10; the server's own default, 0, keeps them forever). MySQLConfig
+    # writes it out, so every image behaves alike.
+    default_binlog_expiry_seconds=864000,
 )
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (MYSQL_8_4, MYSQL_9_7, MYSQL_5_7, MARIADB_11_4)}

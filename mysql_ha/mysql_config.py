@@ -128,9 +128,15 @@ class MySQLConfig(Construct):
         common = _settings("server_settings", server_settings, owned)
         primary = _settings("primary_settings", primary_settings, owned)
         replica = _settings("replica_settings", replica_settings, owned)
+        # Binary log expiry is written out, the engine's default unless a setting names it: an
+        # image's own configuration (mariadb:11.x's 50-server.cnf: expire_logs_days = 10) is
+        # read before the pod's and cannot change it.
+        expiry_keys = {engine.binlog_expiry_setting.replace("-", "_"), "expire_logs_days"}
+        named = {key.replace("-", "_") for settings in (common, primary, replica) for key in settings}
+        expiry = {} if named & expiry_keys else {engine.binlog_expiry_setting: str(engine.default_binlog_expiry_seconds)}
         # What the declared primary runs with, as far as its binary logs go (MySQLBackup
         # checks their expiry against its schedule).
-        self.binlog_settings = {**common, **primary}
+        self.binlog_settings = {**expiry, **common, **primary}
 
         tls_settings = {}
         tls_environment = {}
@@ -165,7 +171,7 @@ class MySQLConfig(Construct):
                     "The declared primary: binary log flushed at every commit so an acknowledged "
                     "write survives a crash and reaches the replicas.",
                     {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1", "innodb_flush_log_at_trx_commit": "1",
-                     "skip_name_resolve": "ON", **engine.server_settings, **tls_settings},
+                     "skip_name_resolve": "ON", **expiry, **engine.server_settings, **tls_settings},
                     common,
                     primary,
                 ),
@@ -173,7 +179,7 @@ class MySQLConfig(Construct):
                     "The replicas: read-only for clients, crash-safe relay log, and as durable as "
                     "the primary, which any of them may become.",
                     {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1",
-                     "innodb_flush_log_at_trx_commit": "1", "skip_name_resolve": "ON", **engine.server_settings,
+                     "innodb_flush_log_at_trx_commit": "1", "skip_name_resolve": "ON", **expiry, **engine.server_settings,
                      engine.read_only_option: "1",
                      "relay_log_recovery": "ON", **engine.replica_settings, **tls_settings},
                     common,

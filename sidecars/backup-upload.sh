@@ -3,8 +3,8 @@
 # that the "backup" init container packed to the target, then applies the retention.
 #   1. deletes unfinished backups (no manifest) that started before this run: the CronJob
 #      runs one at a time (concurrencyPolicy Forbid), so they belong to runs that died;
-#   2. copies data.*, then the manifest: a backup becomes visible, to listing and restore,
-#      only once it is complete;
+#   2. copies data/ (each file of the data directory), data.dirs and data.sha256, then the
+#      manifest: a backup becomes visible, to listing and restore, only once it is complete;
 #   3. keeps the newest MYSQL_HA_KEEP backups and, with a maximum age, only those newer
 #      than it (never deleting the newest), then deletes the archived binary logs that
 #      only the deleted backups needed (closed before the oldest kept backup started).
@@ -45,13 +45,14 @@ for dir in $(rclone lsf --dirs-only "$location/backups" 2>/dev/null | tr -d / | 
 done
 
 log "uploading backup $name to ${MYSQL_HA_BACKUP_TARGET}"
-for file in "$out/$name"/data.*; do
-  run rclone copyto "$file" "$location/backups/$name/${file##*/}"
+run rclone copy "$out/$name/data" "$location/backups/$name/data"
+for file in data.dirs data.sha256 manifest; do
+  run rclone copyto "$out/$name/$file" "$location/backups/$name/$file"
 done
-run rclone copyto "$out/$name/manifest" "$location/backups/$name/manifest"
 # A run started earlier by hand and still uploading would delete this one's data as
 # unfinished: then this backup is not complete either.
-if [ -z "$(rclone lsf "$location/backups/$name/" --include 'data.*' 2>/dev/null)" ]; then
+if [ -z "$(rclone lsf "$location/backups/$name/" --include 'data.sha256' 2>/dev/null)" ] \
+  || [ -z "$(rclone lsf "$location/backups/$name/data/" 2>/dev/null)" ]; then
   rclone purge "$location/backups/$name" || true
   die "the data of backup $name vanished during the upload (another backup run at the same time?)"
 fi

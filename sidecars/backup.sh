@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Init container "backup" of MySQLBackup's Job: copies one pod of the set, as a new
 # replica would (copy.sh), and packs it for the "upload" container:
-#   $MYSQL_HA_STAGING_DIR/out/<name>/data.tar.zst (or .tar.gz where the image has no zstd)
+#   $MYSQL_HA_STAGING_DIR/out/<name>/data/        (each file of the data directory, zstd)
+#   $MYSQL_HA_STAGING_DIR/out/<name>/data.dirs    (its folders)
+#   $MYSQL_HA_STAGING_DIR/out/<name>/data.sha256  (the SHA-256 of each file of data/)
 #   $MYSQL_HA_STAGING_DIR/out/<name>/manifest     (key=value lines, see below)
 #   $MYSQL_HA_STAGING_DIR/out/retention           (what upload may delete)
 # <name> is the UTC start time, 20261126T030000Z. The copy is made from the first replica
@@ -129,20 +131,20 @@ gtid_set_of() {
 [[ -n $COPY_GTID ]] || COPY_GTID=$(gtid_set_of "$work/data")
 [[ -n $COPY_GTID ]] || die "the copy of ${source} carries no GTID set: a restore could not continue from it"
 
-# Packed as a data directory that starts as it is: tar, and zstd where the image has it.
-if command -v zstd >/dev/null; then
-  format=tar.zst
-  compress=(zstd -q -T0 -3)
-else
-  format=tar.gz
-  compress=(gzip -1)
-fi
-mkdir -p "$out/$name"
-archive=$out/$name/data.$format
-tar -C "$work/data" -cf - . | "${compress[@]}" >"$archive"
+# Packed as a data directory that starts as it is, file by file (the official mysql image has
+# no tar): data/<path>.zst for each of its files, data.dirs naming every folder (the empty
+# ones too), data.sha256 the SHA-256 of each compressed file; the manifest holds the SHA-256
+# of data.sha256. zstd and find are in both official server images.
+format=zstd-files
+mkdir -p "$out/$name/data"
+(cd "$work/data" && find . -type d -printf '%P\n' | sort) >"$out/$name/data.dirs"
+(cd "$work/data" && zstd -q -r -3 -T0 --output-dir-mirror "$out/$name/data" .)
 rm -rf "$work"
+(cd "$out/$name/data" && find . -type f -printf '%P\0' | sort -z | xargs -0 -r sha256sum) >"$out/$name/data.sha256"
+archive=$out/$name/data.sha256
 sum=$(sha256sum "$archive")
-size=$(stat -c %s "$archive")
+size=0
+while read -r bytes; do size=$((size + bytes)); done < <(find "$out/$name/data" -type f -printf '%s\n')
 {
   printf 'name=%s\nformat=%s\nengine=%s\nserver=%s\nserver_version=%s\n' "$name" "$format" "$MYSQL_HA_ENGINE" \
     "$MYSQL_HA_SERVER" "$version"

@@ -104,14 +104,18 @@ tls_options() {
 }
 
 # receive_stream HOST PORT: copies what the sidecar at HOST:PORT serves to stdout.
+# Each tool is called in its own branch of the case, so that an image without it never
+# reaches it (tests/test_image_programs.py reads the branch the engine's value takes).
 receive_stream() {
-  if [[ -n ${MYSQL_HA_TLS_DIR:-} && $MYSQL_HA_TRANSPORT == socat ]]; then
-    socat -b 1048576 -u "OPENSSL:$1:$2,connect-timeout=10,$(tls_options)" STDOUT
-    return
-  fi
   case $MYSQL_HA_TRANSPORT in
     ncat) ncat --recv-only "$1" "$2" ;;
-    socat) socat -b 1048576 -u "TCP:$1:$2,connect-timeout=10" STDOUT ;;
+    socat)
+      if [[ -n ${MYSQL_HA_TLS_DIR:-} ]]; then
+        socat -b 1048576 -u "OPENSSL:$1:$2,connect-timeout=10,$(tls_options)" STDOUT
+      else
+        socat -b 1048576 -u "TCP:$1:$2,connect-timeout=10" STDOUT
+      fi
+      ;;
     *) die "MYSQL_HA_TRANSPORT must be ncat or socat, got '${MYSQL_HA_TRANSPORT}'" ;;
   esac
 }
@@ -124,13 +128,17 @@ receive_stream() {
 # set's CA: a connection without one gets no byte of the backup. (ncat cannot ask for
 # a client certificate: MySQLConfig refuses TLS for an engine carried by ncat.)
 serve_streams() {
-  if [[ -n ${MYSQL_HA_TLS_DIR:-} ]]; then
-    [[ $MYSQL_HA_TRANSPORT == socat ]] || die "TLS clone streams need socat, got '${MYSQL_HA_TRANSPORT}'"
-    exec socat -b 1048576 -U "OPENSSL-LISTEN:$1,reuseaddr,fork,max-children=1,$(tls_options)" "EXEC:bash $2"
-  fi
   case $MYSQL_HA_TRANSPORT in
-    ncat) exec ncat --listen --keep-open --send-only --max-conns=1 "$1" --sh-exec "exec bash '$2'" ;;
-    socat) exec socat -b 1048576 -U "TCP-LISTEN:$1,reuseaddr,fork,max-children=1" "EXEC:bash $2" ;;
+    ncat)
+      [[ -z ${MYSQL_HA_TLS_DIR:-} ]] || die "TLS clone streams need socat, got '${MYSQL_HA_TRANSPORT}'"
+      exec ncat --listen --keep-open --send-only --max-conns=1 "$1" --sh-exec "exec bash '$2'"
+      ;;
+    socat)
+      if [[ -n ${MYSQL_HA_TLS_DIR:-} ]]; then
+        exec socat -b 1048576 -U "OPENSSL-LISTEN:$1,reuseaddr,fork,max-children=1,$(tls_options)" "EXEC:bash $2"
+      fi
+      exec socat -b 1048576 -U "TCP-LISTEN:$1,reuseaddr,fork,max-children=1" "EXEC:bash $2"
+      ;;
     *) die "MYSQL_HA_TRANSPORT must be ncat or socat, got '${MYSQL_HA_TRANSPORT}'" ;;
   esac
 }

@@ -254,6 +254,19 @@ def test_binlog_expiry_shorter_than_the_backup_interval_is_refused():
                 binlog_archive_interval_seconds=None)
 
 
+def test_mariadb_binary_logs_expire_after_the_images_ten_days():
+    """The official mariadb image expires binary logs after 10 days (50-server.cnf); the
+    library writes that out and checks the schedule against it: monthly backups would leave
+    a gap no archive covers unless the expiry is raised."""
+    chart = mysql_ha.MySQLHAChart(new_chart().node.scope, "m", engine=mysql_ha.MARIADB_11_4, replicas=3,
+                                  credentials=mysql_ha.MySQLCredentials.from_existing_secret("s"))
+    MySQLBackup(chart, "Weekly", cluster=chart.mysql, target=S3, schedule="0 3 * * 0")
+    with pytest.raises(ValueError) as error:
+        MySQLBackup(chart, "Monthly", cluster=chart.mysql, target=S3, schedule="0 3 1 * *")
+    assert str(error.value).startswith(
+        "binary logs expire after 864000 s (binlog_expire_logs_seconds=864000), sooner than the longest gap of")
+
+
 def test_mysql_5_7_has_no_backups_nor_restores():
     with pytest.raises(ValueError, match=r"^MySQLBackup is not offered for engine mysql-5.7: "):
         whole_chart(mysql_ha.MYSQL_5_7, backup_target=S3)

@@ -19,8 +19,14 @@ pytestmark = pytest.mark.e2e
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="building an image needs root (debootstrap, chroot)")
 SERVER_IMAGES = sorted(image for image, family in build.IMAGES.items() if family.name in ("mysql", "mariadb"))
-# The binary-log readers the backup pods use, as the official images ship them.
-BINLOG_TOOL = {"mysql": "usr/bin/mysqlbinlog", "mariadb": "usr/bin/mariadb-binlog"}
+# What the official images ship, and what they do not (docs/images.md).
+PRESENT = {"mysql": ("usr/bin/mysql", "usr/sbin/mysqld", "usr/bin/zstd", "usr/bin/gzip", "usr/bin/find",
+                     "usr/bin/awk", "usr/bin/sha256sum", "usr/bin/od"),
+           "mariadb": ("usr/bin/socat", "usr/bin/zstd", "usr/bin/tar", "usr/bin/mariadb-binlog",
+                       "usr/bin/mbstream", "usr/bin/mariadb-backup")}
+ABSENT = {"mysql": ("usr/bin/tar", "usr/bin/mysqlbinlog", "usr/bin/socat", "usr/bin/ncat", "usr/bin/perl",
+                    "usr/bin/ps", "usr/bin/hostname", "usr/bin/mawk", "usr/bin/dash"),
+          "mariadb": ("usr/bin/mysql", "usr/bin/mysqladmin", "usr/bin/ncat", "usr/bin/sqv", "usr/bin/setcap")}
 
 
 @needs_root
@@ -40,10 +46,11 @@ def test_image_has_the_pinned_packages_and_the_image_contract(image: str) -> Non
     assert os.access(entrypoint, os.X_OK)
     assert "mysql:x:999:999:" in (stand_in.root / "etc/passwd").read_text()
     assert (stand_in.root / "etc/mysql/my.cnf").read_text() == (build.HERE / family.name / "my.cnf").read_text()
-    for tool in ("usr/bin/socat", "usr/bin/zstd", "usr/bin/setpriv", "usr/bin/env", "usr/bin/bash",
-                 BINLOG_TOOL[family.name]):
+    for tool in ("usr/bin/setpriv", "usr/bin/env", "usr/bin/bash", *PRESENT[family.name]):
         assert (stand_in.root / tool).exists(), tool
-    assert stand_in.env == {} and stand_in.workdir == "/"
+    for tool in ABSENT[family.name]:
+        assert not (stand_in.root / tool).exists(), tool
+    assert stand_in.env == dict(family.env) and stand_in.workdir == "/"
     assert not any((stand_in.root / "var/lib/mysql").iterdir()), "the pod mounts its volume there"
     assert not any((stand_in.root / "var/lib/apt/lists").iterdir())
 
@@ -121,3 +128,33 @@ def test_entrypoints_pass_shellcheck() -> None:
     assert len(scripts) == len(SERVER_IMAGES) - 1  # mysql:8.4 and mysql:9.7 share one
     result = subprocess.run([found, *scripts], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout
+
+
+@needs_root
+@pytest.mark.parametrize("image", [*SERVER_IMAGES, "rclone/rclone:1.75"])
+def test_every_program_on_the_path_is_on_the_images_allow_list(image: str) -> None:
+    family = build.IMAGES[image]
+    root = build.ensure_image(image).root
+    programs = {entry.name for folder in build.PATH_FOLDERS for entry in (root / folder).iterdir()}
+    assert programs - family.programs <= {"setpriv"}, sorted(programs - family.programs)
+    dangling = [name for folder in build.PATH_FOLDERS for name in os.listdir(root / folder)
+                if not os.path.exists(os.path.join(root, folder, name)) and not os.readlink(
+                    os.path.join(root, folder, name)).startswith("/")]
+    assert dangling == []
+
+
+@needs_root
+def test_mariadb_image_reads_mariadbs_packaged_configuration_then_the_pods() -> None:
+    stand_in = build.ensure_image("mariadb:11.4")
+    root = stand_in.root
+    assert stand_in.env == {"LANG": "C.UTF-8"}
+    server = (root / "etc/mysql/mariadb.conf.d/50-server.cnf").read_text()
+    assert "\nexpire_logs_days        = 10\n" in server
+    assert "\n#bind-address" in server and "\nbind-address" not in server
+    assert (root / "etc/mysql/mariadb.conf.d/05-skipcache.cnf").read_text() == \
+        "[mariadb]\nhost-cache-size=0\nskip-name-resolve\n"
+    defaults = subprocess.run(["chroot", str(root), "my_print_defaults", "mariadbd"], capture_output=True,
+                              text=True, check=True).stdout.split()
+    assert "--expire_logs_days=10" in defaults
+    my_cnf = (root / "etc/mysql/my.cnf").read_text()
+    assert my_cnf.index("!includedir /etc/mysql/mariadb.conf.d/") < my_cnf.index("!includedir /etc/mysql/conf.d/")

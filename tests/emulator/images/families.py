@@ -14,6 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+if __package__:
+    from . import allowlists
+else:  # imported by build.py run as a script
+    import allowlists
+
 MYSQL_UID = 999
 RCLONE_UID = 1009
 ENTRYPOINT_PATH = "/usr/local/bin/docker-entrypoint.sh"
@@ -75,6 +80,14 @@ class Family:
     files: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     # Every applet of busybox replaces the program of that name, as in an Alpine image.
     busybox: bool = False
+    # The official image's programs (allowlists.py): every other program in a PATH folder is
+    # removed from the stand-in, but for the runtime's own (allowlists.RUNTIME_PROGRAMS).
+    programs: frozenset[str] = frozenset()
+    # Symbolic links of the image: path -> target (made before the PATH folders are pruned).
+    links: Mapping[str, str] = field(default_factory=dict)
+    # Configuration lines the image's Dockerfile comments out: folder -> regular expression
+    # (Python syntax) of the lines to prefix with "#", in every *.cnf below the folder.
+    comment_out: Mapping[str, str] = field(default_factory=dict)
 
 
 MYSQL_VERSION = "9.7.4-2"
@@ -93,8 +106,8 @@ FAMILIES = {
             suite="sid",
             pins={p: MYSQL_VERSION for p in ("mysql-server", "mysql-server-core", "mysql-client", "mysql-client-core")},
             # mysql-server depends on "systemd | systemd-standalone-sysusers | ...": name the
-            # small one, or apt picks all of systemd.
-            extras=("systemd-standalone-sysusers", "socat", "zstd"),
+            # small one, or apt picks all of systemd. (gzip comes with the base.)
+            extras=("systemd-standalone-sysusers", "zstd"),
             entrypoint=("docker-entrypoint.sh",),
             cmd=("mysqld",),
             uid=MYSQL_UID,
@@ -105,6 +118,9 @@ FAMILIES = {
             # The image's own server configuration, in place of Debian's (which binds 127.0.0.1).
             files=_SERVER_FILES,
             absent=("/etc/my.cnf",),
+            programs=allowlists.MYSQL,
+            # Oracle Linux's sh is bash (Debian's is dash, which the image does not have).
+            links={"/usr/bin/sh": "bash"},
         ),
         Family(
             name="mariadb",
@@ -138,8 +154,15 @@ FAMILIES = {
             ),
             dirs={"/var/lib/mysql": (0o755, MYSQL_UID), "/run/mysqld": (0o1777, MYSQL_UID),
                   "/etc/mysql/conf.d": (0o755, 0)},
-            files=_SERVER_FILES,
+            # my.cnf reads MariaDB's packaged mariadb.conf.d (50-server.cnf: expire_logs_days =
+            # 10), then the pod's conf.d, as the image reorders them; 05-skipcache.cnf as the
+            # Dockerfile writes it.
+            files={**_SERVER_FILES, "/etc/mysql/mariadb.conf.d/05-skipcache.cnf": ("05-skipcache.cnf", 0o644)},
             absent=("/etc/my.cnf",),
+            # The Dockerfile: sed -Ei 's/^(bind-address|log|user\s)/#&/' in every /etc/mysql/*.cnf.
+            comment_out={"/etc/mysql": r"^(bind-address|log|user\s)"},
+            env={"LANG": "C.UTF-8"},
+            programs=allowlists.MARIADB,
         ),
         Family(
             # rclone/rclone: Alpine with busybox, ca-certificates, fuse3 and tzdata, the release
@@ -163,6 +186,7 @@ FAMILIES = {
             remove=("/usr/bin/bash", "/usr/bin/rbash", "/usr/bin/perl"),
             dirs={"/data": (0o755, 0)},
             busybox=True,
+            programs=allowlists.RCLONE,
         ),
     )
 }
