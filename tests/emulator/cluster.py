@@ -1,5 +1,5 @@
 """Runs the pods of synthesized manifests, the way a cluster would: a StatefulSet's pods
-(its controller, OrderedReady), Jobs made from its CronJobs, pods a test runs by itself, and
+(its controller: OrderedReady or Parallel, rollouts of a changed template), Jobs made from its CronJobs, pods a test runs by itself, and
 a kubelet for all of them, in one background loop; the manifests' NetworkPolicy objects are
 enforced on every pod's ingress, as a CNI plugin would (``netpolicy``).
 
@@ -21,12 +21,14 @@ What a test calls (besides the StatefulSet's scale, delete_pod, kill_container, 
             namespace=None) -> StandalonePod    cluster's namespace or another (standalone.py);
                                                 delete_pod_named(name)
     label_pod(name, labels)                     ``kubectl label pod``: Services and policies follow
-    apply(manifests) -> changed                 ``kubectl apply`` of a new synth (operations.py)
+    apply(manifests) -> changed                 ``kubectl apply`` of a new synth (operations.py); a
+                                                changed pod template rolls the set; wait_rolled_out
     claim_dir(name)                             the folder of claim ``name``
 
 Where the work is done:
     operations.py   what a test does to the StatefulSet's pods and reads from them (kubectl's verbs)
-    statefulset.py  the StatefulSet controller: ordered creation, scale down, claims per pod
+    statefulset.py  the StatefulSet controller: OrderedReady or Parallel creation and scale down,
+                    revisions of the template, RollingUpdate (partition) and OnDelete, claims per pod
     jobs.py         the Job controller: pods from the template, backoffLimit, deadline
     standalone.py   a pod run from a plain pod spec
     pods.py         pod lifecycle: init containers, restarts and backoff, restartPolicy, termination
