@@ -31,7 +31,8 @@ Where the work is done:
                     revisions of the template, RollingUpdate (partition) and OnDelete, claims per pod
     jobs.py         the Job controller: pods from the template, backoffLimit, deadline
     standalone.py   a pod run from a plain pod spec
-    pods.py         pod lifecycle: init containers, restarts and backoff, restartPolicy, termination
+    pods.py         pod lifecycle: init containers, restarts, restartPolicy, termination
+    backoff.py      the kubelet's restart backoff (10 s doubling to 300 s) and the Job controller's
     runtime.py      containers: PID namespace, overlay root on the image, mounts, chroot, setpriv,
                     exec, stop (SIGTERM to PID 1, SIGKILL at the grace period)
     probes.py       startup, liveness and readiness probes
@@ -50,6 +51,7 @@ from pathlib import Path
 
 from emulator.images import ensure_image
 
+from .backoff import CONTAINER_BACKOFF_SECONDS, CONTAINER_MAX_BACKOFF_SECONDS
 from .errors import EmulatorError
 from .jobs import Job
 from .netpolicy import NetworkPolicies
@@ -74,13 +76,13 @@ class Cluster(SetOperations):
     ``namespace`` is the StatefulSet's (else the first CronJob's, else ``default``): that of
     every object and pod that names none."""
 
-    def __init__(self, manifests: list[dict], workdir: Path, *, prefix: str = "mh", backoff_seconds: float = 1.0,
-                 max_backoff_seconds: float = 10.0, tick_seconds: float = 0.1, claims_dir: Path | None = None) -> None:
+    def __init__(self, manifests: list[dict], workdir: Path, *, prefix: str = "mh",
+                 backoff_seconds: float = CONTAINER_BACKOFF_SECONDS,
+                 max_backoff_seconds: float = CONTAINER_MAX_BACKOFF_SECONDS, tick_seconds: float = 0.1,
+                 claims_dir: Path | None = None) -> None:
         self.workdir = Path(workdir)
         self.prefix = prefix
         self.tick = tick_seconds
-        self.backoff = backoff_seconds
-        self.max_backoff = max_backoff_seconds
         self.manifests = manifests
         sts = [m for m in manifests if m["kind"] == "StatefulSet"]
         if len(sts) > 1:

@@ -1,0 +1,87 @@
+"""The emulator's restart delays on small hand-written pods in the ``rclone/rclone:1.75``
+stand-in (busybox sh), as a kubelet and the Job controller run them: a container that keeps
+failing is restarted at once, then after 10 s, then 20 s (``backoff.py``: doubling to 300 s,
+reset after 10 minutes, which ``tests/test_emulator_restart_delays.py`` pins without waiting);
+an init container the same; a Job's failed pod is replaced after 10 s."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from emulator import Cluster
+from scenario_tools import PREFIX
+
+pytestmark = pytest.mark.e2e
+
+IMAGE = "rclone/rclone:1.75"
+NAMESPACE = "backoff"
+SECURITY = {"runAsUser": 999, "runAsGroup": 999, "runAsNonRoot": True, "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+FAILS = "echo attempt; exit 1"
+
+
+def container(name: str, script: str) -> dict:
+    return {"name": name, "image": IMAGE, "command": ["sh", "-c", script], "securityContext": SECURITY}
+
+
+def pod(*, init: list[dict] = (), restart: str = "Always") -> dict:
+    return {"restartPolicy": restart, "terminationGracePeriodSeconds": 1, "initContainers": list(init),
+            "containers": [container("main", "trap 'exit 0' TERM; while :; do sleep 1; done")]}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.fail("the emulator needs root (network, mount and PID namespaces, overlay mounts)", pytrace=False)
+    spec = {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1, "containers": [container("fail", FAILS)]}
+    cronjob = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "fails", "namespace": NAMESPACE},
+               "spec": {"schedule": "0 3 * * *",
+                        "jobTemplate": {"spec": {"backoffLimit": 1, "template": {"spec": spec}}}}}
+    with Cluster([cronjob], tmp_path_factory.mktemp("backoff"), prefix=f"{PREFIX}bo{os.getpid() % 4096:03x}") as c:
+        c.start()
+        yield c
+
+
+def times(cluster, prefix: str) -> list[float]:
+    return [t for t, message in list(cluster.events) if message.startswith(prefix)]
+
+
+def waits(cluster, name: str, ended: str) -> list[float]:
+    """Seconds between each end of container ``name`` (``<pod>/<container>``) and its next start."""
+    ends, starts = times(cluster, f"{name} {ended}"), times(cluster, f"{name} started pid")
+    return [start - end for end, start in zip(ends, starts[1:])]
+
+
+def test_a_failing_container_restarts_at_once_then_after_10_s_then_20_s(cluster):
+    handle = cluster.run_pod("crashes", {**pod(), "containers": [container("main", f"sleep 1; {FAILS}")]})
+    main = handle.pod.container("main")
+    cluster.wait_for(lambda: main.restarts >= 3 and main.running, timeout=120, what="a third restart")
+
+    first, second, third = waits(cluster, "crashes/main", "exited with")[:3]
+    assert first < 3, f"the first restart waited {first:.1f} s"
+    assert 10 <= second < 10 + 8 and 20 <= third < 20 + 8, (second, third)
+    assert handle.logs("main").count("attempt") >= 3
+    cluster.delete_pod_named("crashes", grace=0)
+
+
+def test_a_failing_init_container_backs_off_the_same_way(cluster):
+    handle = cluster.run_pod("init-fails", pod(init=[container("init", FAILS)]))
+    init = handle.pod.container("init")
+    cluster.wait_for(lambda: init.restarts >= 2 and init.running or init.restarts >= 3, timeout=60,
+                     what="a second restart of the init container")
+
+    first, second = waits(cluster, "init-fails/init", "failed with")[:2]
+    assert first < 3 and 10 <= second < 10 + 8, (first, second)
+    assert not handle.pod.container("main").running, "the pod's container started before its init container succeeded"
+    cluster.delete_pod_named("init-fails", grace=0)
+
+
+def test_a_jobs_failed_pod_is_replaced_after_10_s(cluster):
+    job = cluster.run_job("fails")
+
+    assert job.wait(90) is False and job.reason == "BackoffLimitExceeded" and len(job.pods) == 2
+    failed = times(cluster, f"job {job.name}: pod {job.pods[0]} failed")
+    created = times(cluster, f"create {job.pods[1]}")
+    assert failed and created and 10 <= created[0] - failed[0] < 10 + 8, (failed, created)
