@@ -2,11 +2,14 @@
 stand-in (busybox sh), as a kubelet and the Job controller run them: a container that keeps
 failing is restarted at once, then after 10 s, then 20 s (``backoff.py``: doubling to 300 s,
 reset after 10 minutes, which ``tests/test_emulator_restart_delays.py`` pins without waiting);
-an init container the same; a Job's failed pod is replaced after 10 s."""
+an init container the same; a Job's failed pod is replaced after 10 s. A container that goes over
+its memory limit is OOM-killed (exit 137, reason OOMKilled) and restarted the same way; one
+under it runs, its peak usage recorded (``memory.py``: a cgroup v1 memory group per start)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +88,45 @@ def test_a_jobs_failed_pod_is_replaced_after_10_s(cluster):
     failed = times(cluster, f"job {job.name}: pod {job.pods[0]} failed")
     created = times(cluster, f"create {job.pods[1]}")
     assert failed and created and 10 <= created[0] - failed[0] < 10 + 8, (failed, created)
+
+
+def allocates(mebibytes: int, then: str = "") -> str:
+    """A script that touches ``mebibytes`` MiB at once (dd's buffer, filled from /dev/zero)."""
+    return f"echo allocating; dd if=/dev/zero of=/dev/null bs={mebibytes}M count=1 2>/dev/null; {then}"
+
+
+def test_a_container_over_its_memory_limit_is_oom_killed_and_restarted_with_backoff(cluster):
+    hog = {**container("main", allocates(96, "exit 0")), "resources": {"limits": {"memory": "32Mi"}}}
+    handle = cluster.run_pod("hog", {**pod(), "containers": [hog]})
+    main = handle.pod.container("main")
+    limits = []
+
+    def limited() -> bool:
+        group = main.memory
+        try:
+            limits.append(int(Path(group.path, "memory.limit_in_bytes").read_text()))
+        except (AttributeError, OSError):
+            return False
+        return True
+
+    cluster.wait_for(limited, timeout=30, what="the hog's memory cgroup", interval=0.01)
+    cluster.wait_for(lambda: len(main.exit_codes) >= 2 and len(times(cluster, "hog/main started pid")) >= 3,
+                     timeout=60, what="two OOM kills and a third start")
+
+    assert limits[-1] == 32 << 20
+    assert main.exit_codes[:2] == [137, 137] and main.reason == "OOMKilled" and main.oom_kills >= 2
+    assert len(times(cluster, "hog/main exited with 137 (OOMKilled)")) >= 2
+    first, second = waits(cluster, "hog/main", "exited with")[:2]
+    assert first < 3 and 10 <= second < 10 + 8, (first, second)
+    cluster.delete_pod_named("hog", grace=0)
+
+
+def test_a_container_under_its_memory_limit_runs_and_its_peak_is_recorded(cluster):
+    modest = {**container("main", allocates(24, "exit 0")), "resources": {"limits": {"memory": "64Mi"}}}
+    handle = cluster.run_pod("modest", {**pod(restart="Never"), "containers": [modest]})
+    cluster.wait_for(lambda: handle.pod.phase == "Succeeded", timeout=30, what="the pod to succeed")
+
+    main = handle.pod.container("main")
+    assert main.exit_codes == [0] and main.reason == "Completed" and main.oom_kills == 0
+    assert 24 << 20 <= main.memory_peak <= 64 << 20, main.memory_peak
+    cluster.delete_pod_named("modest")

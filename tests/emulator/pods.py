@@ -144,7 +144,7 @@ class Kubelet:
             if now >= c.not_before:
                 self.start(pod, c)
         elif c.proc.poll() is not None:
-            code = c.proc.returncode
+            code = self.runtime.exit_code(c)
             c.exit_codes.append(code)
             self.runtime.reap(c)
             c.proc = None
@@ -169,9 +169,9 @@ class Kubelet:
                 self.start(pod, c)
             return
         if c.proc.poll() is not None:
-            code = c.proc.returncode
+            code = self.runtime.exit_code(c)
             c.exit_codes.append(code)
-            self.log(f"{pod.name}/{c.name} exited with {code}")
+            self.log(f"{pod.name}/{c.name} exited with {code}" + (" (OOMKilled)" if c.reason == "OOMKilled" else ""))
             self.runtime.reap(c)
             c.proc = None
             c.ready = False
