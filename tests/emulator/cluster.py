@@ -35,6 +35,7 @@ Where the work is done:
     backoff.py      the kubelet's restart backoff (10 s doubling to 300 s) and the Job controller's
     runtime.py      containers: PID namespace, overlay root on the image, mounts, chroot, setpriv,
                     exec, stop (SIGTERM to PID 1, SIGKILL at the grace period)
+    memory.py       a memory cgroup per container start: resources.limits.memory, OOM kills, peak
     probes.py       startup, liveness and readiness probes
     volumes.py      emptyDir, configMap, secret and claim volumes, fsGroup
     environment.py  a container's environment
