@@ -141,7 +141,9 @@ class StatefulSetController:
                 f"other than {', '.join(repr(k) for k in MUTABLE)} are forbidden (changed: {', '.join(fixed)})")
         self._check_strategy(spec)
         with self._lock:
-            changed = [k for k in ("replicas", "template", "updateStrategy") if spec.get(k) != self.spec.get(k)]
+            # The replica count as it is now (``kubectl scale`` changed it since the last apply).
+            changed = ["replicas"] if spec.get("replicas", 1) != self.desired else []
+            changed += [k for k in ("template", "updateStrategy") if spec.get(k) != self.spec.get(k)]
             self.statefulset = copy.deepcopy(statefulset)
             self.spec = self.statefulset["spec"]
             self.desired = self.spec.get("replicas", 1)
