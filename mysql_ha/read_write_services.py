@@ -93,7 +93,7 @@ class ReadWriteServices(Construct):
             spec=k8s.ServiceSpec(
                 cluster_ip="None" if headless else None,
                 # The headless Service publishes pods before they are ready: a replica's clone
-                # and the OrderedReady start-up resolve pod names as soon as pods exist.
+                # resolves its donor's name as soon as the donor's pod exists.
                 publish_not_ready_addresses=True if headless else None,
                 selector=selector,
                 ports=[k8s.ServicePort(name="mysql", port=MYSQL_PORT, target_port=k8s.IntOrString.from_string("mysql"))],

@@ -62,7 +62,19 @@ class ReplicatedMySQL(Construct):
     every transaction the old one has, stops replicating and takes writes, every other pod
     re-points to it by GTID). The write Service follows at the same apply.
 
-    Start-up of pod N (OrderedReady: pod N starts once pods 0..N-1 are ready):
+    Pods are managed in parallel (``podManagementPolicy: Parallel``): the controller creates
+    and deletes them without waiting for lower ordinals to be ready. With OrderedReady, pod
+    N is not created while a lower pod is unready, and a replica is unready while its
+    source is gone: after a switchover to N > 0, losing the primary with a lower pod (or a
+    lower pod stuck for any reason) would keep the primary from ever coming back. Nothing
+    here needs the order: a new replica's clone fails until its donor answers and the
+    kubelet restarts it; every replica follows whichever pod the topology declares.
+    Template changes still roll one pod at a time, from the highest ordinal down, each
+    after the previous one is ready (``RollingUpdate``). ``podManagementPolicy`` cannot
+    change on a live set: a set made with OrderedReady is replaced keeping its pods and
+    claims (``kubectl delete statefulset <name> --cascade=orphan``, then apply).
+
+    Start-up of pod N:
 
     1. ``clone-mysql`` (init): on a replica with no data yet, copies the data of pod N-1
        (pod 0, when it is not the declared primary: the primary's)
@@ -347,7 +359,7 @@ class ReplicatedMySQL(Construct):
     def _stateful_set(self, labels: dict[str, str], selector: dict[str, str], pod_annotations: dict[str, str] | None,
                       pod_spec: k8s.PodSpec, storage_class_name: str,
                       storage_request: str) -> ExtensibleStatefulSet:
-        """The StatefulSet: pods started in order, updated one at a time, each with its claim."""
+        """The StatefulSet: pods managed in parallel, updated one at a time, each with its claim."""
         return ExtensibleStatefulSet(
             self,
             "StatefulSet",
@@ -359,7 +371,7 @@ class ReplicatedMySQL(Construct):
             spec=k8s.StatefulSetSpec(
                 service_name=self.services.headless.name,
                 replicas=self.replicas,
-                pod_management_policy="OrderedReady",
+                pod_management_policy="Parallel",
                 update_strategy=k8s.StatefulSetUpdateStrategy(type="RollingUpdate"),
                 selector=k8s.LabelSelector(match_labels=selector),
                 template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels, annotations=pod_annotations),

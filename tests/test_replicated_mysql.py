@@ -32,7 +32,7 @@ def test_stateful_set_spec(manifests):
     assert stateful_set["apiVersion"] == "apps/v1"
     assert stateful_set["metadata"]["namespace"] == "mysql"
     spec = stateful_set["spec"]
-    assert spec["podManagementPolicy"] == "OrderedReady"
+    assert spec["podManagementPolicy"] == "Parallel"
     assert spec["replicas"] == 2
     assert spec["serviceName"] == "mysql"
     assert spec["updateStrategy"] == {"type": "RollingUpdate"}

@@ -84,21 +84,95 @@ class Writer(BackgroundLoop):
         self.acknowledged: list[int] = []
         self.successes: list[float] = []
         self.errors = 0
+        self.failures: list[tuple[float, str]] = []  # (when, why) of the last 50 failed writes
+        self.unknown: list[int] = []  # ids of failed writes: committed or not
+
+    def insert(self, statement: str) -> None:
+        """Runs the INSERT; raises when it was not acknowledged."""
+        extra = {"host": self.host} if self.host else {}
+        self.cluster.sql(self.client_pod, statement, user=APP_USER, password=self.cluster.app_password, check=False,
+                         timeout=10, **extra)
 
     def step(self) -> float:
         values = ",".join(f"({i})" for i in range(self.next_id, self.next_id + 20))
-        extra = {"host": self.host} if self.host else {}
         try:
-            self.cluster.sql(self.client_pod, f"INSERT INTO {self.table} (id) VALUES {values}", user=APP_USER,
-                             password=self.cluster.app_password, check=False, timeout=10, **extra)
-        except Exception:  # noqa: BLE001 - the primary may be down, or its pod gone
+            self.insert(f"INSERT INTO {self.table} (id) VALUES {values}")
+        except Exception as error:  # noqa: BLE001 - the primary may be down, or its pod gone
             self.errors += 1
+            self.failures.append((time.monotonic(), str(error)[-200:]))
+            del self.failures[:-50]
+            # Its outcome is unknown (a connection lost at commit may have committed it):
+            # the next write takes new ids, so that a committed batch does not fail forever.
+            self.unknown += range(self.next_id, self.next_id + 20)
+            self.next_id += 20
             return 0.2
         self.successes.append(time.monotonic())
         self.acknowledged += range(self.next_id, self.next_id + 20)
         self.next_id += 20
         return 0.02
 
-    def longest_gap(self) -> float:
-        """The longest time between two acknowledged writes."""
-        return max((b - a for a, b in zip(self.successes, self.successes[1:])), default=0.0)
+    def longest_gap(self, since: float | None = None, until: float | None = None) -> float:
+        """The longest time between two acknowledged writes; with ``since`` and ``until``, the
+        window's bounds count as writes (a writer that got nothing in after ``since`` saw a
+        gap from then on)."""
+        times = [*([since] if since is not None else []), *self.successes, *([until] if until is not None else [])]
+        return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
+class PodWriter(Writer):
+    """A ``Writer`` whose client runs in a pod of its own (``Cluster.run_pod``), outside the
+    set: it writes through ``host`` (e.g. the write Service) while every pod of the set
+    restarts."""
+
+    def __init__(self, cluster: Cluster, table: str, start: int, *, host: str, client) -> None:
+        super().__init__(cluster, table, start, host=host)
+        self.client = client  # the client pod's container
+
+    def insert(self, statement: str) -> None:
+        engine = self.cluster.engine
+        args = [engine.client, "--protocol=TCP", f"--host={self.host}", "--port=3306", "--connect-timeout=5",
+                f"--user={APP_USER}", "--batch", "--skip-column-names"]
+        if engine.client == "mysql":
+            # caching_sha2 without TLS: the client fetches the server's key to send the password.
+            args.append("--get-server-public-key")
+        result = self.cluster.runtime.exec(
+            self.client, args, input=statement, timeout=10,
+            env={"MYSQL_PWD": self.cluster.app_password, "MYSQL_HA_E2E_CLIENT": "1", "HOME": "/tmp",
+                 "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr.strip())
+
+
+class WritablePoller(BackgroundLoop):
+    """Asks every pod of the set, round after round, whether its server takes writes
+    (``@@read_only`` off, and ``@@super_read_only`` off where the engine has it); remembers
+    the most servers seen writable in one round, and when."""
+
+    interval = 0.1
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self.rounds = 0
+        self.most_writable: list[int] = []
+        self.writable_at: list[tuple[float, list[int]]] = []  # rounds with more than one
+
+    def writable(self, ordinal: int) -> bool:
+        statement = "SELECT @@GLOBAL.read_only"
+        if self.cluster.engine.read_only_option == "super-read-only":
+            statement += "; SELECT @@GLOBAL.super_read_only"
+        try:
+            rows = self.cluster.sql(ordinal, statement, check=False, timeout=5)
+        except Exception:  # noqa: BLE001 - a server that does not answer takes no writes
+            return False
+        return bool(rows) and all(row == ["0"] for row in rows)
+
+    def step(self) -> None:
+        with self.cluster.lock:
+            ordinals = sorted(self.cluster.pods)
+        writable = [o for o in ordinals if self.writable(o)]
+        self.rounds += 1
+        if len(writable) > len(self.most_writable):
+            self.most_writable = writable
+        if len(writable) > 1:
+            self.writable_at.append((time.monotonic(), writable))

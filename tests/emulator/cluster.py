@@ -1,5 +1,5 @@
 """Runs the pods of synthesized manifests, the way a cluster would: a StatefulSet's pods
-(its controller, OrderedReady), Jobs made from its CronJobs, pods a test runs by itself, and
+(its controller: OrderedReady or Parallel, rollouts of a changed template), Jobs made from its CronJobs, pods a test runs by itself, and
 a kubelet for all of them, in one background loop; the manifests' NetworkPolicy objects are
 enforced on every pod's ingress, as a CNI plugin would (``netpolicy``).
 
@@ -23,20 +23,24 @@ What a test calls (besides the StatefulSet's scale, delete_pod, kill_container, 
     label_pod(name, labels)                     ``kubectl label pod``: Services and policies follow
     apply(manifests, moments=None) -> changed   ``kubectl apply`` of a new synth (operations.py);
                                                 a changed ConfigMap reaches each pod at its own
-                                                moment (``moments`` pins some, by pod name)
+                                                moment (``moments`` pins some, by pod name); a
+                                                changed pod template rolls the set; wait_rolled_out
     update_config_map / update_secret           the same for one object
     speed                                       the factor on every emulator timing (read, set)
     claim_dir(name)                             the folder of claim ``name``
 
 Where the work is done:
     operations.py   what a test does to the StatefulSet's pods and reads from them (kubectl's verbs)
-    statefulset.py  the StatefulSet controller: ordered creation, scale down, claims per pod
+    statefulset.py  the StatefulSet controller: OrderedReady or Parallel creation and scale down,
+                    revisions of the template, RollingUpdate (partition) and OnDelete, claims per pod
     jobs.py         the Job controller: pods from the template, backoffLimit, deadline
     standalone.py   a pod run from a plain pod spec
-    pods.py         pod lifecycle: init containers, restarts and backoff, restartPolicy, termination
+    pods.py         pod lifecycle: init containers, restarts, restartPolicy, termination
+    backoff.py      the kubelet's restart backoff (10 s doubling to 300 s) and the Job controller's
     runtime.py      containers: PID namespace, overlay root on the image, mounts, chroot, setpriv,
                     exec, stop (SIGTERM to PID 1, SIGKILL at the grace period)
     timings.py      the kubelet's and controllers' own timings, scaled by the cluster's speed
+    memory.py       a memory cgroup per container start: resources.limits.memory, OOM kills, peak
     probes.py       startup, liveness and readiness probes
     volumes.py      emptyDir, configMap, secret and claim volumes, fsGroup; the atomic writer's
                     ``..data`` layout, refreshed at each pod's own sync (pods.py)

@@ -1,6 +1,7 @@
 """Jobs made from CronJobs (``kubectl create job --from=cronjob/...``), run as the Job
 controller runs them: one pod at a time from the job template, a failed pod replaced by a
-new one after a backoff until ``backoffLimit`` failures, the whole job stopped once
+new one after the Job controller's delay (10 s, doubling to 6 minutes: ``backoff.py``) until
+``backoffLimit`` failures, the whole job stopped once
 ``activeDeadlineSeconds`` have passed. A pod's containers follow its restartPolicy (Never or
 OnFailure; with OnFailure every container restart counts as a failure too)."""
 
@@ -12,6 +13,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+from .backoff import job_delay
 from .errors import EmulatorError
 from .pods import Pod
 
@@ -143,8 +145,8 @@ class Job:
         if pod is not None and pod.phase == "Failed" and pod.name not in self._counted:
             self._counted.add(pod.name)
             self.failed_pods += 1
-            t = self.cluster.timings
-            self._not_before = now + min(t.job_backoff_seconds * 2 ** (self.failed_pods - 1), t.job_backoff_max_seconds)
+            self._not_before = now + job_delay(self.failed_pods, self.cluster.timings)
+            self.cluster.log(f"job {self.name}: pod {pod.name} failed, the next in {self._not_before - now:.0f} s")
         if self.deadline is not None and now - self.started_at >= self.deadline:
             self._stop("DeadlineExceeded")
         elif self.failures > self.backoff_limit:

@@ -66,6 +66,14 @@ class Network:
     def ip(slot: int) -> str:
         return f"{SUBNET}.{10 + slot}"
 
+    @classmethod
+    def mac(cls, slot: int) -> str:
+        """eth0's MAC address, derived from its IP address as Docker derives it: a pod made
+        again on the same slot keeps both, so the entries its peers' neighbour caches hold
+        for it stay right (with a random MAC, peers that keep sending to the address would
+        send into the void until their entry expires, 30 s and more)."""
+        return "02:42:" + ":".join(f"{int(octet):02x}" for octet in cls.ip(slot).split("."))
+
     def veth(self, slot: int) -> str:
         """The bridge's end of the pod's veth: ``v<prefix><ordinal>`` for a StatefulSet's pod,
         a letter and a digit (``a0``, ``a1``, ...) for a pod in a free slot."""
@@ -125,6 +133,7 @@ class Network:
         run(*bridge, "ip", "link", "set", host_end, "master", "br0")
         run(*bridge, "ip", "link", "set", host_end, "up")
         inside = ("ip", "netns", "exec", netns)
+        run(*inside, "ip", "link", "set", "eth0", "address", self.mac(slot))
         run(*inside, "ip", "addr", "add", f"{self.ip(slot)}/24", "dev", "eth0")
         run(*inside, "ip", "link", "set", "eth0", "up")
         run(*inside, "ip", "link", "set", "lo", "up")

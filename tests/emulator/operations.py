@@ -118,19 +118,14 @@ class SetOperations:
         running pods' volumes each at its own moment (``update_config_map``, which takes
         ``moments``), Service selectors take effect at once, and new or changed NetworkPolicy and
         Namespace objects in every pod's rules (objects absent from ``manifests`` stay, as
-        without ``--prune``). A changed StatefulSet would roll every pod on a real cluster,
-        so it is refused. Returns what changed."""
+        without ``--prune``). A changed StatefulSet goes to its controller last: a new pod
+        template rolls the pods as its updateStrategy says (``statefulset.py``). Returns
+        what changed."""
         statefulsets = [m for m in manifests if m["kind"] == "StatefulSet"]
-
-        def without_replicas(sts: dict) -> dict:
-            return {**sts, "spec": {k: v for k, v in sts["spec"].items() if k != "replicas"}}
-
-        if self.set is None or len(statefulsets) != 1 or without_replicas(statefulsets[0]) != without_replicas(self.statefulset):
-            raise EmulatorError("the StatefulSet's pods changed: a real cluster would restart every pod")
+        if self.set is None or len(statefulsets) != 1 or statefulsets[0]["metadata"]["name"] != self.set_name:
+            raise EmulatorError(f"expected the StatefulSet {self.set_name} among the manifests")
+        self._ensure_images(statefulsets[0]["spec"]["template"]["spec"])
         changed = []
-        if statefulsets[0]["spec"].get("replicas", 1) != self.desired:
-            self.scale(statefulsets[0]["spec"].get("replicas", 1))
-            changed.append(f"StatefulSet/{self.set_name}: replicas")
         for m in manifests:
             name = m["metadata"]["name"]
             if m["kind"] == "ConfigMap" and m.get("data") != self.objects.config_maps[name].get("data"):
@@ -142,7 +137,22 @@ class SetOperations:
                     self.update_service(name, selector)
                     changed.append(f"Service/{name}")
         changed += self.update_network_policies(manifests)
+        changed += self.apply_statefulset(statefulsets[0])
         return changed
+
+    def apply_statefulset(self, statefulset: dict) -> list[str]:
+        """``kubectl apply`` of the StatefulSet alone; returns what changed (``replicas``,
+        ``template``, ``updateStrategy``)."""
+        self._ensure_images(statefulset["spec"]["template"]["spec"])
+        fields = self.set.apply(statefulset)
+        if fields:
+            self.log(f"apply StatefulSet/{self.set_name}: {', '.join(fields)}")
+        return [f"StatefulSet/{self.set_name}: {field}" for field in fields]
+
+    def wait_rolled_out(self, timeout: float = 120) -> float:
+        """``kubectl rollout status``: waits until every pod (at or above the partition) runs
+        the update revision and is ready; returns the seconds it took."""
+        return self.wait_for(lambda: self.set.rolled_out, timeout=timeout, what="the rollout", interval=0.1)
 
     def update_network_policies(self, manifests: list[dict]) -> list[str]:
         """``kubectl apply`` of the NetworkPolicy and Namespace objects among ``manifests``:

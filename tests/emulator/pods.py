@@ -1,6 +1,6 @@
 """Pod lifecycle, as the kubelet's pod workers run it: a pod gets its network and volumes,
-runs its init containers one at a time in order (each until it succeeds, with restart
-backoff), then starts its containers together, probes them, restarts the ones that exit
+runs its init containers one at a time in order (each until it succeeds, with the kubelet's
+restart backoff: ``backoff.py``), then starts its containers together, probes them, restarts the ones that exit
 or fail their liveness or startup probe as its restartPolicy says (Always, OnFailure,
 Never), ends Succeeded or Failed when none is left to restart, and on deletion stops them
 all within the grace period. A changed ConfigMap or Secret reaches a running pod's volumes at
@@ -24,6 +24,7 @@ from pathlib import Path
 from emulator.images import ImageStandIn
 
 from . import probes
+from .backoff import RestartBackoff
 from .environment import container_env
 from .network import Endpoint, Network
 from .objects import Objects
@@ -112,6 +113,7 @@ class Kubelet:
         self.log = log
         self.timings = timings
         self.random = random.Random()
+        self.restart_backoff = RestartBackoff(lambda: self.timings)
 
     def object_changed(self, pod: Pod, kind: str, name: str, after: float | None = None) -> None:
         """A ConfigMap or Secret changed: if ``pod`` shows it in a volume, the pod's next sync
@@ -172,7 +174,7 @@ class Kubelet:
             if now >= c.not_before:
                 self.start(pod, c)
         elif c.proc.poll() is not None:
-            code = c.proc.returncode
+            code = self.runtime.exit_code(c)
             c.exit_codes.append(code)
             self.runtime.reap(c)
             c.proc = None
@@ -185,8 +187,9 @@ class Kubelet:
                 self._finish(pod, "Failed")
             else:
                 c.restarts += 1
-                c.not_before = now + self._backoff(c)
-                self.log(f"{pod.name}/{c.name} failed with {code}, restart #{c.restarts}")
+                c.not_before = self._restart_at(pod, c, now)
+                self.log(f"{pod.name}/{c.name} failed with {code}, restart #{c.restarts} "
+                         f"in {c.not_before - now:.0f} s")
 
     def _sync_container(self, pod: Pod, c: Container, now: float) -> None:
         if c.done:
@@ -196,9 +199,9 @@ class Kubelet:
                 self.start(pod, c)
             return
         if c.proc.poll() is not None:
-            code = c.proc.returncode
+            code = self.runtime.exit_code(c)
             c.exit_codes.append(code)
-            self.log(f"{pod.name}/{c.name} exited with {code}")
+            self.log(f"{pod.name}/{c.name} exited with {code}" + (" (OOMKilled)" if c.reason == "OOMKilled" else ""))
             self.runtime.reap(c)
             c.proc = None
             c.ready = False
@@ -215,7 +218,7 @@ class Kubelet:
             c.done = True
             return
         c.restarts += 1
-        c.not_before = now + self._backoff(c)
+        c.not_before = self._restart_at(pod, c, now)
 
     def _check_completion(self, pod: Pod) -> None:
         if pod.restart_policy != "Always" and all(c.done for c in pod.containers):
@@ -250,14 +253,14 @@ class Kubelet:
         c.ready = False
         if pod.restart_policy == "Always":
             c.restarts += 1
-            c.not_before = time.monotonic() + self._backoff(c)
+            c.not_before = self._restart_at(pod, c, time.monotonic())
         else:
             c.exit_codes.append(proc.returncode)
             self._after_exit(pod, c, proc.returncode, time.monotonic())
 
-    def _backoff(self, c: Container) -> float:
-        t = self.timings
-        return min(t.restart_backoff_seconds * 2 ** max(c.restarts - 1, 0), t.restart_backoff_max_seconds)
+    def _restart_at(self, pod: Pod, c: Container, exited_at: float) -> float:
+        """When the container starts again, by the kubelet's backoff (``backoff.py``)."""
+        return self.restart_backoff.restart_at((pod.dir, c.name), exited_at)
 
     def terminate(self, pod: Pod, grace: float) -> None:
         """Stops every container at once (SIGTERM, SIGKILL after ``grace``), then removes the

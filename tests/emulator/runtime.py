@@ -14,6 +14,10 @@ mount). Then ``unshare --root --wd`` (a chroot into the working directory), and 
 own ``setpriv`` takes the manifest's user, groups and capabilities and runs the command:
 ``command`` in place of the image's ENTRYPOINT, ``args`` in place of its CMD.
 
+Each start runs in a memory cgroup of its own (``memory.py``) limited to the container's
+``resources.limits.memory``: the OOM killer ends a container that goes over it, reported as
+exit code 137, reason OOMKilled; its peak usage is recorded.
+
 Stopping a container is the kubelet's: SIGTERM to its PID 1 alone, and SIGKILL at the end
 of the grace period. The kernel delivers to a namespace's PID 1 only the signals it has a
 handler for (SIGKILL always): a shell without a TERM trap ignores SIGTERM, as it does on a
@@ -41,6 +45,7 @@ from pathlib import Path
 from emulator.images import ImageStandIn
 
 from .errors import EmulatorError
+from .memory import MemoryCgroup, memory_limit
 from .probes import ProbeState
 from .processes import children, host_tool, killpg, rooted_at, signal_process, wait_gone
 from .volumes import Mount
@@ -75,6 +80,10 @@ class Container:
     log_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)  # as started; probes and exec get the same
     root_dir: Path | None = None  # overlay upper, work and mount point of the current start
+    memory: MemoryCgroup | None = None  # the current start's memory cgroup (memory.py)
+    memory_peak: int = 0  # bytes, the most the last run used
+    oom_kills: int = 0  # runs that the OOM killer ended
+    reason: str | None = None  # why the last run ended: Completed, Error, OOMKilled
 
     @property
     def name(self) -> str:
@@ -203,6 +212,7 @@ class Runtime:
         c.root_dir = pod_dir / "containers" / f"{c.name}.{c.restarts}"
         for sub in ("upper", "work", "root"):
             (c.root_dir / sub).mkdir(parents=True)
+        c.memory = MemoryCgroup.create(f"{pod_dir.name}/{c.name}.{c.restarts}", memory_limit(c.spec))
         script = c.root_dir / "start.sh"
         script.write_text(self._start_script(c, hostname, mounts, [*identity, "--", *argv]))
         c.log_path = pod_dir / f"{c.name}.log"
@@ -233,6 +243,7 @@ class Runtime:
         layers = f"lowerdir={lower},upperdir={c.root_dir}/upper,workdir={c.root_dir}/work"
         lines = [
             "set -o errexit -o nounset",
+            *([c.memory.join_line()] if c.memory else []),
             f"hostname {q(hostname)}",
             f"mount -t overlay overlay -o {q(layers)} {r}",
             f"mkdir -p {r}/proc {r}/dev {r}/sys",
@@ -345,6 +356,18 @@ class Runtime:
         c.pid = None
         return how
 
+    def exit_code(self, c: Container) -> int:
+        """The exit code of a container that ended by itself, as the runtime reports it: 137
+        (SIGKILL) with reason OOMKilled when the OOM killer struck in its memory cgroup (the
+        runtime's own process, outside it, saw its PID 1 die and exits 1)."""
+        if c.memory is not None and c.memory.oom_kills():
+            c.reason = "OOMKilled"
+            c.oom_kills += 1
+            return 137
+        code = c.proc.returncode
+        c.reason = "Completed" if code == 0 else "Error"
+        return code
+
     def signal_all(self, c: Container, sig: int) -> None:
         """``sig`` to every process of the container at once (a crash, an OOM kill): its PID 1
         and its process group. SIGKILL goes to the runtime's process first, so that it ends by
@@ -382,3 +405,7 @@ class Runtime:
         for state in c.probes.values():
             state.cancel()
         c.pid = None
+        if c.memory is not None:
+            c.memory_peak = c.memory.peak()
+            c.memory.remove()
+            c.memory = None

@@ -1,9 +1,31 @@
-"""The StatefulSet controller, OrderedReady: pods ``<set>-<N>`` made one at a time in order,
-each once the ones before it are ready, removed from the top when scaled down; each pod's
-claims (one folder per volumeClaimTemplate and ordinal) outlive it."""
+"""The StatefulSet controller, as kube-controller-manager's runs a set: pods ``<set>-<N>``,
+each from a revision of the pod template and labelled with it (``controller-revision-hash``),
+each with its claims (one folder per volumeClaimTemplate and ordinal, outliving its pods).
+
+One step (``control``) does what one sync of the real controller does, in its order:
+
+1. Pods 0..replicas-1: a missing one is created (from the current revision below the
+   partition, or below the count of pods still at the current revision when no partition
+   is set; from the update revision otherwise). With ``podManagementPolicy: OrderedReady``
+   the step ends at the first pod just created, Terminating, or not Running and Ready: pod N
+   is never created while a lower ordinal is not ready. ``Parallel`` creates them all.
+2. Pods at or above replicas (scale-down), highest first: OrderedReady deletes one at a
+   time, and only once every remaining pod is ready; Parallel deletes them all at once.
+3. ``updateStrategy: RollingUpdate``: from the highest ordinal down to ``partition``, the
+   first pod not at the update revision is deleted (step 1 recreates it from the new
+   template); a pod at the update revision that is not Running and Ready ends the step, so
+   the next pod goes only once the previous updated one is ready. ``OnDelete``: nothing;
+   a pod picks up the new template when it is deleted.
+
+When every pod is at the update revision and ready, it becomes the current revision.
+``apply`` takes a new StatefulSet object: only replicas, template and updateStrategy may
+change, as the API server allows."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import shutil
 import threading
 from collections.abc import Callable
@@ -15,6 +37,19 @@ from .errors import EmulatorError
 from .network import Network
 from .pods import Kubelet, Pod
 
+REVISION_LABEL = "controller-revision-hash"
+POLICIES = ("OrderedReady", "Parallel")
+STRATEGIES = ("RollingUpdate", "OnDelete")
+# What the API server lets an update of a StatefulSet's spec change.
+MUTABLE = ("replicas", "template", "updateStrategy", "minReadySeconds", "persistentVolumeClaimRetentionPolicy",
+           "ordinals")
+
+
+def revision_name(set_name: str, template: dict) -> str:
+    """``<set>-<hash of the pod template>``, as the pods' ``controller-revision-hash`` label."""
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
+    return f"{set_name}-{digest[:10]}"
+
 
 class StatefulSetController:
     def __init__(self, statefulset: dict, *, kubelet: Kubelet, network: Network, images: dict[str, ImageStandIn],
@@ -23,14 +58,16 @@ class StatefulSetController:
         self.name = statefulset["metadata"]["name"]
         self.namespace = statefulset["metadata"].get("namespace", "default")
         self.spec = statefulset["spec"]
-        if self.spec.get("podManagementPolicy", "OrderedReady") != "OrderedReady":
-            raise EmulatorError("only the OrderedReady pod management policy is emulated")
-        self.template = self.spec["template"]["spec"]
-        self.labels = self.spec["template"]["metadata"].get("labels", {})
+        self.policy = self.spec.get("podManagementPolicy", "OrderedReady")
+        if self.policy not in POLICIES:
+            raise EmulatorError(f"StatefulSet {self.name}: podManagementPolicy must be one of {POLICIES}, "
+                                f"got {self.policy!r}")
         self.service_name = self.spec["serviceName"]
         self.claims = [c["metadata"]["name"] for c in self.spec.get("volumeClaimTemplates", [])]
         self.desired = self.spec.get("replicas", 1)
-        self.grace = self.template.get("terminationGracePeriodSeconds", 30)
+        self.revisions: dict[str, dict] = {}  # name -> pod template (metadata and spec)
+        self.update_revision = self._add_revision(self.spec["template"])
+        self.current_revision = self.update_revision
         self.kubelet = kubelet
         self.network = network
         self.images = images
@@ -40,62 +77,208 @@ class StatefulSetController:
         self.held: set[int] = set()  # ordinals whose node is lost (lose_node)
         self._lock = lock
         self._on_change = on_change  # the hosts files follow the pods
+        self._check_strategy(self.spec)
+
+    # ------------------------------------------------------------------ what the set is
+
+    @property
+    def template(self) -> dict:
+        """The pod spec of the update revision (what a new pod gets, unless held back)."""
+        return self.revisions[self.update_revision]["spec"]
+
+    @property
+    def strategy(self) -> str:
+        return self.spec.get("updateStrategy", {}).get("type", "RollingUpdate")
+
+    @property
+    def partition(self) -> int:
+        return int(self.spec.get("updateStrategy", {}).get("rollingUpdate", {}).get("partition", 0))
+
+    @property
+    def grace(self) -> float:
+        return self.template.get("terminationGracePeriodSeconds", 30)
 
     @property
     def image_names(self) -> list[str]:
         return [c["image"] for c in self.template.get("initContainers", []) + self.template["containers"]]
 
+    def revision_of(self, ordinal: int) -> str:
+        """The ``controller-revision-hash`` of pod N."""
+        return self.pods[ordinal].labels[REVISION_LABEL]
+
+    @property
+    def updated(self) -> list[int]:
+        """Ordinals of the pods at the update revision."""
+        return sorted(o for o, p in self.pods.items() if p.labels.get(REVISION_LABEL) == self.update_revision)
+
+    @property
+    def rolled_out(self) -> bool:
+        """``kubectl rollout status`` would return: every pod at the update revision and ready,
+        and that revision made current (with a partition, every pod at or above it)."""
+        with self._lock:
+            wanted = [o for o in range(self.desired) if o not in self.held]
+            low = self.partition if self.strategy == "RollingUpdate" else 0
+            return (sorted(self.pods) == wanted and all(self.pods[o].ready for o in wanted)
+                    and all(self.revision_of(o) == self.update_revision for o in wanted if o >= low)
+                    and (low > 0 or self.current_revision == self.update_revision))
+
     def pvc_dir(self, ordinal: int, claim: str = "data") -> Path:
         """The folder of claim ``<claim>-<set>-<ordinal>``: it outlives its pods."""
         return self.pvc_root / f"{claim}-{self.name}-{ordinal}"
 
-    def control(self) -> None:
-        """One step: remove the top pod when scaled down, else create the first missing pod
-        once every pod before it is ready."""
+    # ------------------------------------------------------------------ changes from outside
+
+    def apply(self, statefulset: dict) -> list[str]:
+        """``kubectl apply`` of the set: a changed template becomes the update revision (the
+        pods follow through ``control``), a changed updateStrategy or replica count takes
+        effect; any other change of the spec is refused, as the API server refuses it.
+        Returns the fields that changed."""
+        spec = statefulset["spec"]
+        fixed = sorted(k for k in set(spec) | set(self.spec) if k not in MUTABLE and spec.get(k) != self.spec.get(k))
+        if fixed:
+            raise EmulatorError(
+                f"StatefulSet.apps {self.name!r} is invalid: spec: Forbidden: updates to statefulset spec for fields "
+                f"other than {', '.join(repr(k) for k in MUTABLE)} are forbidden (changed: {', '.join(fixed)})")
+        self._check_strategy(spec)
         with self._lock:
-            ordinals = sorted(self.pods)
-            if len(ordinals) > self.desired or (ordinals and ordinals[-1] >= self.desired):
-                top = ordinals[-1]
-                if all(self.pods[o].ready for o in ordinals[:-1]) and not self.pods[top].deleting:
-                    pod = self.pods[top]
-                    pod.deleting = True
-                    threading.Thread(target=self._scale_down, args=(pod,), daemon=True).start()
+            # The replica count as it is now (``kubectl scale`` changed it since the last apply).
+            changed = ["replicas"] if spec.get("replicas", 1) != self.desired else []
+            changed += [k for k in ("template", "updateStrategy") if spec.get(k) != self.spec.get(k)]
+            self.statefulset = copy.deepcopy(statefulset)
+            self.spec = self.statefulset["spec"]
+            self.desired = self.spec.get("replicas", 1)
+            if "template" in changed:
+                self.update_revision = self._add_revision(self.spec["template"])
+            return changed
+
+    def _check_strategy(self, spec: dict) -> None:
+        strategy = spec.get("updateStrategy", {})
+        if strategy.get("type", "RollingUpdate") not in STRATEGIES:
+            raise EmulatorError(f"StatefulSet {self.name}: updateStrategy.type must be one of {STRATEGIES}, "
+                                f"got {strategy.get('type')!r}")
+        rolling = strategy.get("rollingUpdate", {})
+        if "maxUnavailable" in rolling:
+            raise EmulatorError("rollingUpdate.maxUnavailable (alpha) is not emulated: one pod at a time")
+
+    def _add_revision(self, template: dict) -> str:
+        name = revision_name(self.name, template)
+        self.revisions.setdefault(name, copy.deepcopy(template))
+        return name
+
+    # ------------------------------------------------------------------ the controller
+
+    def control(self) -> None:
+        """One sync of the set (see the module's docstring)."""
+        with self._lock:
+            ordered = self.policy == "OrderedReady"
+            if not self._sync_replicas(ordered) or not self._scale_down(ordered):
                 return
-            for ordinal in range(self.desired):
-                if ordinal not in self.pods:
-                    if ordinal in self.held:
-                        continue
-                    if all(o in self.held or (o in self.pods and self.pods[o].ready) for o in range(ordinal)):
-                        self._create_pod(ordinal)
-                    return
-                if not self.pods[ordinal].ready:
-                    return
+            if self.strategy == "RollingUpdate":
+                self._roll()
+            self._complete_rollout()
+
+    def _sync_replicas(self, ordered: bool) -> bool:
+        """Creates the missing pods below ``desired``; False when OrderedReady must wait."""
+        for ordinal in range(self.desired):
+            if ordinal in self.held:
+                continue
+            pod = self.pods.get(ordinal)
+            if pod is None:
+                self._create_pod(ordinal)
+                if ordered:
+                    return False
+            elif ordered and (pod.deleting or not pod.ready):
+                return False
+        return True
+
+    def _scale_down(self, ordered: bool) -> bool:
+        """Deletes the pods at or above ``desired``, highest first; False when OrderedReady
+        must wait for one to go."""
+        condemned = sorted((o for o in self.pods if o >= self.desired), reverse=True)
+        first_unhealthy = next((o for o in condemned if not self.pods[o].ready), None)
+        for ordinal in condemned:
+            pod = self.pods[ordinal]
+            if pod.deleting:
+                if ordered:
+                    return False
+                continue
+            if ordered and not pod.ready and ordinal != first_unhealthy:
+                return False
+            self._delete(pod, "scale down")
+            if ordered:
+                return False
+        return True
+
+    def _roll(self) -> None:
+        """RollingUpdate: the highest pod at or above the partition not at the update revision
+        is deleted, once every pod above it is updated and ready."""
+        for ordinal in sorted((o for o in self.pods if o < self.desired), reverse=True):
+            if ordinal < self.partition:
+                return
+            pod = self.pods[ordinal]
+            if pod.labels[REVISION_LABEL] != self.update_revision and not pod.deleting:
+                self._delete(pod, f"update to {self.update_revision}")
+                return
+            if pod.deleting or not pod.ready:
+                return
+
+    def _complete_rollout(self) -> None:
+        pods = [p for o, p in self.pods.items() if o < self.desired]
+        if (self.current_revision != self.update_revision and len(pods) == self.desired
+                and all(p.labels[REVISION_LABEL] == self.update_revision and p.ready for p in pods)):
+            self.kubelet.log(f"statefulset {self.name}: revision {self.update_revision} is current")
+            self.current_revision = self.update_revision
+
+    def _revision_for(self, ordinal: int) -> str:
+        """The revision a new pod N gets: the current one below the partition (or, without one,
+        below the count of pods still at the current revision), else the update revision."""
+        if self.strategy != "RollingUpdate":
+            return self.update_revision
+        if self.partition:
+            return self.current_revision if ordinal < self.partition else self.update_revision
+        current = sum(1 for p in self.pods.values() if p.labels[REVISION_LABEL] == self.current_revision)
+        return self.current_revision if ordinal < current else self.update_revision
+
+    # ------------------------------------------------------------------ pods
 
     def delete_pod(self, ordinal: int, grace: float | None, delete_claims: bool) -> None:
         with self._lock:
             pod = self.pods[ordinal]
             pod.deleting = True
-        self.kubelet.terminate(pod, self.grace if grace is None else grace)
+        self.kubelet.terminate(pod, pod.grace if grace is None else grace)
         with self._lock:
             if delete_claims:
                 for claim in self.claims:
                     shutil.rmtree(self.pvc_dir(ordinal, claim), ignore_errors=True)
-            self.pods.pop(ordinal, None)
+            if self.pods.get(ordinal) is pod:
+                self.pods.pop(ordinal)
+            self.kubelet.log(f"statefulset {self.name}: {pod.name} gone")
             self._on_change()
 
     def _create_pod(self, ordinal: int) -> None:
         name = f"{self.name}-{ordinal}"
-        pod = Pod(name=name, namespace=self.namespace, spec=self.template,
-                  labels={**self.labels, "statefulset.kubernetes.io/pod-name": name},
+        revision = self._revision_for(ordinal)
+        template = self.revisions[revision]
+        labels = {**template.get("metadata", {}).get("labels", {}), "statefulset.kubernetes.io/pod-name": name,
+                  REVISION_LABEL: revision}
+        pod = Pod(name=name, namespace=self.namespace, spec=template["spec"], labels=labels,
                   images=self.images, network=self.network, slot=ordinal, pods_dir=self.pods_dir, ordinal=ordinal,
                   claims={claim: self.pvc_dir(ordinal, claim) for claim in self.claims}, subdomain=self.service_name)
+        self.kubelet.log(f"statefulset {self.name}: create {name} at {revision}")
         self.kubelet.create(pod)
         self.pods[ordinal] = pod
         self._on_change()
 
-    def _scale_down(self, pod: Pod) -> None:
-        self.kubelet.terminate(pod, self.grace)
+    def _delete(self, pod: Pod, why: str) -> None:
+        """Deletes a pod with its grace period, in the background (the controller goes on)."""
+        self.kubelet.log(f"statefulset {self.name}: delete {pod.name} ({why})")
+        pod.deleting = True
+        threading.Thread(target=self._terminate, args=(pod,), daemon=True).start()
+
+    def _terminate(self, pod: Pod) -> None:
+        self.kubelet.terminate(pod, pod.grace)
         with self._lock:
             if self.pods.get(pod.ordinal) is pod:
                 self.pods.pop(pod.ordinal)
+            self.kubelet.log(f"statefulset {self.name}: {pod.name} gone")
             self._on_change()
