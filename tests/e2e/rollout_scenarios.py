@@ -17,7 +17,7 @@ import time
 import pytest
 
 from failover_scenarios import declare_primary, wait_primary, wait_same_rows
-from scenario_tools import PodWriter, WritablePoller
+from scenario_tools import PodWriter, WritablePoller, client_pod_spec
 from scenarios import checksum, ids
 
 pytestmark = pytest.mark.e2e
@@ -42,12 +42,7 @@ def restarted(manifests: list[dict], stamp: str) -> list[dict]:
 
 def client_pod(cluster, name: str):
     """A pod outside the set with the client label, running the server image's client."""
-    spec = {"restartPolicy": "Always", "terminationGracePeriodSeconds": 1,
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
-            "containers": [{"name": "client", "image": cluster.engine.server_image, "command": ["sleep", "86400"],
-                            "securityContext": {"runAsUser": 999, "runAsGroup": 999, "runAsNonRoot": True,
-                                                "readOnlyRootFilesystem": True},
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}]}
+    spec = client_pod_spec(cluster.engine.server_image)
     handle = cluster.run_pod(name, spec, labels={f"{cluster.set_name}-client": "true"})
     handle.wait_ready(timeout=60)
     return handle

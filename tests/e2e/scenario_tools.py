@@ -27,6 +27,17 @@ TEST_CLIENT_MARK = "MYSQL_HA_E2E_CLIENT=1"
 ``MYSQL_PWD``, as an operator's ``kubectl exec`` would): the scan leaves those alone."""
 
 
+def client_pod_spec(image: str) -> dict:
+    """A pod outside the set that runs ``image``'s SQL client by ``kubectl exec``: as the
+    image's user, a read-only root, a writable /tmp."""
+    return {"restartPolicy": "Always", "terminationGracePeriodSeconds": 1,
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+            "containers": [{"name": "client", "image": image, "command": ["sleep", "86400"],
+                            "securityContext": {"runAsUser": 999, "runAsGroup": 999, "runAsNonRoot": True,
+                                                "readOnlyRootFilesystem": True},
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}]}
+
+
 class ArgvScanner(BackgroundLoop):
     """Samples every process's argv and environment on the machine for the Secret's values
     (the pods' servers, sidecars, probes and their children alike)."""

@@ -21,7 +21,7 @@ import pytest
 from emulator import Cluster, SQLError
 from mysql_ha import MySQLCredentials, MySQLHAChart
 from mysql_ha.credentials import ADMIN_USER, STATUS_USER
-from scenario_tools import APP_USER, PREFIX, SPEED, TEST_CLIENT_MARK, Writer
+from scenario_tools import APP_USER, PREFIX, SPEED, TEST_CLIENT_MARK, Writer, client_pod_spec
 
 pytestmark = pytest.mark.e2e
 
@@ -391,12 +391,7 @@ def test_11b_root_and_the_set_accounts_from_other_pods(cluster, request):
     engine = cluster.engine
     passwords = cluster.passwords
     labels = {"mysql-client": "true"}
-    spec = {"restartPolicy": "Always", "terminationGracePeriodSeconds": 1,
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
-            "containers": [{"name": "client", "image": engine.server_image, "command": ["sleep", "86400"],
-                            "securityContext": {"runAsUser": 999, "runAsGroup": 999, "runAsNonRoot": True,
-                                                "readOnlyRootFilesystem": True},
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}]}
+    spec = client_pod_spec(engine.server_image)
     client = cluster.run_pod("app-client", spec, labels=labels)
     try:
         client.wait_ready(timeout=60)

@@ -22,7 +22,7 @@ import pytest
 from emulator import Cluster
 from mysql_ha import MySQLCredentials, MySQLHAChart, MySQLTLS
 from mysql_ha.credentials import STATUS_USER
-from scenario_tools import SPEED
+from scenario_tools import SPEED, client_pod_spec
 from scenarios import count, replica_status, replicating, wait_converged
 
 pytestmark = pytest.mark.e2e
@@ -186,12 +186,7 @@ def test_tls_3b_set_accounts_need_the_set_certificate(cluster):
     certificate's)."""
     engine = cluster.engine
     passwords = cluster.passwords
-    spec = {"restartPolicy": "Always", "terminationGracePeriodSeconds": 1,
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
-            "containers": [{"name": "client", "image": engine.server_image, "command": ["sleep", "86400"],
-                            "securityContext": {"runAsUser": 999, "runAsGroup": 999, "runAsNonRoot": True,
-                                                "readOnlyRootFilesystem": True},
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}]}
+    spec = client_pod_spec(engine.server_image)
     client = cluster.run_pod("tls-client", spec, labels={"mysql-client": "true"})
     try:
         client.wait_ready(timeout=60)
