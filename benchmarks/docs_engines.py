@@ -59,7 +59,8 @@ def _bring_up_limits(results: Results, e: EngineResult) -> str:
     m = results.machine
     verdict = "met" if e.bring_up.seconds < 15 else "**missed**"
     text = (f"`bringup_3pods_s_{e.key}` = {e.bring_up.seconds:.1f} s: the target (< 15 s) is {verdict}. "
-            "**What limits it.** The pods start in sequence (OrderedReady), so their times add up: "
+            "**What limits it.** The pods are created together (Parallel), but each replica's clone waits for "
+            "its donor to answer, so the steps still follow one another: "
             + "; ".join(f"{name} {seconds:.1f} s" for name, seconds in shares.items())
             + f". The largest share: {largest.split(' (')[0]}.")
     if e.clone_method == "clone-plugin":
@@ -76,8 +77,8 @@ def bring_up_section(results: Results) -> list[str]:
         "`bringup_3pods_s` runs from `Cluster.start()` (the emulator creates the network, then the",
         "StatefulSet controller creates mysql-0) to the moment both replicas replicate a row written on the",
         "primary after `wait_ready(3)`; probes run on the manifest's timings; empty data. Per pod, in seconds",
-        "(pods start one after another: OrderedReady). \"server answers\" is when the benchmark's own",
-        "`SELECT 1`, asked every 0.2 s, first succeeded.", "",
+        "(pods are created together, Parallel; a replica's clone waits for its donor). \"server answers\"",
+        "is when the benchmark's own `SELECT 1`, asked every 0.2 s, first succeeded.", "",
     ]
     for e in results.engines.values():
         b = e.bring_up
