@@ -61,18 +61,22 @@ from emulator.images import ensure_image
 from .errors import EmulatorError
 from .jobs import Job
 from .netpolicy import NetworkPolicies
+from .disruption import Budget, Refusal
 from .network import Network, hosts_lines, write_hosts
+from .node_operations import NodeOperations
+from .nodes import Node, default_nodes
 from .objects import Objects
 from .operations import SetOperations
 from .pods import Kubelet, Pod
 from .runtime import Runtime
 from .standalone import StandalonePod
 from .statefulset import StatefulSetController
+from .storage import Storage, pv_nodes
 from .timings import Timings
 from .volumes import Volumes
 
 
-class Cluster(SetOperations):
+class Cluster(SetOperations, NodeOperations):
     """The pods of a chart's StatefulSet (if it has one), its CronJobs' Jobs and standalone
     pods, run for real. Use as a context manager: teardown always runs.
 
@@ -96,7 +100,7 @@ class Cluster(SetOperations):
     changed on a running cluster changes every timing at once."""
 
     def __init__(self, manifests: list[dict], workdir: Path, *, prefix: str = "mh", speed: float = 1.0,
-                 tick_seconds: float = 0.1, claims_dir: Path | None = None) -> None:
+                 tick_seconds: float = 0.1, claims_dir: Path | None = None, nodes: list[str] | None = None) -> None:
         self.workdir = Path(workdir)
         self.prefix = prefix
         self.tick = tick_seconds
@@ -112,7 +116,15 @@ class Cluster(SetOperations):
         self.network_policies = NetworkPolicies(manifests, default_namespace=self.namespace)
         self.network = Network(prefix)
         self.claims_dir = Path(claims_dir) if claims_dir is not None else self.workdir / "claims"
-        self.volumes = Volumes(self.objects, self.claims_dir)
+        self.storage = Storage(self.workdir / "pv", self.claims_dir, log=self.log)
+        self.storage.add(manifests)
+        names = default_nodes(pv_nodes(manifests)) if nodes is None else list(nodes)
+        if not names or len(set(names)) != len(names):
+            raise EmulatorError(f"nodes must be distinct names, at least one, got {names}")
+        self._nodes = {name: Node(name) for name in names}
+        self.budgets = [Budget.from_manifest(m, self.namespace) for m in manifests if m["kind"] == "PodDisruptionBudget"]
+        self.refusals: list[Refusal] = []
+        self.volumes = Volumes(self.objects, self.storage)
         self.runtime = Runtime()
         self.kubelet = Kubelet(objects=self.objects, volumes=self.volumes, network=self.network, runtime=self.runtime,
                                log=self.log, timings=self.timings)
@@ -122,8 +134,8 @@ class Cluster(SetOperations):
         self.errors: list[Exception] = []
         self.lock = threading.RLock()
         self.set = (StatefulSetController(sts[0], kubelet=self.kubelet, network=self.network, images=self.images,
-                                          pods_dir=self.pods_dir, pvc_root=self.workdir / "pvc", lock=self.lock,
-                                          on_change=self.follow_pods) if sts else None)
+                                          pods_dir=self.pods_dir, storage=self.storage, lock=self.lock,
+                                          on_change=self.follow_pods, place=self.place) if sts else None)
         self.jobs: dict[str, Job] = {}
         self.standalone: dict[str, StandalonePod] = {}
         self._stop = threading.Event()
@@ -167,10 +179,6 @@ class Cluster(SetOperations):
         return self.set.desired if self.set else 0
 
     @property
-    def held(self) -> set[int]:
-        return self.set.held if self.set else set()
-
-    @property
     def image_names(self) -> list[str]:
         """Every image the manifests' pods run (the StatefulSet's, then the CronJobs'), in order of first use."""
         names = list(self.set.image_names) if self.set else []
@@ -206,6 +214,9 @@ class Cluster(SetOperations):
             pods = self._live_pods()
             for job in self.jobs.values():
                 job.state = "Deleted" if job.state == "Active" else job.state
+        for pod in pods:
+            if pod.frozen:
+                self.kubelet.kill(pod)
         threads = [threading.Thread(target=self.kubelet.terminate, args=(pod, 5)) for pod in pods]
         for t in threads:
             t.start()
@@ -255,8 +266,8 @@ class Cluster(SetOperations):
             if name in {p.name for p in self._live_pods()}:
                 raise EmulatorError(f"a pod named {name} already runs")
             handle = StandalonePod(self, name, copy.deepcopy(pod_spec), dict(labels or {}), namespace or self.namespace)
-            self.kubelet.create(handle.pod)
             self.standalone[name] = handle
+            self.place(handle.pod)
             self.follow_pods()
         return handle
 
@@ -317,7 +328,8 @@ class Cluster(SetOperations):
             for label, p in named:
                 cs = ",".join(f"{c.name}:{'R' if c.running else 'X'}{'+' if c.ready else '-'}r{c.restarts}"
                               for c in p.all_containers)
-                parts.append(f"{label}[{p.phase} {cs}]")
+                where = f"@{p.node}" + ("(frozen)" if p.frozen else "") if p.scheduled else f" ({p.pending_reason})"
+                parts.append(f"{label}[{p.phase}{where} {cs}]")
             jobs = " ".join(f"job/{job.name}={job.state}" for job in self.jobs.values())
             return " ".join([f"desired={self.desired}", *parts, *([jobs] if jobs else [])])
 
@@ -344,8 +356,11 @@ class Cluster(SetOperations):
                     self.set.control()
                 with self.lock:
                     now = time.monotonic()
+                    self._node_lifecycle(now)
+                    self._protect_claims()
                     for job in list(self.jobs.values()):
                         job.control(now)
+                    self._schedule_pending()
                     pods = self._live_pods()
                 for pod in pods:
                     self.kubelet.sync(pod)
@@ -361,12 +376,12 @@ class Cluster(SetOperations):
         A new pod gets its rules here, before any of its containers start."""
         with self.lock:
             self.write_hosts()
-            self.network_policies.sync(self._live_pods())
+            self.network_policies.sync([p for p in self._live_pods() if p.scheduled])
 
     def write_hosts(self) -> None:
         """Every live pod's /etc/hosts: the pods and Services as the cluster DNS would answer."""
         with self.lock:
-            pods = self._live_pods()
+            pods = [p for p in self._live_pods() if p.scheduled]
             common = hosts_lines([p.endpoint() for p in pods], self.objects.services, namespace=self.namespace)
             for pod in pods:
                 write_hosts(pod.dir / "hosts", pod.endpoint(), common)

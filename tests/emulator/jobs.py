@@ -160,7 +160,7 @@ class Job:
                   images=self.cluster.images, network=self.cluster.network, slot=self.cluster.network.allocate(),
                   pods_dir=self.cluster.pods_dir, subdomain=self.pod_spec.get("subdomain"), aliases=(name,))
         self._pods.append(pod)
-        self.cluster.kubelet.create(pod)
+        self.cluster.place(pod)
         self.cluster.follow_pods()
 
     def _stop(self, reason: str) -> None:

@@ -1,11 +1,10 @@
 """What a test does to the StatefulSet's pods and the chart's objects, and reads from them:
-the verbs of kubectl (scale, delete, exec, apply) and a node's or network's failures.
-``Cluster`` has these; they use its StatefulSet controller (``set``), network, volumes,
-network policies, runtime, lock and ``wait_for``."""
+the verbs of kubectl (scale, delete, exec, apply) and a network's failures (a node's are in
+``node_operations.py``). ``Cluster`` has these; they use its StatefulSet controller (``set``),
+network, volumes, storage, network policies, runtime, lock and ``wait_for``."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 from pathlib import Path
 
@@ -27,23 +26,13 @@ class SetOperations:
             self.set.desired = replicas
 
     def delete_pod(self, ordinal: int, *, grace: float | None = None, delete_claims: bool = False) -> None:
-        """Deletes pod N; the controller then creates it anew. Its claims stay, unless
-        ``delete_claims`` (``kubectl delete pvc`` first: the claim goes with the pod)."""
+        """Deletes pod N within its grace period (``grace`` overrides it); the controller then
+        creates it anew. Its claims stay, unless ``delete_claims`` (``kubectl delete pvc``
+        first: the claims go with the pod, and the new pod gets new ones). A pod on a lost node
+        is only marked Terminating (see ``force_delete``)."""
         self.set.delete_pod(ordinal, grace, delete_claims)
-
-    def lose_node(self, ordinal: int) -> None:
-        """Pod N's node is gone with its local volume: the pod dies at once, its claim's data
-        is lost, and no new pod N starts until ``replace_node`` (on a real cluster it stays
-        Pending on the lost node until its claim is deleted)."""
-        self.log(f"node of {self.pods[ordinal].name} lost")
         with self.lock:
-            self.held.add(ordinal)
-        self.delete_pod(ordinal, grace=0, delete_claims=True)
-
-    def replace_node(self, ordinal: int) -> None:
-        """Lets pod N start again (with an empty claim) after ``lose_node``."""
-        with self.lock:
-            self.held.discard(ordinal)
+            self._protect_claims()
 
     def kill_container(self, ordinal: int, name: str, sig: int = signal.SIGKILL) -> None:
         """Signals every process of a container at once (its PID 1 and process group), as a
@@ -79,12 +68,6 @@ class SetOperations:
             secret.pop("data", None)
             secret["stringData"] = dict(string_data)
             self._object_changed("Secret", name, moments)
-
-    def delete_pvc(self, ordinal: int, claim: str = "data") -> None:
-        """Deletes a PersistentVolumeClaim of a pod that does not exist (kubectl delete pvc)."""
-        if ordinal in self.pods:
-            raise EmulatorError(f"pod {ordinal} still uses its claim")
-        shutil.rmtree(self.pvc_dir(ordinal, claim))
 
     def update_config_map(self, name: str, data: dict[str, str], *, moments: dict[str, float] | None = None) -> None:
         """Replaces a ConfigMap's data (kubectl apply). A pod created from now on gets the new
@@ -137,6 +120,8 @@ class SetOperations:
                     self.update_service(name, selector)
                     changed.append(f"Service/{name}")
         changed += self.update_network_policies(manifests)
+        with self.lock:
+            changed += self.storage.add(manifests)
         changed += self.apply_statefulset(statefulsets[0])
         return changed
 
@@ -222,6 +207,7 @@ class SetOperations:
         if database:
             args.append(f"--database={database}")
         try:
+            self.check_reachable(pod)
             result = self.runtime.exec(server, args, env={**server.env, "MYSQL_PWD": password or "",
                                                           "MYSQL_HA_E2E_CLIENT": "1"},
                                        input=statement, timeout=timeout)
@@ -238,7 +224,14 @@ class SetOperations:
 
     def exec(self, ordinal: int, container: str, command: list[str], timeout: float = 30):
         """Runs a command inside a running container (kubectl exec); a CompletedProcess."""
+        self.check_reachable(self.pods[ordinal])
         return self.runtime.exec(self.pods[ordinal].container(container), command, timeout=timeout)
+
+    @staticmethod
+    def check_reachable(pod: Pod) -> None:
+        """``kubectl exec`` goes through the pod's kubelet: it fails while the node is lost."""
+        if pod.frozen:
+            raise EmulatorError(f"error dialing backend: the kubelet of {pod.node} ({pod.name}'s node) does not answer")
 
     @property
     def root_password(self) -> str:

@@ -8,7 +8,9 @@ the pod's own next sync, a moment drawn for each pod within the sync window afte
 (``timings.py``), all its files at once (``volumes.py``).
 
 Every pod runs here: a StatefulSet's (``statefulset.py``), a Job's (``jobs.py``) and one a
-test runs by itself (``standalone.py``)."""
+test runs by itself (``standalone.py``), once the scheduler has given it a node (``nodes.py``);
+until then it is Pending. On a lost node its processes are frozen and its kubelet does nothing
+for it: no probe, no restart, no volume sync."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from . import probes
 from .backoff import RestartBackoff
 from .environment import container_env
 from .network import Endpoint, Network
+from .nodes import Freezer
 from .objects import Objects
 from .runtime import Container, Runtime
 from .timings import Timings
@@ -40,13 +43,13 @@ class Pod:
 
     ``namespace`` is the one it lives in (the Services and policies that may select it are
     that namespace's); ``slot`` places it on the network (a StatefulSet's pod N: slot N);
-    ``claims`` maps the volume names of its StatefulSet's claim templates to their folders;
+    ``claims`` maps the volume names of its StatefulSet's claim templates to the claims' names;
     ``subdomain`` is the headless Service it has a record under, ``aliases`` the other names
     it resolves as."""
 
     def __init__(self, *, name: str, namespace: str, spec: dict, labels: dict, images: dict[str, ImageStandIn],
                  network: Network, slot: int, pods_dir: Path, ordinal: int | None = None,
-                 claims: dict[str, Path] | None = None, subdomain: str | None = None,
+                 claims: dict[str, str] | None = None, subdomain: str | None = None,
                  aliases: tuple[str, ...] = ()) -> None:
         self.name = name
         self.namespace = namespace
@@ -65,6 +68,13 @@ class Pod:
         self.deleting = False
         self.labels = dict(labels)
         self.claims = dict(claims or {})
+        # Its node (None: not scheduled yet, and why), and what a lost node did to it: its
+        # processes frozen, and its Ready condition set False by the node lifecycle controller.
+        self.node: str | None = None
+        self.pending_reason: str | None = None
+        self.frozen = False
+        self.node_unready = False
+        self.freezer: Freezer | None = None
         self.subdomain = subdomain
         self.aliases = aliases
         self.restart_policy = spec.get("restartPolicy", "Always")
@@ -78,7 +88,12 @@ class Pod:
 
     @property
     def ready(self) -> bool:
-        return self.phase == "Running" and all(c.ready for c in self.containers)
+        return self.phase == "Running" and not self.node_unready and all(c.ready for c in self.containers)
+
+    @property
+    def scheduled(self) -> bool:
+        """It has a node: its network namespace, folder and volumes exist."""
+        return self.node is not None
 
     @property
     def finished(self) -> bool:
@@ -130,11 +145,15 @@ class Kubelet:
         self.log(f"{kind} {name} reaches {pod.name} in {pod.volume_sync_at - now:.1f} s")
 
     def create(self, pod: Pod) -> None:
-        """The pod's folder, network namespace and volumes; its containers start in ``sync``."""
+        """The pod's folder, network namespace, freezer group and volumes, once it has a node
+        and its claims are bound; its containers start in ``sync``."""
         if pod.restart_policy not in ("Always", "OnFailure", "Never"):
             raise ValueError(f"pod {pod.name}: unknown restartPolicy {pod.restart_policy!r}")
-        self.log(f"create {pod.name}")
+        self.log(f"create {pod.name} on {pod.node}")
         pod.dir.mkdir(parents=True)
+        if Freezer.available():
+            pod.freezer = Freezer(pod.dir.name)
+            pod.freezer.create()
         (pod.dir / "hostname").write_text(pod.name + "\n")
         self.network.add_pod(pod.netns, pod.slot)
         self.volumes.materialize(pod)
@@ -146,7 +165,7 @@ class Kubelet:
         if not pod.lock.acquire(blocking=False):
             return
         try:
-            if pod.deleting:
+            if pod.deleting or pod.frozen or not pod.scheduled:
                 return
             now = time.monotonic()
             if pod.volume_sync_at is not None and now >= pod.volume_sync_at:
@@ -230,7 +249,8 @@ class Kubelet:
         mounts = [Mount("/etc/hosts", pod.dir / "hosts", True), Mount("/etc/hostname", pod.dir / "hostname", True)]
         mounts += self.volumes.mounts(pod, c.spec)
         c.probes = {}
-        self.runtime.start(c, pod_dir=pod.dir, hostname=pod.name, netns=pod.netns, mounts=mounts, env=env)
+        self.runtime.start(c, pod_dir=pod.dir, hostname=pod.name, netns=pod.netns, mounts=mounts, env=env,
+                           join=[pod.freezer.join_line()] if pod.freezer else [])
         c.probes = probes.probe_states(c.spec, c.started_at)
         self.log(f"{pod.name}/{c.name} started pid {c.pid}")
 
@@ -294,6 +314,10 @@ class Kubelet:
             self.log(f"kill {pod.name}")
             for c in pod.all_containers:
                 self.runtime.signal_all(c, signal.SIGKILL)
+            if pod.frozen:
+                # A frozen process takes its SIGKILL when it thaws: it runs no more code.
+                pod.freezer.thaw()
+                pod.frozen = False
             for c in pod.all_containers:
                 self.runtime.stop(c, 0)
             self._release(pod, "Failed")
@@ -311,3 +335,5 @@ class Kubelet:
         self.network.release(pod.slot)
         self.volumes.release(pod.dir)
         shutil.rmtree(pod.dir / "containers", ignore_errors=True)
+        if pod.freezer is not None:
+            pod.freezer.remove()

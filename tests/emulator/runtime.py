@@ -199,8 +199,9 @@ class Runtime:
     # ------------------------------------------------------------------ start, enter, stop
 
     def start(self, c: Container, *, pod_dir: Path, hostname: str, netns: str, mounts: list[Mount],
-              env: dict[str, str]) -> None:
-        """Starts the container in its image; returns once its process is inside its root."""
+              env: dict[str, str], join: list[str] = ()) -> None:
+        """Starts the container in its image; returns once its process is inside its root.
+        ``join``: shell lines by which its first process joins the pod's cgroups."""
         if not c.workdir.startswith("/"):
             raise EmulatorError(f"container {c.name}: workingDir {c.workdir!r} is not an absolute path")
         if not (c.image.root / "usr").is_dir():
@@ -214,7 +215,7 @@ class Runtime:
             (c.root_dir / sub).mkdir(parents=True)
         c.memory = MemoryCgroup.create(f"{pod_dir.name}/{c.name}.{c.restarts}", memory_limit(c.spec))
         script = c.root_dir / "start.sh"
-        script.write_text(self._start_script(c, hostname, mounts, [*identity, "--", *argv]))
+        script.write_text(self._start_script(c, hostname, mounts, [*identity, "--", *argv], join))
         c.log_path = pod_dir / f"{c.name}.log"
         with open(c.log_path, "a") as log:
             log.write(f"--- start {time.strftime('%H:%M:%S')} (restart {c.restarts})\n")
@@ -235,7 +236,8 @@ class Runtime:
         c.startup_passed = False
         c.ready = False
 
-    def _start_script(self, c: Container, hostname: str, mounts: list[Mount], command: list[str]) -> str:
+    def _start_script(self, c: Container, hostname: str, mounts: list[Mount], command: list[str],
+                      join: list[str] = ()) -> str:
         """The steps between a new mount namespace and the container's command."""
         q = shlex.quote
         lower, root = c.image.root, c.root_dir / "root"
@@ -244,6 +246,7 @@ class Runtime:
         lines = [
             "set -o errexit -o nounset",
             *([c.memory.join_line()] if c.memory else []),
+            *join,
             f"hostname {q(hostname)}",
             f"mount -t overlay overlay -o {q(layers)} {r}",
             f"mkdir -p {r}/proc {r}/dev {r}/sys",

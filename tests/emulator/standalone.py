@@ -46,6 +46,7 @@ class StandalonePod:
         c = self.pod.container(container)
         if not c.running:
             raise EmulatorError(f"container {container} of pod {self.name} is not running")
+        self.cluster.check_reachable(self.pod)
         return self.cluster.runtime.exec(c, command, timeout=timeout)
 
     def label(self, labels: dict[str, str | None]) -> None:

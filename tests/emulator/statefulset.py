@@ -1,6 +1,9 @@
 """The StatefulSet controller, as kube-controller-manager's runs a set: pods ``<set>-<N>``,
 each from a revision of the pod template and labelled with it (``controller-revision-hash``),
-each with its claims (one folder per volumeClaimTemplate and ordinal, outliving its pods).
+each with its claims (one PersistentVolumeClaim per volumeClaimTemplate and ordinal,
+``<template>-<set>-<N>``, outliving its pods: ``storage.py``). A pod is created Pending and
+given to the scheduler (``nodes.py``); a claim of an existing pod that is missing (deleted
+since) is created again, as the real controller does on its next sync.
 
 One step (``control``) does what one sync of the real controller does, in its order:
 
@@ -26,7 +29,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +38,7 @@ from emulator.images import ImageStandIn
 from .errors import EmulatorError
 from .network import Network
 from .pods import Kubelet, Pod
+from .storage import Storage
 
 REVISION_LABEL = "controller-revision-hash"
 POLICIES = ("OrderedReady", "Parallel")
@@ -53,7 +56,8 @@ def revision_name(set_name: str, template: dict) -> str:
 
 class StatefulSetController:
     def __init__(self, statefulset: dict, *, kubelet: Kubelet, network: Network, images: dict[str, ImageStandIn],
-                 pods_dir: Path, pvc_root: Path, lock: threading.RLock, on_change: Callable[[], None]) -> None:
+                 pods_dir: Path, storage: Storage, lock: threading.RLock, on_change: Callable[[], None],
+                 place: Callable[[Pod], None]) -> None:
         self.statefulset = statefulset
         self.name = statefulset["metadata"]["name"]
         self.namespace = statefulset["metadata"].get("namespace", "default")
@@ -63,7 +67,8 @@ class StatefulSetController:
             raise EmulatorError(f"StatefulSet {self.name}: podManagementPolicy must be one of {POLICIES}, "
                                 f"got {self.policy!r}")
         self.service_name = self.spec["serviceName"]
-        self.claims = [c["metadata"]["name"] for c in self.spec.get("volumeClaimTemplates", [])]
+        self.claim_templates = {c["metadata"]["name"]: c["spec"] for c in self.spec.get("volumeClaimTemplates", [])}
+        self.claims = list(self.claim_templates)
         self.desired = self.spec.get("replicas", 1)
         self.revisions: dict[str, dict] = {}  # name -> pod template (metadata and spec)
         self.update_revision = self._add_revision(self.spec["template"])
@@ -72,11 +77,11 @@ class StatefulSetController:
         self.network = network
         self.images = images
         self.pods_dir = pods_dir
-        self.pvc_root = pvc_root
+        self.storage = storage
         self.pods: dict[int, Pod] = {}
-        self.held: set[int] = set()  # ordinals whose node is lost (lose_node)
         self._lock = lock
         self._on_change = on_change  # the hosts files follow the pods
+        self._place = place  # the scheduler: a node for a new pod, then the kubelet creates it
         self._check_strategy(self.spec)
 
     # ------------------------------------------------------------------ what the set is
@@ -116,15 +121,18 @@ class StatefulSetController:
         """``kubectl rollout status`` would return: every pod at the update revision and ready,
         and that revision made current (with a partition, every pod at or above it)."""
         with self._lock:
-            wanted = [o for o in range(self.desired) if o not in self.held]
+            wanted = list(range(self.desired))
             low = self.partition if self.strategy == "RollingUpdate" else 0
             return (sorted(self.pods) == wanted and all(self.pods[o].ready for o in wanted)
                     and all(self.revision_of(o) == self.update_revision for o in wanted if o >= low)
                     and (low > 0 or self.current_revision == self.update_revision))
 
+    def claim_name(self, ordinal: int, claim: str = "data") -> str:
+        return f"{claim}-{self.name}-{ordinal}"
+
     def pvc_dir(self, ordinal: int, claim: str = "data") -> Path:
-        """The folder of claim ``<claim>-<set>-<ordinal>``: it outlives its pods."""
-        return self.pvc_root / f"{claim}-{self.name}-{ordinal}"
+        """The folder of claim ``<claim>-<set>-<ordinal>``: its bound PV's, which outlives its pods."""
+        return self.storage.path(self.claim_name(ordinal, claim))
 
     # ------------------------------------------------------------------ changes from outside
 
@@ -171,6 +179,8 @@ class StatefulSetController:
         """One sync of the set (see the module's docstring)."""
         with self._lock:
             ordered = self.policy == "OrderedReady"
+            for pod in self.pods.values():
+                self._ensure_claims(pod.ordinal)
             if not self._sync_replicas(ordered) or not self._scale_down(ordered):
                 return
             if self.strategy == "RollingUpdate":
@@ -180,8 +190,6 @@ class StatefulSetController:
     def _sync_replicas(self, ordered: bool) -> bool:
         """Creates the missing pods below ``desired``; False when OrderedReady must wait."""
         for ordinal in range(self.desired):
-            if ordinal in self.held:
-                continue
             pod = self.pods.get(ordinal)
             if pod is None:
                 self._create_pod(ordinal)
@@ -242,18 +250,42 @@ class StatefulSetController:
     # ------------------------------------------------------------------ pods
 
     def delete_pod(self, ordinal: int, grace: float | None, delete_claims: bool) -> None:
+        """``kubectl delete pod`` (with ``delete_claims``, ``kubectl delete pvc`` of its claims
+        first: they go once the pod is gone). A pod on a lost node is marked Terminating and
+        stays: no kubelet ends it."""
         with self._lock:
             pod = self.pods[ordinal]
-            pod.deleting = True
-        self.kubelet.terminate(pod, pod.grace if grace is None else grace)
-        with self._lock:
             if delete_claims:
                 for claim in self.claims:
-                    shutil.rmtree(self.pvc_dir(ordinal, claim), ignore_errors=True)
+                    name = self.claim_name(ordinal, claim)
+                    if name in self.storage.pvcs:
+                        self.storage.delete_claim(name, in_use=pod.scheduled and not pod.finished)
+            pod.deleting = True
+            if pod.frozen:
+                self.kubelet.log(f"statefulset {self.name}: {pod.name} Terminating, its node does not answer")
+                return
+        self.kubelet.terminate(pod, pod.grace if grace is None else grace)
+        with self._lock:
             if self.pods.get(ordinal) is pod:
                 self.pods.pop(ordinal)
             self.kubelet.log(f"statefulset {self.name}: {pod.name} gone")
             self._on_change()
+
+    def remove(self, pod: Pod) -> None:
+        """The pod's object goes at once (``kubectl delete --force --grace-period=0``): the
+        controller creates pod N anew on its next step."""
+        with self._lock:
+            if self.pods.get(pod.ordinal) is pod:
+                self.pods.pop(pod.ordinal)
+            self.kubelet.log(f"statefulset {self.name}: {pod.name} gone")
+            self._on_change()
+
+    def _ensure_claims(self, ordinal: int) -> None:
+        """Pod N's claims that do not exist are created from their templates."""
+        for claim, spec in self.claim_templates.items():
+            name = self.claim_name(ordinal, claim)
+            if name not in self.storage.pvcs:
+                self.storage.create_claim(name, self.namespace, spec)
 
     def _create_pod(self, ordinal: int) -> None:
         name = f"{self.name}-{ordinal}"
@@ -263,11 +295,16 @@ class StatefulSetController:
                   REVISION_LABEL: revision}
         pod = Pod(name=name, namespace=self.namespace, spec=template["spec"], labels=labels,
                   images=self.images, network=self.network, slot=ordinal, pods_dir=self.pods_dir, ordinal=ordinal,
-                  claims={claim: self.pvc_dir(ordinal, claim) for claim in self.claims}, subdomain=self.service_name)
+                  claims={claim: self.claim_name(ordinal, claim) for claim in self.claims},
+                  subdomain=self.service_name)
         self.kubelet.log(f"statefulset {self.name}: create {name} at {revision}")
-        self.kubelet.create(pod)
+        self._ensure_claims(ordinal)
         self.pods[ordinal] = pod
+        self._place(pod)
         self._on_change()
+
+    def delete_in_background(self, pod: Pod, why: str) -> None:
+        self._delete(pod, why)
 
     def _delete(self, pod: Pod, why: str) -> None:
         """Deletes a pod with its grace period, in the background (the controller goes on)."""
@@ -276,6 +313,8 @@ class StatefulSetController:
         threading.Thread(target=self._terminate, args=(pod,), daemon=True).start()
 
     def _terminate(self, pod: Pod) -> None:
+        if pod.frozen:
+            return  # Terminating until its node answers again or it is force-deleted
         self.kubelet.terminate(pod, pod.grace)
         with self._lock:
             if self.pods.get(pod.ordinal) is pod:

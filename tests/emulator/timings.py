@@ -21,6 +21,11 @@ RESTART_BACKOFF_SECONDS = 10.0
 RESTART_BACKOFF_MAX_SECONDS = 300.0
 JOB_BACKOFF_SECONDS = 10.0
 JOB_BACKOFF_MAX_SECONDS = 360.0
+# The node lifecycle controller: a node that stops answering is NotReady after the node-monitor
+# grace period (its pods' Ready condition False); its pods are evicted (marked Terminating)
+# after the default toleration of the ``unreachable`` taint, counted from then.
+NODE_MONITOR_GRACE_SECONDS = 40.0
+DEFAULT_TOLERATION_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -62,3 +67,11 @@ class Timings:
     @property
     def job_backoff_max_seconds(self) -> float:
         return self._scaled(JOB_BACKOFF_MAX_SECONDS)
+
+    @property
+    def node_monitor_grace_seconds(self) -> float:
+        return self._scaled(NODE_MONITOR_GRACE_SECONDS)
+
+    @property
+    def toleration_seconds(self) -> float:
+        return self._scaled(DEFAULT_TOLERATION_SECONDS)

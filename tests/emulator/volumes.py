@@ -1,8 +1,8 @@
 """A pod's volumes, as the kubelet's volume manager makes them: emptyDir, configMap and
-secret volumes under the pod's folder; persistentVolumeClaim volumes, each a folder that
-outlives its pods (a StatefulSet's claims from its volumeClaimTemplates, which the
-StatefulSet controller names per pod, and claims named by ``claimName`` under the claims
-folder); the pod's fsGroup applied to every writable one, and each container's
+secret volumes under the pod's folder; persistentVolumeClaim volumes, each the folder of the
+PersistentVolume its claim is bound to (``storage.py``; a StatefulSet's claims from its
+volumeClaimTemplates, which the StatefulSet controller names per pod, and claims named by
+``claimName``); the pod's fsGroup applied to every writable one, and each container's
 volumeMounts resolved to (mount path, source, readOnly). ConfigMap and secret volumes are laid
 out as the kubelet's atomic writer lays them out (``..data``) and rewritten, all files at once,
 when the pod's sync finds their object changed (``refresh``; when is the kubelet's, pods.py)."""
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .errors import EmulatorError
 from .objects import Objects
+from .storage import Storage
 
 if TYPE_CHECKING:
     from .pods import Pod
@@ -36,18 +37,32 @@ def fs_group(pod_spec: dict) -> int | None:
     return pod_spec.get("securityContext", {}).get("fsGroup")
 
 
-class Volumes:
-    """Volumes of any pod; ``claims_dir`` holds the claims named by ``claimName``."""
+def claim_names(pod: Pod) -> dict[str, str]:
+    """The pod's claim volumes: volume name -> claim name (its StatefulSet's, then those named
+    by ``claimName``)."""
+    names = dict(pod.claims)
+    for volume in pod.spec.get("volumes", []):
+        if "persistentVolumeClaim" in volume:
+            names[volume["name"]] = volume["persistentVolumeClaim"]["claimName"]
+    return names
 
-    def __init__(self, objects: Objects, claims_dir: Path) -> None:
+
+class Volumes:
+    """Volumes of any pod; ``storage`` has the claims and their PersistentVolumes."""
+
+    def __init__(self, objects: Objects, storage: Storage) -> None:
         self.objects = objects
-        self.claims_dir = claims_dir
+        self.storage = storage
 
     def claim_dir(self, claim_name: str) -> Path:
-        """The folder of PersistentVolumeClaim ``claim_name`` (a pod volume's ``claimName``)."""
+        """The folder of PersistentVolumeClaim ``claim_name`` (a pod volume's ``claimName``):
+        its PV's; before a claim the manifests do not hold is bound, where it will be."""
+        claim = self.storage.pvcs.get(claim_name)
+        if claim is not None and claim.volume is not None:
+            return self.storage.path(claim_name)
         if not claim_name or "/" in claim_name or claim_name in (".", ".."):
             raise EmulatorError(f"invalid claim name {claim_name!r}")
-        return self.claims_dir / claim_name
+        return self.storage.claims_dir / claim_name
 
     def materialize(self, pod: Pod) -> None:
         """Makes the pod's volumes: its own under its folder, its claims' if new."""
@@ -68,12 +83,8 @@ class Volumes:
             self.apply_fs_group(claim_dir, group)
 
     def claim_dirs(self, pod: Pod) -> dict[str, Path]:
-        """The pod's claim volumes by volume name: the StatefulSet's, then those named by claimName."""
-        dirs = dict(pod.claims)
-        for volume in pod.spec.get("volumes", []):
-            if "persistentVolumeClaim" in volume:
-                dirs[volume["name"]] = self.claim_dir(volume["persistentVolumeClaim"]["claimName"])
-        return dirs
+        """The pod's claim volumes by volume name: the folders of their bound PVs."""
+        return {volume: self.storage.path(claim) for volume, claim in claim_names(pod).items()}
 
     def release(self, pod_dir: Path) -> None:
         """Removes the pod's emptyDirs (its claims stay)."""
