@@ -1,13 +1,18 @@
 """Runs the pods of synthesized manifests, the way a cluster would: a StatefulSet's pods
 (its controller: OrderedReady or Parallel, rollouts of a changed template), Jobs made from its CronJobs, pods a test runs by itself, and
 a kubelet for all of them, in one background loop; the manifests' NetworkPolicy objects are
-enforced on every pod's ingress, as a CNI plugin would (``netpolicy``).
+enforced on every pod's ingress, as a CNI plugin would (``netpolicy``). Every pod runs on a
+node the scheduler picks (``nodes``); its claims are bound to PersistentVolumes, each a folder
+of its own (``storage``); a node can be lost, cordoned and drained through the manifests'
+PodDisruptionBudgets (``node_operations``).
 
 Everything comes from the manifests: container images (each run from a root filesystem
 that stands in for it, see ``images``), commands and args, env, envFrom and valueFrom,
 securityContext, volume mounts (subPath, readOnly), ConfigMap and Secret files (items,
 defaultMode), claims (the StatefulSet's templates, and claims named by ``claimName``, kept
-in a claims folder that two clusters may share), probes and their timings, replica count,
+in a claims folder that two clusters may share), StorageClasses and PersistentVolumes
+(capacity, access modes, reclaim policy, node affinity), podAntiAffinity on the hostname,
+PodDisruptionBudgets, probes and their timings, replica count,
 init-container order, restartPolicy, a Job's backoffLimit and activeDeadlineSeconds,
 NetworkPolicy (ingress: pod, namespace and ipBlock peers, numeric and named ports) with the
 Namespace objects' labels.
@@ -27,10 +32,24 @@ What a test calls (besides the StatefulSet's scale, delete_pod, kill_container, 
                                                 changed pod template rolls the set; wait_rolled_out
     update_config_map / update_secret           the same for one object
     speed                                       the factor on every emulator timing (read, set)
-    claim_dir(name)                             the folder of claim ``name``
+    claim_dir(name)                             the folder of claim ``name`` (its PV's)
+    nodes, node_of(ordinal), pod.node,          name -> ready / cordoned / lost; a pod's node;
+        pod.pending_reason                      why a pod stays Pending (node_operations.py)
+    pvs, pvcs, delete_pvc, delete_pv            PersistentVolumes (phase, claim, node, path) and
+                                                claims; ``kubectl delete pvc`` / ``pv``
+    lose_node(node), restore_node(node)         a node stops answering / answers again
+    force_delete(ordinal)                       ``kubectl delete pod --force --grace-period=0``
+    cordon, uncordon, evict(pod) -> bool,       ``kubectl cordon`` / ``drain``, the Eviction API
+        drain(node, timeout) -> refusals        against the PodDisruptionBudgets
 
 Where the work is done:
     operations.py   what a test does to the StatefulSet's pods and reads from them (kubectl's verbs)
+    node_operations.py  the scheduler's step, the node lifecycle and PVC-protection controllers,
+                    and what a test does to nodes, volumes and claims
+    nodes.py        nodes, scheduling rules, a lost node's freezer group and nftables cut-off
+    storage.py      StorageClasses, PersistentVolumes and claims: binding, provisioning, reclaim,
+                    access modes
+    disruption.py   PodDisruptionBudgets and the Eviction API's decision
     statefulset.py  the StatefulSet controller: OrderedReady or Parallel creation and scale down,
                     revisions of the template, RollingUpdate (partition) and OnDelete, claims per pod
     jobs.py         the Job controller: pods from the template, backoffLimit, deadline
@@ -39,10 +58,11 @@ Where the work is done:
     backoff.py      the kubelet's restart backoff (10 s doubling to 300 s) and the Job controller's
     runtime.py      containers: PID namespace, overlay root on the image, mounts, chroot, setpriv,
                     exec, stop (SIGTERM to PID 1, SIGKILL at the grace period)
-    timings.py      the kubelet's and controllers' own timings, scaled by the cluster's speed
+    timings.py      the kubelet's and controllers' own timings (and the node lifecycle
+                    controller's), scaled by the cluster's speed
     memory.py       a memory cgroup per container start: resources.limits.memory, OOM kills, peak
     probes.py       startup, liveness and readiness probes
-    volumes.py      emptyDir, configMap, secret and claim volumes, fsGroup; the atomic writer's
+    volumes.py      emptyDir, configMap, secret and claim volumes (their PVs' folders), fsGroup; the atomic writer's
                     ``..data`` layout, refreshed at each pod's own sync (pods.py)
     environment.py  a container's environment
     network.py      network namespaces, the bridge, /etc/hosts for pods and Services
@@ -58,10 +78,10 @@ from pathlib import Path
 
 from emulator.images import ensure_image
 
+from .disruption import Budget, Refusal
 from .errors import EmulatorError
 from .jobs import Job
 from .netpolicy import NetworkPolicies
-from .disruption import Budget, Refusal
 from .network import Network, hosts_lines, write_hosts
 from .node_operations import NodeOperations
 from .nodes import Node, default_nodes
@@ -84,6 +104,8 @@ class Cluster(SetOperations, NodeOperations):
     run at the same time need distinct prefixes (at most 12 characters). ``claims_dir``
     holds the claims that pods name by ``claimName`` (defaults to ``<workdir>/claims``);
     clusters given the same folder share those claims, as pods share a ReadWriteMany volume.
+    ``nodes`` names the nodes (defaults to those the manifests' PersistentVolumes sit on, then
+    ``node-0`` .. ``node-7``).
     ``namespace`` is the StatefulSet's (else the first CronJob's, else ``default``): that of
     every object and pod that names none.
 
@@ -91,7 +113,8 @@ class Cluster(SetOperations, NodeOperations):
     emulator's own, all together (``timings.py``): the kubelet's sync, which carries a changed
     ConfigMap or Secret into each running pod's volumes at a moment of its own within 60 s
     jittered to 90 s; its restart backoff (10 s doubling to 300 s) and the Job controller's
-    (10 s doubling to 360 s). The manifests' timings (probe periods and timeouts,
+    (10 s doubling to 360 s); the node lifecycle controller's node-monitor grace period (40 s)
+    and default toleration (300 s). The manifests' timings (probe periods and timeouts,
     ``terminationGracePeriodSeconds``, ``activeDeadlineSeconds``) and whatever the pods' scripts
     wait for are the product's and never scaled; nor is ``tick_seconds``, how often the loop
     looks (no kubelet timing), or the 5 s teardown allows each pod. Every scenario of
@@ -292,6 +315,9 @@ class Cluster(SetOperations, NodeOperations):
         with self.lock:
             if name not in self.standalone:
                 raise EmulatorError(f"no pod {name} was started with run_pod (have {sorted(self.standalone)})")
+            if self.standalone[name].pod.frozen:
+                self.standalone[name].pod.deleting = True  # Terminating until its node answers again
+                return
             pod = self.standalone.pop(name).pod
             self.follow_pods()
         self.kubelet.terminate(pod, pod.grace if grace is None else grace)

@@ -285,8 +285,11 @@ class Kubelet:
     def terminate(self, pod: Pod, grace: float) -> None:
         """Stops every container at once (SIGTERM, SIGKILL after ``grace``), then removes the
         pod's network, emptyDirs and containers' writable layers. A pod that has ended keeps
-        its phase (Succeeded or Failed)."""
+        its phase (Succeeded or Failed). A pod on a lost node is only marked (Terminating):
+        no kubelet there stops it."""
         pod.deleting = True
+        if pod.frozen:
+            return
         with pod.lock:
             if pod.phase in FINISHED:
                 return
