@@ -113,7 +113,7 @@ class Bench:
         c.wait_for(lambda: sorted(c.pods) == [0], timeout=300, what="scale down to the primary")
         for ordinal in (1, 2):
             wait_gone(c, ordinal)
-            if c.pvc_dir(ordinal).exists():
+            if f"data-{c.set_name}-{ordinal}" in c.pvcs:
                 c.delete_pvc(ordinal)
         # bench.numbers holds 0..99999, from a cross join of digits: the same SQL on every engine.
         digits = ", ".join(f"bench.digits {t}" for t in "abcef")

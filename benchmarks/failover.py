@@ -159,7 +159,7 @@ def run(*, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, flo
             progress("failover: the primary's node lost under writes ...")
             with Writer(c, password, client=2, start=1_000_000) as w:
                 time.sleep(2)
-                c.lose_node(1)
+                c.lose_node(c.node_of(1))
                 out, chosen = _most_advanced(c)
                 c.apply(synth(chosen))
                 try:

@@ -197,7 +197,7 @@ def backups(request, engine, tmp_path_factory):
             if os.environ.get("MYSQL_HA_E2E_KEEP_LOGS"):
                 keep = Path(os.environ["MYSQL_HA_E2E_KEEP_LOGS"]) / f"backups-{engine.name}"
                 shutil.copytree(workdir, keep, dirs_exist_ok=True, symlinks=True,
-                                ignore=shutil.ignore_patterns("pvc", "claims", "containers", "*.sock"))
+                                ignore=shutil.ignore_patterns("pv", "claims", "containers", "*.sock"))
 
 
 @pytest.fixture

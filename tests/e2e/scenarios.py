@@ -207,6 +207,9 @@ def test_5_interrupted_clone_is_redone_cleanly(cluster, report):
     # A slow link from the donor keeps the copy under way long enough to interrupt it.
     cluster.limit_bandwidth(2, "80mbit")
     cluster.scale(4)
+    # The new claim is bound (a new volume provisioned) once mysql-3 is scheduled.
+    cluster.wait_for(lambda: cluster.pvcs.get("data-mysql-3") and cluster.pvcs["data-mysql-3"].volume,
+                     timeout=30, what="mysql-3's new claim to be bound")
     pvc = cluster.pvc_dir(3)
     staging = pvc / "clone.tmp"
     copy = staging / "data" if cluster.engine.clone_method == "clone-plugin" else staging

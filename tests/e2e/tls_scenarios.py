@@ -102,7 +102,7 @@ def cluster(request, engine, tmp_path_factory):
             if os.environ.get("MYSQL_HA_E2E_KEEP_LOGS"):
                 keep = Path(os.environ["MYSQL_HA_E2E_KEEP_LOGS"]) / f"tls-{engine.name}"
                 shutil.copytree(workdir, keep, dirs_exist_ok=True, symlinks=True,
-                                ignore=shutil.ignore_patterns("pvc", "containers", "*.sock"))
+                                ignore=shutil.ignore_patterns("pv", "containers", "*.sock"))
 
 
 def status_login(cluster) -> dict:
