@@ -158,6 +158,7 @@ def test_a_job_runs_its_init_container_then_its_container_in_the_rclone_stand_in
 
     assert job.wait(60), job.logs("check")
     assert job.name == "check-manual-1"
+    assert job.pod.node in cluster.nodes  # scheduled as any pod
     (pod,) = job.pods
     assert re.fullmatch(r"check-manual-1-[a-z]{5}", pod)
     log = job.logs("check")

@@ -2,7 +2,8 @@
 decide an eviction (``policy/v1``, ``unhealthyPodEvictionPolicy: IfHealthyBudget``, the
 default):
 
-- a pod that is Pending, has ended, or is being deleted may always be evicted;
+- a pod that is Pending (its init containers running, too), has ended, or is being deleted
+  may always be evicted;
 - a pod no budget of its namespace selects may be evicted; one selected by two budgets is
   refused (the API server's 500);
 - otherwise, from the budget: ``expected`` is the replica count of the pods' controller (the
@@ -73,8 +74,10 @@ def healthy(pod) -> bool:
 def decide(pod, budgets: list[Budget], pods: list, expected: int | None) -> tuple[bool, str]:
     """Whether the Eviction API lets ``pod`` go, and why. ``pods``: every pod that exists;
     ``expected``: the replica count of ``pod``'s controller (None: it has none)."""
-    if pod.phase == "Pending" or pod.finished or pod.deleting:
-        return True, f"{pod.name} is {'being deleted' if pod.deleting else pod.phase}: no budget applies"
+    if pod.phase in ("Pending", "Init") or pod.finished or pod.deleting:
+        # "Init" is the emulator's name for a Pending pod whose init containers run.
+        state = "being deleted" if pod.deleting else "Pending" if pod.phase == "Init" else pod.phase
+        return True, f"{pod.name} is {state}: no budget applies"
     matching = [b for b in budgets if b.selects(pod)]
     if not matching:
         return True, "no PodDisruptionBudget selects it"
