@@ -93,10 +93,15 @@ def manifests(*, nodes: tuple[str, ...] = ("disk-a", "disk-b", "disk-c"), replic
 
 
 @contextlib.contextmanager
-def started(tmp_path, objects: list[dict], tag: str, speed: float = SPEED):
+def started(tmp_path, objects: list[dict], tag: str, speed: float = SPEED, nodes: list[str] | None = None,
+            cordoned: tuple[str, ...] = ()):
+    """A started cluster; ``cordoned`` nodes are cordoned before any pod exists."""
     if os.geteuid() != 0:
         pytest.fail("the emulator needs root (network, mount and PID namespaces, overlay mounts)", pytrace=False)
-    with Cluster(objects, tmp_path / tag, prefix=f"{PREFIX}nd{os.getpid() % 4096:03x}{tag}", speed=speed) as cluster:
+    with Cluster(objects, tmp_path / tag, prefix=f"{PREFIX}nd{os.getpid() % 4096:03x}{tag}", speed=speed,
+                 nodes=nodes) as cluster:
+        for node in cordoned:
+            cluster.cordon(node)
         cluster.start()
         yield cluster
 
@@ -286,6 +291,21 @@ def test_dynamic_claims_are_provisioned_on_the_pods_node_and_deleted_with_the_cl
         assert client.pod.node in cluster.nodes
 
 
+def test_required_anti_affinity_keeps_a_third_pod_off_two_nodes_until_a_third_is_free(tmp_path):
+    with started(tmp_path, manifests(static=False), "r", nodes=["n1", "n2", "n3"], cordoned=("n3",)) as cluster:
+        assert cluster.nodes == {"n1": "ready", "n2": "ready", "n3": "cordoned"}
+        # Parallel: pods 0, 1 and 2 are created in that order, and 2 finds no node left.
+        reason = pending(cluster, 2)
+        assert "podAntiAffinity" in reason and "cordoned" in reason, reason
+        time.sleep(1)
+        assert not cluster.pod(2).scheduled
+        assert sorted([cluster.node_of(0), cluster.node_of(1)]) == ["n1", "n2"]
+
+        cluster.uncordon("n3")
+        cluster.wait_ready(3, timeout=60)
+        assert sorted(cluster.node_of(o) for o in range(3)) == ["n1", "n2", "n3"]
+
+
 def test_access_modes_decide_which_pods_share_a_claim(tmp_path):
     """``solo`` (ReadWriteOncePod, provisioned), ``rwo`` and ``many`` (static PVs every node
     reaches, bound at once)."""
@@ -347,4 +367,6 @@ def test_the_eviction_api_follows_the_disruption_controllers_arithmetic(budget, 
     assert decide(pods[evicted], budgets, pods, 3)[0] is allowed
     # A Pending or terminating pod may always go; one no budget selects too.
     assert decide(_pod("db-9", phase="Pending"), budgets, pods, 3)[0]
+    assert decide(_pod("db-8", phase="Init", ready=False), budgets, pods, 3)[0]
+    assert decide(_pod("db-7", deleting=True), budgets, pods, 3)[0]
     assert decide(SimpleNamespace(**{**vars(_pod("x")), "labels": {}}), budgets, pods, 3)[0]
