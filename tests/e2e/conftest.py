@@ -14,7 +14,7 @@ from pathlib import Path
 import cdk8s
 import pytest
 
-pytest.register_assert_rewrite("scenarios", "backup_scenarios", "rollout_scenarios")
+pytest.register_assert_rewrite("scenarios", "backup_scenarios", "rollout_scenarios", "oom_scenarios")
 
 from emulator import Cluster
 from emulator.images import ensure_image
