@@ -14,11 +14,14 @@ from pathlib import Path
 import cdk8s
 import pytest
 
-pytest.register_assert_rewrite("scenarios", "backup_scenarios", "rollout_scenarios", "oom_scenarios")
+pytest.register_assert_rewrite("scenarios", "backup_scenarios", "rollout_scenarios", "failover_scenarios",
+                                "oom_scenarios", "node_scenarios")
 
 from emulator import Cluster
 from emulator.images import ensure_image
-from mysql_ha import MySQLCredentials, MySQLHAChart, engine_by_name
+from cdk8s_plus_27 import k8s
+from mysql_ha import (LocalStorage, MySQLConfig, MySQLCredentials, MySQLHAChart, ReadWriteServices,
+                      ReplicatedMySQL, engine_by_name)
 from scenario_tools import PREFIX, SPEED, ArgvScanner
 
 HOST_TOOLS = ("ip", "unshare", "nsenter", "mount", "chroot", "bash", "debootstrap", "nft")
@@ -73,6 +76,23 @@ def _images(cluster: Cluster) -> None:
             print(f"image {image} built in {took:.0f} s")
 
 
+def _manifests(engine, credentials: MySQLCredentials, local_nodes: int | None, **props) -> list[dict]:
+    """The chart of a module's cluster: ``MySQLHAChart`` on a provisioned StorageClass
+    (``standard``, as kind has), or, for a module that names ``LOCAL_NODES``, the constructs
+    on static local PersistentVolumes (``Retain``), one on each of that many nodes."""
+    if not local_nodes:
+        return MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine, credentials=credentials,
+                            storage_class_name="standard", **props).to_json()
+    chart = cdk8s.Chart(cdk8s.Testing.app(), "e2e", namespace="mysql", disable_resource_name_hashes=True)
+    k8s.KubeNamespace(chart, "Namespace", metadata=k8s.ObjectMeta(name="mysql"))
+    storage = LocalStorage(chart, "Storage", paths=[f"/mnt/disks/mysql-{i}" for i in range(local_nodes)],
+                           nodes=[f"node-{i}" for i in range(local_nodes)])
+    config = MySQLConfig(chart, "Config", engine=engine, credentials=credentials)
+    services = ReadWriteServices(chart, "Services")
+    ReplicatedMySQL(chart, "MySQL", config=config, storage=storage, services=services, **props)
+    return chart.to_json()
+
+
 @pytest.fixture(scope="module")
 def engine(request):
     """The engine the requesting module names in ``ENGINE``."""
@@ -88,17 +108,15 @@ def cluster(request, engine, tmp_path_factory):
     passwords = {name: name[0].upper() + special + secrets.token_urlsafe(24)
                  for name in ("root_password", "admin_password", "status_password", "clone_password")}
     passwords["replication_password"] = ("R" + special + secrets.token_urlsafe(32))[:engine.max_replication_password_length]
+    local_nodes = getattr(request.module, "LOCAL_NODES", None)
+
     def synth(**props) -> list[dict]:
         """The chart's manifests; ``props`` as a re-apply with other props would pass them."""
-        props = {"replicas": 3, **props}
-        return MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine, credentials=_credentials(passwords),
-                            storage_class_name="standard", **props).to_json()
+        return _manifests(engine, _credentials(passwords), local_nodes, **{"replicas": 3, **props})
 
-    chart = MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine, credentials=_credentials(passwords), replicas=3,
-                         storage_class_name="standard")
     scanner = ArgvScanner(list(passwords.values()))
     workdir = tmp_path_factory.mktemp(f"cluster-{engine.name}")
-    with Cluster(chart.to_json(), workdir, prefix=_prefix(engine.name), speed=SPEED) as c:
+    with Cluster(synth(), workdir, prefix=_prefix(engine.name), speed=SPEED) as c:
         _images(c)
         c.engine = engine
         c.synth = synth

@@ -18,7 +18,7 @@ import pytest
 from emulator import SQLError
 from emulator.background import BackgroundLoop
 from scenario_tools import APP_USER, SPEED, Writer
-from scenarios import checksum, clone_runs, ids, replica_status, replicating
+from scenarios import checksum, ids, replica_status, replicating
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ def declare_primary(cluster, ordinal: int, moments: dict[str, float] | None = No
     """Applies the chart with ``primary_ordinal=ordinal``; each pod sees it at its own moment
     (``moments`` pins some: pod name -> seconds)."""
     changed = cluster.apply(cluster.synth(primary_ordinal=ordinal, replicas=cluster.desired), moments=moments)
-    assert changed == ["ConfigMap/mysql-topology", "Service/mysql-primary"], changed
+    assert sorted(changed) == ["ConfigMap/mysql-topology", "Service/mysql-primary"], changed
 
 
 def propagation_gap_limit(cluster) -> float:
@@ -240,51 +240,6 @@ def test_15b_a_second_switchover_before_the_first_reached_every_pod(cluster):
     # Back to mysql-0 for the scenarios that follow.
     declare_primary(cluster, 0, moments={f"mysql-{o}": 0 for o in range(4)})
     wait_primary(cluster, 0, [0, 1, 2, 3])
-
-
-def test_16_failover_after_losing_the_primary_node(cluster):
-    """The node of mysql-0 stops answering under writes (its pod frozen, every packet to it
-    dropped); the most advanced replica, as the status command names it, is declared primary:
-    it holds every acknowledged row. Then the runbook for a node that does not come back:
-    mysql-0 force-deleted (the new one stays Pending: its claim's volume is on the lost node),
-    its claim deleted; the new mysql-0 gets a new volume on another node and clones."""
-    lost_node = cluster.node_of(0)
-    with Writer(cluster, "app.s", start=2_000_000, host="mysql-primary", client_pod=3) as writer:
-        time.sleep(2)
-        cluster.lose_node(lost_node)
-        lost_at = time.monotonic()
-        text = status(cluster, 3)
-        for _ in range(10):  # as an operator would: again while a replica does not answer
-            if "not answering:" not in text:
-                break
-            time.sleep(1)
-            text = status(cluster, 3)
-        assert "not answering:" not in text, text
-        assert "mysql-0" not in text.split("declared primary")[0] or "unreachable" in text, text
-        chosen = most_advanced(text)
-        declare_primary(cluster, chosen)
-        wait_primary(cluster, chosen, [1, 2, 3])
-        seconds = time.monotonic() - lost_at
-        time.sleep(2)
-    acknowledged = set(writer.acknowledged)
-    assert not acknowledged - ids(cluster, chosen, "app.s"), "the new primary lacks acknowledged rows"
-    cluster.force_delete(0)
-    cluster.wait_for(lambda: 0 in cluster.pods and cluster.pod(0).pending_reason, timeout=30,
-                     what="the new mysql-0 to be Pending")
-    assert "volume node affinity conflict" in cluster.pod(0).pending_reason, cluster.pod(0).pending_reason
-    cluster.delete_pvc(0)
-    cluster.wait_ready(4, timeout=240)
-    assert cluster.node_of(0) != lost_node
-    assert clone_runs(cluster, 0) >= 1, "the new mysql-0 should have cloned into its new volume"
-    wait_primary(cluster, chosen, [0, 1, 2, 3])
-    wait_same_rows(cluster, "app.s", chosen, [0, 1, 2, 3])
-    for o in range(4):
-        assert not acknowledged - ids(cluster, o, "app.s"), f"mysql-{o} lacks acknowledged rows"
-    assert len({checksum(cluster, o, "app.s") for o in range(4)}) == 1
-    cluster.restore_node(lost_node)  # it comes back empty: its pod was force-deleted
-    print(f"e2e {cluster.engine.name} failover to mysql-{chosen}: writes again {seconds:.1f} s after the loss, "
-          f"longest write gap {writer.longest_gap():.2f} s, 0 of {len(acknowledged)} acknowledged rows lost\n"
-          f"{text}")
 
 
 def test_17_old_primary_with_errant_transactions_is_refused(cluster):
