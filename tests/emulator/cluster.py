@@ -61,11 +61,13 @@ from emulator.images import ensure_image
 from .errors import EmulatorError
 from .jobs import Job
 from .netpolicy import NetworkPolicies
-from .network import Network, hosts_lines, write_hosts
+from .dns import ClusterDNS
+from .network import NODE_IP, Network
 from .objects import Objects
 from .operations import SetOperations
 from .pods import Kubelet, Pod
 from .runtime import Runtime
+from .services import Services
 from .standalone import StandalonePod
 from .statefulset import StatefulSetController
 from .timings import Timings
@@ -111,6 +113,9 @@ class Cluster(SetOperations):
         self.objects = Objects(manifests)
         self.network_policies = NetworkPolicies(manifests, default_namespace=self.namespace)
         self.network = Network(prefix)
+        self.services = Services(self.objects.services, default_namespace=self.namespace,
+                                 min_sync=lambda: self.timings.proxy_min_sync_seconds)
+        self.dns = ClusterDNS(ttl=lambda: self.timings.dns_ttl_seconds)
         self.claims_dir = Path(claims_dir) if claims_dir is not None else self.workdir / "claims"
         self.volumes = Volumes(self.objects, self.claims_dir)
         self.runtime = Runtime()
@@ -194,6 +199,7 @@ class Cluster(SetOperations):
         self.images.update({name: ensure_image(name) for name in self.image_names})
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.network.create()
+        self.dns.start(self.network.bridge_ns, NODE_IP)
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
         self._thread.start()
 
@@ -213,6 +219,7 @@ class Cluster(SetOperations):
             t.join()
         self.pods.clear()
         self.standalone.clear()
+        self.dns.stop()
         self.network.destroy()
         self._raise_errors()
 
@@ -242,8 +249,8 @@ class Cluster(SetOperations):
 
     def run_pod(self, name: str, pod_spec: dict, *, labels: dict | None = None,
                 namespace: str | None = None) -> StandalonePod:
-        """Runs a pod of its own from ``pod_spec``, hostname ``name``, resolvable as ``name`` and
-        ``name.<namespace>.svc.cluster.local`` from every pod; stopped at teardown. It lives in
+        """Runs a pod of its own from ``pod_spec``, hostname ``name`` (other pods reach it
+        through a Service that selects it: ``apply_service``); stopped at teardown. It lives in
         ``namespace`` (defaults to the cluster's): only that namespace's policies select it,
         and a namespaceSelector sees that namespace's labels (``kubernetes.io/metadata.name``
         and those of its Namespace object, if the manifests hold one). Pod names are unique
@@ -263,7 +270,9 @@ class Cluster(SetOperations):
     def label_pod(self, name: str, labels: dict[str, str | None]) -> None:
         """``kubectl label pod <name> --overwrite``: sets the labels given and removes those
         given as None, on any running pod (the StatefulSet's, a Job's, a standalone one). When
-        it returns, the Services' names and every pod's NetworkPolicy rules follow the change."""
+        it returns, the Services' endpoints and every pod's NetworkPolicy rules follow the
+        change; names follow through the DNS's cache, and kube-proxy's rules within its sync
+        period."""
         with self.lock:
             pod = next((p for p in self._live_pods() if p.name == name), None)
             if pod is None:
@@ -317,7 +326,7 @@ class Cluster(SetOperations):
             for label, p in named:
                 cs = ",".join(f"{c.name}:{'R' if c.running else 'X'}{'+' if c.ready else '-'}r{c.restarts}"
                               for c in p.all_containers)
-                parts.append(f"{label}[{p.phase} {cs}]")
+                parts.append(f"{label}[{p.phase} {p.ip} {cs}]")
             jobs = " ".join(f"job/{job.name}={job.state}" for job in self.jobs.values())
             return " ".join([f"desired={self.desired}", *parts, *([jobs] if jobs else [])])
 
@@ -356,20 +365,15 @@ class Cluster(SetOperations):
             self._stop.wait(self.tick)
 
     def follow_pods(self) -> None:
-        """After pods came, went or changed labels: every live pod's hosts file, and its
-        NetworkPolicy rules (peers' addresses are their slots', which pods take and give back).
-        A new pod gets its rules here, before any of its containers start."""
-        with self.lock:
-            self.write_hosts()
-            self.network_policies.sync(self._live_pods())
-
-    def write_hosts(self) -> None:
-        """Every live pod's /etc/hosts: the pods and Services as the cluster DNS would answer."""
+        """After pods came, went, changed readiness or labels (every step of the loop): the
+        names the cluster DNS gives, kube-proxy's rules and the NetworkPolicy rules in every
+        live pod. A new pod gets its rules here, before any of its containers start."""
         with self.lock:
             pods = self._live_pods()
-            common = hosts_lines([p.endpoint() for p in pods], self.objects.services, namespace=self.namespace)
-            for pod in pods:
-                write_hosts(pod.dir / "hosts", pod.endpoint(), common)
+            endpoints = [p.endpoint() for p in pods]
+            self.dns.update(self.services.names(endpoints))
+            self.services.sync(pods, endpoints)
+            self.network_policies.sync(pods)
 
 
 def _images_of(pod_spec: dict) -> list[str]:
