@@ -1,7 +1,11 @@
 """Runs the pods of synthesized manifests, the way a cluster would: a StatefulSet's pods
 (its controller: OrderedReady or Parallel, rollouts of a changed template), Jobs made from its CronJobs, pods a test runs by itself, and
 a kubelet for all of them, in one background loop; the manifests' NetworkPolicy objects are
-enforced on every pod's ingress, as a CNI plugin would (``netpolicy``).
+enforced on every pod's ingress, as a CNI plugin would (``netpolicy``). The network is a
+cluster's: each pod gets a new address when it is made, names resolve through a cluster DNS
+that answers as CoreDNS does and caches its answers for their TTL (``dns``), and a ClusterIP
+Service's virtual IP spreads new connections over its ready endpoints, as kube-proxy does
+(``services``).
 
 Everything comes from the manifests: container images (each run from a root filesystem
 that stands in for it, see ``images``), commands and args, env, envFrom and valueFrom,
@@ -10,17 +14,20 @@ defaultMode), claims (the StatefulSet's templates, and claims named by ``claimNa
 in a claims folder that two clusters may share), probes and their timings, replica count,
 init-container order, restartPolicy, a Job's backoffLimit and activeDeadlineSeconds,
 NetworkPolicy (ingress: pod, namespace and ipBlock peers, numeric and named ports) with the
-Namespace objects' labels.
+Namespace objects' labels, Services (selector, clusterIP or headless, ports and numeric or
+named targetPorts, publishNotReadyAddresses), a pod's hostname and subdomain.
 terminationGracePeriodSeconds. Each container is its own PID namespace with its command as
 PID 1; stopping one is the kubelet's: SIGTERM to PID 1 alone (a shell without a TERM trap
 ignores it), SIGKILL to all of it at the end of the grace period.
 
 What a test calls (besides the StatefulSet's scale, delete_pod, kill_container, sql, ...):
     run_job(cronjob, job_name=None) -> Job     a Job from a CronJob's jobTemplate (jobs.py)
-    run_pod(name, pod_spec, labels=None,       a pod of its own, resolvable as ``name``, in the
-            namespace=None) -> StandalonePod    cluster's namespace or another (standalone.py);
-                                                delete_pod_named(name)
+    run_pod(name, pod_spec, labels=None,       a pod of its own, in the cluster's namespace or
+            namespace=None) -> StandalonePod    another (standalone.py); delete_pod_named(name)
+    apply_service(service)                      ``kubectl apply`` of a Service (one that selects
+                                                such a pod makes it reachable by name)
     label_pod(name, labels)                     ``kubectl label pod``: Services and policies follow
+    endpoints(service), cluster_ip(service)     a Service's ready pods (its Endpoints), its virtual IP
     apply(manifests, moments=None) -> changed   ``kubectl apply`` of a new synth (operations.py);
                                                 a changed ConfigMap reaches each pod at its own
                                                 moment (``moments`` pins some, by pod name); a
@@ -45,7 +52,12 @@ Where the work is done:
     volumes.py      emptyDir, configMap, secret and claim volumes, fsGroup; the atomic writer's
                     ``..data`` layout, refreshed at each pod's own sync (pods.py)
     environment.py  a container's environment
-    network.py      network namespaces, the bridge, /etc/hosts for pods and Services
+    network.py      network namespaces, the bridge, a new address per pod (round-robin, as
+                    host-local IPAM), MACs derived from addresses
+    dns.py          the cluster DNS (dnslib, on the node's address): CoreDNS's names, its TTL
+                    and cache; the kubelet's /etc/resolv.conf and /etc/hosts
+    services.py     Services: endpoints, cluster IPs, kube-proxy's DNAT rules in each pod's
+                    network namespace (random endpoint per new connection, reject without one)
     netpolicy.py    NetworkPolicy as nftables rules in each pod's network namespace (ingress)
 """
 
@@ -89,7 +101,8 @@ class Cluster(SetOperations):
     emulator's own, all together (``timings.py``): the kubelet's sync, which carries a changed
     ConfigMap or Secret into each running pod's volumes at a moment of its own within 60 s
     jittered to 90 s; its restart backoff (10 s doubling to 300 s) and the Job controller's
-    (10 s doubling to 360 s). The manifests' timings (probe periods and timeouts,
+    (10 s doubling to 360 s); the cluster DNS's TTL and cache (5 s) and kube-proxy's minimum
+    sync period (1 s). The manifests' timings (probe periods and timeouts,
     ``terminationGracePeriodSeconds``, ``activeDeadlineSeconds``) and whatever the pods' scripts
     wait for are the product's and never scaled; nor is ``tick_seconds``, how often the loop
     looks (no kubelet timing), or the 5 s teardown allows each pod. Every scenario of
