@@ -118,8 +118,7 @@ def set_ready(cluster: Cluster, ordinal: int, ready: bool) -> None:
 def proxy_rules_follow(cluster: Cluster, pod: str = "client") -> None:
     """Waits until kube-proxy's rules in ``pod`` are those of the endpoints as they are now."""
     def settled() -> bool:
-        front = cluster.services.service("front")
-        ips = {e.ip for e in cluster.services.endpoints(front, [p.endpoint() for p in cluster._live_pods()])}
+        ips = {p.ip for p in cluster.pods.values() if p.name in cluster.endpoints("front")}
         loaded = cluster.services.loaded(cluster.standalone[pod].pod) or ""
         return all(p.ip in loaded for p in cluster.pods.values() if p.ip in ips) and not any(
             p.ip in loaded for p in cluster.pods.values() if p.ip not in ips)
