@@ -62,7 +62,8 @@ def manifests() -> list[dict]:
         service("nobody", {"app": "none"}, [{"port": 80, "targetPort": 8080}]),
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "web", "namespace": NAMESPACE},
          "spec": {"podSelector": {"matchLabels": WEB}, "policyTypes": ["Ingress"],
-                  "ingress": [{"from": [{"podSelector": {"matchLabels": CLIENT}, "namespaceSelector": {}}]}]}},
+                  "ingress": [{"from": [{"podSelector": {"matchLabels": CLIENT}, "namespaceSelector": {}},
+                                        {"podSelector": {"matchLabels": WEB}}]}]}},
         {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web", "namespace": NAMESPACE},
          "spec": {"replicas": 3, "serviceName": "web", "podManagementPolicy": "Parallel",
                   "selector": {"matchLabels": WEB}, "template": {"metadata": {"labels": WEB}, "spec": web}}},
@@ -246,3 +247,11 @@ def test_network_policy_sees_the_clients_own_address_behind_a_service(cluster):
     rules = cluster.network_policies.loaded(cluster.pod(0))
     assert cluster.standalone["client"].pod.ip in rules and cluster.standalone["faraway"].pod.ip in rules
     assert cluster.standalone["stranger"].pod.ip not in rules
+
+
+def test_a_pod_cut_off_and_healed_reaches_services_again(cluster):
+    cluster.partition(2)
+    cluster.heal(2)
+
+    answers = [cluster.exec(2, "main", ["sh", "-c", "nc -w 2 front 80 </dev/null"]).stdout.strip() for _ in range(6)]
+    assert all(answer.startswith("web-") for answer in answers), answers

@@ -129,8 +129,11 @@ class Network:
         run("ip", "netns", "del", netns, check=False)
 
     def set_link(self, netns: str, up: bool) -> None:
-        """Takes a pod's eth0 down (a partition) or up again."""
+        """Takes a pod's eth0 down (a partition) or up again, with its default route (which
+        the kernel drops with the link)."""
         run("ip", "netns", "exec", netns, "ip", "link", "set", "eth0", "up" if up else "down")
+        if up:
+            run("ip", "netns", "exec", netns, "ip", "route", "replace", "default", "via", NODE_IP)
 
     def limit_egress(self, netns: str, rate: str | None) -> None:
         """Caps what a pod sends (a token bucket on its eth0, e.g. ``"80mbit"``), or lifts the cap."""
