@@ -143,6 +143,11 @@ _MYSQL_CLONE_PLUGIN = dict(
     server_settings={
         "gtid_mode": "ON",
         "enforce_gtid_consistency": "ON",
+        # How long a replica's connection attempt to its source may take (and how long a
+        # source may stay silent, heartbeats at half of it): a source pod made again has a new
+        # address, and an attempt that met the old one (still cached by the cluster DNS, or a
+        # lost node's) waits out this timeout before the next try; 60 s by default.
+        "replica_net_timeout": "10",
         # Semi-sync's plugins are loaded on every pod; the settings decide whether they act.
         "plugin-load-add": "mysql_clone.so;" + _MYSQL_REPLICA_SOURCE_DIALECT["semi_sync_plugins"],
     },
@@ -189,7 +194,8 @@ MYSQL_5_7 = Engine(
     # 5.7 keeps the replica's positions in files unless told otherwise: a crash between a
     # commit and the file's update replays or skips transactions. 8.0 made TABLE the default
     # and 8.4 removed both options.
-    server_settings={"master_info_repository": "TABLE", "relay_log_info_repository": "TABLE"},
+    server_settings={"master_info_repository": "TABLE", "relay_log_info_repository": "TABLE",
+                     "slave_net_timeout": "10"},
     skip_replica_start_option="skip-slave-start",
     sql_set_position="",
     sql_change_source=(
@@ -237,7 +243,8 @@ MARIADB_11_4 = Engine(
     # Replicas write what they apply to their own binary log with the primary's GTIDs, so
     # any pod can serve a clone or become the primary; strict mode refuses a transaction
     # that would make a pod's GTID history diverge.
-    server_settings={"log_slave_updates": "ON", "gtid_strict_mode": "ON"},
+    # slave_net_timeout: as replica_net_timeout for MySQL (above).
+    server_settings={"log_slave_updates": "ON", "gtid_strict_mode": "ON", "slave_net_timeout": "10"},
     skip_replica_start_option="skip-slave-start",
     sql_set_position="SET GLOBAL gtid_slave_pos = '@GTID@'",
     sql_change_source=(

@@ -56,6 +56,16 @@ def test_image_has_the_pinned_packages_and_the_image_contract(image: str) -> Non
 
 
 @needs_root
+@pytest.mark.parametrize("image", [*SERVER_IMAGES, "rclone/rclone:1.75"])
+def test_image_resolves_names_through_the_hosts_file_then_the_cluster_dns(image: str) -> None:
+    """glibc's resolver (the official images' too) asks /etc/hosts, then the nameserver of
+    the /etc/resolv.conf the kubelet mounts."""
+    nsswitch = (build.ensure_image(image).root / "etc/nsswitch.conf").read_text()
+    hosts = [line.split()[1:] for line in nsswitch.splitlines() if line.startswith("hosts:")]
+    assert hosts == [["files", "dns"]], nsswitch
+
+
+@needs_root
 def test_rclone_image_is_rclone_release_binary_over_busybox() -> None:
     family = build.FAMILIES["rclone"]
     stand_in = build.ensure_image("rclone/rclone:1.75")

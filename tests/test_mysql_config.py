@@ -48,6 +48,7 @@ def test_primary_and_replica_configuration():
         "binlog_expire_logs_seconds=2592000",
         "gtid_mode=ON",
         "enforce_gtid_consistency=ON",
+        "replica_net_timeout=10",
         "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so",
     ]
     assert cnf_lines(data["replica.cnf"]) == [
@@ -60,6 +61,7 @@ def test_primary_and_replica_configuration():
         "binlog_expire_logs_seconds=2592000",
         "gtid_mode=ON",
         "enforce_gtid_consistency=ON",
+        "replica_net_timeout=10",
         "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so",
         "super-read-only=1",
         "relay_log_recovery=ON",

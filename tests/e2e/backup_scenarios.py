@@ -33,6 +33,7 @@ pytestmark = pytest.mark.e2e
 S3_ID = "mysql-ha-e2e"
 BUCKET = "backups"
 S3_PREFIX = "mysql"
+S3_LABELS = {"app": "s3"}
 KEEP = 2
 ARCHIVE_SECONDS = 10
 S3_TARGET = BackupTarget.s3(endpoint="http://s3:9000", bucket=BUCKET, prefix=S3_PREFIX, secret_name="s3-keys")
@@ -60,6 +61,9 @@ def _manifests(engine, credentials, s3_secret: str, *, replicas: int, backups: b
                     binlog_archive_interval_seconds=None, name="mysql-backup-pvc")
     k8s.KubeSecret(chart, "S3Keys", metadata=k8s.ObjectMeta(name="s3-keys"),
                    string_data={"access-key-id": S3_ID, "secret-access-key": s3_secret})
+    # The S3 server pod (``_start_s3``) behind a Service of its own: the target's endpoint.
+    k8s.KubeService(chart, "S3", metadata=k8s.ObjectMeta(name="s3"),
+                    spec=k8s.ServiceSpec(selector=S3_LABELS, ports=[k8s.ServicePort(port=9000)]))
     return chart.to_json()
 
 
@@ -83,7 +87,7 @@ def _start_s3(cluster: Cluster, s3_secret: str) -> None:
             "readinessProbe": {"tcpSocket": {"port": 9000}, "periodSeconds": 1},
         }],
         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "s3-data"}}],
-    })
+    }, labels=S3_LABELS)
     server.wait_ready(timeout=60)
 
 

@@ -132,7 +132,7 @@ def switch(cluster, old: int, new: int, table: str, start: int, client_pod: int)
         wait_primary(cluster, new, sorted(cluster.pods), timeout=timeout)
         seconds = time.monotonic() - applied
         time.sleep(2)
-    assert writer.acknowledged, "the writer never got a row in"
+    assert writer.acknowledged, f"the writer never got a row in: {writer.failures[-3:]}"
     wait_same_rows(cluster, table, new, sorted(cluster.pods))
     acknowledged = set(writer.acknowledged)
     for o in sorted(cluster.pods):

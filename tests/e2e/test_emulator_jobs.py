@@ -14,7 +14,8 @@ import time
 import pytest
 
 from emulator import Cluster, EmulatorError
-from emulator.network import FIRST_FREE_SLOT, LAST_SLOT, Endpoint, Network, hosts_lines
+from emulator.network import FIRST_POD_IP, LAST_POD_IP, Network
+from emulator.services import Endpoint, Services
 from scenario_tools import PREFIX, SPEED
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +67,7 @@ def secret_env(name: str, key: str) -> dict:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": "s3-credentials", "key": key}}}
 
 
-# rclone configured by environment alone: a remote named "s3" at the server pod "s3".
+# rclone configured by environment alone: a remote named "s3" at the Service "s3" of the server pod.
 S3_REMOTE = [{"name": "RCLONE_CONFIG_S3_TYPE", "value": "s3"}, {"name": "RCLONE_CONFIG_S3_PROVIDER", "value": "Other"},
              {"name": "RCLONE_CONFIG_S3_ENDPOINT", "value": "http://s3:9000"},
              secret_env("RCLONE_CONFIG_S3_ACCESS_KEY_ID", "access-key-id"),
@@ -82,6 +83,7 @@ if command -v bash >/dev/null; then echo "bash found"; else echo "no bash"; fi
 if touch /written 2>/dev/null; then echo "root writable"; else echo "root read-only"; fi
 echo "stamp=$(date -d @1704164645 -u +%Y%m%dT%H%M%SZ)"
 cat /etc/hosts
+echo "--- resolved"; getent hosts reader-0.reader
 """
 RESUMABLE_SCRIPT = """if ls /backup/started-* >/dev/null 2>&1; then echo "resuming after $(ls /backup)"; exit 0; fi
 touch "/backup/started-$HOSTNAME"
@@ -96,7 +98,7 @@ rclone copy /tmp/work s3:backups/full/
 echo "--- lsl"; rclone lsl s3:backups
 echo "--- lsjson"; rclone lsjson -R s3:backups
 echo "--- lsf"; rclone lsf --format tp s3:backups/full
-cat /etc/hosts
+echo "--- resolved"; getent hosts s3
 """
 S3_SERVER = pod_spec(
     {**container("s3", 'exec rclone serve s3 --addr :9000 --auth-key "$KEY_ID,$SECRET_KEY" /data',
@@ -120,6 +122,8 @@ def manifests() -> list[dict]:
          "stringData": {"access-key-id": ACCESS_KEY, "secret-access-key": SECRET_KEY}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "reader", "namespace": NAMESPACE},
          "spec": {"clusterIP": "None", "selector": {"app": "reader"}, "ports": [{"port": 80}]}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s3", "namespace": NAMESPACE},
+         "spec": {"selector": {"app": "s3"}, "ports": [{"port": 9000}]}},
         statefulset,
         cronjob("check", pod_spec(container("check", CHECK_SCRIPT, mounts=[BACKUP]),
                                   init=[container("write", 'echo "written by $HOSTNAME" > /backup/from-init',
@@ -169,9 +173,9 @@ def test_a_job_runs_its_init_container_then_its_container_in_the_rclone_stand_in
     assert "uid=999 pwd=/data home=/tmp" in log  # the image's WORKDIR, the pod's HOME
     assert "no bash" in log and "root read-only" in log
     assert "stamp=20240102T030405Z" in log  # busybox date -d @EPOCH
-    hosts = log.split("stamp=")[1]
-    assert f" {pod}\n" in hosts
-    assert f" reader-0.reader.{NAMESPACE}.svc.cluster.local reader-0.reader\n" in hosts
+    hosts, resolved = log.split("stamp=")[1].split("--- resolved")
+    assert f"\t{pod}\n" in hosts and "reader" not in hosts  # its own name only, as the kubelet writes it
+    assert f"{cluster.pod(0).ip}" in resolved and f"reader-0.reader.{NAMESPACE}.svc.cluster.local" in resolved
     written = cluster.claim_dir("backup") / "from-init"
     assert written.read_text() == f"written by {pod}\n"
     assert written.stat().st_gid == 999  # the claim's fsGroup
@@ -220,8 +224,6 @@ def test_a_killed_pod_is_replaced_and_the_new_pod_finishes_the_work(cluster):
     first = job.wait_running("work", timeout=30)
     marker = cluster.claim_dir("backup") / "resumable" / f"started-{first}"
     cluster.wait_for(marker.exists, timeout=30, what="the first pod to start its work")
-    cluster.wait_for(lambda: first in (cluster.pod(0).dir / "hosts").read_text(), timeout=10,
-                     what="the job's pod in reader-0's hosts file")
     pid = job.pod.container("work").proc.pid
 
     job.kill()
@@ -258,7 +260,7 @@ def test_a_job_copies_to_an_s3_server_pod_with_rclone_configured_by_environment(
     assert f"{STAMP}.000000000 full/dump.sql" in log.split("--- lsl")[1]
     assert '"Path":"full/dump.sql"' in log and '"ModTime":"2024-01-02T03:04:05.000000000Z"' in log
     assert f"{STAMP};dump.sql" in log.split("--- lsf")[1]
-    assert f" s3 s3.{NAMESPACE}.svc.cluster.local\n" in log
+    assert f"{cluster.cluster_ip('s3')}" in log.split("--- resolved")[1]  # the Service's address
     stored = cluster.claim_dir("s3-data") / "backups" / "full" / "dump.sql"
     assert stored.read_text() == f"dump of {job.pods[0]}\n"
     assert SECRET_KEY not in log
@@ -286,29 +288,38 @@ def test_a_second_cluster_with_the_same_claims_restores_while_the_first_runs(clu
 
         server.delete()
 
-        hosts = second.pod(0).dir / "hosts"
-        assert " s3 " not in hosts.read_text()
-        assert " s3 " in (cluster.pod(0).dir / "hosts").read_text()
+        assert second.endpoints("s3") == [] and cluster.endpoints("s3") == ["s3"]
 
 
-def test_pods_outside_the_statefulset_get_slots_of_their_own():
+def test_pods_get_addresses_round_robin_and_a_freed_one_comes_back_last():
     network = Network("ejabcdefghij")
-    names = {network.veth(slot) for slot in [*range(0, 100), *range(FIRST_FREE_SLOT, LAST_SLOT + 1)]}
-    assert len(names) == 100 + LAST_SLOT + 1 - FIRST_FREE_SLOT
-    assert max(len(name) for name in names) <= 15
-    assert network.ip(LAST_SLOT) == "10.244.77.254"
-    assert [network.allocate(), network.allocate()] == [100, 101]
-    network.release(100)
-    assert network.allocate() == 100
+    first = [network.allocate() for _ in range(3)]
+    assert first == ["10.244.77.2", "10.244.77.3", "10.244.77.4"]
+    network.release("10.244.77.3")
+    assert network.allocate() == "10.244.77.5", "a freed address is not given again soon"
+    rest = [network.allocate() for _ in range(LAST_POD_IP - 5)]
+    assert rest[-1] == "10.244.77.254" and "10.244.77.3" not in rest
+    assert network.allocate() == "10.244.77.3", "round the subnet"
+    with pytest.raises(EmulatorError, match="no free address"):
+        network.allocate()
+    names = {network.veth(f"10.244.77.{octet}") for octet in range(FIRST_POD_IP, LAST_POD_IP + 1)}
+    assert len(names) == LAST_POD_IP + 1 - FIRST_POD_IP and max(len(name) for name in names) <= 15
+    assert network.mac("10.244.77.12") == "02:42:0a:f4:4d:0c"
 
 
-def test_hosts_name_a_standalone_pod_and_a_job_pod_but_not_under_a_service_they_lack():
-    set_pod = Endpoint("db-0", "10.0.0.10", 0, {"app": "db"}, True, subdomain="db")
-    job_pod = Endpoint("backup-x-abcde", "10.0.0.110", 100, {"app": "db"}, True, aliases=("backup-x-abcde",))
-    server = Endpoint("s3", "10.0.0.111", 101, {}, True, aliases=("s3", "s3.ns.svc.cluster.local"))
-    service = {"metadata": {"name": "db"}, "spec": {"clusterIP": "None", "selector": {"app": "db"}}}
+def test_the_dns_names_a_pod_under_its_headless_service_and_no_pod_without_one():
+    set_pod = Endpoint("db-0", "ns", "10.0.0.10", 0, {"app": "db"}, True, hostname="db-0", subdomain="db")
+    unready = Endpoint("db-1", "ns", "10.0.0.11", 1, {"app": "db"}, False, hostname="db-1", subdomain="db")
+    job_pod = Endpoint("backup-x-abcde", "ns", "10.0.0.110", 100, {"app": "db"}, True, hostname="backup-x-abcde")
+    server = Endpoint("s3", "ns", "10.0.0.111", 101, {"app": "s3"}, True, hostname="s3")
+    headless = {"metadata": {"name": "db"}, "spec": {"clusterIP": "None", "selector": {"app": "db"}}}
+    s3 = {"metadata": {"name": "s3"}, "spec": {"selector": {"app": "s3"}, "ports": [{"port": 9000}]}}
+    services = Services([headless, s3], default_namespace="ns", min_sync=lambda: 1)
 
-    lines = hosts_lines([server, job_pod, set_pod], [service], namespace="ns")
+    names = services.names([server, job_pod, set_pod, unready])
 
-    assert lines == ["10.0.0.110 backup-x-abcde", "10.0.0.111 s3 s3.ns.svc.cluster.local",
-                     "10.0.0.10 db-0.db.ns.svc.cluster.local db-0.db", "10.0.0.10 db.ns.svc.cluster.local db"]
+    assert names == {"db.ns.svc.cluster.local": ("10.0.0.10", "10.0.0.110"),
+                     "db-0.db.ns.svc.cluster.local": ("10.0.0.10",),
+                     "s3.ns.svc.cluster.local": (services.cluster_ip(s3),)}
+    headless["spec"]["publishNotReadyAddresses"] = True
+    assert services.names([set_pod, unready])["db-1.db.ns.svc.cluster.local"] == ("10.0.0.11",)

@@ -28,7 +28,7 @@ NAMESPACE = "shop"
 CLIENTS_NAMESPACE = "partners"  # its Namespace object labels it purpose=clients
 ELSEWHERE = "elsewhere"  # no Namespace object: only its name label
 IMAGE = "rclone/rclone:1.75"
-SERVER = "server-0.server"
+SERVER = f"server-0.server.{NAMESPACE}"  # resolvable from every namespace
 CONNECT_TIMEOUT = 2
 # Each port answers with "<pod>:<port>" and closes; SLOW_PORT answers twice, 3 s apart.
 PORTS = (8080, 8081, 8082, 8083)
@@ -88,6 +88,9 @@ def manifests(server_rules: list[dict] = SERVER_RULES) -> list[dict]:
          "metadata": {"name": CLIENTS_NAMESPACE, "labels": {"purpose": "clients"}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "server", "namespace": NAMESPACE},
          "spec": {"clusterIP": "None", "selector": {"app": "server"}, "ports": [{"port": 8080}]}},
+        # The standalone pods "open" and "quiet", reached by name.
+        *({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NAMESPACE},
+           "spec": {"clusterIP": "None", "selector": {"app": name}, "ports": [{"port": 8080}]}} for name in ("open", "quiet")),
         policy("server", {"matchLabels": {"app": "server"}}, server_rules),
         policy("quiet", {"matchLabels": {"app": "quiet"}}, []),  # admits nobody
         # Clients admit nobody either: the replies to their own connections still reach them.
@@ -175,7 +178,7 @@ def test_a_named_port_is_the_servers_port_of_that_name_and_an_unlisted_port_is_d
 
 
 def test_a_pod_no_policy_selects_admits_everyone(cluster):
-    results = attempts(cluster, *[(client, "open", 8083) for client in ("stranger", "partner", "outsider", "server-0")])
+    results = attempts(cluster, *[(client, f"open.{NAMESPACE}", 8083) for client in ("stranger", "partner", "outsider", "server-0")])
 
     assert all(r.ok and r.output == "open:8083" for r in results), results
     assert cluster.network_policies.loaded(cluster.standalone["open"].pod) == OPEN

@@ -4,7 +4,11 @@ a kubelet for all of them, in one background loop; the manifests' NetworkPolicy 
 enforced on every pod's ingress, as a CNI plugin would (``netpolicy``). Every pod runs on a
 node the scheduler picks (``nodes``); its claims are bound to PersistentVolumes, each a folder
 of its own (``storage``); a node can be lost, cordoned and drained through the manifests'
-PodDisruptionBudgets (``node_operations``).
+PodDisruptionBudgets (``node_operations``). The network is a
+cluster's: each pod gets a new address when it is made, names resolve through a cluster DNS
+that answers as CoreDNS does and caches its answers for their TTL (``dns``), and a ClusterIP
+Service's virtual IP spreads new connections over its ready endpoints, as kube-proxy does
+(``services``).
 
 Everything comes from the manifests: container images (each run from a root filesystem
 that stands in for it, see ``images``), commands and args, env, envFrom and valueFrom,
@@ -15,17 +19,20 @@ in a claims folder that two clusters may share), StorageClasses and PersistentVo
 PodDisruptionBudgets, probes and their timings, replica count,
 init-container order, restartPolicy, a Job's backoffLimit and activeDeadlineSeconds,
 NetworkPolicy (ingress: pod, namespace and ipBlock peers, numeric and named ports) with the
-Namespace objects' labels.
+Namespace objects' labels, Services (selector, clusterIP or headless, ports and numeric or
+named targetPorts, publishNotReadyAddresses), a pod's hostname and subdomain.
 terminationGracePeriodSeconds. Each container is its own PID namespace with its command as
 PID 1; stopping one is the kubelet's: SIGTERM to PID 1 alone (a shell without a TERM trap
 ignores it), SIGKILL to all of it at the end of the grace period.
 
 What a test calls (besides the StatefulSet's scale, delete_pod, kill_container, sql, ...):
     run_job(cronjob, job_name=None) -> Job     a Job from a CronJob's jobTemplate (jobs.py)
-    run_pod(name, pod_spec, labels=None,       a pod of its own, resolvable as ``name``, in the
-            namespace=None) -> StandalonePod    cluster's namespace or another (standalone.py);
-                                                delete_pod_named(name)
+    run_pod(name, pod_spec, labels=None,       a pod of its own, in the cluster's namespace or
+            namespace=None) -> StandalonePod    another (standalone.py); delete_pod_named(name)
+    apply_service(service)                      ``kubectl apply`` of a Service (one that selects
+                                                such a pod makes it reachable by name)
     label_pod(name, labels)                     ``kubectl label pod``: Services and policies follow
+    endpoints(service), cluster_ip(service)     a Service's ready pods (its Endpoints), its virtual IP
     apply(manifests, moments=None) -> changed   ``kubectl apply`` of a new synth (operations.py);
                                                 a changed ConfigMap reaches each pod at its own
                                                 moment (``moments`` pins some, by pod name); a
@@ -65,7 +72,12 @@ Where the work is done:
     volumes.py      emptyDir, configMap, secret and claim volumes (their PVs' folders), fsGroup; the atomic writer's
                     ``..data`` layout, refreshed at each pod's own sync (pods.py)
     environment.py  a container's environment
-    network.py      network namespaces, the bridge, /etc/hosts for pods and Services
+    network.py      network namespaces, the bridge, a new address per pod (round-robin, as
+                    host-local IPAM), MACs derived from addresses
+    dns.py          the cluster DNS (dnslib, on the node's address): CoreDNS's names, its TTL
+                    and cache; the kubelet's /etc/resolv.conf and /etc/hosts
+    services.py     Services: endpoints, cluster IPs, kube-proxy's DNAT rules in each pod's
+                    network namespace (random endpoint per new connection, reject without one)
     netpolicy.py    NetworkPolicy as nftables rules in each pod's network namespace (ingress)
 """
 
@@ -82,13 +94,15 @@ from .disruption import Budget, Refusal
 from .errors import EmulatorError
 from .jobs import Job
 from .netpolicy import NetworkPolicies
-from .network import Network, hosts_lines, write_hosts
+from .dns import ClusterDNS
+from .network import NODE_IP, Network
 from .node_operations import NodeOperations
 from .nodes import Node, default_nodes
 from .objects import Objects
 from .operations import SetOperations
 from .pods import Kubelet, Pod
 from .runtime import Runtime
+from .services import Services
 from .standalone import StandalonePod
 from .statefulset import StatefulSetController
 from .storage import Storage, pv_nodes
@@ -114,7 +128,8 @@ class Cluster(SetOperations, NodeOperations):
     ConfigMap or Secret into each running pod's volumes at a moment of its own within 60 s
     jittered to 90 s; its restart backoff (10 s doubling to 300 s) and the Job controller's
     (10 s doubling to 360 s); the node lifecycle controller's node-monitor grace period (40 s)
-    and default toleration (300 s). The manifests' timings (probe periods and timeouts,
+    and default toleration (300 s); the cluster DNS's TTL and cache (5 s) and kube-proxy's
+    minimum sync period (1 s). The manifests' timings (probe periods and timeouts,
     ``terminationGracePeriodSeconds``, ``activeDeadlineSeconds``) and whatever the pods' scripts
     wait for are the product's and never scaled; nor is ``tick_seconds``, how often the loop
     looks (no kubelet timing), or the 5 s teardown allows each pod. Every scenario of
@@ -138,6 +153,9 @@ class Cluster(SetOperations, NodeOperations):
         self.objects = Objects(manifests)
         self.network_policies = NetworkPolicies(manifests, default_namespace=self.namespace)
         self.network = Network(prefix)
+        self.services = Services(self.objects.services, default_namespace=self.namespace,
+                                 min_sync=lambda: self.timings.proxy_min_sync_seconds)
+        self.dns = ClusterDNS(ttl=lambda: self.timings.dns_ttl_seconds)
         self.claims_dir = Path(claims_dir) if claims_dir is not None else self.workdir / "claims"
         self.storage = Storage(self.workdir / "pv", self.claims_dir, log=self.log)
         self.storage.add(manifests)
@@ -225,6 +243,7 @@ class Cluster(SetOperations, NodeOperations):
         self.images.update({name: ensure_image(name) for name in self.image_names})
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.network.create()
+        self.dns.start(self.network.bridge_ns, NODE_IP)
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
         self._thread.start()
 
@@ -247,6 +266,7 @@ class Cluster(SetOperations, NodeOperations):
             t.join()
         self.pods.clear()
         self.standalone.clear()
+        self.dns.stop()
         self.network.destroy()
         self._raise_errors()
 
@@ -276,8 +296,8 @@ class Cluster(SetOperations, NodeOperations):
 
     def run_pod(self, name: str, pod_spec: dict, *, labels: dict | None = None,
                 namespace: str | None = None) -> StandalonePod:
-        """Runs a pod of its own from ``pod_spec``, hostname ``name``, resolvable as ``name`` and
-        ``name.<namespace>.svc.cluster.local`` from every pod; stopped at teardown. It lives in
+        """Runs a pod of its own from ``pod_spec``, hostname ``name`` (other pods reach it
+        through a Service that selects it: ``apply_service``); stopped at teardown. It lives in
         ``namespace`` (defaults to the cluster's): only that namespace's policies select it,
         and a namespaceSelector sees that namespace's labels (``kubernetes.io/metadata.name``
         and those of its Namespace object, if the manifests hold one). Pod names are unique
@@ -297,7 +317,9 @@ class Cluster(SetOperations, NodeOperations):
     def label_pod(self, name: str, labels: dict[str, str | None]) -> None:
         """``kubectl label pod <name> --overwrite``: sets the labels given and removes those
         given as None, on any running pod (the StatefulSet's, a Job's, a standalone one). When
-        it returns, the Services' names and every pod's NetworkPolicy rules follow the change."""
+        it returns, the Services' endpoints and every pod's NetworkPolicy rules follow the
+        change; names follow through the DNS's cache, and kube-proxy's rules within its sync
+        period."""
         with self.lock:
             pod = next((p for p in self._live_pods() if p.name == name), None)
             if pod is None:
@@ -355,7 +377,7 @@ class Cluster(SetOperations, NodeOperations):
                 cs = ",".join(f"{c.name}:{'R' if c.running else 'X'}{'+' if c.ready else '-'}r{c.restarts}"
                               for c in p.all_containers)
                 where = f"@{p.node}" + ("(frozen)" if p.frozen else "") if p.scheduled else f" ({p.pending_reason})"
-                parts.append(f"{label}[{p.phase}{where} {cs}]")
+                parts.append(f"{label}[{p.phase}{where} {p.ip or '-'} {cs}]")
             jobs = " ".join(f"job/{job.name}={job.state}" for job in self.jobs.values())
             return " ".join([f"desired={self.desired}", *parts, *([jobs] if jobs else [])])
 
@@ -397,20 +419,16 @@ class Cluster(SetOperations, NodeOperations):
             self._stop.wait(self.tick)
 
     def follow_pods(self) -> None:
-        """After pods came, went or changed labels: every live pod's hosts file, and its
-        NetworkPolicy rules (peers' addresses are their slots', which pods take and give back).
-        A new pod gets its rules here, before any of its containers start."""
-        with self.lock:
-            self.write_hosts()
-            self.network_policies.sync([p for p in self._live_pods() if p.scheduled])
-
-    def write_hosts(self) -> None:
-        """Every live pod's /etc/hosts: the pods and Services as the cluster DNS would answer."""
+        """After pods came, went, changed readiness or labels (every step of the loop): the
+        names the cluster DNS gives, kube-proxy's rules and the NetworkPolicy rules in every
+        live pod that has a node. A new pod gets its rules here, before any of its containers
+        start."""
         with self.lock:
             pods = [p for p in self._live_pods() if p.scheduled]
-            common = hosts_lines([p.endpoint() for p in pods], self.objects.services, namespace=self.namespace)
-            for pod in pods:
-                write_hosts(pod.dir / "hosts", pod.endpoint(), common)
+            endpoints = [p.endpoint() for p in pods]
+            self.dns.update(self.services.names(endpoints))
+            self.services.sync(pods, endpoints)
+            self.network_policies.sync(pods)
 
 
 def _images_of(pod_spec: dict) -> list[str]:

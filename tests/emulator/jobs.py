@@ -157,8 +157,8 @@ class Job:
     def _create_pod(self) -> None:
         name = f"{self.name}-{''.join(secrets.choice(_SUFFIX_LETTERS) for _ in range(5))}"
         pod = Pod(name=name, namespace=self.namespace, spec=self.pod_spec, labels=self.labels,
-                  images=self.cluster.images, network=self.cluster.network, slot=self.cluster.network.allocate(),
-                  pods_dir=self.cluster.pods_dir, subdomain=self.pod_spec.get("subdomain"), aliases=(name,))
+                  images=self.cluster.images, network=self.cluster.network, pods_dir=self.cluster.pods_dir,
+                  subdomain=self.pod_spec.get("subdomain"))
         self._pods.append(pod)
         self.cluster.place(pod)
         self.cluster.follow_pods()

@@ -1,16 +1,21 @@
 """The pods' network: one network namespace per pod with its own address on a bridge, the
-bridge in a namespace of its own (nothing touches the host's network), and the hosts file
-through which pods and Services resolve, as the cluster DNS would answer.
+bridge in a namespace of its own (nothing touches the host's network), with the node's
+address on it (where the kubelet's tcpSocket probes come from and the cluster DNS listens,
+``dns.py``).
 
-A pod sits in a slot of the bridge's subnet: a StatefulSet's pod N in slot N, the other pods
-(a Job's, or one a test runs by itself) in the lowest free slot from ``FIRST_FREE_SLOT``."""
+A pod gets an address when it is created and keeps it while it lives (a restarted container
+keeps its pod's); a pod made again (a StatefulSet's pod N after a deletion) gets another one.
+Addresses are handed out as host-local IPAM hands them out: round-robin over the free ones of
+the subnet, from the one after the last given, so a freed address is not given again soon.
+eth0's MAC address is derived from the address, and a pod's default route goes through the
+node (where a packet for no pod ends: a Service's virtual IP without a rule, ``services.py``)."""
 
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import string
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -18,36 +23,18 @@ from .errors import EmulatorError
 from .processes import run
 
 SUBNET = "10.244.77"
-CLUSTER_DOMAIN = "svc.cluster.local"
 NODE_IP = f"{SUBNET}.1"
+POD_NETWORK = ipaddress.ip_network(f"{SUBNET}.0/24")
+FIRST_POD_IP = 2  # .1 is the node's
+LAST_POD_IP = 254  # .255 is the broadcast address
 IFNAMSIZ = 15  # longest network interface name
 LOCK_DIR = Path("/run/mysql-ha-emulator")  # one lock per network prefix in use
-FIRST_FREE_SLOT = 100  # slots below are a StatefulSet's ordinals
-LAST_SLOT = 244  # address .254
 _DIGITS = string.digits + string.ascii_lowercase
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """What the hosts file needs of a pod: ``order`` sorts a Service's pods (a StatefulSet
-    pod's ordinal); ``subdomain`` is the headless Service under which the pod has a record of
-    its own (``<name>.<subdomain>``), ``aliases`` the other names it resolves as;
-    ``namespace`` is the pod's (None: the Services' own), and only a Service of that
-    namespace selects it."""
-
-    name: str
-    ip: str
-    order: int
-    labels: dict
-    ready: bool
-    subdomain: str | None = None
-    aliases: tuple[str, ...] = ()
-    namespace: str | None = None
-
-
 class Network:
-    """Namespaces named ``<prefix>-...``, veths named ``v<prefix><slot>``: a distinct prefix
-    per emulator lets several run side by side."""
+    """Namespaces named ``<prefix>-...``, veths named ``v<prefix><two characters of the
+    address>``: a distinct prefix per emulator lets several run side by side."""
 
     def __init__(self, prefix: str) -> None:
         if len(f"v{prefix}99") > IFNAMSIZ:
@@ -56,44 +43,43 @@ class Network:
         self.bridge_ns = f"{prefix}-net"
         self.up = False
         self._lock: IO[str] | None = None
-        self._slots: set[int] = set()
-        self._slots_lock = threading.Lock()
+        self._in_use: set[str] = set()
+        self._last = LAST_POD_IP  # the next address given is the first after it
+        self._ips_lock = threading.Lock()
 
     def netns(self, pod_name: str) -> str:
         return f"{self.prefix}-{pod_name}"
 
     @staticmethod
-    def ip(slot: int) -> str:
-        return f"{SUBNET}.{10 + slot}"
+    def mac(ip: str) -> str:
+        """eth0's MAC address, derived from its IP address as Docker derives it: the entries
+        peers' neighbour caches hold for an address stay right when another pod takes it later
+        (with a random MAC, peers that keep sending to the address would send into the void
+        until their entry expires, 30 s and more)."""
+        return "02:42:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
 
-    @classmethod
-    def mac(cls, slot: int) -> str:
-        """eth0's MAC address, derived from its IP address as Docker derives it: a pod made
-        again on the same slot keeps both, so the entries its peers' neighbour caches hold
-        for it stay right (with a random MAC, peers that keep sending to the address would
-        send into the void until their entry expires, 30 s and more)."""
-        return "02:42:" + ":".join(f"{int(octet):02x}" for octet in cls.ip(slot).split("."))
+    def veth(self, ip: str) -> str:
+        """The bridge's end of the pod's veth: ``v<prefix>`` and the last octet of the pod's
+        address in base 36 (two characters), unique among the pods that exist."""
+        octet = int(ip.split(".")[-1])
+        return f"v{self.prefix}{_DIGITS[octet // 36]}{_DIGITS[octet % 36]}"
 
-    def veth(self, slot: int) -> str:
-        """The bridge's end of the pod's veth: ``v<prefix><ordinal>`` for a StatefulSet's pod,
-        a letter and a digit (``a0``, ``a1``, ...) for a pod in a free slot."""
-        if slot < FIRST_FREE_SLOT:
-            return f"v{self.prefix}{slot}"
-        index = slot - FIRST_FREE_SLOT
-        return f"v{self.prefix}{_DIGITS[10 + index // 36]}{_DIGITS[index % 36]}"
+    def allocate(self) -> str:
+        """An address for a new pod: the first free one after the last given, round the subnet."""
+        with self._ips_lock:
+            span = LAST_POD_IP - FIRST_POD_IP + 1
+            for step in range(1, span + 1):
+                octet = FIRST_POD_IP + (self._last - FIRST_POD_IP + step) % span
+                ip = f"{SUBNET}.{octet}"
+                if ip not in self._in_use:
+                    self._in_use.add(ip)
+                    self._last = octet
+                    return ip
+            raise EmulatorError(f"no free address left on the pods' network ({len(self._in_use)} pods)")
 
-    def allocate(self) -> int:
-        """The lowest free slot for a pod that is not a StatefulSet's."""
-        with self._slots_lock:
-            slot = next((s for s in range(FIRST_FREE_SLOT, LAST_SLOT + 1) if s not in self._slots), None)
-            if slot is None:
-                raise EmulatorError(f"no free address left on the pods' network ({len(self._slots)} pods)")
-            self._slots.add(slot)
-            return slot
-
-    def release(self, slot: int) -> None:
-        with self._slots_lock:
-            self._slots.discard(slot)
+    def release(self, ip: str) -> None:
+        with self._ips_lock:
+            self._in_use.discard(ip)
 
     def create(self) -> None:
         """The bridge, with the node's address on it. The prefix is locked for as long as this
@@ -119,13 +105,13 @@ class Network:
         run(*ns, "ip", "link", "set", "br0", "up")
         run(*ns, "ip", "link", "set", "lo", "up")
 
-    def add_pod(self, netns: str, slot: int) -> None:
-        """A namespace whose eth0 is a veth to the bridge, with the address of its slot."""
+    def add_pod(self, netns: str, ip: str) -> None:
+        """A namespace whose eth0 is a veth to the bridge, with the pod's address."""
         run("ip", "netns", "del", netns, check=False)
         run("ip", "netns", "add", netns)
-        host_end = self.veth(slot)
-        # A namespace is torn down asynchronously: the veth of this pod's previous life may
-        # still sit on the bridge under the same name. Deleting one end removes the pair.
+        host_end = self.veth(ip)
+        # A namespace is torn down asynchronously: the veth of a pod that had this address
+        # may still sit on the bridge under the same name. Deleting one end removes the pair.
         run("ip", "-n", self.bridge_ns, "link", "del", host_end, check=False)
         run("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", netns)
         run("ip", "link", "set", host_end, "netns", self.bridge_ns)
@@ -133,17 +119,21 @@ class Network:
         run(*bridge, "ip", "link", "set", host_end, "master", "br0")
         run(*bridge, "ip", "link", "set", host_end, "up")
         inside = ("ip", "netns", "exec", netns)
-        run(*inside, "ip", "link", "set", "eth0", "address", self.mac(slot))
-        run(*inside, "ip", "addr", "add", f"{self.ip(slot)}/24", "dev", "eth0")
+        run(*inside, "ip", "link", "set", "eth0", "address", self.mac(ip))
+        run(*inside, "ip", "addr", "add", f"{ip}/{POD_NETWORK.prefixlen}", "dev", "eth0")
         run(*inside, "ip", "link", "set", "eth0", "up")
         run(*inside, "ip", "link", "set", "lo", "up")
+        run(*inside, "ip", "route", "add", "default", "via", NODE_IP)
 
     def remove_pod(self, netns: str) -> None:
         run("ip", "netns", "del", netns, check=False)
 
     def set_link(self, netns: str, up: bool) -> None:
-        """Takes a pod's eth0 down (a partition) or up again."""
+        """Takes a pod's eth0 down (a partition) or up again, with its default route (which
+        the kernel drops with the link)."""
         run("ip", "netns", "exec", netns, "ip", "link", "set", "eth0", "up" if up else "down")
+        if up:
+            run("ip", "netns", "exec", netns, "ip", "route", "replace", "default", "via", NODE_IP)
 
     def limit_egress(self, netns: str, rate: str | None) -> None:
         """Caps what a pod sends (a token bucket on its eth0, e.g. ``"80mbit"``), or lifts the cap."""
@@ -166,36 +156,3 @@ class Network:
             self._lock.close()
             self._lock = None
 
-
-def hosts_lines(endpoints: list[Endpoint], services: list[dict], *, namespace: str) -> list[str]:
-    """The Service and pod names every pod resolves: each pod's own record under its headless
-    Service (a StatefulSet's pods under the governing Service), its aliases, and each
-    Service's name at its first routable pod. ``namespace`` is that of Services that name
-    none."""
-    lines = [f"{e.ip} {' '.join(e.aliases)}" for e in sorted(endpoints, key=lambda e: e.order) if e.aliases]
-    for svc in services:
-        spec = svc["spec"]
-        name = svc["metadata"]["name"]
-        ns = svc["metadata"].get("namespace", namespace)
-        selected = [e for e in sorted(endpoints, key=lambda e: e.order) if e.namespace in (None, ns)
-                    and all(e.labels.get(k) == v for k, v in spec.get("selector", {}).items())]
-        headless = spec.get("clusterIP") == "None"
-        visible = selected if (headless and spec.get("publishNotReadyAddresses")) else [e for e in selected if e.ready]
-        if headless:
-            lines += [f"{e.ip} {e.name}.{name}.{ns}.{CLUSTER_DOMAIN} {e.name}.{name}"
-                      for e in visible if e.subdomain == name]
-        if visible:
-            lines.append(f"{visible[0].ip} {name}.{ns}.{CLUSTER_DOMAIN} {name}")
-    return lines
-
-
-def write_hosts(path: Path, endpoint: Endpoint, common: list[str]) -> None:
-    """Writes a pod's hosts file in place when it changed: it is bind-mounted, a rename would not show."""
-    own = f"{endpoint.ip} {endpoint.name}"
-    text = "\n".join(["127.0.0.1 localhost", own, *(line for line in common if line != own)]) + "\n"
-    if path.exists() and path.read_text() == text:
-        return
-    with open(path, "r+" if path.exists() else "w") as f:
-        f.seek(0)
-        f.write(text)
-        f.truncate()

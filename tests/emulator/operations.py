@@ -89,12 +89,27 @@ class SetOperations:
             raise EmulatorError(f"moments name pods that do not run: {sorted(moments)}")
 
     def update_service(self, name: str, selector: dict[str, str]) -> None:
-        """Replaces a Service's selector: its endpoints and the names in every pod's hosts file
-        follow on the next sync."""
+        """Replaces a Service's selector: its endpoints follow at once, the names the cluster
+        DNS gives through its cache, kube-proxy's rules within its sync period."""
         with self.lock:
             self.log(f"update Service {name}: selector {selector}")
             self.objects.service(name)["spec"]["selector"] = dict(selector)
-            self.write_hosts()
+            self.follow_pods()
+
+    def apply_service(self, service: dict) -> None:
+        """``kubectl apply`` of a Service: a new one gets its cluster IP (unless headless) and
+        its names; for one that exists, a changed selector (``update_service``)."""
+        name = service["metadata"]["name"]
+        with self.lock:
+            if any(s["metadata"]["name"] == name for s in self.objects.services):
+                selector = service["spec"].get("selector", {})
+                if selector != self.objects.service(name)["spec"].get("selector", {}):
+                    self.update_service(name, selector)
+                return
+            self.log(f"create Service {name}")
+            self.objects.services.append(service)
+            self.services.assign_ips()
+            self.follow_pods()
 
     def apply(self, manifests: list[dict], *, moments: dict[str, float] | None = None) -> list[str]:
         """``kubectl apply`` of a new synth of the same chart: changed ConfigMaps reach the
@@ -115,9 +130,9 @@ class SetOperations:
                 self.update_config_map(name, m.get("data") or {}, moments=moments)
                 changed.append(f"ConfigMap/{name}")
             elif m["kind"] == "Service":
-                selector = m["spec"].get("selector", {})
-                if selector != self.objects.service(name)["spec"].get("selector", {}):
-                    self.update_service(name, selector)
+                known = any(s["metadata"]["name"] == name for s in self.objects.services)
+                if not known or m["spec"].get("selector", {}) != self.objects.service(name)["spec"].get("selector", {}):
+                    self.apply_service(m)
                     changed.append(f"Service/{name}")
         changed += self.update_network_policies(manifests)
         with self.lock:
@@ -153,14 +168,15 @@ class SetOperations:
     # ------------------------------------------------------------------ what a test reads
 
     def endpoints(self, service: str) -> list[str]:
-        """Names of the ready pods a Service routes to (its Endpoints)."""
+        """Names of the pods a Service routes to (its Endpoints: the ready ones, every one with
+        ``publishNotReadyAddresses``), as the API server has them now."""
         svc = self.objects.service(service)
-        selector = svc["spec"].get("selector", {})
-        namespace = svc["metadata"].get("namespace", self.namespace)
         with self.lock:
-            pods = sorted(self._live_pods(), key=lambda p: p.endpoint().order)
-            return [p.name for p in pods if p.ready and p.namespace == namespace
-                    and all(p.labels.get(k) == v for k, v in selector.items())]
+            return [e.name for e in self.services.endpoints(svc, [p.endpoint() for p in self._live_pods()])]
+
+    def cluster_ip(self, service: str) -> str | None:
+        """A Service's virtual IP (None for a headless one)."""
+        return self.services.cluster_ip(self.objects.service(service))
 
     def pod(self, ordinal: int) -> Pod:
         return self.pods[ordinal]

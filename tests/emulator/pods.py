@@ -28,10 +28,13 @@ from emulator.images import ImageStandIn
 from . import probes
 from .backoff import RestartBackoff
 from .environment import container_env
-from .network import Endpoint, Network
+from .dns import SERVICE_DOMAIN, pod_hosts, resolv_conf
+from .netpolicy import policy_pod
+from .network import NODE_IP, Network
 from .nodes import Freezer
 from .objects import Objects
 from .runtime import Container, Runtime
+from .services import Endpoint
 from .timings import Timings
 from .volumes import Mount, Volumes
 
@@ -42,22 +45,21 @@ class Pod:
     """One pod: its spec, identity on the network, containers and phase.
 
     ``namespace`` is the one it lives in (the Services and policies that may select it are
-    that namespace's); ``slot`` places it on the network (a StatefulSet's pod N: slot N);
-    ``claims`` maps the volume names of its StatefulSet's claim templates to the claims' names;
-    ``subdomain`` is the headless Service it has a record under, ``aliases`` the other names
-    it resolves as."""
+    that namespace's); ``ip`` is its address, taken from ``network`` when its node creates it
+    and given back when it ends; ``claims`` maps the volume names of its StatefulSet's claim templates
+    to the claims' names; ``subdomain`` is the headless Service under which it has a name of its
+    own (``<hostname>.<subdomain>``), its hostname the spec's ``hostname`` or its name."""
 
     def __init__(self, *, name: str, namespace: str, spec: dict, labels: dict, images: dict[str, ImageStandIn],
-                 network: Network, slot: int, pods_dir: Path, ordinal: int | None = None,
-                 claims: dict[str, str] | None = None, subdomain: str | None = None,
-                 aliases: tuple[str, ...] = ()) -> None:
+                 network: Network, pods_dir: Path, ordinal: int | None = None,
+                 claims: dict[str, str] | None = None, subdomain: str | None = None) -> None:
         self.name = name
         self.namespace = namespace
         self.spec = spec
         self.ordinal = ordinal
-        self.slot = slot
+        self.hostname = spec.get("hostname", name)
         self.netns = network.netns(name)
-        self.ip = network.ip(slot)
+        self.ip: str | None = None  # given by the network once the pod has a node (Kubelet.create)
         self.dir = pods_dir / f"{name}-{int(time.time() * 1000)}"
         self.phase = "Pending"
         self.created_at = time.monotonic()
@@ -76,7 +78,6 @@ class Pod:
         self.node_unready = False
         self.freezer: Freezer | None = None
         self.subdomain = subdomain
-        self.aliases = aliases
         self.restart_policy = spec.get("restartPolicy", "Always")
         self.grace = spec.get("terminationGracePeriodSeconds", 30)
         # Its configMap and secret volumes as last written (volume name -> files), and the
@@ -109,10 +110,17 @@ class Pod:
                 return c
         raise KeyError(name)
 
+    @property
+    def fqdn(self) -> str | None:
+        """``<hostname>.<subdomain>.<namespace>.svc.cluster.local``, for a pod with a subdomain."""
+        return f"{self.hostname}.{self.subdomain}.{self.namespace}.{SERVICE_DOMAIN}" if self.subdomain else None
+
     def endpoint(self) -> Endpoint:
-        order = self.ordinal if self.ordinal is not None else self.slot
-        return Endpoint(self.name, self.ip, order, self.labels, self.ready, self.subdomain, self.aliases,
-                        self.namespace)
+        """What Services read of the pod (``services.py``)."""
+        order = self.ordinal if self.ordinal is not None else self.created_at
+        return Endpoint(self.name, self.namespace, self.ip, order, self.labels, self.ready,
+                        self.deleting or self.phase == "Terminating", self.hostname, self.subdomain,
+                        policy_pod(self).ports)
 
 
 class Kubelet:
@@ -151,11 +159,14 @@ class Kubelet:
             raise ValueError(f"pod {pod.name}: unknown restartPolicy {pod.restart_policy!r}")
         self.log(f"create {pod.name} on {pod.node}")
         pod.dir.mkdir(parents=True)
+        pod.ip = self.network.allocate()
         if Freezer.available():
             pod.freezer = Freezer(pod.dir.name)
             pod.freezer.create()
-        (pod.dir / "hostname").write_text(pod.name + "\n")
-        self.network.add_pod(pod.netns, pod.slot)
+        (pod.dir / "hostname").write_text(pod.hostname + "\n")
+        (pod.dir / "hosts").write_text(pod_hosts(pod.ip, pod.hostname, pod.fqdn))
+        (pod.dir / "resolv.conf").write_text(resolv_conf(pod.namespace, NODE_IP))
+        self.network.add_pod(pod.netns, pod.ip)
         self.volumes.materialize(pod)
         pod.phase = "Init"
 
@@ -246,10 +257,11 @@ class Kubelet:
     def start(self, pod: Pod, c: Container) -> None:
         env = container_env(self.objects, c.spec, pod_name=pod.name, pod_ip=pod.ip, namespace=pod.namespace,
                             home=self.runtime.home(c), image_env=c.image.env)
-        mounts = [Mount("/etc/hosts", pod.dir / "hosts", True), Mount("/etc/hostname", pod.dir / "hostname", True)]
+        mounts = [Mount("/etc/hosts", pod.dir / "hosts", True), Mount("/etc/hostname", pod.dir / "hostname", True),
+                  Mount("/etc/resolv.conf", pod.dir / "resolv.conf", True)]
         mounts += self.volumes.mounts(pod, c.spec)
         c.probes = {}
-        self.runtime.start(c, pod_dir=pod.dir, hostname=pod.name, netns=pod.netns, mounts=mounts, env=env,
+        self.runtime.start(c, pod_dir=pod.dir, hostname=pod.hostname, netns=pod.netns, mounts=mounts, env=env,
                            join=[pod.freezer.join_line()] if pod.freezer else [])
         c.probes = probes.probe_states(c.spec, c.started_at)
         self.log(f"{pod.name}/{c.name} started pid {c.pid}")
@@ -335,7 +347,8 @@ class Kubelet:
     def _release(self, pod: Pod, phase: str) -> None:
         pod.phase = phase
         self.network.remove_pod(pod.netns)
-        self.network.release(pod.slot)
+        if pod.ip is not None:
+            self.network.release(pod.ip)
         self.volumes.release(pod.dir)
         shutil.rmtree(pod.dir / "containers", ignore_errors=True)
         if pod.freezer is not None:

@@ -6,8 +6,8 @@ its command is PID 1 there, and its /proc lists only its own processes. Its root
 overlay whose lower layer is the image's root filesystem (``emulator.images``, left
 untouched) and whose upper layer is fresh for every start, under the pod's folder. Into
 that root go /proc (of the container's PID namespace), a minimal /dev, /sys (read-only),
-the pod's /etc/hosts and /etc/hostname, and the pod's volumes at their mountPaths; mount
-points the image lacks are made in the overlay, and so is the working directory
+the pod's /etc/hosts, /etc/resolv.conf and /etc/hostname, and the pod's volumes at their
+mountPaths; mount points the image lacks are made in the overlay, and so is the working directory
 (``workingDir``, else the image's WORKDIR). The root is made read-only last, when
 readOnlyRootFilesystem asks for it (a bind mount copies the read-only flag of its source's
 mount). Then ``unshare --root --wd`` (a chroot into the working directory), and the image's

@@ -1,5 +1,6 @@
 """A pod a test runs by itself from a plain pod spec (``kubectl run`` of a manifest): a
-server the pods of the set reach by its name, e.g. an S3 endpoint for backups. Its
+server the pods of the set reach through a Service that selects it (e.g. an S3 endpoint for
+backups), or a client. Its
 containers are restarted as its restartPolicy says (Always unless the spec says otherwise);
 it runs until it is deleted or the cluster is torn down."""
 
@@ -9,7 +10,6 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from .errors import EmulatorError
-from .network import CLUSTER_DOMAIN
 from .pods import Pod
 
 if TYPE_CHECKING:
@@ -17,17 +17,16 @@ if TYPE_CHECKING:
 
 
 class StandalonePod:
-    """The handle of a pod named ``name`` in ``namespace``: it resolves as ``name`` and as
-    ``name.<namespace>.svc.cluster.local`` from every pod, as if a Service of that name
-    selected it."""
+    """The handle of a pod named ``name`` in ``namespace``. Its name resolves nowhere: other
+    pods reach it through a Service that selects it by its labels (by its own name as well
+    when its spec names a ``subdomain`` and a headless Service of that name selects it)."""
 
     def __init__(self, cluster: Cluster, name: str, spec: dict, labels: dict, namespace: str) -> None:
         self.cluster = cluster
         self.name = name
         self.namespace = namespace
         self.pod = Pod(name=name, namespace=namespace, spec=spec, labels=labels, images=cluster.images,
-                       network=cluster.network, slot=cluster.network.allocate(), pods_dir=cluster.pods_dir,
-                       subdomain=spec.get("subdomain"), aliases=(name, f"{name}.{namespace}.{CLUSTER_DOMAIN}"))
+                       network=cluster.network, pods_dir=cluster.pods_dir, subdomain=spec.get("subdomain"))
 
     @property
     def ready(self) -> bool:
@@ -54,5 +53,5 @@ class StandalonePod:
         self.cluster.label_pod(self.name, labels)
 
     def delete(self) -> None:
-        """``kubectl delete pod``: stops it within its grace period; its name no longer resolves."""
+        """``kubectl delete pod``: stops it within its grace period; it leaves its Services' endpoints."""
         self.cluster.delete_pod_named(self.name)

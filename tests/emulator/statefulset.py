@@ -80,7 +80,7 @@ class StatefulSetController:
         self.storage = storage
         self.pods: dict[int, Pod] = {}
         self._lock = lock
-        self._on_change = on_change  # the hosts files follow the pods
+        self._on_change = on_change  # Services and policies follow the pods
         self._place = place  # the scheduler: a node for a new pod, then the kubelet creates it
         self._check_strategy(self.spec)
 
@@ -294,7 +294,7 @@ class StatefulSetController:
         labels = {**template.get("metadata", {}).get("labels", {}), "statefulset.kubernetes.io/pod-name": name,
                   REVISION_LABEL: revision}
         pod = Pod(name=name, namespace=self.namespace, spec=template["spec"], labels=labels,
-                  images=self.images, network=self.network, slot=ordinal, pods_dir=self.pods_dir, ordinal=ordinal,
+                  images=self.images, network=self.network, pods_dir=self.pods_dir, ordinal=ordinal,
                   claims={claim: self.claim_name(ordinal, claim) for claim in self.claims},
                   subdomain=self.service_name)
         self.kubelet.log(f"statefulset {self.name}: create {name} at {revision}")

@@ -26,6 +26,11 @@ JOB_BACKOFF_MAX_SECONDS = 360.0
 # after the default toleration of the ``unreachable`` taint, counted from then.
 NODE_MONITOR_GRACE_SECONDS = 40.0
 DEFAULT_TOLERATION_SECONDS = 300.0
+# CoreDNS's kubernetes plugin answers with a TTL of 5 s, and its cache gives an answer again
+# until then: a change reaches a client within 5 s, and may take that long.
+DNS_TTL_SECONDS = 5.0
+# kube-proxy's minimum sync period (iptables mode): its rules change at most once a second.
+PROXY_MIN_SYNC_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,16 @@ class Timings:
     @property
     def restart_backoff_max_seconds(self) -> float:
         return self._scaled(RESTART_BACKOFF_MAX_SECONDS)
+
+    @property
+    def dns_ttl_seconds(self) -> float:
+        """How long the cluster DNS gives an answer again (its TTL and its cache's)."""
+        return self._scaled(DNS_TTL_SECONDS)
+
+    @property
+    def proxy_min_sync_seconds(self) -> float:
+        """How long kube-proxy waits, after changing a Service's rules, before it changes them again."""
+        return self._scaled(PROXY_MIN_SYNC_SECONDS)
 
     @property
     def job_backoff_seconds(self) -> float:
