@@ -35,7 +35,9 @@ S3_CREDENTIALS_DIR = "/etc/mysql-ha/backup-target"
 REMOTE = "target"
 """Name of the rclone remote that the ``RCLONE_CONFIG_TARGET_*`` variables define."""
 BACKUP_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
-ACCESS_MODES = ("ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod")
+ACCESS_MODES = ("ReadWriteMany", "ReadWriteOnce")
+"""Access modes of a claim that ``MySQLBackup`` creates. Not ``ReadWriteOncePod``: it admits one
+pod, and every pod of the set mounts the claim (binary log archive) besides the backup Job."""
 _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
@@ -80,7 +82,8 @@ class BackupTarget:
         :param size: create the claim with this size (a quantity, e.g. ``50Gi``). Defaults to
             using an existing claim.
         :param storage_class_name: StorageClass of a created claim. Defaults to the cluster's default.
-        :param access_mode: of a created claim. Defaults to ``ReadWriteMany``.
+        :param access_mode: of a created claim: ``ReadWriteMany`` or ``ReadWriteOnce``
+            (``ReadWriteOncePod`` is refused: it admits one pod). Defaults to ``ReadWriteMany``.
         :param prefix: a folder inside the claim. Defaults to its root.
         :param image: the rclone image. Defaults to ``rclone/rclone:1.75``.
         """
@@ -92,6 +95,10 @@ class BackupTarget:
                 raise ValueError("storage_class_name applies to a claim MySQLBackup creates: pass size as well, "
                                  f"got storage_class_name={storage_class_name!r} and no size")
             check.dns_subdomain("storage_class_name", storage_class_name)
+        if access_mode == "ReadWriteOncePod":
+            raise ValueError("access_mode ReadWriteOncePod admits one pod, and every pod of the set mounts the "
+                             "claim to archive binary logs, besides the backup Job: use ReadWriteMany, or "
+                             "ReadWriteOnce when all of them share one node; got 'ReadWriteOncePod'")
         check.one_of("access_mode", access_mode, ACCESS_MODES)
         return cls(kind="volume", claim_name=claim_name, size=size, storage_class_name=storage_class_name,
                    access_mode=access_mode, prefix=_prefix(prefix), image=spec.image("image", image))

@@ -286,6 +286,8 @@ def test_mysql_5_7_has_no_backups_nor_restores():
     (lambda: BackupTarget.volume_claim("b", storage_class_name="nfs"),
      "storage_class_name applies to a claim MySQLBackup creates: pass size as well"),
     (lambda: BackupTarget.volume_claim("b", access_mode="ReadOnlyMany"), "access_mode must be one of"),
+    (lambda: BackupTarget.volume_claim("b", size="5Gi", access_mode="ReadWriteOncePod"),
+     "access_mode ReadWriteOncePod admits one pod, and every pod of the set mounts the claim"),
     (lambda: RestoreFrom(S3, backup="yesterday"), "backup must be 'latest' or a backup's name"),
     (lambda: RestoreFrom(S3, point_in_time="2026-11-26 10:00"), "point_in_time must be an RFC 3339 date-time"),
     (lambda: RestoreFrom(S3, point_in_time="2026-11-26T10:00:00"), "point_in_time must be an RFC 3339 date-time"),
