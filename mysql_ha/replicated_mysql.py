@@ -114,6 +114,8 @@ class ReplicatedMySQL(Construct):
     :param cpu_limit: CPU limit of the server container. Defaults to no limit (see
         ``CHECKOV_SKIPS`` for why).
     :param memory_limit: memory limit of the server container. Defaults to ``memory_request``.
+        The server's resources also apply to ``restore-mysql``, which runs the server to
+        replay binary logs.
     :param sidecar_cpu_request: CPU request of the init containers and sidecars. Defaults to ``100m``.
     :param sidecar_memory_request: memory request of the same. Defaults to ``128Mi``.
     :param sidecar_cpu_limit: CPU limit of the same. Defaults to no limit.
@@ -271,6 +273,7 @@ class ReplicatedMySQL(Construct):
         self.pod_env_from = parts.env_from
         self.container_security = parts.security
         self.sidecar_resources = sidecar_resources
+        self.server_resources = server_resources
         self.tls = tls
 
         # The pod: init containers, containers, volumes.

@@ -157,6 +157,9 @@ def test_restore_runs_before_the_clone_on_every_pod(engine_name):
     assert env["TZ"] == "UTC"
     assert env["MYSQL_HA_RESTORE_BACKUP"] == "latest"
     assert {"name": "data", "mountPath": "/data"} in replay["volumeMounts"]
+    # The replay runs the server: the server's memory (a sidecar's 512Mi OOM-killed MySQL's replay).
+    server = next(c for c in pod["containers"] if c["name"] == "mysql")
+    assert replay["resources"] == server["resources"] and replay["resources"] != fetch["resources"]
 
 
 @pytest.mark.parametrize("container_name", ["backup", "upload"])
