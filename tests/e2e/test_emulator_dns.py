@@ -18,6 +18,7 @@ from collections import Counter
 import pytest
 
 from emulator import Cluster
+from emulator.processes import run
 from emulator.timings import DNS_TTL_SECONDS
 from scenario_tools import PREFIX
 
@@ -111,6 +112,11 @@ def connect_many(cluster: Cluster, pod: str, host: str, port: int, count: int) -
     return [line.strip("[]") for line in sh(cluster, pod, script, timeout=count * 3 + 10).stdout.splitlines()]
 
 
+def bridge_mac(cluster: Cluster) -> str:
+    """The MAC of the node's interface, the pods' gateway and DNS server."""
+    return run("ip", "-n", cluster.network.bridge_ns, "-br", "link", "show", "br0").stdout.split()[2]
+
+
 def set_ready(cluster: Cluster, ordinal: int, ready: bool) -> None:
     cluster.exec(ordinal, "main", ["sh", "-c", f"rm -f {UNREADY}" if ready else f"touch {UNREADY}"])
     cluster.wait_for(lambda: cluster.pod(ordinal).ready == ready, timeout=15, what=f"web-{ordinal} ready={ready}")
@@ -177,11 +183,13 @@ def test_a_recreated_pod_has_a_new_address_and_its_name_follows_within_the_ttl(c
     asked = time.monotonic()
     assert lookup(cluster, "web-1.web") == [old]  # cached from now on for the TTL
 
+    node_mac = bridge_mac(cluster)
     cluster.delete_pod(1)
     cluster.wait_ready(3, timeout=30)
     ready = time.monotonic()
     new = cluster.pod(1).ip
     assert new != old, "a pod made again gets another address"
+    assert bridge_mac(cluster) == node_mac, "the node keeps its MAC (pods' neighbour entries for it stay right)"
     seen: list[tuple[float, list[str] | None]] = []
     while time.monotonic() < max(ready, asked + DNS_TTL_SECONDS) + DNS_TTL_SECONDS + 2:
         seen.append((time.monotonic(), lookup(cluster, "web-1.web")))

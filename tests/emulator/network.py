@@ -99,7 +99,11 @@ class Network:
         run("ip", "netns", "add", self.bridge_ns)
         self.up = True
         ns = ("ip", "netns", "exec", self.bridge_ns)
-        run(*ns, "ip", "link", "add", "br0", "type", "bridge")
+        # A bridge without an address of its own takes the lowest MAC among its ports, which
+        # changes as pods come and go: every pod's neighbour entry for the node (its DNS, its
+        # default route) would then point at a MAC nobody has until it goes stale, about 30 s.
+        # A node's interface keeps its MAC.
+        run(*ns, "ip", "link", "add", "br0", "address", self.mac(NODE_IP), "type", "bridge")
         # The node's own address: tcpSocket probes connect from here, as the kubelet does.
         run(*ns, "ip", "addr", "add", f"{NODE_IP}/24", "dev", "br0")
         run(*ns, "ip", "link", "set", "br0", "up")
