@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +19,12 @@ from .tls import TLS_DIR, MySQLTLS, tls_paths
 
 SCRIPTS_DIR = Path(__file__).resolve().parent / "sidecars"
 """The pod scripts: ``sidecars/`` at the top of a source checkout, inside the installed package."""
+
+CONTENT_HASH_LENGTH = 10
+"""Hex digits of the content hash in the names of MySQLConfig's ConfigMaps."""
+PRUNE_LAST = {"argocd.argoproj.io/sync-options": "PruneLast=true"}
+"""A content-named ConfigMap of an earlier version is pruned after the rollout: pods of that
+version may still restart a container that reads it."""
 
 # Settings that the library itself owns: overriding one would break replication.
 _OWNED_SETTINGS = {
@@ -62,16 +70,25 @@ _SETTING_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 class MySQLConfig(Construct):
     """The ConfigMaps and the Secret that every pod of the set mounts.
 
-    Creates a ConfigMap ``{name}`` with ``primary.cnf`` and ``replica.cnf`` (a pod that
-    starts as the declared primary gets the first, all others the second), a ConfigMap ``{name}-scripts`` with the pod
-    scripts from ``sidecars/``, a ConfigMap ``{name}-env`` with the engine's tool names
-    and SQL dialect for those scripts, and, for ``MySQLCredentials.from_passwords``, the
-    Secret.
+    Creates a ConfigMap ``{name}-<hash>`` with ``primary.cnf`` and ``replica.cnf`` (a pod that
+    starts as the declared primary gets the first, all others the second), a ConfigMap
+    ``{name}-scripts-<hash>`` with the pod scripts from ``sidecars/``, a ConfigMap
+    ``{name}-env-<hash>`` with the engine's tool names and SQL dialect for those scripts, and,
+    for ``MySQLCredentials.from_passwords``, the Secret.
+
+    The three ConfigMaps are immutable and named by their content (``<hash>``: the first
+    ``CONTENT_HASH_LENGTH`` hex digits of its SHA-256): a change of settings, scripts or
+    environment is a new ConfigMap, so the pod template changes and the StatefulSet rolls
+    the pods; a running pod keeps the settings, scripts and environment it was made with, all
+    of one version (a kubelet would refresh a mounted ConfigMap in a running pod a minute or
+    so after a change, while the environment taken from one stays as the container started).
+    The older ConfigMaps stay until pruned; Argo CD prunes them last (``PruneLast=true``),
+    after the pods that used them are gone.
 
     :param credentials: where the root and replication passwords come from (required:
         there is no safe default password).
     :param engine: database engine. Defaults to MySQL 8.4 LTS.
-    :param name: name of the ConfigMap; the others are derived from it. Defaults to ``mysql``.
+    :param name: the prefix of the ConfigMaps' names. Defaults to ``mysql``.
     :param server_settings: extra ``[mysqld]`` settings for every pod, e.g.
         ``{"max_connections": "500"}``. Defaults to none. Settings the library owns
         (server_id, read_only, log_bin, ...) are refused.
@@ -115,11 +132,12 @@ class MySQLConfig(Construct):
         self.tls, self.require_secure_transport = _check_tls(engine, tls, require_secure_transport)
         self.engine = engine
         self.credentials = credentials
-        # Room for the "-scripts" suffix of the longest derived name.
+        # Room for the "-scripts-<hash>" suffix of the longest derived name.
         self.name = check.dns_subdomain("name", name)
-        if len(self.name) > 253 - len("-scripts"):
-            raise ValueError(f"name must be at most {253 - len('-scripts')} characters (ConfigMap "
-                             f"'{{name}}-scripts' is derived from it), got {len(self.name)}")
+        longest = 253 - len(f"-scripts-{'0' * CONTENT_HASH_LENGTH}")
+        if len(self.name) > longest:
+            raise ValueError(f"name must be at most {longest} characters (ConfigMap "
+                             f"'{{name}}-scripts-<hash>' is derived from it), got {len(self.name)}")
         # plugin-load-add adds to a list: the user's plugins load beside the engine's.
         owned = {key.replace("-", "_") for key in (*engine.server_settings, *engine.replica_settings)}
         owned.discard("plugin_load_add")
@@ -162,11 +180,11 @@ class MySQLConfig(Construct):
                     f"{key}={value}\n" for key, value in engine.client_plain_options.items()),
                 **({"MYSQL_HA_AUTH_CACHE": "1"} if engine.fast_auth_cache else {}),
             }
-        self.config_map = k8s.KubeConfigMap(
+        self.config_map = _content_named_config_map(
             self,
             "ConfigMap",
-            metadata=k8s.ObjectMeta(name=self.name),
-            data={
+            self.name,
+            {
                 "primary.cnf": _cnf(
                     "The declared primary: binary log flushed at every commit so an acknowledged "
                     "write survives a crash and reaches the replicas.",
@@ -187,17 +205,17 @@ class MySQLConfig(Construct):
                 ),
             },
         )
-        self.scripts_config_map = k8s.KubeConfigMap(
+        self.scripts_config_map = _content_named_config_map(
             self,
             "Scripts",
-            metadata=k8s.ObjectMeta(name=f"{self.name}-scripts"),
-            data={path.name: path.read_text() for path in sorted(SCRIPTS_DIR.glob("*.sh"))},
+            f"{self.name}-scripts",
+            {path.name: path.read_text() for path in sorted(SCRIPTS_DIR.glob("*.sh"))},
         )
-        self.env_config_map = k8s.KubeConfigMap(
+        self.env_config_map = _content_named_config_map(
             self,
             "Environment",
-            metadata=k8s.ObjectMeta(name=f"{self.name}-env"),
-            data={
+            f"{self.name}-env",
+            {
                 **engine.script_environment(),
                 "MYSQL_HA_REPLICATION_USER": credentials.replication_user,
                 "MYSQL_HA_CLONE_USER": credentials.clone_user,
@@ -297,6 +315,22 @@ def _settings(prop: str, settings: Mapping[str, str | int] | None, engine_owned:
             raise ValueError(f"{prop}[{key!r}] must be a non-empty string or integer on one line, got {value!r}")
         result[key] = str(value)
     return result
+
+
+def content_hash(data: Mapping[str, str]) -> str:
+    """The first ``CONTENT_HASH_LENGTH`` hex digits of the SHA-256 of ``data``."""
+    return hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()[:CONTENT_HASH_LENGTH]
+
+
+def content_name(prefix: str, data: Mapping[str, str]) -> str:
+    """``prefix-<hash>``: the name of the immutable ConfigMap that holds ``data``."""
+    return f"{prefix}-{content_hash(data)}"
+
+
+def _content_named_config_map(scope: Construct, id: str, prefix: str, data: dict[str, str]) -> k8s.KubeConfigMap:
+    """An immutable ConfigMap named by its content (see ``MySQLConfig``)."""
+    return k8s.KubeConfigMap(scope, id, metadata=k8s.ObjectMeta(name=content_name(prefix, data), annotations=PRUNE_LAST),
+                             data=data, immutable=True)
 
 
 def _cnf(comment: str, owned: Mapping[str, str], *extra: Mapping[str, str]) -> str:

@@ -30,11 +30,13 @@ from ._set_pods import (
 )
 from .backup_target import BackupTarget, RestoreFrom
 from .local_storage import LocalStorage
-from .mysql_config import MySQLConfig
+from .mysql_config import MySQLConfig, content_hash
 from .read_write_services import ReadWriteServices
 from .tls import certificate, certificate_names, check_covers, required_names
 
 MAX_SERVER_ID = 2**32 - 1
+SEMI_SYNC_HASH_ANNOTATION = "mysql-ha/semi-sync"
+"""On the pod template: the hash of the semi-sync settings, which pods read when they are made."""
 DEFAULT_METRICS_IMAGE = "prom/mysqld-exporter:v0.16.0"
 """0.16.0 is the first release that reads MySQL 8.4's ``SHOW REPLICA STATUS`` (8.4 removed
 ``SHOW SLAVE STATUS``, which 0.15 reads)."""
@@ -292,11 +294,14 @@ class ReplicatedMySQL(Construct):
             *(restore_from.target.volumes() if restore_from is not None else []),
             *([set_pods.tls_volume(tls, services.name)] if tls is not None else []),
         ]
-        pod_annotations = None
+        # The semi-sync settings are read when a pod is made (init-config.sh): a change rolls
+        # the pods, as a change of MySQLConfig's content-named ConfigMaps does.
+        pod_annotations = {SEMI_SYNC_HASH_ANNOTATION: content_hash({
+            SEMI_SYNC_FILE: spec.semi_sync_cnf(semi_sync_settings)})}
         if metrics:
             containers.append(set_pods.metrics_container(parts, image=metrics_image, port=services.port))
             services.add_metrics_port(METRICS_PORT)
-            pod_annotations = {
+            pod_annotations |= {
                 "prometheus.io/scrape": "true",
                 "prometheus.io/port": str(METRICS_PORT),
                 "prometheus.io/path": "/metrics",

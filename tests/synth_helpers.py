@@ -22,6 +22,7 @@ if LOCKED_NODE.exists():
     os.environ.setdefault("JSII_NODE", str(LOCKED_NODE))
 
 import functools  # noqa: E402
+import re  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -35,6 +36,7 @@ import yaml  # noqa: E402
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode  # noqa: E402
 
 import mysql_ha  # noqa: E402
+from mysql_ha.mysql_config import CONTENT_HASH_LENGTH  # noqa: E402
 
 SIDECARS = REPO / "sidecars"
 DIST = REPO / "dist"
@@ -168,6 +170,19 @@ def by_kind(manifests: list[dict[str, Any]], kind: str, name: str | None = None)
         return found
     named = [m for m in found if m["metadata"].get("name") == name]
     assert len(named) == 1, f"expected one {kind} {name!r}, found {[m['metadata'].get('name') for m in found]}"
+    return named[0]
+
+
+def unhashed(name: str) -> str:
+    """A content-named ConfigMap's name without its hash (``mysql-env-0123456789``: ``mysql-env``)."""
+    return re.sub(rf"-[0-9a-f]{{{CONTENT_HASH_LENGTH}}}$", "", name)
+
+
+def config_map(manifests: list[dict[str, Any]], prefix: str) -> Any:
+    """The one content-named ConfigMap ``prefix-<hash>`` (MySQLConfig's)."""
+    named = [m for m in manifests if m["kind"] == "ConfigMap"
+             and re.fullmatch(rf"{re.escape(prefix)}-[0-9a-f]{{{CONTENT_HASH_LENGTH}}}", m["metadata"].get("name", ""))]
+    assert len(named) == 1, f"expected one ConfigMap {prefix}-<hash>, found {[m['metadata'].get('name') for m in named]}"
     return named[0]
 
 

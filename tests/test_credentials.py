@@ -7,7 +7,7 @@ import dataclasses
 import secrets
 
 import pytest
-from synth_helpers import by_kind, new_chart, synth, unit_passwords
+from synth_helpers import by_kind, config_map, new_chart, synth, unit_passwords
 
 import mysql_ha
 
@@ -83,7 +83,7 @@ def test_every_password_lands_under_its_own_key():
 
 def test_replication_user_reaches_the_scripts():
     credentials = mysql_ha.MySQLCredentials.from_existing_secret("mysql-credentials", replication_user="replicator")
-    env = by_kind(secret_manifests(credentials), "ConfigMap", "mysql-env")["data"]
+    env = config_map(secret_manifests(credentials), "mysql-env")["data"]
     assert env["MYSQL_HA_REPLICATION_USER"] == "replicator"
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import re
 
 import pytest
-from synth_helpers import ENGINE_NAMES, by_kind, existing_secret, new_chart, synth
+from synth_helpers import ENGINE_NAMES, by_kind, config_map, existing_secret, new_chart, synth
 
 import mysql_ha
 
@@ -16,7 +16,7 @@ def engine_config(engine):
     chart = new_chart()
     mysql_ha.MySQLConfig(chart, "Config", engine=engine, credentials=existing_secret())
     manifests = synth(chart)
-    return by_kind(manifests, "ConfigMap", "mysql"), by_kind(manifests, "ConfigMap", "mysql-env")
+    return config_map(manifests, "mysql"), config_map(manifests, "mysql-env")
 
 
 def test_snapshot(engine, yaml_snapshot):

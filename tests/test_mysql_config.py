@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from synth_helpers import SIDECARS, by_kind, existing_secret, new_chart, password_credentials, synth, unit_passwords
+from synth_helpers import (SIDECARS, by_kind, config_map, existing_secret, new_chart, password_credentials, synth,
+                           unhashed, unit_passwords)
 
 import mysql_ha
 
@@ -25,7 +26,7 @@ def test_snapshot(yaml_snapshot):
 
 def test_creates_three_config_maps_and_no_secret_for_an_existing_secret():
     config, manifests = config_manifests()
-    assert [(m["kind"], m["metadata"]["name"]) for m in manifests] == [
+    assert [(m["kind"], unhashed(m["metadata"]["name"])) for m in manifests] == [
         ("ConfigMap", "mysql"),
         ("ConfigMap", "mysql-scripts"),
         ("ConfigMap", "mysql-env"),
@@ -36,7 +37,7 @@ def test_creates_three_config_maps_and_no_secret_for_an_existing_secret():
 
 def test_primary_and_replica_configuration():
     _, manifests = config_manifests()
-    data = by_kind(manifests, "ConfigMap", "mysql")["data"]
+    data = config_map(manifests, "mysql")["data"]
     assert sorted(data) == ["primary.cnf", "replica.cnf"]
     assert cnf_lines(data["primary.cnf"]) == [
         "[mysqld]",
@@ -72,7 +73,7 @@ def test_every_engine_resolves_no_host_name(engine):
     """The accounts name their hosts by address ('%', 127.0.0.1) or the socket (localhost): a
     server that resolved names could match a client to another account, and waits on DNS."""
     _, manifests = config_manifests(engine=engine)
-    data = by_kind(manifests, "ConfigMap", "mysql")["data"]
+    data = config_map(manifests, "mysql")["data"]
     for file in ("primary.cnf", "replica.cnf"):
         assert cnf_lines(data[file]).count("skip_name_resolve=ON") == 1, file
 
@@ -95,7 +96,7 @@ def test_extra_settings_land_in_the_right_files():
         primary_settings={"binlog_expire_logs_seconds": "604800"},
         replica_settings={"replica_parallel_workers": 4},
     )
-    data = by_kind(manifests, "ConfigMap", "mysql")["data"]
+    data = config_map(manifests, "mysql")["data"]
     primary, replica = cnf_lines(data["primary.cnf"]), cnf_lines(data["replica.cnf"])
     for lines in (primary, replica):
         assert "max_connections=500" in lines
@@ -108,13 +109,13 @@ def test_extra_settings_land_in_the_right_files():
 
 def test_scripts_config_map_holds_the_sidecar_scripts():
     _, manifests = config_manifests()
-    data = by_kind(manifests, "ConfigMap", "mysql-scripts")["data"]
+    data = config_map(manifests, "mysql-scripts")["data"]
     assert data == {path.name: path.read_text() for path in sorted(SIDECARS.glob("*.sh"))}
 
 
 def test_environment_config_map_is_the_engine_table_plus_the_accounts(engine):
     _, manifests = config_manifests(engine=engine)
-    data = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    data = config_map(manifests, "mysql-env")["data"]
     # Every engine has a clone account: the new replica logs in to the donor with it (CLONE
     # plugin), or the donor's backup tool reads its own server with it (backup streams).
     assert data == {**engine.script_environment(), "MYSQL_HA_REPLICATION_USER": "repl",
@@ -130,7 +131,7 @@ def test_environment_config_map_is_the_engine_table_plus_the_accounts(engine):
 
 def test_environment_config_map_names_the_set_s_own_accounts(engine):
     _, manifests = config_manifests(engine=engine)
-    data = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    data = config_map(manifests, "mysql-env")["data"]
     assert data["MYSQL_HA_ADMIN_USER"] == mysql_ha.credentials.ADMIN_USER
     assert data["MYSQL_HA_STATUS_USER"] == mysql_ha.credentials.STATUS_USER
     # The backup Job logs in as its own account only where it copies a server (CLONE plugin).
@@ -140,7 +141,7 @@ def test_environment_config_map_names_the_set_s_own_accounts(engine):
 
 def test_derived_names_follow_the_name_prop():
     config, manifests = config_manifests(name="orders-db")
-    assert [m["metadata"]["name"] for m in manifests] == ["orders-db", "orders-db-scripts", "orders-db-env"]
+    assert [unhashed(m["metadata"]["name"]) for m in manifests] == ["orders-db", "orders-db-scripts", "orders-db-env"]
     assert config.name == "orders-db"
 
 
@@ -174,13 +175,13 @@ def test_every_engine_s_secret_holds_the_five_required_passwords(engine):
 def test_a_custom_clone_user_reaches_the_scripts():
     credentials = mysql_ha.MySQLCredentials.from_existing_secret("db", clone_user="seeder")
     _, manifests = config_manifests(credentials=credentials)
-    assert by_kind(manifests, "ConfigMap", "mysql-env")["data"]["MYSQL_HA_CLONE_USER"] == "seeder"
+    assert config_map(manifests, "mysql-env")["data"]["MYSQL_HA_CLONE_USER"] == "seeder"
 
 
 def test_user_plugins_load_beside_the_clone_plugin():
     _, manifests = config_manifests(server_settings={"plugin-load-add": "validate_password.so"})
     for file in ("primary.cnf", "replica.cnf"):
-        lines = cnf_lines(by_kind(manifests, "ConfigMap", "mysql")["data"][file])
+        lines = cnf_lines(config_map(manifests, "mysql")["data"][file])
         assert "plugin-load-add=mysql_clone.so;semisync_source.so;semisync_replica.so" in lines
         assert "plugin-load-add=validate_password.so" in lines
 
@@ -193,7 +194,7 @@ def test_semi_sync_settings_belong_to_replicated_mysql(setting):
 
 
 def test_name_of_the_longest_length_is_accepted():
-    name = "a" * (253 - len("-scripts"))
+    name = "a" * (253 - len("-scripts-0123456789"))
     _, manifests = config_manifests(name=name)
     assert max(len(m["metadata"]["name"]) for m in manifests) == 253
 
@@ -204,7 +205,7 @@ def test_binary_log_expiry_is_written_out_so_no_image_file_changes_it(engine_nam
     the library's explicit setting is what the server runs with, and what MySQLBackup checks."""
     engine = mysql_ha.ENGINES[engine_name]
     config, manifests = config_manifests(engine=engine)
-    data = by_kind(manifests, "ConfigMap", "mysql")["data"]
+    data = config_map(manifests, "mysql")["data"]
     for file in ("primary.cnf", "replica.cnf"):
         assert cnf_lines(data[file]).count(f"binlog_expire_logs_seconds={seconds}") == 1, file
     assert config.binlog_settings["binlog_expire_logs_seconds"] == str(seconds)
@@ -214,5 +215,5 @@ def test_binary_log_expiry_is_written_out_so_no_image_file_changes_it(engine_nam
                                      {"binlog-expire-logs-seconds": "3600"}])
 def test_an_expiry_the_user_sets_is_the_only_one_written(setting):
     config, manifests = config_manifests(engine=mysql_ha.MARIADB_11_4, server_settings=setting)
-    primary = cnf_lines(by_kind(manifests, "ConfigMap", "mysql")["data"]["primary.cnf"])
+    primary = cnf_lines(config_map(manifests, "mysql")["data"]["primary.cnf"])
     assert [line for line in primary if "expire" in line] == [f"{k}={v}" for k, v in setting.items()]

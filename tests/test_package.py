@@ -92,5 +92,5 @@ def test_installed_wheel_synthesizes_the_cluster(wheel, tmp_path):
     manifests = list(yaml.safe_load_all(manifest_file.read_text()))
     kinds = {(m["kind"], m["metadata"]["name"]) for m in manifests}
     assert ("StatefulSet", "mysql") in kinds
-    scripts = next(m for m in manifests if m["kind"] == "ConfigMap" and m["metadata"]["name"] == "mysql-scripts")
+    scripts = next(m for m in manifests if m["kind"] == "ConfigMap" and m["metadata"]["name"].startswith("mysql-scripts-"))
     assert scripts["data"] == {path.name: path.read_text() for path in SCRIPTS}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from synth_helpers import (add_stack, all_containers, by_kind, container, env_of, new_chart, password_credentials,
-                           pod_spec, synth)
+from synth_helpers import (add_stack, all_containers, by_kind, config_map, container, env_of, new_chart,
+                           password_credentials, pod_spec, synth)
 
 import mysql_ha
 
@@ -129,7 +129,7 @@ def test_every_container_gets_the_common_environment(manifests):
         assert env["MYSQL_HA_PORT"] == "3306"
         assert env["MYSQL_HA_CLONE_PORT"] == "3307"
         assert env["MYSQL_HA_SCRIPTS_DIR"] == "/opt/mysql-ha"
-        assert each["envFrom"] == [{"configMapRef": {"name": "mysql-env"}}]
+        assert each["envFrom"] == [{"configMapRef": {"name": config_map(manifests, "mysql-env")["metadata"]["name"]}}]
 
 
 def test_server_runs_the_engine_s_server_with_its_init_file_and_no_password(engine):
@@ -141,7 +141,7 @@ def test_server_runs_the_engine_s_server_with_its_init_file_and_no_password(engi
     # MYSQL_ROOT_PASSWORD_FILE; it no longer runs).
     assert not [e["name"] for e in server.get("env", []) if "PASSWORD" in e["name"]]
     assert all("valueFrom" not in e for e in server.get("env", []))
-    assert server["envFrom"] == [{"configMapRef": {"name": "mysql-env"}}]
+    assert server["envFrom"] == [{"configMapRef": {"name": config_map(manifests, "mysql-env")["metadata"]["name"]}}]
     # The init file and the probes' option file come from its own in-memory volume.
     mounts = {m["name"]: m for m in server["volumeMounts"]}
     assert mounts["server-auth"] == {"name": "server-auth", "mountPath": "/etc/mysql-ha/auth", "readOnly": True}
@@ -184,8 +184,9 @@ def test_volumes(manifests):
     assert volumes["server-auth"]["emptyDir"] == {"medium": "Memory"}
     assert volumes["sidecar-auth"]["emptyDir"] == {"medium": "Memory"}
     assert "metrics-auth" not in volumes
-    assert volumes["config-map"]["configMap"] == {"name": "mysql"}
-    assert volumes["scripts"]["configMap"] == {"name": "mysql-scripts", "defaultMode": 0o555}
+    assert volumes["config-map"]["configMap"] == {"name": config_map(manifests, "mysql")["metadata"]["name"]}
+    assert volumes["scripts"]["configMap"] == {"name": config_map(manifests, "mysql-scripts")["metadata"]["name"],
+                                               "defaultMode": 0o555}
     # Only the PVC outlives the pod.
     assert all("emptyDir" in v or "configMap" in v or "secret" in v for v in volumes.values())
 
@@ -232,7 +233,7 @@ def test_the_sidecar_talks_to_its_server_over_the_socket(engine):
     for name in ("mysql", "replication"):
         mounts = {m["name"]: m for m in container(manifests, name)["volumeMounts"]}
         assert mounts["socket"] == {"name": "socket", "mountPath": engine.socket_dir}, name
-    env = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    env = config_map(manifests, "mysql-env")["data"]
     assert env["MYSQL_HA_SOCKET"] == f"{engine.socket_dir}/mysqld.sock" == engine.socket
 
 
@@ -242,7 +243,7 @@ def test_engine_images(engine):
     assert container(manifests, "init-mysql")["image"] == engine.server_image
     assert container(manifests, "clone-mysql")["image"] == engine.tools_image
     assert container(manifests, "replication")["image"] == engine.tools_image
-    env = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    env = config_map(manifests, "mysql-env")["data"]
     assert (env["MYSQL_HA_ADMIN"], env["MYSQL_HA_CLIENT"]) == (engine.admin, engine.client)
 
 
@@ -466,3 +467,19 @@ def test_mysql_5_7_keeps_ordinal_0_without_semi_sync():
     _, manifests = stack_manifests(engine=mysql_ha.MYSQL_5_7)
     assert topology(manifests)["primary-ordinal"] == "0"
     assert "rpl_semi_sync" not in topology(manifests)["semi-sync.cnf"]
+
+
+def test_what_pods_read_when_made_is_in_the_template_and_the_declared_primary_is_not():
+    def template(**props):
+        return by_kind(stack_manifests(**props)[1], "StatefulSet", "mysql")["spec"]["template"]
+
+    base = template(replicas=3)
+    annotation = base["metadata"]["annotations"]["mysql-ha/semi-sync"]
+    assert len(annotation) == 10 and int(annotation, 16) >= 0
+    # A new declared primary reaches the pods at run time: no rollout.
+    assert template(replicas=3, primary_ordinal=1) == base
+    # Semi-sync settings and server settings are read when a pod is made: a new template.
+    assert template(replicas=3, semi_sync_timeout_seconds=20)["metadata"]["annotations"]["mysql-ha/semi-sync"] != annotation
+    settings = template(replicas=3, config={"server_settings": {"max_connections": "500"}})
+    assert settings["spec"]["volumes"] != base["spec"]["volumes"]
+    assert settings["spec"]["containers"][0]["envFrom"] == base["spec"]["containers"][0]["envFrom"]

@@ -62,6 +62,9 @@ def test_no_noise(manifests):
         assert manifest["metadata"].get("annotations") is None or manifest["metadata"]["annotations"]
         if manifest["kind"] == "Namespace":
             assert "spec" not in manifest
-        assert "immutable" not in manifest
+        # Only MySQLConfig's content-named ConfigMaps are immutable, and say so.
+        assert manifest.get("immutable", True) is True, manifest["metadata"]["name"]
+        if manifest.get("immutable"):
+            assert manifest["kind"] == "ConfigMap" and manifest["metadata"]["name"] != "mysql-topology"
         if manifest["kind"] == "Service":
             assert "externalIPs" not in manifest["spec"]

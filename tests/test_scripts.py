@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from script_sandbox import Pod, chart, run_bash
-from synth_helpers import ENGINE_NAMES, SIDECARS, by_kind, container, env_of, pod_spec
+from synth_helpers import ENGINE_NAMES, SIDECARS, by_kind, config_map, container, env_of, pod_spec
 
 
 SCRIPTS = sorted(SIDECARS.glob("*.sh"))
@@ -77,7 +77,7 @@ def test_common_is_a_library(path):
 
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)
 def test_scripts_config_map_holds_exactly_the_sidecar_scripts(engine_name):
-    data = by_kind(list(chart(engine_name)), "ConfigMap", "mysql-scripts")["data"]
+    data = config_map(list(chart(engine_name)), "mysql-scripts")["data"]
     assert sorted(data) == [path.name for path in SCRIPTS]
     for path in SCRIPTS:
         assert data[path.name] == path.read_text(), path.name
@@ -85,7 +85,7 @@ def test_scripts_config_map_holds_exactly_the_sidecar_scripts(engine_name):
 
 def test_every_script_the_pods_run_is_in_the_config_map():
     manifests = list(chart("mysql-8.4"))
-    data = by_kind(manifests, "ConfigMap", "mysql-scripts")["data"]
+    data = config_map(manifests, "mysql-scripts")["data"]
     mount = "/opt/mysql-ha/"
     referenced = set()
     for each in pod_spec(manifests)["initContainers"] + pod_spec(manifests)["containers"]:

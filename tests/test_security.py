@@ -8,8 +8,8 @@ import secrets
 import pytest
 import yaml
 from synth_helpers import (
-    DIST, ENGINE_NAMES, REPO, SIDECARS, all_containers, by_kind, container, existing_secret, pod_spec, walk_strings,
-    whole_chart,
+    DIST, ENGINE_NAMES, REPO, SIDECARS, all_containers, by_kind, config_map, container, existing_secret, pod_spec,
+    walk_strings, whole_chart,
 )
 from tls_helpers import CERT_MANAGER
 
@@ -215,14 +215,14 @@ def test_secret_volumes_are_not_world_readable():
 
 
 def test_replication_user_is_not_root(engine):
-    env = by_kind(whole_chart(engine), "ConfigMap", "mysql-env")["data"]
+    env = config_map(whole_chart(engine), "mysql-env")["data"]
     assert env["MYSQL_HA_REPLICATION_USER"] == "repl"
     assert env["MYSQL_HA_REPLICATION_USER"].lower() != "root"
 
 
 def test_the_set_s_own_accounts_are_named_for_the_scripts(engine):
     """The sidecar, the probes and the backup Job log in as their own accounts, never as root."""
-    env = by_kind(whole_chart(engine), "ConfigMap", "mysql-env")["data"]
+    env = config_map(whole_chart(engine), "mysql-env")["data"]
     assert (env["MYSQL_HA_ADMIN_USER"], env["MYSQL_HA_STATUS_USER"]) == ("mysqlha_admin", "mysqlha_status")
     assert env["MYSQL_HA_BACKUP_USER"] == ("mysqlha_backup" if engine.backup_grants else "")
     assert env["MYSQL_HA_CLONE_USER"] == "clone"

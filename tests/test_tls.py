@@ -10,8 +10,8 @@ import subprocess
 
 import kubernetes_validate
 import pytest
-from synth_helpers import (ENGINE_NAMES, REPO, add_stack, all_containers, by_kind, container, existing_secret,
-                           new_chart, password_credentials, pod_spec, synth, to_yaml, whole_chart)
+from synth_helpers import (ENGINE_NAMES, REPO, add_stack, all_containers, by_kind, config_map, container,
+                           existing_secret, new_chart, password_credentials, pod_spec, synth, to_yaml, whole_chart)
 from tls_helpers import CERT_MANAGER, EXISTING_SECRET, TLS_ENGINE_NAMES, tls_chart, without_custom_resources
 
 import mysql_ha
@@ -44,8 +44,8 @@ def test_tls_off_adds_nothing(name):
     # The scripts carry the TLS paths for every chart; nothing else mentions TLS when it is
     # off, but the set's clients' refusal of unchecked TLS (client_plain_options).
     engine = mysql_ha.ENGINES[name]
-    manifests = [m for m in whole_chart(engine) if m["metadata"]["name"] != "mysql-scripts"]
-    env = by_kind(manifests, "ConfigMap", "mysql-env")["data"]
+    manifests = [m for m in whole_chart(engine) if not m["metadata"]["name"].startswith("mysql-scripts-")]
+    env = config_map(manifests, "mysql-env")["data"]
     assert env["MYSQL_HA_CLIENT_NETWORK_OPTIONS"] == "".join(f"{k}={v}\n" for k, v in engine.client_plain_options.items())
     del env["MYSQL_HA_CLIENT_NETWORK_OPTIONS"]
     text = to_yaml(manifests).lower()
@@ -56,7 +56,7 @@ def test_tls_off_adds_nothing(name):
 @pytest.mark.parametrize("name", ENGINE_NAMES)
 def test_tls_off_never_sends_a_password_under_an_unchecked_key(name):
     engine = mysql_ha.ENGINES[name]
-    env = by_kind(whole_chart(engine), "ConfigMap", "mysql-env")["data"]
+    env = config_map(whole_chart(engine), "mysql-env")["data"]
     if engine.fast_auth_cache:
         # caching_sha2_password: the server's probes fill its cache, replicas and the set's
         # clients authenticate from it and never fetch the RSA key or accept an unchecked
@@ -76,7 +76,7 @@ def test_tls_off_never_sends_a_password_under_an_unchecked_key(name):
 def test_servers_present_the_certificate_and_require_secure_transport(engine_name):
     manifests = tls_chart(engine_name)
     for cnf in ("primary.cnf", "replica.cnf"):
-        text = by_kind(manifests, "ConfigMap", "mysql")["data"][cnf]
+        text = config_map(manifests, "mysql")["data"][cnf]
         assert f"ssl_ca={TLS_DIR}/ca.crt\n" in text
         assert f"ssl_cert={TLS_DIR}/tls.crt\n" in text
         assert f"ssl_key={TLS_DIR}/tls.key\n" in text
@@ -85,7 +85,7 @@ def test_servers_present_the_certificate_and_require_secure_transport(engine_nam
 
 def test_require_secure_transport_can_be_turned_off(engine_name):
     manifests = tls_chart(engine_name, require_secure_transport=False)
-    text = by_kind(manifests, "ConfigMap", "mysql")["data"]["primary.cnf"]
+    text = config_map(manifests, "mysql")["data"]["primary.cnf"]
     assert "require_secure_transport=OFF\n" in text and "ssl_cert=" in text
 
 
@@ -106,7 +106,7 @@ def test_every_container_that_talks_tls_mounts_the_secret(engine_name):
 
 def test_scripts_receive_the_engine_tls_data(engine_name):
     engine = mysql_ha.ENGINES[engine_name]
-    env = by_kind(tls_chart(engine_name), "ConfigMap", "mysql-env")["data"]
+    env = config_map(tls_chart(engine_name), "mysql-env")["data"]
     assert env["MYSQL_HA_TLS_DIR"] == TLS_DIR
     assert env["MYSQL_HA_SQL_SOURCE_TLS"] == (engine.sql_source_tls.replace("@CA@", f"{TLS_DIR}/ca.crt")
                                               .replace("@CERT@", f"{TLS_DIR}/tls.crt")

@@ -293,8 +293,8 @@ INVALID = [
         id="primary-settings-master-info-repository",
     ),
     pytest.param(
-        lambda: config_with(name="a" * 246),
-        r"name must be at most 245 characters \(ConfigMap '\{name\}-scripts' is derived from it\), got 246",
+        lambda: config_with(name="a" * 235),
+        r"name must be at most 234 characters \(ConfigMap '\{name\}-scripts-<hash>' is derived from it\), got 235",
         id="config-name-too-long-for-derived-names",
     ),
     pytest.param(

@@ -15,6 +15,8 @@ matches the chart.
 from __future__ import annotations
 
 import html
+import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -28,8 +30,23 @@ POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 Manifest = dict[str, Any]
 
 
+CONTENT_NAMED = re.compile(r"^(.*)-[0-9a-f]{10}$")
+
+
+def without_hashes(manifests: list[Manifest]) -> list[Manifest]:
+    """``manifests`` with each immutable ConfigMap's content hash shown as ``<hash>``: the
+    picture does not change with every script."""
+    text = json.dumps(manifests)
+    for manifest in manifests:
+        found = CONTENT_NAMED.match(manifest["metadata"]["name"])
+        if manifest["kind"] == "ConfigMap" and manifest.get("immutable") and found:
+            text = text.replace(f'"{manifest["metadata"]["name"]}"', f'"{found.group(1)}-<hash>"')
+    return json.loads(text)
+
+
 def architecture_dot(manifests: list[Manifest]) -> str:
     """The Graphviz source of the picture of ``manifests`` (one StatefulSet), deterministic."""
+    manifests = without_hashes(manifests)
     by_kind: dict[str, list[Manifest]] = {}
     for manifest in manifests:
         by_kind.setdefault(manifest["kind"], []).append(manifest)

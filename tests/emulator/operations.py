@@ -112,7 +112,8 @@ class SetOperations:
             self.follow_pods()
 
     def apply(self, manifests: list[dict], *, moments: dict[str, float] | None = None) -> list[str]:
-        """``kubectl apply`` of a new synth of the same chart: changed ConfigMaps reach the
+        """``kubectl apply`` of a new synth of the same chart: new ConfigMaps are created (an
+        immutable one cannot change: the API server refuses), changed ones reach the
         running pods' volumes each at its own moment (``update_config_map``, which takes
         ``moments``), Service selectors take effect at once, and new or changed NetworkPolicy and
         Namespace objects in every pod's rules (objects absent from ``manifests`` stay, as
@@ -122,11 +123,22 @@ class SetOperations:
         statefulsets = [m for m in manifests if m["kind"] == "StatefulSet"]
         if self.set is None or len(statefulsets) != 1 or statefulsets[0]["metadata"]["name"] != self.set_name:
             raise EmulatorError(f"expected the StatefulSet {self.set_name} among the manifests")
+        for m in manifests:
+            known = self.objects.config_maps.get(m["metadata"]["name"]) if m["kind"] == "ConfigMap" else None
+            if known is not None and known.get("immutable") and m.get("data") != known.get("data"):
+                # The API server's answer to a changed immutable ConfigMap; nothing is applied.
+                raise EmulatorError(f"ConfigMap {m['metadata']['name']!r} is invalid: data: Forbidden: field is "
+                                    "immutable when `immutable` is set")
         self._ensure_images(statefulsets[0]["spec"]["template"]["spec"])
         changed = []
         for m in manifests:
             name = m["metadata"]["name"]
-            if m["kind"] == "ConfigMap" and m.get("data") != self.objects.config_maps[name].get("data"):
+            if m["kind"] == "ConfigMap" and name not in self.objects.config_maps:
+                with self.lock:
+                    self.log(f"create ConfigMap {name}")
+                    self.objects.config_maps[name] = m
+                changed.append(f"ConfigMap/{name}")
+            elif m["kind"] == "ConfigMap" and m.get("data") != self.objects.config_maps[name].get("data"):
                 self.update_config_map(name, m.get("data") or {}, moments=moments)
                 changed.append(f"ConfigMap/{name}")
             elif m["kind"] == "Service":
