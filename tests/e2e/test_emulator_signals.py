@@ -150,3 +150,37 @@ def _cmdline(proc: Path) -> bytes:
         return (proc / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_a_pre_stop_hook_runs_before_sigterm_and_its_time_comes_off_the_grace_period(cluster):
+    # PID 1 traps SIGTERM and says so; the hook writes where PID 1 prints from, then takes 3 s.
+    script = ("trap 'echo terminated; exit 0' TERM; echo ready; "
+              "while :; do [ -e /tmp/hook ] && { echo \"hook ran: $(cat /tmp/hook)\"; rm /tmp/hook; }; sleep 0.2; done")
+    hook = {"preStop": {"exec": {"command": ["sh", "-c", "echo before-sigterm > /tmp/hook; sleep 3"]}}}
+    spec = pod(script, lifecycle=hook)
+    spec["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    spec["containers"][0]["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    handle = cluster.run_pod("pre-stop", spec)
+    handle.wait_ready(30)
+    container = handle.pod.container("main")
+
+    thread, took = delete_in_background(cluster, "pre-stop")
+    thread.join(GRACE + 10)
+
+    logs = handle.logs("main")
+    assert "hook ran: before-sigterm" in logs and logs.index("hook ran") < logs.index("terminated"), logs
+    assert took and 3 <= took[0] < GRACE, f"gone after {took} s: the hook's 3 s, then SIGTERM ends PID 1 at once"
+    assert not container.running
+    assert any("pre-stop/main: preStop hook exited 0" in what for _, what in cluster.events), "the kubelet logs the hook"
+
+
+def test_a_pre_stop_hook_that_outlasts_the_grace_period_leaves_sigterm_two_seconds(cluster):
+    hook = {"preStop": {"exec": {"command": ["sh", "-c", f"sleep {GRACE * 3}"]}}}
+    handle = cluster.run_pod("slow-hook", pod(TRAP, lifecycle=hook))
+    handle.wait_ready(30)
+
+    thread, took = delete_in_background(cluster, "slow-hook")
+    thread.join(GRACE * 3)
+
+    assert took and GRACE - 0.5 <= took[0] < GRACE + 3, f"gone after {took} s, grace {GRACE} s"
+    assert "terminated" in handle.logs("main"), "SIGTERM still reached PID 1, with the kubelet's 2 s minimum"

@@ -29,6 +29,7 @@ from . import probes
 from .backoff import RestartBackoff
 from .environment import container_env
 from .dns import SERVICE_DOMAIN, pod_hosts, resolv_conf
+from .errors import EmulatorError
 from .netpolicy import policy_pod
 from .network import NODE_IP, Network
 from .nodes import Freezer
@@ -39,6 +40,9 @@ from .timings import Timings
 from .volumes import Mount, Volumes
 
 FINISHED = ("Succeeded", "Failed", "Terminated")
+
+MINIMUM_GRACE_SECONDS = 2.0
+"""The kubelet's floor for the grace period left after a preStop hook (minimumGracePeriodInSeconds)."""
 
 
 class Pod:
@@ -315,9 +319,31 @@ class Kubelet:
             self._release(pod, "Terminated")
 
     def _stop(self, pod: Pod, c: Container, grace: float) -> None:
+        grace = self._pre_stop(pod, c, grace)
         how = self.runtime.stop(c, grace)
         if how:
             self.log(f"{pod.name}/{c.name} {how}")
+
+    def _pre_stop(self, pod: Pod, c: Container, grace: float) -> float:
+        """The container's ``lifecycle.preStop`` hook, as the kubelet runs it before it stops a
+        running container (a deletion, a failed liveness or startup probe; not a container that
+        ended by itself): an ``exec`` in the container, given the grace period as its timeout;
+        its failure is only logged. What it took comes off the grace period left for SIGTERM,
+        which keeps at least the kubelet's minimum of 2 s. Returns that grace period."""
+        hook = (c.spec.get("lifecycle") or {}).get("preStop")
+        if not hook or c.proc is None or c.proc.poll() is not None:
+            return grace
+        if set(hook) != {"exec"}:
+            raise EmulatorError(f"{pod.name}/{c.name}: preStop handlers other than exec are not emulated: {sorted(hook)}")
+        started = time.monotonic()
+        try:
+            result = self.runtime.exec(c, hook["exec"]["command"], timeout=grace)
+            outcome = f"exited {result.returncode}"
+        except subprocess.TimeoutExpired:
+            outcome = "still running at the grace period"
+        took = time.monotonic() - started
+        self.log(f"{pod.name}/{c.name}: preStop hook {outcome} after {took:.1f} s")
+        return max(grace - took, MINIMUM_GRACE_SECONDS)
 
     def kill(self, pod: Pod) -> None:
         """SIGKILL to every process of the pod at once (its node crashed, or a deletion with
