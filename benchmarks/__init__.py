@@ -10,5 +10,6 @@ the tiny mode so the command cannot rot.
 import sys
 from pathlib import Path
 
-# The pod emulator lives beside the e2e scenarios, in tests/.
+# The pod emulator lives beside the e2e scenarios, in tests/; their client helpers in tests/e2e/.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))

@@ -24,7 +24,7 @@ if _LOCKED_NODE.exists():
 
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
-from . import backups, charts, docs, emulated, failover, machine, report, synth  # noqa: E402
+from . import backups, charts, docs, emulated, failover, machine, report, rollouts, synth  # noqa: E402
 from .engines import BENCH_ENGINES  # noqa: E402
 
 
@@ -90,6 +90,15 @@ def _engines(args: argparse.Namespace) -> dict[str, object]:
         return {key: future.result() for key, future in futures.items()}
 
 
+def _rollouts(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Every engine's rollout and pod deletion: one after the other (tiny: at once)."""
+    if not args.tiny:
+        return {b.key: rollouts.run(b, tiny=False, progress=_progress) for b in BENCH_ENGINES}
+    with ThreadPoolExecutor(max_workers=len(BENCH_ENGINES)) as pool:
+        futures = {b.key: pool.submit(rollouts.run, b, tiny=True, progress=_progress) for b in BENCH_ENGINES}
+        return {key: future.result() for key, future in futures.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     emulated.prerequisites()
@@ -104,10 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     engines = _engines(args)
     _progress("switchover, failover and semi-sync on 3 pods")
     failover_result = failover.run(tiny=args.tiny, progress=_progress)
+    _progress("rollouts and pod deletion on 3 pods, each engine")
+    rollout_results = _rollouts(args)
     facts["load_average_at_end"] = round(os.getloadavg()[0], 2)
     facts["duration_s"] = round(time.monotonic() - started, 1)
     results = report.Results(mode="tiny" if args.tiny else "full", machine=facts, synth=synth_result,
-                             synth_phases=phases, engines=engines, failover=failover_result)
+                             synth_phases=phases, engines=engines, failover=failover_result,
+                             rollouts=rollout_results)
     summary = results.summary()
     print(report.table(results))
     if args.write_docs:

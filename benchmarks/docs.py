@@ -109,6 +109,15 @@ def _results_table(results: Results) -> list[str]:
             f"| one writer, semi-sync on / off | {f['semisync_rows_s']:.0f} rows/s | {f['async_rows_s']:.0f} rows/s "
             f"| **{f['semisync_throughput_ratio']:.2f}** | |",
         ]
+    for key, r in results.rollouts.items():
+        n = NAMES.get(key, key)
+        lines += [
+            f"| {n}: rollout of a changed template (3 pods, the primary last, in place), a steady writer's longest "
+            f"gap | **{r['rollout_write_gap_s']:.2f} s** (rolled in {r['rollout_s']:.0f} s, "
+            f"{r['rollout_lost_rows']} acknowledged rows lost) | | | {_status('rollout_write_gap_s', r['rollout_write_gap_s'])} |",
+            f"| {n}: `kubectl delete pod` of the primary, to gone | **{r['pod_delete_s']:.2f} s** | | | "
+            f"{_status('pod_delete_s', r['pod_delete_s'])} |",
+        ]
     return lines
 
 

@@ -20,6 +20,8 @@ TARGETS = {
     "backup_ratio": (">=", 0.8),
     "restore_512mib_s": ("<", 30.0),
     "pitr_rpo_s": ("<=", 60.0),
+    "rollout_write_gap_s": ("<=", 5.0),
+    "pod_delete_s": ("<=", 10.0),
 }
 UNSUFFIXED = ("bringup_3pods_s", "clone_mib_s", "copy_floor_mib_s", "clone_ratio", "clone_s", "copy_floor_s",
               "catchup_rows_s", "clone_ratio_tls")
@@ -96,6 +98,7 @@ class Results:
     synth_phases: dict[str, float]
     engines: dict[str, EngineResult]  # by BenchEngine.key, in the order they ran
     failover: dict[str, float] = field(default_factory=dict)
+    rollouts: dict[str, dict[str, float]] = field(default_factory=dict)  # by BenchEngine.key (benchmarks/rollouts.py)
 
     @property
     def slots(self) -> dict[int, float]:
@@ -134,6 +137,8 @@ class Results:
         alone = next((e.backup_alone for e in self.engines.values() if e.backup_alone), None)
         out["backup_alone_mib_s"] = round(alone[0] / alone[1], 1) if alone else None
         out.update(self.failover)
+        for key, r in self.rollouts.items():
+            out.update({f"{name}_{key}": value for name, value in r.items()})
         out["machine"] = self.machine
         return out
 
@@ -206,6 +211,13 @@ def table(results: Results) -> str:
         ]
     for e in results.engines.values():
         rows += _engine_rows(e)
+    for key, r in results.rollouts.items():
+        rows += [
+            (f"{key}: rollout of 3 pods, longest write gap", f"{r['rollout_write_gap_s']:.2f} s",
+             f"rolled in {r['rollout_s']:.0f} s", "", _target("rollout_write_gap_s", r["rollout_write_gap_s"])),
+            (f"{key}: primary's pod deleted to gone", f"{r['pod_delete_s']:.2f} s", "", "",
+             _target("pod_delete_s", r["pod_delete_s"])),
+        ]
     header = ("figure", "measured", "floor", "ratio", "target")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
     images = ", ".join(f"{k} -> {v}" for k, v in m["images"].items())

@@ -40,6 +40,8 @@ PER_ENGINE = (
     "restore_512mib_s",
     "pitr_rpo_s",
     "pitr_replay_rows_s",
+    "rollout_write_gap_s",
+    "pod_delete_s",
 )
 KEYS = (
     "synth_s",
@@ -61,7 +63,7 @@ KEYS = (
 )
 E2E_PREFIX = os.environ.get("MYSQL_HA_E2E_PREFIX", "mh")[:2]  # as benchmarks/engines.py reads it
 NETWORK_PREFIXES = tuple(f"{E2E_PREFIX}{name}-" for name in (
-    *(f"bm{e}{variant}" for e in "ya" for variant in ("", "t", "r", "p", "q")), "fover"))
+    *(f"bm{e}{variant}" for e in "ya" for variant in ("", "t", "r", "p", "q", "o")), "fover"))
 
 pytestmark = pytest.mark.e2e
 
@@ -73,6 +75,7 @@ def test_tiny_run_prints_every_key_as_a_number_on_its_last_line():
     assert result.returncode == 0, f"stdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-4000:]}"
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["lost_acknowledged_rows"] == 0, "a failover lost acknowledged rows"
+    assert summary["rollout_lost_rows_mysql"] == summary["rollout_lost_rows_mariadb"] == 0, "a rollout lost rows"
     for key in KEYS:
         if key == "lost_acknowledged_rows":
             continue
