@@ -263,7 +263,7 @@ def server_container(parts: PodParts, *, port: int, resources: k8s.ResourceRequi
     )
 
 
-def replication_container(parts: PodParts, *, startup_timeout_seconds: int) -> k8s.Container:
+def replication_container(parts: PodParts) -> k8s.Container:
     """Sidecar ``replication``: accounts, replication, switchover, backup stream (see
     replication.sh)."""
     return k8s.Container(
@@ -280,12 +280,11 @@ def replication_container(parts: PodParts, *, startup_timeout_seconds: int) -> k
         security_context=parts.security,
         # Ready once the account (primary) or the replication (replica) is set up.
         readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=1),
-        # Its watch loop beats, and for backup-stream engines something listens on the
-        # clone port (read from the socket table: a connection there would start a
-        # backup). Set-up may wait for the server that long.
-        liveness_probe=exec_probe(
-            script("sidecar-liveness.sh"), initial_delay_seconds=startup_timeout_seconds, period_seconds=20
-        ),
+        # Once set up, its watch loop beats, and for backup-stream engines something listens on
+        # the clone port (read from the socket table: a connection there would start a
+        # backup). While it sets up (it waits for the server, however long its start
+        # takes), the probe passes.
+        liveness_probe=exec_probe(script("sidecar-liveness.sh"), period_seconds=20),
     )
 
 

@@ -127,8 +127,11 @@ class ReplicatedMySQL(Construct):
     :param liveness_initial_delay_seconds: defaults to 0: the startup probe holds liveness
         back until the server first answers (then every 10 s, 5 s timeout, 6 failures).
     :param readiness_initial_delay_seconds: defaults to 0, likewise (then every 2 s, 1 s timeout).
-    :param startup_timeout_seconds: how long a start (initialization, crash recovery) may
-        take before liveness applies. Defaults to 300.
+    :param startup_timeout_seconds: how long a server's start (initialization, crash
+        recovery of a large or busy set, a data dictionary or system table upgrade to a newer
+        version) may take before liveness applies: a start cut short is killed and begins
+        again, so it must fit. Defaults to 3600 (an hour, as MOCO allows); a server that
+        answers is live at once, whatever this allows.
     :param max_replication_lag_seconds: a replica further behind than this leaves the read
         Service until it catches up. Defaults to 30.
     :param termination_grace_period_seconds: time for a clean shutdown. Defaults to 60.
@@ -190,7 +193,7 @@ class ReplicatedMySQL(Construct):
         server_id_base: int = 100,
         liveness_initial_delay_seconds: int = 0,
         readiness_initial_delay_seconds: int = 0,
-        startup_timeout_seconds: int = 300,
+        startup_timeout_seconds: int = 3600,
         max_replication_lag_seconds: int = 30,
         termination_grace_period_seconds: int = 60,
         priority_class_name: str | None = None,
@@ -287,7 +290,7 @@ class ReplicatedMySQL(Construct):
                                       startup_timeout_seconds=startup_timeout_seconds,
                                       liveness_initial_delay_seconds=liveness_initial_delay_seconds,
                                       readiness_initial_delay_seconds=readiness_initial_delay_seconds),
-            set_pods.replication_container(parts, startup_timeout_seconds=startup_timeout_seconds),
+            set_pods.replication_container(parts),
         ]
         volumes = [
             *set_pods.volumes(parts, config=config, set_name=self.name, metrics=metrics),

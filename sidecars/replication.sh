@@ -33,7 +33,9 @@ pod_identity
 ready_marker=${MYSQL_HA_RUN_DIR}/replication-ready
 heartbeat=${MYSQL_HA_RUN_DIR}/replication-heartbeat
 position_file=${MYSQL_HA_DATADIR}/mysql-ha-source-position
-rm -f "$ready_marker"
+# The watch loop beats once set-up is done (sidecar-liveness.sh): a beat of this container's
+# previous run would make a long wait for the server look like a hung loop.
+rm -f "$ready_marker" "$heartbeat"
 
 replication_password=$(<"${MYSQL_HA_AUTH_DIR:?}/replication-password")
 [[ -n $replication_password ]] || die "the replication password in the Secret is empty"

@@ -483,3 +483,11 @@ def test_what_pods_read_when_made_is_in_the_template_and_the_declared_primary_is
     settings = template(replicas=3, config={"server_settings": {"max_connections": "500"}})
     assert settings["spec"]["volumes"] != base["spec"]["volumes"]
     assert settings["spec"]["containers"][0]["envFrom"] == base["spec"]["containers"][0]["envFrom"]
+
+
+def test_the_sidecar_liveness_probe_does_not_wait_for_the_server_s_startup_budget():
+    _, manifests = stack_manifests(startup_timeout_seconds=7200)
+    probe = container(manifests, "replication")["livenessProbe"]
+    assert "initialDelaySeconds" not in probe and probe["periodSeconds"] == 20
+    startup = container(manifests, "mysql")["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 7200

@@ -112,6 +112,8 @@ def test_sidecar_liveness_follows_the_heartbeat(tmp_path, engine_name):
 @pytest.mark.parametrize("engine_name", BACKUP_STREAM_ENGINES)
 def test_sidecar_liveness_needs_the_backup_server_for_backup_stream_engines(tmp_path, engine_name):
     pod = Pod(tmp_path, engine_name, 1)
+    # Setting up (no beat yet): the backup server starts after set-up, nothing is asked of it.
+    assert pod.run("replication", "sidecar-liveness.sh", MYSQL_HA_CLONE_PORT="1").returncode == 0
     (pod.volumes["run"] / "replication-heartbeat").touch()
     # A port nothing listens on in this sandbox.
     result = pod.run("replication", "sidecar-liveness.sh", MYSQL_HA_CLONE_PORT="1")
