@@ -97,6 +97,13 @@ class Engine:
     (never binary-logged), on a server that may start read-only."""
     sql_bootstrap_end: str = ""
     """Statements that close it (restoring what ``sql_bootstrap_begin`` changed)."""
+    sql_root_obeys_read_only: str = ""
+    """Run in the init file after root's password: takes from ``root@localhost`` what lets it
+    write on a read-only server ('' where the read-only the library sets stops root already,
+    as MySQL's ``super_read_only`` does)."""
+    sql_read_only_exempt: str = ""
+    """Lists the accounts (``'user'@'host'``, one a row) that the engine's read-only does not
+    stop; the sidecar warns of them at a demotion ('' where it stops every account)."""
     skip_replica_start_option: str
     """Server option that keeps replication stopped at start-up (used once, right after a clone)."""
     server_settings: Mapping[str, str] = field(default_factory=dict)
@@ -309,6 +316,8 @@ class Engine:
             "MYSQL_HA_BACKUP_GRANTS": self.backup_grants,
             "MYSQL_HA_SQL_BOOTSTRAP_BEGIN": self.sql_bootstrap_begin,
             "MYSQL_HA_SQL_BOOTSTRAP_END": self.sql_bootstrap_end,
+            "MYSQL_HA_SQL_ROOT_OBEYS_READ_ONLY": self.sql_root_obeys_read_only,
+            "MYSQL_HA_SQL_READ_ONLY_EXEMPT": self.sql_read_only_exempt,
             "MYSQL_HA_CLIENT": self.client,
             "MYSQL_HA_ADMIN": self.admin,
             "MYSQL_HA_CLONE_METHOD": self.clone_method,

@@ -119,8 +119,10 @@ _SUPER_READ_ONLY_BOOTSTRAP = dict(
 _MYSQL_8_ACCOUNTS = dict(
     # SET GLOBAL read_only/super_read_only and the semi-sync variables; STOP/START REPLICA and
     # CHANGE REPLICATION SOURCE; SHOW REPLICA STATUS; FLUSH LOCAL BINARY LOGS;
-    # ALTER INSTANCE RELOAD TLS and, at a demotion, KILL of client sessions.
-    admin_grants="SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, REPLICATION CLIENT, RELOAD, CONNECTION_ADMIN",
+    # ALTER INSTANCE RELOAD TLS and, at a demotion, every client session seen (PROCESS) and
+    # killed (CONNECTION_ADMIN; root's too, which takes SYSTEM_USER, as root has it).
+    admin_grants=("SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, REPLICATION CLIENT, RELOAD, CONNECTION_ADMIN, "
+                  "PROCESS, SYSTEM_USER"),
     status_grants="REPLICATION CLIENT",
     # CLONE INSTANCE reads a donor with BACKUP_ADMIN and nothing else.
     clone_grants="BACKUP_ADMIN",
@@ -184,8 +186,9 @@ MYSQL_5_7 = Engine(
     uid=999,
     initialize="mysqld --initialize-insecure",
     read_only_option="super-read-only",
-    # 5.7 has no dynamic privileges: SUPER is what sets read_only and runs CHANGE MASTER.
-    admin_grants="SUPER, REPLICATION CLIENT, RELOAD",
+    # 5.7 has no dynamic privileges: SUPER is what sets read_only, runs CHANGE MASTER and kills
+    # sessions; PROCESS sees them.
+    admin_grants="SUPER, REPLICATION CLIENT, RELOAD, PROCESS",
     status_grants="REPLICATION CLIENT",
     # XtraBackup 2.4 on the donor, over the socket (--slave-info reads SHOW SLAVE STATUS).
     clone_grants="RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT",
@@ -231,15 +234,21 @@ MARIADB_11_4 = Engine(
     # MariaDB splits SUPER: READ_ONLY ADMIN for read_only, REPLICATION MASTER ADMIN and
     # REPLICATION SLAVE ADMIN for the semi-sync variables, gtid_slave_pos, CHANGE MASTER and
     # START/STOP SLAVE, SLAVE MONITOR for SHOW SLAVE STATUS, RELOAD for FLUSH LOCAL SSL and
-    # FLUSH LOCAL BINARY LOGS, CONNECTION ADMIN for KILL.
+    # FLUSH LOCAL BINARY LOGS, PROCESS and CONNECTION ADMIN to see and kill every client session
+    # at a demotion (root's included).
     admin_grants=("READ_ONLY ADMIN, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, "
-                  "BINLOG MONITOR, RELOAD, CONNECTION ADMIN"),
+                  "BINLOG MONITOR, RELOAD, CONNECTION ADMIN, PROCESS"),
     status_grants="SLAVE MONITOR, BINLOG MONITOR",
     # mariadb-backup on the donor, over the socket (--slave-info reads SHOW SLAVE STATUS).
     clone_grants="RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SLAVE MONITOR",
     clone_host="localhost",
     # read_only does not stop the init file (it runs with every privilege).
     sql_bootstrap_begin="SET SESSION sql_log_bin = 0",
+    # READ_ONLY ADMIN, part of ALL PRIVILEGES since 10.11, lets an account write on a read-only
+    # server: root loses it, and with it the power to lift read_only or to grant it to others.
+    sql_root_obeys_read_only="REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'localhost'",
+    sql_read_only_exempt=("SELECT GRANTEE FROM information_schema.USER_PRIVILEGES "
+                          "WHERE PRIVILEGE_TYPE = 'READ_ONLY ADMIN'"),
     # Replicas write what they apply to their own binary log with the primary's GTIDs, so
     # any pod can serve a clone or become the primary; strict mode refuses a transaction
     # that would make a pod's GTID history diverge.

@@ -128,6 +128,9 @@ host=$(sql_string "${HOSTNAME%%.*}")
   {
     if [[ -n $MYSQL_HA_SQL_BOOTSTRAP_BEGIN ]]; then printf '%s;\n' "$MYSQL_HA_SQL_BOOTSTRAP_BEGIN"; fi
     printf "ALTER USER 'root'@'localhost' IDENTIFIED BY '%s';\n" "$(sql_string "$(password root-password)")"
+    # Root obeys read_only too (MariaDB: without READ_ONLY ADMIN): a demoted primary or a
+    # replica takes no write from anyone.
+    if [[ -n ${MYSQL_HA_SQL_ROOT_OBEYS_READ_ONLY:-} ]]; then printf '%s;\n' "$MYSQL_HA_SQL_ROOT_OBEYS_READ_ONLY"; fi
     printf "DROP USER IF EXISTS 'root'@'%%', 'root'@'127.0.0.1', 'root'@'::1', 'root'@'%s', ''@'localhost', ''@'%s';\n" \
       "$host" "$host"
     account "$MYSQL_HA_ADMIN_USER" localhost "$MYSQL_HA_ADMIN_GRANTS" admin-password ' REQUIRE NONE'

@@ -208,6 +208,96 @@ read_only_peers() {
   )
 }
 
+# Demotion. read_only waits for every write statement under way (a long one, or a lock held,
+# would hold it up, and every write behind it) and leaves idle sessions alone: open
+# transactions, pooled connections. So it is bounded (lock_wait_timeout), and followed by the
+# end of every client session, until it holds (MOCO does the same: super_read_only, then
+# KILL). A killed session's open transaction is rolled back: nothing it wrote is committed
+# after the demotion, and its pool reconnects through the write Service.
+demote_lock_wait_seconds=3
+demote_attempts=10
+demote_error=${TMPDIR:-/tmp}/demote-error
+
+# first_error FILE: the client's error message in FILE on one line (MariaDB's client prints the
+# statement around it).
+first_error() {
+  local line
+  while IFS= read -r line; do
+    [[ $line != ERROR* ]] || { printf '%s' "${line:0:200}"; return 0; }
+  done <"$1"
+  head -c 200 "$1" | tr '\n' ' '
+}
+
+# client_sessions: "id<TAB>user" of every client session of the local server: not the server's
+# own threads (replication, event scheduler), not this sidecar's, not the set's own accounts
+# (probes, replicas' dump threads, clones, backups, the exporter), which write no row.
+client_sessions() {
+  local accounts='' user
+  for user in "$MYSQL_HA_ADMIN_USER" "$MYSQL_HA_STATUS_USER" "$MYSQL_HA_REPLICATION_USER" "$MYSQL_HA_CLONE_USER" \
+    "${MYSQL_HA_BACKUP_USER:-}" "${MYSQL_HA_METRICS_USER:-}"; do
+    [[ -z $user ]] || accounts+="${accounts:+, }'$(sql_string "$user")'"
+  done
+  sql <<<"SELECT ID, USER FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN (${accounts}, 'system user', 'event_scheduler', 'unauthenticated user') AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Killed')"
+}
+
+# kill_client_sessions: ends every client session (client_sessions); logs how many and whose.
+kill_client_sessions() {
+  local sessions id user statements='' count=0 summary
+  local -A users=()
+  sessions=$(client_sessions) || return 1
+  while IFS=$'\t' read -r id user; do
+    [[ $id =~ ^[0-9]+$ ]] || continue
+    statements+="KILL CONNECTION ${id};"$'\n'
+    users[${user:-?}]=$((${users[${user:-?}]:-0} + 1))
+    count=$((count + 1))
+  done <<<"$sessions"
+  ((count > 0)) || return 0
+  # A session that ended meanwhile is no error (unknown thread): --force runs every KILL.
+  sql --force <<<"$statements" 2>/dev/null || true
+  summary=''
+  for user in "${!users[@]}"; do summary+="${summary:+, }${user}: ${users[$user]}"; done
+  log "killed ${count} client session(s) (by user: ${summary})"
+}
+
+# demote WHY: makes the server read-only and ends every client session, until read-only holds:
+# read-only waits at most demote_lock_wait_seconds for the writes under way, the sessions are
+# killed (their transactions roll back), and read-only is tried again. Fails after
+# demote_attempts tries (the next round of the watch loop starts again).
+demote() {
+  local attempt started=$SECONDS held=''
+  [[ -n $MYSQL_HA_SQL_READ_ONLY ]] || return 0
+  for ((attempt = 1; attempt <= demote_attempts; attempt++)); do
+    if sql <<<"SET SESSION lock_wait_timeout = ${demote_lock_wait_seconds}; ${MYSQL_HA_SQL_READ_ONLY};" 2>"$demote_error"; then
+      held=yes
+    else
+      log "read-only not set yet ($(first_error "$demote_error")): killing client sessions"
+    fi
+    # Also once it holds: open transactions (rolled back) and pooled connections end.
+    kill_client_sessions || true
+    [[ -z $held ]] || break
+  done
+  if [[ -z $held ]]; then
+    log "ERROR: still not read-only after ${demote_attempts} tries"
+    return 1
+  fi
+  log "read-only: $1 (in $((SECONDS - started)) s)"
+  read_only_exempt
+}
+
+# read_only_exempt: warns of accounts that read_only does not stop (MariaDB: READ_ONLY ADMIN,
+# part of ALL PRIVILEGES on *.* since 10.11; root has it revoked by init-config.sh): their
+# sessions were just killed, but a new one can still write on this read-only server.
+read_only_exempt() {
+  local rows grantee admin exempt=''
+  [[ -n ${MYSQL_HA_SQL_READ_ONLY_EXEMPT:-} ]] || return 0
+  admin="'$(sql_string "$MYSQL_HA_ADMIN_USER")'@'localhost'"
+  rows=$(sql <<<"$MYSQL_HA_SQL_READ_ONLY_EXEMPT") || return 0
+  while IFS= read -r grantee; do
+    [[ -z $grantee || $grantee == "$admin" ]] || exempt+="${exempt:+, }${grantee}"
+  done <<<"$rows"
+  [[ -z $exempt ]] || log "WARNING: read-only does not stop ${exempt} (READ_ONLY ADMIN): revoke it, or a new session of theirs writes on this read-only server"
+}
+
 # lead: this pod is the declared primary. Writable and replicating from nobody: done.
 # Otherwise take over: read-only until every other pod that answers is read-only and every
 # transaction any of them holds is here (the old primary's reach this pod through its
@@ -222,7 +312,7 @@ lead() {
     semi_sync_source ON
     return 0
   fi
-  [[ $read_only == 1 ]] || sql <<<"${MYSQL_HA_SQL_READ_ONLY};"
+  [[ $read_only == 1 ]] || demote "declared the primary, it waits for the other pods first" || return 0
   # Said once per source; the reason it waits, each round, follows.
   if [[ $catching_up != "x${source}" ]]; then
     log "declared the primary: waiting until no other pod takes writes${source:+ and catching up with ${source}}"
@@ -267,8 +357,7 @@ follow() {
   source=${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-}
   [[ $read_only != 1 || $source != "$target" ]] || return 0
   if [[ $read_only != 1 ]]; then
-    sql <<<"${MYSQL_HA_SQL_READ_ONLY};"
-    log "read-only: ${target} is the declared primary"
+    demote "${target} is the declared primary" || return 0
   fi
   # A replica waits for nobody's acknowledgement (see semi_sync_source).
   semi_sync_source OFF

@@ -101,6 +101,18 @@ case $tool in
     fi
     [[ $sql != *performance_schema.clone_status* ]] \
       || printf '%s\t%s\n' "${STUB_CLONE_STATE:-Completed}" "${STUB_CLONE_GTID:-3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5}"
+    # A demotion: read-only gives up waiting for a lock STUB_LOCK_WAITS times, then holds; the
+    # client sessions are STUB_SESSIONS ("id<TAB>user" lines, printf %b escapes).
+    if [[ $sql == "SET SESSION lock_wait_timeout = "* && -n ${STUB_LOCK_WAITS:-} ]]; then
+      waits=$(cat "$STUB_LOG/lock-waits" 2>/dev/null || echo 0)
+      if ((waits < STUB_LOCK_WAITS)); then
+        echo $((waits + 1)) >"$STUB_LOG/lock-waits"
+        echo "ERROR 1205 (HY000) at line 1: Lock wait timeout exceeded; try restarting transaction" >&2
+        exit 1
+      fi
+    fi
+    [[ $sql != *"FROM information_schema.PROCESSLIST"* ]] || printf '%b' "${STUB_SESSIONS:-}"
+    [[ $sql != *"FROM information_schema.USER_PRIVILEGES"* ]] || printf '%b' "${STUB_EXEMPT:-}"
     # read_only: off on mysql-0 (the declared primary of the chart), on elsewhere.
     if [[ $sql == "SELECT @@GLOBAL.read_only"* ]]; then
       if [[ -n ${STUB_READ_ONLY:-} ]]; then read_only=$STUB_READ_ONLY; elif [[ $HOSTNAME == *-0 ]]; then read_only=0; else read_only=1; fi

@@ -66,6 +66,9 @@ def test_every_engine_fills_every_script_variable(engine):
     # MariaDB's read_only does not stop the init file: nothing to set back at its end.
     if engine.read_only_option == "read-only":
         optional |= {"MYSQL_HA_SQL_BOOTSTRAP_END"}
+    # super_read_only stops every account, root included.
+    if engine.read_only_option == "super-read-only":
+        optional |= {"MYSQL_HA_SQL_ROOT_OBEYS_READ_ONLY", "MYSQL_HA_SQL_READ_ONLY_EXEMPT"}
     assert empty <= optional | (set() if engine.serves_backup_streams else backup_stream_only)
     assert environment["MYSQL_HA_SERVER"] == engine.server
     assert environment["MYSQL_HA_CLONE_METHOD"] == engine.clone_method
@@ -396,3 +399,21 @@ def test_mysql_5_7_offers_neither_semi_sync_nor_switchover():
     assert not engine.supports_semi_sync and not engine.supports_switchover
     with pytest.raises(ValueError, match="no semi-synchronous replication"):
         engine.semi_sync_config(acknowledgements=1, timeout_ms=1000)
+
+
+def test_read_only_stops_root_and_the_sidecar_can_kill_every_client_session(engine):
+    """A demoted primary takes no write from anyone: MySQL's super_read_only stops root (and
+    SUPER); MariaDB's read_only does not stop READ_ONLY ADMIN, part of root's ALL PRIVILEGES
+    since 10.11, so the init file revokes it from root. The sidecar's account sees every
+    session (PROCESS) and kills it (root's too: MySQL's root has SYSTEM_USER)."""
+    admin = privileges(engine.admin_grants)
+    assert "PROCESS" in admin
+    if engine.read_only_option == "super-read-only":
+        assert engine.sql_root_obeys_read_only == "" and engine.sql_read_only_exempt == ""
+        if engine.name != "mysql-5.7":
+            assert {"CONNECTION_ADMIN", "SYSTEM_USER"} <= set(admin)
+            assert engine.sql_read_only == "SET GLOBAL super_read_only = ON"
+    else:
+        assert engine.sql_root_obeys_read_only == "REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'localhost'"
+        assert "READ_ONLY ADMIN" in engine.sql_read_only_exempt
+        assert {"CONNECTION ADMIN", "READ_ONLY ADMIN"} <= set(admin)

@@ -104,6 +104,13 @@ def test_bootstrap_sets_every_account_with_exactly_its_privileges(tmp_path, engi
     assert ("DROP USER IF EXISTS 'root'@'%', 'root'@'127.0.0.1', 'root'@'::1', 'root'@'mysql-0', ''@'localhost', "
             "''@'mysql-0';") in statements
     assert not [line for line in statements if "'root'" in line and line.startswith(("CREATE", "GRANT"))]
+    # MariaDB: root obeys read_only (READ_ONLY ADMIN revoked), right after its password.
+    revoke = [i for i, line in enumerate(statements) if line.startswith("REVOKE")]
+    if pod.engine.sql_root_obeys_read_only:
+        assert [statements[i] for i in revoke] == ["REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'localhost';"]
+        assert statements[revoke[0] - 1].startswith("ALTER USER 'root'@'localhost'")
+    else:
+        assert revoke == []
     assert "REQUIRE X509" not in "\n".join(statements)
     # Never binary-logged, and (MySQL) past super_read_only: opened and closed by the engine's statements.
     assert statements[0] == f"{pod.engine.sql_bootstrap_begin};"
