@@ -254,11 +254,13 @@ def server_container(parts: PodParts, *, port: int, resources: k8s.ResourceRequi
             failure_threshold=6,
         ),
         # Queries work and, on a replica, both replication threads run within the lag bound.
+        # One client call; 5 s to answer, as liveness has: on a busy node a slower answer is
+        # no failure (three in a row would take a healthy primary out of its Service).
         readiness_probe=exec_probe(
             script("readiness.sh"),
             initial_delay_seconds=readiness_initial_delay_seconds,
             period_seconds=2,
-            timeout_seconds=1,
+            timeout_seconds=5,
         ),
     )
 

@@ -126,7 +126,7 @@ class ReplicatedMySQL(Construct):
     :param server_id_base: server-id of ordinal 0; pod N gets base + N. Defaults to 100.
     :param liveness_initial_delay_seconds: defaults to 0: the startup probe holds liveness
         back until the server first answers (then every 10 s, 5 s timeout, 6 failures).
-    :param readiness_initial_delay_seconds: defaults to 0, likewise (then every 2 s, 1 s timeout).
+    :param readiness_initial_delay_seconds: defaults to 0, likewise (then every 2 s, 5 s timeout).
     :param startup_timeout_seconds: how long a server's start (initialization, crash
         recovery of a large or busy set, a data dictionary or system table upgrade to a newer
         version) may take before liveness applies: a start cut short is killed and begins

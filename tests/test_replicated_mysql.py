@@ -99,7 +99,7 @@ def test_probe_commands_and_timings(manifests):
     assert server["startupProbe"]["exec"]["command"] == ["bash", "/opt/mysql-ha/server-probe.sh", "startup"]
     assert readiness["exec"]["command"] == ["bash", "/opt/mysql-ha/readiness.sh"]
     assert (liveness["periodSeconds"], liveness["timeoutSeconds"]) == (10, 5)
-    assert (readiness["periodSeconds"], readiness["timeoutSeconds"]) == (2, 1)
+    assert (readiness["periodSeconds"], readiness["timeoutSeconds"]) == (2, 5)
     # A startup probe holds both back until the server first answers.
     assert "startupProbe" in server
 
@@ -109,7 +109,7 @@ def test_walkthrough_probe_delays():
     server = container(manifests, "mysql")
     liveness, readiness = server["livenessProbe"], server["readinessProbe"]
     assert (liveness["initialDelaySeconds"], liveness["periodSeconds"], liveness["timeoutSeconds"]) == (30, 10, 5)
-    assert (readiness["initialDelaySeconds"], readiness["periodSeconds"], readiness["timeoutSeconds"]) == (5, 2, 1)
+    assert (readiness["initialDelaySeconds"], readiness["periodSeconds"], readiness["timeoutSeconds"]) == (5, 2, 5)
 
 
 @pytest.mark.parametrize("timeout", [10, 300, 301, 3600])
