@@ -242,7 +242,7 @@ resume() {
 # transaction any of them holds is here (the old primary's reach this pod through its
 # source, directly or through another replica).
 lead() {
-  local read_only source old_gtids received host source_answers=''
+  local read_only source old_gtids mine received host source_answers=''
   read_only=$(sql <<<"SELECT @@GLOBAL.read_only") || return 0
   replica_status || return 0
   source=${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-}
@@ -262,6 +262,11 @@ lead() {
   for host in "${PEERS[@]}"; do
     [[ $host != "$source" ]] || source_answers=yes
     old_gtids=$(peer_sql "$host" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+    # Held already (a restarted primary and its replicas): nothing to wait for. MariaDB's
+    # MASTER_GTID_WAIT waits for the replication position alone, which a server that took
+    # the writes itself never reaches.
+    mine=$(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+    gtid_contains "$mine" "$old_gtids" && continue
     if ! wait_for_gtids "$old_gtids" 30; then
       say "not yet caught up with ${host} (${old_gtids})"
       return 0
