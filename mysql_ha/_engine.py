@@ -73,7 +73,8 @@ class Engine:
     the server itself then sets every account from its ``--init-file`` (no password ever
     passes through the entrypoint or a process's environment)."""
     read_only_option: str
-    """Server option that keeps a replica read-only for everyone but replication."""
+    """Server option that keeps a server read-only for everyone but replication: every server
+    starts with it, and the replication sidecar makes the declared primary writable."""
     admin_grants: str
     """Privileges of the sidecar's own account (``localhost``, the socket only): switching
     roles (read-only, semi-sync, replication), closing binary logs, reloading TLS. It
@@ -105,7 +106,8 @@ class Engine:
     """Lists the accounts (``'user'@'host'``, one a row) that the engine's read-only does not
     stop; the sidecar warns of them at a demotion ('' where it stops every account)."""
     skip_replica_start_option: str
-    """Server option that keeps replication stopped at start-up (used once, right after a clone)."""
+    """Server option that keeps replication stopped at start-up (every start: the replication
+    sidecar starts it)."""
     server_settings: Mapping[str, str] = field(default_factory=dict)
     """``[mysqld]`` settings this engine needs on every pod, owned by the library."""
     replica_settings: Mapping[str, str] = field(default_factory=dict)
@@ -187,7 +189,7 @@ class Engine:
     sql_read_only: str = ""
     """Makes the server read-only for clients (a demoted primary)."""
     sql_writable: str = ""
-    """Makes the server writable (a promoted replica)."""
+    """Makes the server writable (the declared primary, once the sidecar has checked it)."""
     sql_gtid_executed: str = ""
     """One value: every transaction this server has (its GTID history)."""
     sql_wait_for_gtids: str = ""
@@ -335,6 +337,7 @@ class Engine:
             "MYSQL_HA_STATUS_IO_RUNNING": self.status_io_running,
             "MYSQL_HA_STATUS_SQL_RUNNING": self.status_sql_running,
             "MYSQL_HA_STATUS_LAG_SECONDS": self.status_lag_seconds,
+            "MYSQL_HA_READ_ONLY_OPTION": self.read_only_option,
             "MYSQL_HA_STATUS_SOURCE_HOST": self.status_source_host,
             "MYSQL_HA_STATUS_RECEIVED_GTIDS": self.status_received_gtids,
             "MYSQL_HA_SEMI_SYNC_SOURCE_STATUS": self.semi_sync_source_status,

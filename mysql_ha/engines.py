@@ -150,6 +150,9 @@ _MYSQL_CLONE_PLUGIN = dict(
         # address, and an attempt that met the old one (still cached by the cluster DNS, or a
         # lost node's) waits out this timeout before the next try; 60 s by default.
         "replica_net_timeout": "10",
+        # A replica keeps its relay log across a restart (see MySQLConfig): with GTID
+        # auto-positioning the receiver asks its source only for what the relay log lacks.
+        "relay_log_recovery": "OFF",
         # Semi-sync's plugins are loaded on every pod; the settings decide whether they act.
         "plugin-load-add": "mysql_clone.so;" + _MYSQL_REPLICA_SOURCE_DIALECT["semi_sync_plugins"],
     },
@@ -197,8 +200,12 @@ MYSQL_5_7 = Engine(
     # 5.7 keeps the replica's positions in files unless told otherwise: a crash between a
     # commit and the file's update replays or skips transactions. 8.0 made TABLE the default
     # and 8.4 removed both options.
+    # relay_log_recovery ON: positioned by file and offset, a receiver restarts from the
+    # position its table last recorded (every 10000 events), behind what its relay log holds,
+    # and would append those events to it a second time; ON starts a new relay log at the
+    # applied position instead. (No semi-sync here: no acknowledged commit lives only there.)
     server_settings={"master_info_repository": "TABLE", "relay_log_info_repository": "TABLE",
-                     "slave_net_timeout": "10"},
+                     "slave_net_timeout": "10", "relay_log_recovery": "ON"},
     skip_replica_start_option="skip-slave-start",
     sql_set_position="",
     sql_change_source=(
@@ -212,6 +219,9 @@ MYSQL_5_7 = Engine(
     sql_reload_tls="",
     client_tls_options={"ssl-mode": "VERIFY_IDENTITY", "ssl-ca": "@CA@", "ssl-cert": "@CERT@", "ssl-key": "@KEY@"},
     status_received_gtids="Retrieved_Gtid_Set",
+    # Every server starts read-only; the sidecar makes the primary writable.
+    sql_read_only="SET GLOBAL super_read_only = ON",
+    sql_writable="SET GLOBAL read_only = OFF",
     # No GTID positioning here (nor semi-sync): the primary stays ordinal 0.
 )
 
@@ -253,7 +263,11 @@ MARIADB_11_4 = Engine(
     # any pod can serve a clone or become the primary; strict mode refuses a transaction
     # that would make a pod's GTID history diverge.
     # slave_net_timeout: as replica_net_timeout for MySQL (above).
-    server_settings={"log_slave_updates": "ON", "gtid_strict_mode": "ON", "slave_net_timeout": "10"},
+    # relay_log_recovery OFF, as for MySQL; but MariaDB in GTID mode discards the relay log
+    # whenever replication starts with both threads stopped, as after every restart (README,
+    # "Server restarts").
+    server_settings={"log_slave_updates": "ON", "gtid_strict_mode": "ON", "slave_net_timeout": "10",
+                     "relay_log_recovery": "OFF"},
     skip_replica_start_option="skip-slave-start",
     sql_set_position="SET GLOBAL gtid_slave_pos = '@GTID@'",
     sql_change_source=(

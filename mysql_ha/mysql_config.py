@@ -31,13 +31,13 @@ _OWNED_SETTINGS = {
     "server_id": "it is derived from the pod ordinal (server_id_base + ordinal)",
     "skip_name_resolve": "accounts name hosts by address, and root and the sidecar's account the socket alone",
     "init_file": "the pod's accounts are set from it at every start",
-    "read_only": "replicas are made read-only by the library and the primary must stay writable",
-    "super_read_only": "replicas are made read-only by the library and the primary must stay writable",
+    "read_only": "every server starts read-only and the replication sidecar makes the declared primary writable",
+    "super_read_only": "every server starts read-only and the replication sidecar makes the declared primary writable",
     "log_bin": "binary logging (log-bin=mysql-bin) is what replicas and clones read",
     "skip_log_bin": "replicas and clones need the binary log",
     "disable_log_bin": "replicas and clones need the binary log",
-    "skip_slave_start": "the sidecar decides when replication starts",
-    "skip_replica_start": "the sidecar decides when replication starts",
+    "skip_slave_start": "every server starts with replication stopped and the sidecar starts it",
+    "skip_replica_start": "every server starts with replication stopped and the sidecar starts it",
     "gtid_mode": "replicas are positioned by the library; a mismatch between pods breaks replication",
     "enforce_gtid_consistency": "GTID replication needs it on every pod",
     "gtid_strict_mode": "it keeps the pods' GTID histories from diverging",
@@ -45,7 +45,9 @@ _OWNED_SETTINGS = {
     "log_replica_updates": "every pod keeps the primary's transactions in its own binary log",
     "master_info_repository": "crash-safe replication keeps its positions in tables",
     "relay_log_info_repository": "crash-safe replication keeps its positions in tables",
-    "relay_log_recovery": "a replica discards an unfinished relay log after a crash",
+    "relay_log_recovery": "the engine sets it: off where a replica's relay log may hold the only copy of an "
+                          "acknowledged commit (GTID positioning), on where a restarted receiver would "
+                          "duplicate events (file and position)",
     "relay_log": "the relay log keeps one name, whatever the pod's hostname",
     "rpl_semi_sync_source_enabled": "ReplicatedMySQL(semi_sync=...) sets it on every pod",
     "rpl_semi_sync_replica_enabled": "ReplicatedMySQL(semi_sync=...) sets it on every pod",
@@ -71,7 +73,9 @@ class MySQLConfig(Construct):
     """The ConfigMaps and the Secret that every pod of the set mounts.
 
     Creates a ConfigMap ``{name}-<hash>`` with ``primary.cnf`` and ``replica.cnf`` (a pod that
-    starts as the declared primary gets the first, all others the second), a ConfigMap
+    starts as the declared primary gets the first, all others the second; whichever it gets,
+    its server starts read-only with replication stopped, and the replication sidecar makes
+    the declared primary writable), a ConfigMap
     ``{name}-scripts-<hash>`` with the pod scripts from ``sidecars/``, a ConfigMap
     ``{name}-env-<hash>`` with the engine's tool names and SQL dialect for those scripts, and,
     for ``MySQLCredentials.from_passwords``, the Secret.
@@ -180,6 +184,16 @@ class MySQLConfig(Construct):
                     f"{key}={value}\n" for key, value in engine.client_plain_options.items()),
                 **({"MYSQL_HA_AUTH_CACHE": "1"} if engine.fast_auth_cache else {}),
             }
+        # The engine's relay_log_recovery is in both files (any pod may turn replica). OFF
+        # where replicas are positioned by GTID: with semi-sync, an acknowledged commit may
+        # exist only in one replica's relay log, received but not yet applied, and ON would
+        # discard it when that replica's server restarts (MOCO turns it off for this reason).
+        # MySQL then keeps the relay log (its received GTID set is read back from it) and asks
+        # its source only for what it lacks. MariaDB gains nothing from it: in GTID mode it
+        # discards the relay log whenever replication starts with both threads stopped, as
+        # after every restart (README, "Server restarts").
+        durable = {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1",
+                   "innodb_flush_log_at_trx_commit": "1", "skip_name_resolve": "ON", **expiry}
         self.config_map = _content_named_config_map(
             self,
             "ConfigMap",
@@ -187,19 +201,16 @@ class MySQLConfig(Construct):
             {
                 "primary.cnf": _cnf(
                     "The declared primary: binary log flushed at every commit so an acknowledged "
-                    "write survives a crash and reaches the replicas.",
-                    {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1", "innodb_flush_log_at_trx_commit": "1",
-                     "skip_name_resolve": "ON", **expiry, **engine.server_settings, **tls_settings},
+                    "write survives a crash and reaches the replicas. It starts read-only, as every "
+                    "server does (init-config.sh), until the replication sidecar makes it writable.",
+                    {**durable, **engine.server_settings, **tls_settings},
                     common,
                     primary,
                 ),
                 "replica.cnf": _cnf(
-                    "The replicas: read-only for clients, crash-safe relay log, and as durable as "
-                    "the primary, which any of them may become.",
-                    {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1",
-                     "innodb_flush_log_at_trx_commit": "1", "skip_name_resolve": "ON", **expiry, **engine.server_settings,
-                     engine.read_only_option: "1",
-                     "relay_log_recovery": "ON", **engine.replica_settings, **tls_settings},
+                    "The replicas: as durable as the primary, which any of them may become, and "
+                    "their relay log kept across a restart.",
+                    {**durable, **engine.server_settings, **engine.replica_settings, **tls_settings},
                     common,
                     replica,
                 ),

@@ -76,10 +76,14 @@ sql_string() {
 # replica_status: fills the associative array REPLICA_STATUS with the columns of the
 # replica status (SHOW REPLICA/SLAVE STATUS); empty when the server is not a replica.
 # Fails when the server does not answer.
-replica_status() {
+replica_status() { replica_status_and ''; }
+
+# replica_status_and SELECT: replica_status, with the columns of SELECT (one row, columns
+# named apart from the status's) too, in the same round trip ('': none).
+replica_status_and() {
   declare -gA REPLICA_STATUS=()
   local output line
-  output=$(sql --vertical --column-names <<<"$MYSQL_HA_SQL_REPLICA_STATUS")
+  output=$(sql --vertical --column-names <<<"${1:+$1; }$MYSQL_HA_SQL_REPLICA_STATUS")
   local key=''
   while IFS= read -r line; do
     line=${line#"${line%%[![:space:]]*}"}

@@ -5,8 +5,11 @@
 #     replica.cnf; every pod gets the semi-sync settings, as any may become the primary,
 #     with the source side off until the sidecar turns it on on the primary;
 #   - server-id = MYSQL_HA_SERVER_ID_BASE + ordinal;
-#   - a replica whose clone has not been positioned yet starts with replication
-#     stopped, so the sidecar positions it before it applies anything;
+#   - every server starts read-only with replication stopped (start.cnf), whatever its role
+#     was: the declared primary may have changed while it was down, and a server that
+#     restarts (kill -9, OOM, liveness) must not take writes nor replicate from a stale source
+#     before the replication sidecar has checked. The sidecar makes the declared primary
+#     writable and starts replication (replication.sh);
 #   - an empty data directory (the declared primary of a new set) is initialized with the
 #     server's own configuration, in init.tmp beside it, and renamed into place once
 #     complete: the rename marks it, and an initialization cut short is redone;
@@ -80,11 +83,10 @@ else
   cp "${MYSQL_HA_TOPOLOGY_DIR}/semi-sync.cnf" "${conf_dir}/semi-sync.cnf"
 fi
 printf '[mysqld]\nserver-id=%d\n' "$((MYSQL_HA_SERVER_ID_BASE + POD_ORDINAL))" >"${conf_dir}/server-id.cnf"
-if [[ $role == replica && -e ${datadir}/mysql-ha-source-position ]]; then
-  printf '[mysqld]\n%s\n' "$MYSQL_HA_SKIP_REPLICA_START_OPTION" >"${conf_dir}/skip-replica-start.cnf"
-else
-  rm -f "${conf_dir}/skip-replica-start.cnf"
-fi
+# Written after the initialization below (which runs with the pod's configuration, and has
+# nothing to replicate and everything to write); a version before this one wrote
+# skip-replica-start.cnf for fresh clones alone.
+rm -f "${conf_dir}/start.cnf" "${conf_dir}/skip-replica-start.cnf"
 
 # An empty data directory: only the declared primary starts one (a replica's is cloned).
 if [[ ! -d $datadir || -z $(ls -A "$datadir") ]]; then
@@ -100,6 +102,8 @@ if [[ ! -d $datadir || -z $(ls -A "$datadir") ]]; then
   mv "$work" "$datadir"
   log "data directory initialized"
 fi
+printf '[mysqld]\n%s=1\n%s\n' "${MYSQL_HA_READ_ONLY_OPTION:?}" "${MYSQL_HA_SKIP_REPLICA_START_OPTION:?}" \
+  >"${conf_dir}/start.cnf"
 
 # account USER HOST GRANTS PASSWORD_FILE [OPTIONS]: the statements that give USER@HOST its
 # password and exactly GRANTS (on *.*), idempotent; OPTIONS follow the password (REQUIRE,

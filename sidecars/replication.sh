@@ -4,9 +4,11 @@
 # every server sets its own accounts from its init file, see init-config.sh).
 #   - On the declared primary: semi-sync's source side on.
 #   - On a freshly cloned replica: points it at the declared primary from the clone's
-#     coordinates and starts replication, once.
+#     coordinates, once.
 # Then it is ready, and every second it converges on the declared primary, read from
-# the mounted topology ConfigMap:
+# the mounted topology ConfigMap. Every server starts read-only with replication stopped
+# (init-config.sh), whatever its role was; after each start of the server, this sidecar
+# starts its replication (resume), and only it makes the declared primary writable (lead):
 #   - a pod that should follow another turns read-only, waits until the declared
 #     primary takes writes, checks that it holds every transaction this pod has
 #     (GTIDs; a pod with transactions the primary lacks refuses, says so in its log and
@@ -83,7 +85,8 @@ semi_sync_source() {
 }
 
 if ((POD_ORDINAL == declared)); then
-  # A replica declared the primary while it was down takes over in the watch loop.
+  # Its server starts read-only: the watch loop makes it writable (lead) once no other pod
+  # takes writes. Writable already, the sidecar alone restarted: semi-sync as wanted.
   if [[ $(sql <<<"SELECT @@GLOBAL.read_only") != 1 ]]; then
     semi_sync_source ON
   fi
@@ -130,14 +133,8 @@ if ((POD_ORDINAL != declared)) && [[ -n $to_tls ]]; then
   fi
 fi
 
-# This server started with replication held back (init-config.sh) until the step
-# above: start it, and let later server restarts resume it on their own.
-skip_start=${MYSQL_HA_CONF_DIR}/skip-replica-start.cnf
-if [[ -e $skip_start ]]; then
-  sql <<<"${MYSQL_HA_SQL_START_REPLICA};"
-  rm -f "$skip_start"
-  log "replication started"
-fi
+# Every server starts with replication stopped (init-config.sh): the watch loop starts it
+# (resume), here after the positioning above, and after every restart of the server.
 
 # Client errors that mean "the primary could not be reached": CR_CONN_HOST_ERROR,
 # CR_UNKNOWN_HOST, CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_NET_* read/write errors.
@@ -298,12 +295,46 @@ read_only_exempt() {
   [[ -z $exempt ]] || log "WARNING: read-only does not stop ${exempt} (READ_ONLY ADMIN): revoke it, or a new session of theirs writes on this read-only server"
 }
 
+# server_started: when the local server started (seconds since the epoch, from its clock:
+# now less its uptime; both move together if the clock is set, and the value may differ by
+# one second between two reads).
+server_started() {
+  local name uptime now
+  { read -r name uptime && read -r now; } < <(sql <<<"SHOW GLOBAL STATUS LIKE 'Uptime'; SELECT UNIX_TIMESTAMP();")
+  [[ ${name:-} == Uptime && ${uptime:-} =~ ^[0-9]+$ && ${now:-} =~ ^[0-9]+$ ]] || return 1
+  printf '%d' "$((now - uptime))"
+}
+
+# resume: every server starts with replication stopped (init-config.sh), so that nothing is
+# applied from a source nobody checked. Once per start of the server (remembered in
+# $resumed with its start time, so that an operator's STOP on a running server is left
+# alone), a server that has a source gets replication started: follow then re-points it
+# if its source is not the declared primary, and lead waits for its applier to apply what
+# it received before it takes writes. MySQL keeps the relay log across the restart
+# (relay_log_recovery OFF) and, with GTID auto-positioning, asks its source only for what
+# it lacks; MariaDB in GTID mode discards the relay log when replication starts and fetches
+# again from what it applied (see the README).
+resumed=${MYSQL_HA_RUN_DIR}/replication-resumed
+resume() {
+  local started recorded=''
+  started=$(server_started) || return 1
+  if [[ -s $resumed ]]; then read -r recorded <"$resumed" || true; fi
+  [[ -z $recorded ]] || ((started - recorded > 1 || recorded - started > 1)) || return 0
+  replica_status || return 1
+  if [[ -n ${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-} && ! -s $refused ]] \
+    && [[ ${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]} == No || ${REPLICA_STATUS[$MYSQL_HA_STATUS_SQL_RUNNING]:-} != Yes ]]; then
+    sql <<<"${MYSQL_HA_SQL_START_REPLICA};" || return 1
+    log "the server started (replication stopped): replication started from ${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-its source}"
+  fi
+  printf '%s\n' "$started" >"${resumed}.tmp" && mv "${resumed}.tmp" "$resumed"
+}
+
 # lead: this pod is the declared primary. Writable and replicating from nobody: done.
 # Otherwise take over: read-only until every other pod that answers is read-only and every
 # transaction any of them holds is here (the old primary's reach this pod through its
 # source, directly or through another replica).
 lead() {
-  local read_only source old_gtids received host source_answers=''
+  local read_only source old_gtids mine received host source_answers=''
   read_only=$(sql <<<"SELECT @@GLOBAL.read_only") || return 0
   replica_status || return 0
   source=${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-}
@@ -323,6 +354,11 @@ lead() {
   for host in "${PEERS[@]}"; do
     [[ $host != "$source" ]] || source_answers=yes
     old_gtids=$(peer_sql "$host" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+    # Held already (a restarted primary and its replicas): nothing to wait for. MariaDB's
+    # MASTER_GTID_WAIT waits for the replication position alone, which a server that took
+    # the writes itself never reaches.
+    mine=$(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+    gtid_contains "$mine" "$old_gtids" && continue
     if ! wait_for_gtids "$old_gtids" 30; then
       say "not yet caught up with ${host} (${old_gtids})"
       return 0
@@ -489,7 +525,7 @@ watch_replication() {
     if [[ -e $backup_server_restart ]] && backup_server_idle; then
       kill "$(<"$backup_server_pid")" 2>/dev/null || true
     fi
-    if wanted=$(declared_primary); then
+    if wanted=$(declared_primary) && resume; then
       if ((wanted == POD_ORDINAL)); then
         lead || true
         close_binlog || true

@@ -86,8 +86,17 @@ case $tool in
     # Semi-sync's source side: off (STUB_SEMI_SYNC=0, as init-config.sh starts it) or on.
     semi_enabled_re='^SELECT @@GLOBAL\.rpl_semi_sync_(source|master)_enabled$'
     [[ ! $sql =~ $semi_enabled_re ]] || printf '%s\n' "${STUB_SEMI_SYNC:-0}"
+    # read_only: off on mysql-0 (the declared primary of the chart), on elsewhere.
+    if [[ -n ${STUB_READ_ONLY:-} ]]; then read_only=$STUB_READ_ONLY; elif [[ $HOSTNAME == *-0 ]]; then read_only=0; else read_only=1; fi
+    if [[ " $* " == *" --vertical "* && $sql == *" AS mysql_ha_read_only;"* ]]; then
+      printf '*************************** 1. row ***************************\nmysql_ha_read_only: %s\n' "$read_only"
+    fi
     if [[ " $* " == *" --vertical "* && -f $STUB_LOG/replica-status ]]; then
       cat "$STUB_LOG/replica-status"
+    fi
+    # The server's start (STUB_SERVER_STARTED, seconds since the epoch) as its uptime and clock.
+    if [[ $sql == "SHOW GLOBAL STATUS LIKE 'Uptime'; SELECT UNIX_TIMESTAMP();" ]]; then
+      printf 'Uptime\t100\n%s\n' "$((${STUB_SERVER_STARTED:-1000000} + 100))"
     fi
     # The CLONE plugin: the copy lands in DATA DIRECTORY.
     clone_re="DATA DIRECTORY = '([^']+)'"
@@ -113,9 +122,7 @@ case $tool in
     fi
     [[ $sql != *"FROM information_schema.PROCESSLIST"* ]] || printf '%b' "${STUB_SESSIONS:-}"
     [[ $sql != *"FROM information_schema.USER_PRIVILEGES"* ]] || printf '%b' "${STUB_EXEMPT:-}"
-    # read_only: off on mysql-0 (the declared primary of the chart), on elsewhere.
-    if [[ $sql == "SELECT @@GLOBAL.read_only"* ]]; then
-      if [[ -n ${STUB_READ_ONLY:-} ]]; then read_only=$STUB_READ_ONLY; elif [[ $HOSTNAME == *-0 ]]; then read_only=0; else read_only=1; fi
+    if [[ $sql == "SELECT @@GLOBAL.read_only"* && $sql != *mysql_ha_read_only* ]]; then
       # With the semi-sync source side in the same row (readiness.sh).
       if [[ $sql == *", @@GLOBAL.rpl_semi_sync_"*"_enabled" ]]; then
         printf '%s\t%s\n' "$read_only" "${STUB_SEMI_SYNC:-0}"
@@ -136,6 +143,8 @@ case $tool in
         mkdir -p "${BASH_REMATCH[1]}"
         printf '%s\n' "$tool $*" >"${BASH_REMATCH[1]}/stub-initialized"
       fi
+      # What the configuration holds as the server initializes.
+      [[ -z ${STUB_INITIALIZE_SEES:-} ]] || ls "$MYSQL_HA_CONF_DIR" >"$STUB_INITIALIZE_SEES"
       exit "${STUB_INITIALIZE_STATUS:-0}"
     fi
     # A running server, until SHUTDOWN (or a signal).
@@ -349,12 +358,13 @@ class Pod:
         path = self.log / "sql"
         return path.read_text() if path.exists() else ""
 
-    def replica_status(self, io: str, sql: str, lag: str = "0", io_errno: str = "0", io_error: str = "") -> None:
+    def replica_status(self, io: str, sql: str, lag: str = "0", io_errno: str = "0", io_error: str = "",
+                       sql_state: str = "Waiting for dependent transaction to commit") -> None:
         """What SHOW REPLICA/SLAVE STATUS prints in vertical form."""
         e = self.engine
         (self.log / "replica-status").write_text(
             "*************************** 1. row ***************************\n"
-            f"{e.status_sql_running}_State: Waiting for dependent transaction to commit\n"
+            f"{e.status_sql_running}_State: {sql_state}\n"
             f"             {e.status_io_running}: {io}\n"
             f"            {e.status_sql_running}: {sql}\n"
             f"                Last_IO_Errno: {io_errno}\n"

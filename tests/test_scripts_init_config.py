@@ -37,6 +37,9 @@ def test_init_config_picks_the_role_and_server_id(tmp_path, engine_name, ordinal
     assert (conf / "role.cnf").read_text() == (pod.volumes["config-map"] / f"{role}.cnf").read_text()
     assert (conf / "server-id.cnf").read_text() == f"[mysqld]\nserver-id={100 + ordinal}\n"
     assert not (conf / "skip-replica-start.cnf").exists()
+    # Whatever the role: read-only, replication stopped, until the sidecar has checked.
+    e = pod.engine
+    assert (conf / "start.cnf").read_text() == f"[mysqld]\n{e.read_only_option}=1\n{e.skip_replica_start_option}\n"
     assert f"ordinal {ordinal} (declared primary: 0): {role}, server-id {100 + ordinal}" in result.stderr
     # The server reads what init-mysql wrote: the same volume, at the server's own path.
     assert pod.path_in("mysql", "/etc/mysql/conf.d") == pod.path_in("init-mysql", "/etc/mysql/conf.d") == conf
@@ -58,18 +61,31 @@ def test_init_config_starts_every_server_with_the_semi_sync_source_side_off(tmp_
 
 
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)
-def test_init_config_keeps_replication_stopped_until_the_clone_is_positioned(tmp_path, engine_name):
+def test_init_config_starts_every_server_read_only_without_replication(tmp_path, engine_name):
+    """A fresh clone, a positioned replica and the declared primary alike; an earlier
+    version's skip-replica-start.cnf is dropped, and the initialization of an empty data
+    directory does not run read-only."""
     pod = Pod(tmp_path, engine_name, 1, auth=False)
     pod.datadir.mkdir()
     (pod.datadir / "mysql-ha-source-position").write_text("LOG_FILE=mysql-bin.000001\nLOG_POS=4\nGTID=\n")
+    (pod.volumes["conf"] / "skip-replica-start.cnf").write_text("[mysqld]\nskip-replica-start\n")
     result = pod.run("init-mysql", "init-config.sh")
     assert result.returncode == 0, result.stderr
-    skip = pod.volumes["conf"] / "skip-replica-start.cnf"
-    assert skip.read_text() == f"[mysqld]\n{pod.engine.skip_replica_start_option}\n"
-    # Once positioned, the next start drops it again.
+    start = pod.volumes["conf"] / "start.cnf"
+    want = f"[mysqld]\n{pod.engine.read_only_option}=1\n{pod.engine.skip_replica_start_option}\n"
+    assert start.read_text() == want
+    assert not (pod.volumes["conf"] / "skip-replica-start.cnf").exists()
     (pod.datadir / "mysql-ha-source-position").rename(pod.datadir / "mysql-ha-source-position.applied")
     assert pod.run("init-mysql", "init-config.sh").returncode == 0
-    assert not skip.exists()
+    assert start.read_text() == want
+
+    primary = Pod(tmp_path / "primary", engine_name, 0, auth=False)
+    (primary.volumes["conf"] / "start.cnf").write_text(want)  # left by an earlier start
+    seen = primary.log / "conf-at-initialize"
+    result = primary.run("init-mysql", "init-config.sh", STUB_INITIALIZE_SEES=str(seen))
+    assert result.returncode == 0, result.stderr
+    assert "start.cnf" not in seen.read_text().split()
+    assert (primary.volumes["conf"] / "start.cnf").read_text() == want
 
 
 # --- init-config.sh: the data directory ---------------------------------------------------------

@@ -40,6 +40,9 @@ def test_readiness(tmp_path, engine_name):
     replica = Pod(tmp_path / "replica", engine_name, 1)
     replica.replica_status(io="Yes", sql="Yes")
     assert replica.run("mysql", "readiness.sh").returncode == 0
+    # One client call: read_only and the replica status in the same round trip.
+    clients = [line for line in replica.calls().splitlines() if line.startswith(replica.engine.client + " ")]
+    assert len(clients) == 1, clients
 
     replica.replica_status(io="Connecting", sql="Yes")
     result = replica.run("mysql", "readiness.sh")
@@ -79,11 +82,36 @@ def test_a_primary_taking_writes_without_semi_sync_is_not_ready(tmp_path, engine
     result = primary.run("mysql", "readiness.sh", STUB_SEMI_SYNC="0")
     assert result.returncode == 1
     assert "taking writes with semi-sync's source side off" in result.stderr
-    # Read-only (still catching up at a switchover): its readiness is the server's.
-    assert primary.run("mysql", "readiness.sh", STUB_SEMI_SYNC="0", STUB_READ_ONLY="1").returncode == 0
     # A set without semi-sync: nothing to wait for.
     (primary.volumes["topology"] / "semi-sync.cnf").write_text("[mysqld]\n")
     assert primary.run("mysql", "readiness.sh", STUB_SEMI_SYNC="0").returncode == 0
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+@pytest.mark.parametrize("semi_sync", ["with-semi-sync", "without"])
+def test_a_read_only_declared_primary_is_not_ready(tmp_path, engine_name, semi_sync):
+    """Every server starts read-only: the write Service waits until the sidecar has made the
+    declared primary writable (still catching up at a switchover, or just restarted)."""
+    primary = Pod(tmp_path, engine_name, 0)
+    if semi_sync == "without" or not primary.engine.supports_semi_sync:
+        (primary.volumes["topology"] / "semi-sync.cnf").write_text("[mysqld]\n")
+    result = primary.run("mysql", "readiness.sh", STUB_SEMI_SYNC="1", STUB_READ_ONLY="1")
+    assert result.returncode == 1
+    assert "the declared primary does not take writes yet" in result.stderr
+    assert primary.run("mysql", "readiness.sh", STUB_SEMI_SYNC="1", STUB_READ_ONLY="0").returncode == 0
+    clients = [line for line in primary.calls().splitlines() if line.startswith(primary.engine.client + " ")]
+    assert len(clients) == 2, clients  # one per probe
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+def test_a_writable_replica_is_not_ready(tmp_path, engine_name):
+    """A replica that takes writes (a demoted primary before its sidecar turned it read-only)
+    leaves the read Service, even with replication running."""
+    replica = Pod(tmp_path, engine_name, 1)
+    replica.replica_status(io="Yes", sql="Yes")
+    result = replica.run("mysql", "readiness.sh", STUB_READ_ONLY="0")
+    assert result.returncode == 1
+    assert "a replica that takes writes" in result.stderr
 
 
 def test_readiness_fails_when_the_server_does_not_answer(tmp_path):

@@ -263,12 +263,12 @@ INVALID = [
     ),
     pytest.param(
         lambda: config_with(server_settings={"read_only": "ON"}),
-        r"server_settings must not set 'read_only': replicas are made read-only by the library",
+        r"server_settings must not set 'read_only': every server starts read-only",
         id="server-settings-read-only",
     ),
     pytest.param(
         lambda: config_with(primary_settings={"super-read-only": "1"}),
-        r"primary_settings must not set 'super-read-only': .*the primary must stay writable",
+        r"primary_settings must not set 'super-read-only': .*the replication sidecar makes the declared primary writable",
         id="primary-settings-super-read-only",
     ),
     pytest.param(
