@@ -64,13 +64,19 @@ def kill_server(cluster, ordinal: int) -> None:
                      what=f"mysql-{ordinal}'s server to be started again")
 
 
+def report(request, line: str) -> None:
+    """The scenario's ``e2e <engine> ...`` line, in the suite's summary and on stdout."""
+    request.node.user_properties.append(("e2e-report", line))
+    print(line)
+
+
 def unacknowledged(cluster, ordinal: int) -> int:
     """Commits that returned without a replica's acknowledgement (semi-sync fell back)."""
     variable = cluster.engine.semi_sync_source_unacknowledged
     return int(cluster.sql(ordinal, f"SHOW GLOBAL STATUS LIKE '{variable}'")[0][1])
 
 
-def test_r1_restart_of_a_demoted_primary(cluster):
+def test_r1_restart_of_a_demoted_primary(cluster, request):
     """After a switchover 0 -> 1, mysql-0's server is killed (kill -9) and started again by the
     kubelet: primary.cnf no longer starts it writable. A client that keeps writing to
     ``mysql-0.mysql`` (a stale address an application may hold) gets refusals only, before,
@@ -109,13 +115,13 @@ def test_r1_restart_of_a_demoted_primary(cluster):
     assert set(writer.acknowledged) <= ids(cluster, 0, "app.rs")
     assert len({checksum(cluster, o, "app.rs") for o in range(3)}) == 1
     assert cluster.endpoints("mysql-primary") == ["mysql-1"]
-    print(f"e2e {cluster.engine.name} restart of a demoted primary: mysql-0 replicates from mysql-1 again "
-          f"{seconds:.1f} s after its server was killed; the writer aimed at mysql-0.mysql got "
-          f"{stale.read_only_refusals} read-only refusals and {stale.unreachable} failed connections, "
-          f"0 writes accepted; {len(writer.acknowledged)} rows acknowledged by mysql-1 meanwhile, on all 3 pods")
+    report(request, f"e2e {cluster.engine.name} restart of a demoted primary: mysql-0 replicates from mysql-1 again "
+                    f"{seconds:.1f} s after its server was killed; the writer aimed at mysql-0.mysql got "
+                    f"{stale.read_only_refusals} read-only refusals and {stale.unreachable} failed connections, "
+                    f"0 writes accepted; {len(writer.acknowledged)} rows acknowledged by mysql-1 meanwhile, on all 3 pods")
 
 
-def test_r2_acknowledged_rows_in_a_restarted_replica_s_relay_log(cluster):
+def test_r2_acknowledged_rows_in_a_restarted_replica_s_relay_log(cluster, request):
     """mysql-1 is the primary, mysql-2 the one replica that acknowledges (mysql-0's receiver is
     stopped), with its applier stopped: the acknowledged rows exist on mysql-1 and in mysql-2's
     relay log only. mysql-1 is then cut off for good, mysql-2's server is killed and started
@@ -171,6 +177,6 @@ def test_r2_acknowledged_rows_in_a_restarted_replica_s_relay_log(cluster):
                          what="the old primary to refuse the new one")
         assert not replicating(cluster, primary) and read_only(cluster, primary)
         after = "mysql-1, which has them, refused as errant after the heal (re-seed it)"
-    print(f"e2e {engine.name} acknowledged rows in a restarted replica's relay log: {len(kept)} of "
-          f"{len(acknowledged)} rows acknowledged by mysql-2 alone, unapplied when its server was killed, "
-          f"are on it as the new primary (writes {writable:.1f} s after mysql-1 was cut off); {after}")
+    report(request, f"e2e {engine.name} acknowledged rows in a restarted replica's relay log: {len(kept)} of "
+                    f"{len(acknowledged)} rows acknowledged by mysql-2 alone, unapplied when its server was killed, "
+                    f"are on it as the new primary (writes {writable:.1f} s after mysql-1 was cut off); {after}")
