@@ -391,3 +391,15 @@ def run_bash(code: str, **env: str) -> subprocess.CompletedProcess:
 def position_of(pod: Pod) -> dict[str, str]:
     text = (pod.datadir / "mysql-ha-source-position").read_text()
     return dict(line.split("=", 1) for line in text.splitlines())
+
+
+SWITCHOVER_ENGINES = [name for name in ENGINE_NAMES if mysql_ha.ENGINES[name].supports_switchover]
+"""Engines whose replicas can follow another primary (GTID positioning)."""
+
+
+def positioned_replica(tmp_path: Path, engine_name: str) -> Pod:
+    """A replica positioned earlier: the sidecar goes straight to watching."""
+    pod = Pod(tmp_path, engine_name, 1)
+    pod.datadir.mkdir(parents=True)
+    (pod.datadir / "mysql-ha-source-position.applied").write_text("")
+    return pod
