@@ -24,7 +24,7 @@ from pathlib import Path
 
 import cdk8s
 
-from mysql_ha import MARIADB_11_4, MySQLCredentials, MySQLHAChart
+from mysql_ha import MARIADB_11_4, Engine, MySQLCredentials, MySQLHAChart
 
 from .emulated import Cluster  # the pod emulator, which .emulated finds beside the e2e scenarios
 from .engines import E2E_PREFIX
@@ -66,23 +66,21 @@ class Writer(BackgroundLoop):
         return (len(self.times) - 1) / (self.times[-1] - self.times[0]) if len(self.times) > 1 else 0.0
 
 
-def _read_only(cluster: Cluster, ordinal: int) -> bool:
-    return cluster.sql(ordinal, "SELECT @@GLOBAL.read_only")[0][0] == "1"
-
-
-def _leads(cluster: Cluster, primary: int, pods: list[int]) -> bool:
+def leads(cluster: Cluster, engine: Engine, primary: int, pods: list[int]) -> bool:
+    """``primary`` takes writes and every other pod of ``pods`` replicates from it."""
     try:
-        if _read_only(cluster, primary):
+        if cluster.sql(primary, "SELECT @@GLOBAL.read_only")[0][0] != "0":
             return False
         for o in pods:
             if o == primary:
                 continue
-            rows = cluster.sql(o, "SHOW SLAVE STATUS", column_names=True)
+            rows = cluster.sql(o, engine.sql_replica_status, column_names=True)
             status = dict(zip(rows[0], rows[1])) if len(rows) > 1 else {}
-            if status.get("Master_Host") != f"mysql-{primary}.mysql" or status.get("Slave_SQL_Running") != "Yes":
+            if (status.get(engine.status_source_host) != f"mysql-{primary}.mysql"
+                    or status.get(engine.status_sql_running) != "Yes"):
                 return False
         return True
-    except Exception:  # noqa: BLE001 - a pod may be busy
+    except Exception:  # noqa: BLE001 - a pod may be busy or restarting
         return False
 
 
@@ -127,7 +125,7 @@ def run(*, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, flo
             c.wait_ready(3, timeout=300)
             c.sql(0, f"CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY); "
                      f"CREATE USER '{APP}'@'%' IDENTIFIED BY '{password}'; GRANT INSERT, SELECT ON app.* TO '{APP}'@'%'")
-            c.wait_for(lambda: _leads(c, 0, [0, 1, 2]), timeout=60, what="replicas")
+            c.wait_for(lambda: leads(c, engine, 0, [0, 1, 2]), timeout=60, what="replicas")
 
             # Semi-sync's cost to one writer: autocommit INSERTs in one session (each commit
             # waits for a replica's acknowledgement), with it on, then off: the set applied
@@ -152,7 +150,7 @@ def run(*, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, flo
             with Writer(c, password, client=2, start=1) as w:
                 time.sleep(2)
                 c.apply(synth(1))
-                c.wait_for(lambda: _leads(c, 1, [0, 1, 2]), timeout=180, what="mysql-1 to lead", interval=0.5)
+                c.wait_for(lambda: leads(c, engine, 1, [0, 1, 2]), timeout=180, what="mysql-1 to lead", interval=0.5)
                 time.sleep(2)
             switchover_gap = w.longest_gap()
 
@@ -163,7 +161,7 @@ def run(*, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, flo
                 out, chosen = _most_advanced(c)
                 c.apply(synth(chosen))
                 try:
-                    c.wait_for(lambda: _leads(c, chosen, [0, 2]), timeout=180, what="the failover", interval=0.5)
+                    c.wait_for(lambda: leads(c, engine, chosen, [0, 2]), timeout=180, what="the failover", interval=0.5)
                 except EmulatorError as e:
                     raise EmulatorError(f"{e}\nstatus before the failover:\n{out}\n{_replication_logs(c, [0, 2])}") from e
                 time.sleep(2)

@@ -25,11 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mysql_ha import Engine
-
 from .charts import manifests
 from .emulated import Cluster  # the pod emulator, which .emulated finds beside the e2e scenarios
 from .engines import BenchEngine
+from .failover import leads
 from emulator.errors import EmulatorError  # noqa: E402,I001 - importable once .emulated ran
 from scenario_tools import APP_USER, PodWriter, client_pod_spec  # noqa: E402,I001
 
@@ -44,24 +43,6 @@ def resized(objects: list[dict]) -> list[dict]:
             server = m["spec"]["template"]["spec"]["containers"][0]
             server.setdefault("resources", {}).setdefault("requests", {})["cpu"] = RESIZED_CPU
     return objects
-
-
-def _leads(cluster: Cluster, engine: Engine, primary: int, pods: list[int]) -> bool:
-    """``primary`` takes writes and every other pod of ``pods`` replicates from it."""
-    try:
-        if cluster.sql(primary, "SELECT @@GLOBAL.read_only")[0][0] != "0":
-            return False
-        for o in pods:
-            if o == primary:
-                continue
-            rows = cluster.sql(o, engine.sql_replica_status, column_names=True)
-            status = dict(zip(rows[0], rows[1])) if len(rows) > 1 else {}
-            if (status.get(engine.status_source_host) != f"mysql-{primary}.mysql"
-                    or status.get(engine.status_sql_running) != "Yes"):
-                return False
-        return True
-    except Exception:  # noqa: BLE001 - a pod may be restarting
-        return False
 
 
 def run(b: BenchEngine, *, tiny: bool, progress: Callable[[str], None] = print) -> dict[str, float]:
@@ -79,7 +60,7 @@ def run(b: BenchEngine, *, tiny: bool, progress: Callable[[str], None] = print) 
             c.sql(0, f"CREATE DATABASE app; CREATE TABLE app.r (id INT PRIMARY KEY); "
                      f"CREATE USER '{APP_USER}'@'%' IDENTIFIED BY '{c.app_password}'; "
                      f"GRANT INSERT, SELECT ON app.* TO '{APP_USER}'@'%'")
-            c.wait_for(lambda: _leads(c, b.engine, 0, [0, 1, 2]), timeout=60, what="replicas")
+            c.wait_for(lambda: leads(c, b.engine, 0, [0, 1, 2]), timeout=60, what="replicas")
             client = c.run_pod("rollout-client", client_pod_spec(b.engine.server_image),
                                labels={"mysql-client": "true"})
             client.wait_ready(timeout=60)
@@ -90,7 +71,7 @@ def run(b: BenchEngine, *, tiny: bool, progress: Callable[[str], None] = print) 
                 applied = time.monotonic()
                 assert c.apply(changed) == ["StatefulSet/mysql: template"], "the template should change alone"
                 rollout_s = c.wait_rolled_out(timeout=900)
-                c.wait_for(lambda: _leads(c, b.engine, 0, [0, 1, 2]), timeout=180, what="mysql-0 to lead again")
+                c.wait_for(lambda: leads(c, b.engine, 0, [0, 1, 2]), timeout=180, what="mysql-0 to lead again")
                 time.sleep(2)
                 ended = time.monotonic()
             gap = w.longest_gap(applied, ended)
@@ -104,7 +85,7 @@ def run(b: BenchEngine, *, tiny: bool, progress: Callable[[str], None] = print) 
             c.delete_pod(0)
             delete_s = time.monotonic() - started
             c.wait_ready(3, timeout=300)
-            c.wait_for(lambda: _leads(c, b.engine, 0, [0, 1, 2]), timeout=180, what="mysql-0 to lead after its deletion")
+            c.wait_for(lambda: leads(c, b.engine, 0, [0, 1, 2]), timeout=180, what="mysql-0 to lead after its deletion")
             progress(f"{b.key}: rollout {rollout_s:.1f} s, longest write gap {gap:.2f} s, {w.errors} failed writes, "
                      f"{lost} of {len(w.acknowledged)} acknowledged rows lost; primary's pod deleted in {delete_s:.1f} s")
             if lost:
