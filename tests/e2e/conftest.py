@@ -15,7 +15,8 @@ import cdk8s
 import pytest
 
 pytest.register_assert_rewrite("scenarios", "backup_scenarios", "rollout_scenarios", "failover_scenarios",
-                                "oom_scenarios", "node_scenarios", "demotion_scenarios", "restart_scenarios")
+                                "oom_scenarios", "node_scenarios", "demotion_scenarios", "restart_scenarios",
+                                "account_scenarios")
 
 from emulator import Cluster
 from emulator.images import ensure_image
