@@ -12,6 +12,7 @@ never after; and a long transaction or statement does not hold the switchover up
 from __future__ import annotations
 
 import threading
+import re
 import time
 
 import pytest
@@ -172,14 +173,28 @@ def test_d2_long_transaction_and_statement_do_not_hold_the_switchover(cluster, r
     # Held up by the long statement, read-only gave up after its lock wait, not after 30 s.
     assert "read-only not set yet (ERROR 1205" in log, log[-2000:]
     assert read_only(cluster, old) and replicating(cluster, old)
-    # The new primary takes the application's writes.
-    cluster.sql(new, "INSERT INTO app.long_rows VALUES (4, 0)", user=APP_USER, password=cluster.app_password,
-                host="mysql-primary")
+    # The new primary takes the application's writes through the write Service, once the
+    # Service routes to it (it is ready, and kube-proxy has synced), as a client retrying sees it.
+    cluster.wait_for(lambda: cluster.pod(new).ready, timeout=60, what=f"mysql-{new} ready as the primary")
+    failures: list[str] = []
+
+    def written() -> bool:
+        try:
+            cluster.sql(new, "INSERT INTO app.long_rows VALUES (4, 0)", user=APP_USER,
+                        password=cluster.app_password, host="mysql-primary")
+            return True
+        except Exception as error:  # noqa: BLE001 - the Service may not route to it yet
+            failures.append(str(error)[-200:])
+            assert not re.search(r"(?i)read.only|duplicate", str(error)), failures
+            return False
+
+    cluster.wait_for(written, timeout=30, what="a write through mysql-primary", interval=1)
     wait_same_rows(cluster, "app.long_rows", new, pods)
     line = (f"e2e {cluster.engine.name} demotion with a {LONG_SECONDS} s transaction and a {LONG_SECONDS} s write "
             f"statement open (mysql-{old} -> mysql-{new}): switchover done in {seconds:.1f} s; the sessions "
             f"were killed after {transaction.ended_at - applied:.1f} s and {statement.ended_at - applied:.1f} s; "
             f"the transaction rolled back, the statement {statement_outcome}; same GTID set on both ({history}); "
-            f"sidecar: {kills[-1].split(': ', 1)[-1]}")
+            f"sidecar: {kills[-1].split(': ', 1)[-1]}; the write Service took a write "
+            f"after {len(failures)} failed attempts")
     request.node.user_properties.append(("e2e-report", line))
     print(line)

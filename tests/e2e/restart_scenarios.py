@@ -30,7 +30,8 @@ GTID position whenever replication starts with both threads stopped, as after ev
 
 class TallyingWriter(Writer):
     """A ``Writer`` that tells its failures apart: refused by a read-only server, or no
-    server to talk to (the name has no address, nothing listens, the connection dropped)."""
+    server to talk to (the name has no address, nothing listens, the connection dropped,
+    also in the middle of the TLS handshake)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -45,7 +46,9 @@ class TallyingWriter(Writer):
             text = str(error)
             if re.search(r"(?i)read.only", text):
                 self.read_only_refusals += 1
-            elif re.search(r"ERROR 20(02|03|05|06|13)\b", text):
+            elif (re.search(r"ERROR 20(02|03|05|06|13)\b", text)
+                  # the server went away during the TLS handshake (an I/O error, with its errno)
+                  or re.search(r"ERROR 2026 .*TLS/SSL error: .*\(\d+\)", text)):
                 self.unreachable += 1
             else:
                 self.other.append(text[-200:])
