@@ -118,19 +118,40 @@ elif [[ -e $position_file ]]; then
   log "positioned on ${primary} at ${log_file:-} ${log_pos:-} ${gtid:-}"
 fi
 
-# A replica set up before TLS was turned on still replicates in clear text, or (set up by
-# an earlier version) without presenting the pod's certificate, which the primary's
-# replication account requires: switch it to TLS with the certificate, keeping its position.
+# A replica set up before TLS was turned on still replicates in clear text (or checks no
+# certificate), or (set up by an earlier version) without presenting the pod's certificate,
+# which the primary's replication account requires: switch_to_tls switches it to TLS with
+# the certificate, keeping its position, once its source presents a certificate of the
+# set's CA for its name. Until then it replicates as it did: turning TLS on rolls the pods
+# from the highest ordinal, and the primary, restarted last, has no certificate of the
+# set's CA before that (a replica switched at once could not connect, and never be ready).
+# The watch loop tries again every round; a channel that checks the certificate is never
+# switched back. Needs REPLICA_STATUS (replica_status).
 to_tls=${MYSQL_HA_SQL_SOURCE_TO_TLS:-}
 tls_allowed=${MYSQL_HA_STATUS_TLS_ALLOWED:-}
 tls_cert=${MYSQL_HA_STATUS_TLS_CERT:-}
+tls_waiting=''
+switch_to_tls() {
+  local source
+  [[ -n $to_tls && -n ${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-} ]] || return 0
+  [[ ${REPLICA_STATUS[$tls_allowed]:-} != Yes || -z ${REPLICA_STATUS[$tls_cert]:-} ]] || return 0
+  source=${REPLICA_STATUS[$MYSQL_HA_STATUS_SOURCE_HOST]:-}
+  [[ -n $source ]] || return 0
+  # peer_sql checks the source's certificate against the set's CA, and its name.
+  if ! peer_sql "$source" <<<"SELECT 1" >/dev/null 2>&1; then
+    if [[ -z $tls_waiting ]]; then
+      log "TLS is on, but ${source} does not present a certificate of the set's CA yet (it restarts with TLS later in the rollout): replicating as before until it does"
+      tls_waiting=yes
+    fi
+    return 0
+  fi
+  sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${to_tls}; ${MYSQL_HA_SQL_START_REPLICA};"
+  tls_waiting=''
+  log "replication switched to TLS (${source} presents the set's certificate)"
+}
 if ((POD_ORDINAL != declared)) && [[ -n $to_tls ]]; then
   replica_status
-  if [[ -n ${REPLICA_STATUS[$MYSQL_HA_STATUS_IO_RUNNING]:-} ]] \
-    && [[ ${REPLICA_STATUS[$tls_allowed]:-} != Yes || -z ${REPLICA_STATUS[$tls_cert]:-} ]]; then
-    sql <<<"${MYSQL_HA_SQL_STOP_REPLICA}; ${to_tls}; ${MYSQL_HA_SQL_START_REPLICA};"
-    log "replication switched to TLS"
-  fi
+  switch_to_tls
 fi
 
 # Every server starts with replication stopped (init-config.sh): the watch loop starts it
@@ -531,6 +552,7 @@ watch_replication() {
         close_binlog || true
       elif follow "$wanted" && replica_status 2>/dev/null; then
         restart_receiver
+        switch_to_tls || true
       fi
     fi
     [[ -n $stopping ]] || pause 1

@@ -73,6 +73,11 @@ case $tool in
         echo "ERROR 2003 (HY000): Can't connect to MySQL server on '${BASH_REMATCH[1]}:3306' (110)" >&2
         exit 1
       fi
+      # A server whose certificate is not of the set's CA (it has not restarted with TLS yet).
+      if [[ " ${STUB_UNVERIFIED_HOSTS:-} " == *" ${BASH_REMATCH[1]} "* ]]; then
+        echo "ERROR 2026 (HY000): SSL connection error: error:0A000086:SSL routines::certificate verify failed" >&2
+        exit 1
+      fi
       if [[ " ${STUB_REFUSING_HOSTS:-} " == *" ${BASH_REMATCH[1]} "* ]]; then
         echo "ERROR 1040 (08004): Too many connections" >&2
         exit 1

@@ -243,16 +243,12 @@ def test_unchanged_certificate_is_not_reloaded(tmp_path):
                          ids=["clear-text", "tls-without-certificate", "tls"])
 def test_replica_from_before_tls_is_switched_to_tls(tmp_path, engine_name, connects_with_tls, presents_certificate):
     """A replica that replicates in clear text, or with TLS but without presenting the pod's
-    certificate (which the replication account now requires), is switched to TLS with it."""
+    certificate (which the replication account now requires), is switched to TLS with it,
+    its source presenting a certificate of the set's CA."""
     engine = mysql_ha.ENGINES[engine_name]
     pod = tls_pod(tmp_path, engine_name, 1)
     pod.datadir.mkdir(parents=True)
-    (pod.log / "replica-status").write_text(
-        "*************************** 1. row ***************************\n"
-        f"{engine.status_io_running}: Yes\n{engine.status_sql_running}: Yes\n{engine.status_lag_seconds}: 0\n"
-        f"{engine.status_tls_allowed}: {'Yes' if connects_with_tls else 'No'}\n"
-        f"{engine.status_tls_cert}: {TLS_DIR + '/tls.crt' if presents_certificate else ''}\n"
-    )
+    write_replica_status(pod, engine, connects_with_tls, presents_certificate)
     result = pod.run_sidecar()
     filled = (engine.sql_source_tls.replace('@CA@', TLS_DIR + '/ca.crt').replace('@CERT@', TLS_DIR + '/tls.crt')
               .replace('@KEY@', TLS_DIR + '/tls.key'))
@@ -262,3 +258,31 @@ def test_replica_from_before_tls_is_switched_to_tls(tmp_path, engine_name, conne
     else:
         assert switch in pod.sql().splitlines(), pod.sql()
         assert "replication switched to TLS" in result.stderr
+
+
+def write_replica_status(pod, engine, connects_with_tls: bool, presents_certificate: bool) -> None:
+    (pod.log / "replica-status").write_text(
+        "*************************** 1. row ***************************\n"
+        f"{engine.status_source_host or 'Master_Host'}: mysql-0.mysql\n"
+        f"{engine.status_io_running}: Yes\n{engine.status_sql_running}: Yes\n{engine.status_lag_seconds}: 0\n"
+        f"{engine.status_tls_allowed}: {'Yes' if connects_with_tls else 'No'}\n"
+        f"{engine.status_tls_cert}: {TLS_DIR + '/tls.crt' if presents_certificate else ''}\n"
+    )
+
+
+@pytest.mark.parametrize("engine_name", TLS_ENGINE_NAMES)
+def test_replica_waits_for_its_source_to_present_the_set_certificate(tmp_path, engine_name):
+    """TLS turned on for a running set rolls the replicas first: their source, the primary,
+    has no certificate of the set's CA yet. The replica keeps replicating as it did (a channel
+    that checks the certificate could not connect, and the rollout would stall on a replica
+    that never gets ready), says so once, and checks again every round."""
+    engine = mysql_ha.ENGINES[engine_name]
+    pod = tls_pod(tmp_path, engine_name, 1)
+    pod.datadir.mkdir(parents=True)
+    write_replica_status(pod, engine, connects_with_tls=False, presents_certificate=False)
+    result = pod.run_sidecar(beats=4, STUB_UNVERIFIED_HOSTS="mysql-0.mysql")
+    assert "CHANGE" not in pod.sql() and "switched" not in result.stderr, pod.sql()
+    assert result.stderr.count("does not present a certificate of the set's CA yet") == 1, result.stderr
+    # Checked with the set's CA at start and in every round of the watch loop.
+    checks = [c for c in pod.calls().splitlines() if "--host=mysql-0.mysql" in c]
+    assert len(checks) >= 4, pod.calls()

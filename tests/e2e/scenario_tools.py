@@ -135,14 +135,16 @@ class PodWriter(Writer):
     set: it writes through ``host`` (e.g. the write Service) while every pod of the set
     restarts."""
 
-    def __init__(self, cluster: Cluster, table: str, start: int, *, host: str, client) -> None:
+    def __init__(self, cluster: Cluster, table: str, start: int, *, host: str, client,
+                 options: tuple[str, ...] = ()) -> None:
         super().__init__(cluster, table, start, host=host)
         self.client = client  # the client pod's container
+        self.options = options  # further client options, e.g. the CA to check the server with
 
     def insert(self, statement: str) -> None:
         engine = self.cluster.engine
         args = [engine.client, "--protocol=TCP", f"--host={self.host}", "--port=3306", "--connect-timeout=5",
-                f"--user={APP_USER}", "--batch", "--skip-column-names"]
+                f"--user={APP_USER}", "--batch", "--skip-column-names", *self.options]
         if engine.client == "mysql":
             # caching_sha2 without TLS: the client fetches the server's key to send the password.
             args.append("--get-server-public-key")

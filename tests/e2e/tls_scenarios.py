@@ -14,6 +14,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import cdk8s
@@ -22,8 +23,8 @@ import pytest
 from emulator import Cluster
 from mysql_ha import MySQLCredentials, MySQLHAChart, MySQLTLS
 from mysql_ha.credentials import STATUS_USER
-from scenario_tools import SPEED, client_pod_spec
-from scenarios import count, replica_status, replicating, wait_converged
+from scenario_tools import APP_USER, SPEED, PodWriter, WritablePoller, client_pod_spec
+from scenarios import count, ids, replica_status, replicating, wait_converged
 
 pytestmark = pytest.mark.e2e
 
@@ -83,15 +84,20 @@ def cluster(request, engine, tmp_path_factory):
     make_ca(certs, "set-ca")
     make_ca(certs, "other-ca")
     secret_data = make_leaf(certs, "set-ca", "server", days=30)
-    tls = MySQLTLS.from_existing_secret(SECRET, dns_names=DNS_NAMES)
-    chart = MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine, credentials=MySQLCredentials.from_passwords(**passwords), replicas=3,
-                         storage_class_name="standard", tls=tls)
-    manifests = chart.to_json()
-    manifests.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                      "metadata": {"name": SECRET, "namespace": "mysql"}, "stringData": secret_data})
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+              "metadata": {"name": SECRET, "namespace": "mysql"}, "stringData": secret_data}
+
+    def manifests(tls: MySQLTLS | None) -> list[dict]:
+        chart = MySQLHAChart(cdk8s.Testing.app(), "e2e", engine=engine,
+                             credentials=MySQLCredentials.from_passwords(**passwords), replicas=3,
+                             storage_class_name="standard", tls=tls)
+        return [*chart.to_json(), secret]
+
     workdir = tmp_path_factory.mktemp(f"tls-cluster-{engine.name}")
     prefix = "mt" + re.sub(r"[^a-z0-9]", "", engine.name)[:8]
-    with Cluster(manifests, workdir, prefix=prefix, speed=SPEED) as c:
+    # The set starts without TLS; the first scenario turns it on, as a running set's owner would.
+    with Cluster(manifests(None), workdir, prefix=prefix, speed=SPEED) as c:
+        c.tls_manifests = manifests(MySQLTLS.from_existing_secret(SECRET, dns_names=DNS_NAMES))
         c.engine = engine
         c.certs = certs
         c.passwords = passwords
@@ -129,13 +135,77 @@ def stream_bytes(cluster, ordinal: int, donor: int, kind: str, options: str) -> 
 # --- scenarios ------------------------------------------------------------------------------
 
 
-def test_tls_1_bring_up_with_tls(cluster):
+def test_tls_0_turn_tls_on_for_a_running_set(cluster, request):
+    """Three pods without TLS, primary mysql-0; the chart with TLS on is applied while a client
+    outside the set writes through the write Service (with the set's CA, as an application
+    told to trust it before the change). The pods roll 2, 1, then the primary; each replica
+    comes back replicating over TLS from a primary that may not have the certificate yet;
+    no acknowledged row is lost and no two servers take writes at once."""
     cluster.wait_ready(3, timeout=240)
-    cluster.sql(0, """
+    engine = cluster.engine
+    cluster.app_password = "App-" + secrets.token_urlsafe(12)
+    cluster.sql(0, f"""
         CREATE DATABASE app;
         CREATE TABLE app.rows (id INT PRIMARY KEY, payload VARCHAR(100));
         INSERT INTO app.rows VALUES (1, 'one'), (2, 'two'), (3, 'three');
+        CREATE TABLE app.w (id INT PRIMARY KEY);
+        CREATE USER '{APP_USER}'@'%' IDENTIFIED BY '{cluster.app_password}';
+        GRANT SELECT, INSERT ON app.* TO '{APP_USER}'@'%';
     """)
+    wait_converged(cluster, "app.rows", 3)
+    for replica in (1, 2):
+        status = replica_status(cluster, replica)
+        # No CA of the set yet (MySQL may encrypt with the server's own key; MariaDB checks a
+        # self-signed certificate by the replication password).
+        assert not status.get("Source_SSL_CA_File", status.get("Master_SSL_CA_File")), status
+    before = {o: p.labels["controller-revision-hash"] for o, p in cluster.pods.items()}
+    client = cluster.run_pod("tls-writer", client_pod_spec(engine.server_image), labels={"mysql-client": "true"})
+    try:
+        client.wait_ready(timeout=60)
+        tmp = client.pod.dir / "emptydir" / "tmp"
+        shutil.copy(cluster.certs / "set-ca.crt", tmp / "ca.crt")
+        os.chmod(tmp / "ca.crt", 0o444)
+        # MySQL's client encrypts when the server offers TLS (its default, PREFERRED); MariaDB's
+        # checks the server's certificate by default, so it is given the set's CA.
+        options = () if engine.client == "mysql" else ("--ssl-ca=/tmp/ca.crt",)
+        with WritablePoller(cluster) as poller, PodWriter(cluster, "app.w", start=1, host="mysql-primary",
+                                                          client=client.pod.container("client"),
+                                                          options=options) as writer:
+            time.sleep(2)
+            applied = time.monotonic()
+            changed = cluster.apply(cluster.tls_manifests)
+            assert "StatefulSet/mysql: template" in changed, changed
+            cluster.wait_rolled_out(timeout=900)
+            seconds = time.monotonic() - applied
+            cluster.wait_for(lambda: all(replicating(cluster, o) for o in (1, 2)), timeout=60,
+                             what="both replicas replicating after the rollout")
+            time.sleep(2)
+            ended = time.monotonic()
+    finally:
+        cluster.delete_pod_named("tls-writer", grace=1)
+    assert writer.acknowledged, f"the writer never got a row in: {writer.failures[-3:]}"
+    order = [int(m.group(1)) for t, message in cluster.events if t >= applied
+             for m in [re.fullmatch(r"statefulset mysql: delete mysql-(\d+) \(update to .*\)", message)] if m]
+    assert order == [2, 1, 0], order
+    after = {o: p.labels["controller-revision-hash"] for o, p in cluster.pods.items()}
+    assert len(set(after.values())) == 1 and not set(after.values()) & set(before.values())
+    wait_converged(cluster, "app.w", 3)
+    acknowledged = set(writer.acknowledged)
+    lost = {o: len(acknowledged - ids(cluster, o, "app.w")) for o in range(3)}
+    switched = [o for o in (1, 2) if "replication switched to TLS" in cluster.logs(o, "replication")]
+    line = (f"e2e {engine.name} TLS turned on for a running set of 3 pods under writes: rolled out in "
+            f"{seconds:.1f} s, longest write gap {writer.longest_gap(applied, ended):.2f} s, {writer.errors} failed "
+            f"writes, {max(lost.values())} of {len(acknowledged)} acknowledged rows lost; at most "
+            f"{len(poller.most_writable)} writable server(s) at once; replicas switched to TLS in place: "
+            f"{', '.join(f'mysql-{o}' for o in switched) or 'none'}")
+    request.node.user_properties.append(("e2e-report", line))
+    print(line)
+    assert not any(lost.values()), f"acknowledged rows lost: {lost}"
+    assert len(poller.most_writable) <= 1, f"two servers took writes: {poller.writable_at[:5]}"
+
+
+def test_tls_1_bring_up_with_tls(cluster):
+    cluster.wait_ready(3, timeout=240)
     wait_converged(cluster, "app.rows", 3)
     # The servers present the set's certificate, and a network account's connection (TCP to
     # 127.0.0.1: root has the socket alone) uses it.
