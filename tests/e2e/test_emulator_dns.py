@@ -6,7 +6,8 @@ front of them, client pods in the set's namespace and in another one.
 A pod gets a new address each time it is made; names resolve through the cluster DNS, whose
 answers stay cached for its TTL (5 s: the module runs at speed 1); a ClusterIP Service
 spreads new connections over its ready endpoints, keeps an established one where it went,
-and rejects when it has none; NetworkPolicy sees the client's own address behind a Service."""
+and rejects when it has none; a pod reaches itself through a Service whose endpoint it is
+(hairpin); NetworkPolicy sees the client's own address behind a Service."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ def manifests() -> list[dict]:
         service("front", WEB, [{"port": 80, "targetPort": "http"}, {"port": 85, "targetPort": 8085}]),
         service("single", {**WEB, "statefulset.kubernetes.io/pod-name": "web-0"}, [{"port": 85, "targetPort": "slow"}]),
         service("nobody", {"app": "none"}, [{"port": 80, "targetPort": 8080}]),
+        # web-1 alone, for its own connections (hairpin).
+        service("itself", {**WEB, "statefulset.kubernetes.io/pod-name": "web-1"}, [{"port": 80, "targetPort": "http"}]),
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "web", "namespace": NAMESPACE},
          "spec": {"podSelector": {"matchLabels": WEB}, "policyTypes": ["Ingress"],
                   "ingress": [{"from": [{"podSelector": {"matchLabels": CLIENT}, "namespaceSelector": {}},
@@ -130,6 +133,23 @@ def proxy_rules_follow(cluster: Cluster, pod: str = "client") -> None:
         return all(p.ip in loaded for p in cluster.pods.values() if p.ip in ips) and not any(
             p.ip in loaded for p in cluster.pods.values() if p.ip not in ips)
     cluster.wait_for(settled, timeout=10, what="kube-proxy's rules to follow the endpoints", interval=0.1)
+
+
+def connect_from_web(cluster: Cluster, ordinal: int, host: str, port: int, count: int) -> list[str]:
+    """``connect_many`` from pod ``web-<ordinal>``."""
+    script = f'for i in $(seq {count}); do echo "[$(nc -w 5 {host} {port} </dev/null)]"; done'
+    result = cluster.exec(ordinal, "main", ["sh", "-c", script], timeout=count * 6 + 10)
+    return [line.strip("[]") for line in result.stdout.splitlines()]
+
+
+def proxy_rule_follows(cluster: Cluster, ordinal: int, service_name: str, wanted) -> None:
+    """Waits until the line for ``service_name`` in kube-proxy's table in web-<ordinal>
+    satisfies ``wanted`` (the DNAT to its endpoints, or its reject)."""
+    def rule() -> str:
+        loaded = cluster.services.loaded(cluster.pod(ordinal)) or ""
+        needle = f"ip daddr {cluster.cluster_ip(service_name)} "
+        return next((line.strip() for line in loaded.splitlines() if needle in line), "")
+    cluster.wait_for(lambda: wanted(rule()), timeout=10, what=f"kube-proxy's rule for {service_name}", interval=0.1)
 
 
 def test_a_pod_gets_resolv_conf_and_hosts_as_the_kubelet_writes_them(cluster):
@@ -255,6 +275,55 @@ def test_network_policy_sees_the_clients_own_address_behind_a_service(cluster):
     rules = cluster.network_policies.loaded(cluster.pod(0))
     assert cluster.standalone["client"].pod.ip in rules and cluster.standalone["faraway"].pod.ip in rules
     assert cluster.standalone["stranger"].pod.ip not in rules
+
+
+def test_a_pod_reaches_itself_through_a_cluster_ip_whose_endpoint_it_is(cluster):
+    """Hairpin: web-1, the one endpoint of ``itself``, connecting to it gets itself, as on a
+    cluster (kube-proxy masquerades such traffic, the kubelet's hairpin mode sends it back
+    into the pod). While the Service moves to web-0 and back, and kube-proxy's table in web-1
+    is replaced each time, every attempt is answered, by one pod or the other; no connect
+    hangs. Unready, web-1 is no endpoint: it is refused at once, as any client is."""
+    me = cluster.pod(1)
+    proxy_rule_follows(cluster, 1, "itself", lambda rule: f"{me.ip} . 8080" in rule)
+    assert connect_from_web(cluster, 1, "itself", 80, 10) == ["web-1"] * 10
+
+    errors: list[Exception] = []
+
+    def moves() -> None:
+        try:
+            for name in ("web-0", "web-1", "web-0", "web-1"):
+                time.sleep(1.2)  # kube-proxy's minimum sync period since the last change
+                cluster.update_service("itself", {**WEB, "statefulset.kubernetes.io/pod-name": name})
+                ip = cluster.pod(int(name[-1])).ip
+                proxy_rule_follows(cluster, 1, "itself", lambda rule, ip=ip: f"{ip} . 8080" in rule)
+        except Exception as error:  # noqa: BLE001 - raised again below
+            errors.append(error)
+
+    mover = threading.Thread(target=moves)
+    script = ('end=$(($(date +%s) + 9)); while [ "$(date +%s)" -lt "$end" ]; do '
+              'echo "[$(nc -w 5 itself 80 </dev/null)]"; sleep 0.1; done')
+    try:
+        mover.start()
+        lines = cluster.exec(1, "main", ["sh", "-c", script], timeout=40).stdout.split()
+    finally:
+        mover.join(timeout=30)
+        cluster.update_service("itself", {**WEB, "statefulset.kubernetes.io/pod-name": "web-1"})
+    assert not errors, errors
+    answers = [line.strip("[]") for line in lines]
+    assert len(answers) >= 15 and all(answers), answers
+    assert set(answers) == {"web-0", "web-1"}, answers
+
+    set_ready(cluster, 1, False)
+    try:
+        proxy_rule_follows(cluster, 1, "itself", lambda rule: rule.endswith("reject"))
+        started = time.monotonic()
+        result = cluster.exec(1, "main", ["sh", "-c", "nc -w 5 itself 80 </dev/null"])
+        assert result.returncode != 0 and not result.stdout
+        assert time.monotonic() - started < 2, "refused at once, not timed out"
+    finally:
+        set_ready(cluster, 1, True)
+    proxy_rule_follows(cluster, 1, "itself", lambda rule: f"{me.ip} . 8080" in rule)
+    assert connect_from_web(cluster, 1, "itself", 80, 3) == ["web-1"] * 3
 
 
 def test_a_pod_cut_off_and_healed_reaches_services_again(cluster):

@@ -13,9 +13,14 @@ Service port without endpoints rejects (ICMP port unreachable: the client's conn
 at once). This is one nftables table (``TABLE``) in every pod's network namespace, the
 same for all (kube-proxy's rules are node-wide): a ``dnat`` in the ``output`` hook of the
 client's own namespace, so the server sees the client pod's own address, and NetworkPolicy
-(``netpolicy.py``) matches it. The table is replaced in one transaction when the endpoints
-change, at most once per kube-proxy's minimum sync period (``timings.py``); a new pod gets
-the rules in force before its containers start.
+(``netpolicy.py``) matches it. A pod that is an endpoint of the Service it connects to
+reaches itself (hairpin): the kernel routes the rewritten packet over the pod's loopback,
+which NetworkPolicy admits, and answers or refuses at once as for any other endpoint. A real
+kube-proxy masquerades such a connection (so the server sees an address of the node, not its
+own) and the kubelet's hairpin mode sends it back into the pod; a node without hairpin mode
+would drop it, and the client's connect would time out. The table is replaced in one
+transaction when the endpoints change, at most once per kube-proxy's minimum sync period
+(``timings.py``); a new pod gets the rules in force before its containers start.
 
 A headless Service (``clusterIP: None``) has no virtual IP: its name resolves to its
 endpoints' addresses, and each endpoint whose ``subdomain`` names the Service to a name of
