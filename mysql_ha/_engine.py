@@ -112,6 +112,8 @@ class Engine:
     """``[mysqld]`` settings this engine needs on every pod, owned by the library."""
     replica_settings: Mapping[str, str] = field(default_factory=dict)
     """``[mysqld]`` settings this engine needs on the replicas, owned by the library."""
+    server_defaults: Mapping[str, str] = field(default_factory=dict)
+    """``[mysqld]`` settings written on every pod unless the user's settings name them."""
     max_replication_password_length: int = REPLICATION_PASSWORD_MAX
     """Longest replication password the engine's change-source statement takes."""
     sql_set_position: str
@@ -243,6 +245,7 @@ class Engine:
             if not isinstance(value, str) or not value or any(c.isspace() for c in value):
                 raise ValueError(f"{prop} must be a non-empty name without spaces, got {value!r}")
         object.__setattr__(self, "server_settings", _frozen(self.server_settings))
+        object.__setattr__(self, "server_defaults", _frozen(self.server_defaults))
         object.__setattr__(self, "replica_settings", _frozen(self.replica_settings))
         object.__setattr__(self, "tls_server_settings", _frozen(self.tls_server_settings))
         object.__setattr__(self, "client_tls_options", _frozen(self.client_tls_options))

@@ -192,8 +192,9 @@ class MySQLConfig(Construct):
         # its source only for what it lacks. MariaDB gains nothing from it: in GTID mode it
         # discards the relay log whenever replication starts with both threads stopped, as
         # after every restart (README, "Server restarts").
+        defaults = {key: value for key, value in engine.server_defaults.items() if key.replace("-", "_") not in named}
         durable = {"log-bin": "mysql-bin", "relay-log": "mysql-relay-bin", "sync_binlog": "1",
-                   "innodb_flush_log_at_trx_commit": "1", "skip_name_resolve": "ON", **expiry}
+                   "innodb_flush_log_at_trx_commit": "1", "skip_name_resolve": "ON", **expiry, **defaults}
         self.config_map = _content_named_config_map(
             self,
             "ConfigMap",
