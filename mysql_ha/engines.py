@@ -32,17 +32,20 @@ __all__ = ["CLONE_METHODS", "ENGINES", "MARIADB_11_4", "MYSQL_5_7", "MYSQL_8_4",
 _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     skip_replica_start_option="skip-replica-start",
     sql_set_position="",
-    # GTID auto-positioning: the clone's GTID set tells the primary where to start. 8.0.27+
-    # retries a lost source only 10 times (SOURCE_RETRY_COUNT); 86400 tries 10 s apart, the
-    # old default, outlast any real outage, and the sidecar restarts a receiver that gave up.
+    # GTID auto-positioning: the clone's GTID set tells the primary where to start. A lost
+    # source is retried every 2 s (SOURCE_CONNECT_RETRY): a restarted primary's first commits
+    # wait for a replica's acknowledgement (semi-sync) until one has reconnected, so the retry
+    # interval is part of every restart's write gap (10 s, the default, made a rollout's 11 s).
+    # 8.0.27+ retries only 10 times (SOURCE_RETRY_COUNT); 432000 tries 2 s apart (10 days)
+    # outlast any real outage, and the sidecar restarts a receiver that gave up.
     # GET_SOURCE_PUBLIC_KEY=0: without TLS the receiver authenticates against the source's
     # cache (fast_auth_cache) and never sends the password under a key it cannot check; a
-    # miss fails (2061) and is retried 10 s later. Said explicitly, as an earlier setting
+    # miss fails (2061) and is retried 2 s later. Said explicitly, as an earlier setting
     # would otherwise survive the statement.
     sql_change_source=(
         "CHANGE REPLICATION SOURCE TO SOURCE_HOST='@HOST@', SOURCE_PORT=@PORT@, "
         "SOURCE_USER='@USER@', SOURCE_PASSWORD='@PASSWORD@', SOURCE_AUTO_POSITION=1, "
-        "SOURCE_CONNECT_RETRY=10, SOURCE_RETRY_COUNT=86400, GET_SOURCE_PUBLIC_KEY=0"
+        "SOURCE_CONNECT_RETRY=2, SOURCE_RETRY_COUNT=432000, GET_SOURCE_PUBLIC_KEY=0"
     ),
     sql_start_replica="START REPLICA",
     sql_stop_replica="STOP REPLICA",
@@ -278,7 +281,7 @@ MARIADB_11_4 = Engine(
     sql_set_position="SET GLOBAL gtid_slave_pos = '@GTID@'",
     sql_change_source=(
         "CHANGE MASTER TO MASTER_HOST='@HOST@', MASTER_PORT=@PORT@, MASTER_USER='@USER@', "
-        "MASTER_PASSWORD='@PASSWORD@', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=10"
+        "MASTER_PASSWORD='@PASSWORD@', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=2"
     ),
     **_MASTER_SLAVE_STATEMENTS,
     # LOCAL: a plain FLUSH is binary-logged; on a replica that gives the replica a GTID of

@@ -199,8 +199,8 @@ def test_new_replica_is_cloned_configured_and_positioned(tmp_path, engine_name, 
     elif engine.clone_method == "clone-plugin":
         assert change == (
             "CHANGE REPLICATION SOURCE TO SOURCE_HOST='mysql-0.mysql', SOURCE_PORT=3306, SOURCE_USER='repl', "
-            f"SOURCE_PASSWORD='{PASSWORD_SQL}', SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=10, "
-            "SOURCE_RETRY_COUNT=86400, GET_SOURCE_PUBLIC_KEY=0;"
+            f"SOURCE_PASSWORD='{PASSWORD_SQL}', SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=2, "
+            "SOURCE_RETRY_COUNT=432000, GET_SOURCE_PUBLIC_KEY=0;"
         )
     else:
         coordinates = "'mysql-bin.000003', MASTER_LOG_POS=157" if donor == "primary" else "'mysql-bin.000004', MASTER_LOG_POS=900"
