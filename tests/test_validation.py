@@ -242,7 +242,7 @@ INVALID = [
     # --- engine
     pytest.param(
         lambda: mysql_ha.engine_by_name("postgres-16"),
-        r"engine must be one of mariadb-11\.4, mysql-5\.7, mysql-8\.4, mysql-9\.7, got 'postgres-16'",
+        r"engine must be one of mariadb-10\.11, mariadb-11\.4, mysql-5\.7, mysql-8\.4, mysql-9\.7, got 'postgres-16'",
         id="engine-unknown-name",
     ),
     pytest.param(
