@@ -7,7 +7,8 @@ ordinal down, each once the one before is ready, the primary (ordinal 0) last; e
 init-mysql upgrades its system tables (mariadb-upgrade) before its new server starts. What a
 user cares about is checked: no acknowledged row lost on any pod, no replica ever fed by a
 newer primary (each pod's version is polled through the rollout), the system tables at the
-new version on every pod, and the longest write gap.
+new version on every pod, and the longest write gap. Then the engine goes back to 10.11:
+refused by the first pod replaced, before its server starts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from emulator.background import BackgroundLoop
 from failover_scenarios import wait_primary, wait_same_rows
 from rollout_scenarios import client_pod
+from mysql_ha import engine_by_name
 from scenario_tools import PodWriter
 from scenarios import checksum, ids, test_1_bring_up_three_pods  # noqa: F401 - the set the upgrade starts from
 
@@ -158,3 +160,47 @@ def test_u1_upgrade_under_writes(cluster, request):
         status, record = checks[o]
         assert status == 1 and record.startswith(after[o].split("-")[0]), (o, status, record)
 
+
+
+def test_u2_downgrade_is_refused(cluster, request):
+    """The engine set back to 10.11 on the upgraded set: the first pod replaced (mysql-2)
+    stops in init-mysql, saying why, while the others keep serving on 11.8; the engine
+    applied again brings mysql-2 back on 11.8."""
+    upgraded, older = cluster.engine, engine_by_name("mariadb-10.11")
+    applied = time.monotonic()
+    cluster.change_engine(older)
+    cluster.apply(cluster.synth(replicas=3, primary_ordinal=0))
+    message = "a downgrade is not supported"
+
+    def refused_there() -> bool:
+        try:
+            return message in cluster.logs(2, "init-mysql")
+        except KeyError:  # between the old pod's deletion and the new one
+            return False
+
+    cluster.wait_for(refused_there, timeout=120, what="mysql-2's init-mysql to refuse the downgrade")
+    refused = time.monotonic() - applied
+    log = cluster.logs(2, "init-mysql")
+    assert re.search(r"the data directory was last upgraded by 11\.8\.\d+-MariaDB \(its mariadb_upgrade_info\), "
+                     r"and this server is 10\.11", log), log[-1500:]
+    time.sleep(5)
+    assert not cluster.pod(2).ready
+    serving = [cluster.sql(o, "SELECT VERSION()")[0][0].split("-")[0] for o in (0, 1)]
+    assert all(major_minor(v) > (10, 11) for v in serving), serving
+    after_version = serving[0]
+    cluster.sql(0, "INSERT INTO app.u (id) VALUES (90000001)")
+    cluster.change_engine(upgraded)
+    cluster.apply(cluster.synth(replicas=3, primary_ordinal=0))
+    back = time.monotonic()
+    # A StatefulSet does not replace a pod that never became ready on its own (Kubernetes'
+    # "forced rollback"): it is deleted, as the README says.
+    if not cluster.pod(2).ready:
+        cluster.delete_pod(2)
+    cluster.wait_rolled_out(timeout=300)
+    wait_primary(cluster, 0, [0, 1, 2], timeout=120)
+    wait_same_rows(cluster, "app.u", 0, [0, 1, 2])
+    line = (f"e2e {upgraded.name} downgrade to {older.name.split('-')[-1]} refused: mysql-2 stopped in init-mysql "
+            f"{refused:.1f} s after the apply (mysql-0 and mysql-1 kept serving on {after_version}), the set whole "
+            f"again {time.monotonic() - back:.1f} s after the upgraded engine was applied again")
+    request.node.user_properties.append(("e2e-report", line))
+    print(line)
