@@ -3,7 +3,7 @@
 from .backup_target import BackupTarget, RestoreFrom
 from .chart import MySQLHAChart
 from .credentials import MySQLCredentials
-from .engines import ENGINES, MARIADB_11_4, MYSQL_5_7, MYSQL_8_4, MYSQL_9_7, Engine, engine_by_name
+from .engines import ENGINES, MARIADB_10_11, MARIADB_11_4, MYSQL_5_7, MYSQL_8_4, MYSQL_9_7, Engine, engine_by_name
 from .kustomization import write_kustomization
 from .local_storage import LocalStorage
 from .mysql_backup import MySQLBackup
@@ -17,6 +17,7 @@ __all__ = [
     "ENGINES",
     "Engine",
     "LocalStorage",
+    "MARIADB_10_11",
     "MARIADB_11_4",
     "MYSQL_5_7",
     "MYSQL_8_4",

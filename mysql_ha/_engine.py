@@ -72,6 +72,15 @@ class Engine:
     ``root@localhost`` and no password, as the image's entrypoint would before it sets one;
     the server itself then sets every account from its ``--init-file`` (no password ever
     passes through the entrypoint or a process's environment)."""
+    upgrade: str = ""
+    """Upgrades the system tables of a data directory that an older server version last ran,
+    against a temporary server on its socket (``init-config.sh`` adds ``--socket`` and
+    ``--user``); '' where the server upgrades its own at start and refuses a downgrade itself
+    (MySQL 8.0.16 and later)."""
+    upgrade_info_files: str = ""
+    """Files of the data directory, space-separated, that hold the version of its system
+    tables: where ``upgrade`` (or the initialization) recorded it, or a clone's backup
+    information (its ``server_version = `` line, the donor's); the first that exists counts."""
     read_only_option: str
     """Server option that keeps a server read-only for everyone but replication: every server
     starts with it, and the replication sidecar makes the declared primary writable."""
@@ -253,6 +262,9 @@ class Engine:
         object.__setattr__(self, "semi_sync_settings", _frozen(self.semi_sync_settings))
         if self.binlog_replay not in BINLOG_REPLAYS:
             raise ValueError(f"binlog_replay must be one of {', '.join(BINLOG_REPLAYS)}, got {self.binlog_replay!r}")
+        if bool(self.upgrade) != bool(self.upgrade_info_files.split()):
+            raise ValueError(f"upgrade and upgrade_info_files go together (an upgrade records the version it "
+                             f"reached), got upgrade={self.upgrade!r}, upgrade_info_files={self.upgrade_info_files!r}")
         if self.clone_host not in ("%", "localhost"):
             raise ValueError(f"clone_host must be '%' or 'localhost', got {self.clone_host!r}")
 
@@ -313,6 +325,8 @@ class Engine:
         return {
             "MYSQL_HA_SERVER": self.server,
             "MYSQL_HA_INITIALIZE": self.initialize,
+            "MYSQL_HA_UPGRADE": self.upgrade,
+            "MYSQL_HA_UPGRADE_INFO_FILES": self.upgrade_info_files,
             "MYSQL_HA_SOCKET": self.socket,
             "MYSQL_HA_ADMIN_GRANTS": self.admin_grants,
             "MYSQL_HA_STATUS_GRANTS": self.status_grants,

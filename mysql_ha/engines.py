@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ._engine import CLONE_METHODS, REPLICATION_PASSWORD_MAX, TLS_TRANSPORTS, TRANSPORTS, Engine
 
-__all__ = ["CLONE_METHODS", "ENGINES", "MARIADB_11_4", "MYSQL_5_7", "MYSQL_8_4", "MYSQL_9_7",
+__all__ = ["CLONE_METHODS", "ENGINES", "MARIADB_10_11", "MARIADB_11_4", "MYSQL_5_7", "MYSQL_8_4", "MYSQL_9_7",
            "REPLICATION_PASSWORD_MAX", "TLS_TRANSPORTS", "TRANSPORTS", "Engine", "engine_by_name"]
 
 _MYSQL_REPLICA_SOURCE_DIALECT = dict(
@@ -234,10 +234,7 @@ MYSQL_5_7 = Engine(
     # No GTID positioning here (nor semi-sync): the primary stays ordinal 0.
 )
 
-MARIADB_11_4 = Engine(
-    name="mariadb-11.4",
-    server_image="mariadb:11.4",
-    tools_image="mariadb:11.4",
+_MARIADB = dict(
     server="mariadbd",
     client="mariadb",
     admin="mariadb-admin",
@@ -249,6 +246,13 @@ MARIADB_11_4 = Engine(
     uid=999,
     # The entrypoint's own options: no test database, root with a password (set by the init file).
     initialize="mariadb-install-db --skip-test-db --auth-root-authentication-method=normal",
+    # The image's entrypoint runs it after a version change (MARIADB_AUTO_UPGRADE); the pods
+    # run the server directly, so init-config.sh does. 11.x renamed the record the tool
+    # writes (mysql_upgrade_info, 10.x) to mariadb_upgrade_info. mariadb-backup copies
+    # neither: a clone's record is the donor's server_version in the backup's information
+    # (mariadb_backup_info, xtrabackup_info before 11.x).
+    upgrade="mariadb-upgrade --upgrade-system-tables",
+    upgrade_info_files="mariadb_upgrade_info mysql_upgrade_info mariadb_backup_info xtrabackup_info",
     read_only_option="read-only",
     # MariaDB splits SUPER: READ_ONLY ADMIN for read_only, REPLICATION MASTER ADMIN and
     # REPLICATION SLAVE ADMIN for the semi-sync variables, gtid_slave_pos, CHANGE MASTER and
@@ -322,8 +326,29 @@ MARIADB_11_4 = Engine(
     # writes it out, so every image behaves alike.
     default_binlog_expiry_seconds=864000,
 )
+"""Every MariaDB line the library supports: 10.11 and 11.4 take the same settings, grants,
+statements and tools (each checked against the real servers: README, "Engines")."""
 
-ENGINES: dict[str, Engine] = {e.name: e for e in (MYSQL_8_4, MYSQL_9_7, MYSQL_5_7, MARIADB_11_4)}
+MARIADB_11_4 = Engine(
+    name="mariadb-11.4",
+    server_image="mariadb:11.4",
+    tools_image="mariadb:11.4",
+    **_MARIADB,
+)
+
+# What 10.11 does differently, none of it in this table: its server has no certificate
+# unless the set's TLS gives it one (11.4 makes its own, and its clients and replicas insist
+# on TLS unless told otherwise), so a 10.11 set without TLS talks in clear text with
+# challenge-response logins; its mariadb-backup names its files xtrabackup_* (copy.sh reads
+# both names); its mariadb-install-db records the version in mysql_upgrade_info.
+MARIADB_10_11 = Engine(
+    name="mariadb-10.11",
+    server_image="mariadb:10.11",
+    tools_image="mariadb:10.11",
+    **_MARIADB,
+)
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (MYSQL_8_4, MYSQL_9_7, MYSQL_5_7, MARIADB_11_4, MARIADB_10_11)}
 """Every supported engine by name; ``MYSQL_8_4`` is the default everywhere."""
 
 

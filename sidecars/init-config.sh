@@ -13,6 +13,9 @@
 #   - an empty data directory (the declared primary of a new set) is initialized with the
 #     server's own configuration, in init.tmp beside it, and renamed into place once
 #     complete: the rename marks it, and an initialization cut short is redone;
+#   - a data directory that an older server version last ran gets its system tables
+#     upgraded (MariaDB's mariadb-upgrade, as the image's entrypoint runs it), one that a
+#     newer version ran is refused: no downgrade (below);
 #   - bootstrap.sql, the server's init file, run at every start before it takes any
 #     connection: every account of the set with its password from the Secret and exactly
 #     its privileges, root for the socket alone (root@'%', root@127.0.0.1 and anonymous
@@ -104,6 +107,73 @@ if [[ ! -d $datadir || -z $(ls -A "$datadir") ]]; then
 fi
 printf '[mysqld]\n%s=1\n%s\n' "${MYSQL_HA_READ_ONLY_OPTION:?}" "${MYSQL_HA_SKIP_REPLICA_START_OPTION:?}" \
   >"${conf_dir}/start.cnf"
+
+# The server version against the version that last upgraded the data directory's system
+# tables (MariaDB: mariadb_upgrade_info, mysql_upgrade_info before 11.x, or, on a clone,
+# which the backup copies without them, the donor's version in its backup information;
+# MYSQL_HA_UPGRADE is '' where the server upgrades its own at start, as MySQL 8.0.16+ does,
+# and refuses a downgrade itself).
+#   - older data (a new image: e.g. 10.11 -> 11.8) or no record: the system tables are
+#     upgraded before the server container starts, through a temporary server on a private
+#     socket with no network, no replication, no grant tables and no binary log purge
+#     (the image's entrypoint does the same with MARIADB_AUTO_UPGRADE, which the pods never
+#     run): the upgrade writes nothing to the binary log, so every pod upgrades its own;
+#   - newer data (the image went back a version): refused. The older server would start on
+#     it, with an InnoDB error and the newer server's system tables, as nothing supported.
+# major_minor TEXT: "MAJOR MINOR" of the first version number in TEXT.
+major_minor() {
+  [[ $1 =~ ([0-9]+)\.([0-9]+)\.[0-9]+ ]] || return 1
+  printf '%d %d\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+}
+if [[ -n ${MYSQL_HA_UPGRADE:-} ]]; then
+  server_version=$("$MYSQL_HA_SERVER" --version) || die "${MYSQL_HA_SERVER} --version failed"
+  read -r new_major new_minor < <(major_minor "$server_version") \
+    || die "cannot read the server's version from: ${server_version}"
+  data_version='' info=''
+  for name in ${MYSQL_HA_UPGRADE_INFO_FILES:?}; do
+    if [[ -s ${datadir}/${name} ]]; then
+      info=$name
+      # The upgrade tool's record holds the version alone; a clone's backup information
+      # (the copy has no record) names the donor's server_version.
+      data_version=$(sed -n 's/^server_version = //p' "${datadir}/${name}" | head -n 1)
+      [[ -n $data_version ]] || data_version=$(head -n 1 "${datadir}/${name}")
+      break
+    fi
+  done
+  old_major=0 old_minor=0
+  if [[ -n $data_version ]]; then
+    read -r old_major old_minor < <(major_minor "$data_version") \
+      || die "cannot read the data directory's version from its ${info}: ${data_version}"
+  fi
+  if ((old_major > new_major || (old_major == new_major && old_minor > new_minor))); then
+    die "the data directory was last upgraded by ${data_version} (its ${info}), and this server is ${new_major}.${new_minor} (${server_version}): a downgrade is not supported. Apply the engine (image) the data was running on again, or restore a backup made before the upgrade onto a new set"
+  fi
+  if ((old_major < new_major || (old_major == new_major && old_minor < new_minor))); then
+    log "upgrading the system tables from ${data_version:-an unrecorded version} to ${new_major}.${new_minor}"
+    upgrade_socket=${TMPDIR:-/tmp}/upgrade.sock
+    upgrade_log=${TMPDIR:-/tmp}/upgrade.log
+    "$MYSQL_HA_SERVER" --datadir="$datadir" --socket="$upgrade_socket" --pid-file="${TMPDIR:-/tmp}/upgrade.pid" \
+      --skip-networking --skip-grant-tables "--${MYSQL_HA_SKIP_REPLICA_START_OPTION}" \
+      --binlog-expire-logs-seconds=0 --loose-innodb-buffer-pool-load-at-startup=0 \
+      --loose-innodb-buffer-pool-dump-at-shutdown=0 >"$upgrade_log" 2>&1 &
+    upgrade_server=$!
+    until "$MYSQL_HA_ADMIN" --socket="$upgrade_socket" --user=root ping >/dev/null 2>&1; do
+      kill -0 "$upgrade_server" 2>/dev/null \
+        || die "the server could not start to upgrade its system tables: $(tail -n 5 "$upgrade_log")"
+      sleep 0.2
+    done
+    # shellcheck disable=SC2086  # the engine's command with its options
+    if ! $MYSQL_HA_UPGRADE --socket="$upgrade_socket" --user=root >>"$upgrade_log" 2>&1; then
+      kill "$upgrade_server" 2>/dev/null || true
+      wait "$upgrade_server" || true
+      die "the system tables could not be upgraded: $(tail -n 5 "$upgrade_log")"
+    fi
+    "$MYSQL_HA_CLIENT" --socket="$upgrade_socket" --user=root --batch <<<"SHUTDOWN" >/dev/null 2>&1 \
+      || kill "$upgrade_server" 2>/dev/null || true
+    wait "$upgrade_server" || die "the server that upgraded the system tables did not stop cleanly: $(tail -n 5 "$upgrade_log")"
+    log "system tables upgraded to ${new_major}.${new_minor}"
+  fi
+fi
 
 # account USER HOST GRANTS PASSWORD_FILE [OPTIONS]: the statements that give USER@HOST its
 # password and exactly GRANTS (on *.*), idempotent; OPTIONS follow the password (REQUIRE,

@@ -37,6 +37,7 @@ PROGRAMS = {
     # The same docker-library packaging on oraclelinux:7-slim (server-minimal, no shell).
     "mysql:5.7": allowlists.MYSQL - {"mysqlsh"},
     "mariadb:11.4": allowlists.MARIADB,
+    "mariadb:10.11": allowlists.MARIADB_10_11,
     "rclone/rclone:1.75": allowlists.RCLONE,
     # A static binary on prom/busybox: the chart runs it by the image's entrypoint alone.
     "prom/mysqld-exporter:v0.16.0": frozenset({"mysqld_exporter"}),

@@ -142,11 +142,19 @@ case $tool in
     [[ -z ${STUB_SERVER_DOWN:-} ]] || exit 1
     ;;
   mysqld | mariadbd | mariadb-install-db)
+    # The server's version (STUB_SERVER_VERSION), as the real programs print it.
+    if [[ " $* " == *" --version "* ]]; then
+      printf '%s  Ver %s for debian-linux-gnu on x86_64\n' "$tool" "${STUB_SERVER_VERSION:-11.8.9}-MariaDB"
+      exit 0
+    fi
     if [[ " $* " == *" --initialize-insecure "* || $tool == mariadb-install-db ]]; then
       datadir_re=" --datadir=([^ ]+) "
       if [[ " $* " =~ $datadir_re ]]; then
         mkdir -p "${BASH_REMATCH[1]}"
         printf '%s\n' "$tool $*" >"${BASH_REMATCH[1]}/stub-initialized"
+        # mariadb-install-db records the version it made the system tables with.
+        [[ $tool != mariadb-install-db ]] \
+          || printf '%s\n' "${STUB_SERVER_VERSION:-11.8.9}-MariaDB" >"${BASH_REMATCH[1]}/mariadb_upgrade_info"
       fi
       # What the configuration holds as the server initializes.
       [[ -z ${STUB_INITIALIZE_SEES:-} ]] || ls "$MYSQL_HA_CONF_DIR" >"$STUB_INITIALIZE_SEES"
@@ -154,6 +162,12 @@ case $tool in
     fi
     # A running server, until SHUTDOWN (or a signal).
     until [[ -e $STUB_LOG/shutdown ]]; do /usr/bin/sleep 0.05; done
+    ;;
+  mariadb-upgrade)
+    # Upgrades the system tables of STUB_UPGRADE_DATADIR (exit STUB_UPGRADE_STATUS).
+    [[ -z ${STUB_UPGRADE_DATADIR:-} ]] \
+      || printf '%s\n' "${STUB_SERVER_VERSION:-11.8.9}-MariaDB" >"$STUB_UPGRADE_DATADIR/mariadb_upgrade_info"
+    exit "${STUB_UPGRADE_STATUS:-0}"
     ;;
   xbstream | mbstream)
     cat >/dev/null
@@ -174,7 +188,7 @@ case $tool in
   *) echo "stub: unexpected tool $tool" >&2; exit 127 ;;
 esac
 """
-TOOLS = ["mysqld", "mariadbd", "mariadb-install-db", "mysql", "mariadb", "mysqladmin", "mariadb-admin", "xtrabackup",
+TOOLS = ["mysqld", "mariadbd", "mariadb-install-db", "mariadb-upgrade", "mysql", "mariadb", "mysqladmin", "mariadb-admin", "xtrabackup",
          "mariadb-backup", "xbstream", "mbstream", "ncat", "socat", "getent"]
 SLEEP = r"""#!/usr/bin/env bash
 # Records how long the scripts sleep; the watch loop's rounds may be made shorter.

@@ -35,7 +35,7 @@ def job_container(manifests: list[dict], name: str) -> dict:
 
 
 def test_backup_engines_are_the_gtid_engines():
-    assert BACKUP_ENGINES == ["mysql-8.4", "mysql-9.7", "mariadb-11.4"]
+    assert BACKUP_ENGINES == ["mysql-8.4", "mysql-9.7", "mariadb-11.4", "mariadb-10.11"]
 
 
 @pytest.mark.parametrize("engine_name", BACKUP_ENGINES)

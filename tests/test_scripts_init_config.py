@@ -120,10 +120,81 @@ def test_init_config_initializes_an_empty_data_directory_and_renames_it_into_pla
 def test_init_config_leaves_existing_data_alone(tmp_path, engine_name):
     pod = Pod(tmp_path, engine_name, 0, auth=False)
     replica_data(pod)
+    files = ["ibdata1"]
+    if pod.engine.upgrade:
+        # System tables at the server's version already.
+        (pod.datadir / "mariadb_upgrade_info").write_text("11.8.9-MariaDB")
+        files.append("mariadb_upgrade_info")
     result = pod.run("init-mysql", "init-config.sh")
     assert result.returncode == 0, result.stderr
-    assert pod.calls() == ""
-    assert sorted(p.name for p in pod.datadir.iterdir()) == ["ibdata1"]
+    assert pod.calls() == (f"{pod.engine.server} --version\n" if pod.engine.upgrade else "")
+    assert sorted(p.name for p in pod.datadir.iterdir()) == files
+
+
+# --- init-config.sh: a new server version on existing data -----------------------------------
+
+UPGRADE_ENGINES = [name for name in ENGINE_NAMES if mysql_ha.ENGINES[name].upgrade]
+
+
+@pytest.mark.parametrize("engine_name", UPGRADE_ENGINES)
+@pytest.mark.parametrize("record, content", [
+    ("mysql_upgrade_info", "10.11.18-MariaDB"),  # 10.11's mariadb-install-db or mariadb-upgrade
+    ("xtrabackup_info", "uuid = 1\ntool_version = 10.11.18-MariaDB\nserver_version = 10.11.18-MariaDB-0+deb12u1-log\n"),
+    (None, None),  # no record: upgraded, as the image's entrypoint does
+], ids=["upgrade-record", "clone-of-a-10.11-donor", "no-record"])
+def test_init_config_upgrades_the_system_tables_of_older_data(tmp_path, engine_name, record, content):
+    """An 11.8 server on a 10.11 data directory: mariadb-upgrade against a temporary server
+    with no network, no replication and no grant tables, stopped before the server starts."""
+    pod = Pod(tmp_path, engine_name, 0, auth=False)
+    replica_data(pod)
+    if record:
+        (pod.datadir / record).write_text(content)
+    result = pod.run("init-mysql", "init-config.sh", STUB_SERVER_VERSION="11.8.9",
+                     STUB_UPGRADE_DATADIR=str(pod.datadir))
+    assert result.returncode == 0, result.stderr
+    assert f"upgrading the system tables from {'10.11.18-MariaDB' if record else 'an unrecorded version'}" \
+        in result.stderr.replace("-0+deb12u1-log", "")
+    assert "system tables upgraded to 11.8" in result.stderr
+    calls = pod.calls().splitlines()
+    server = next(c for c in calls if c.startswith("mariadbd --datadir="))
+    for option in ("--skip-networking", "--skip-grant-tables", "--skip-slave-start", "--binlog-expire-logs-seconds=0"):
+        assert f" {option}" in server, server
+    assert f"--datadir={pod.datadir} " in server
+    upgrade = next(c for c in calls if c.startswith("mariadb-upgrade "))
+    assert upgrade.startswith("mariadb-upgrade --upgrade-system-tables --socket=") and "--user=root" in upgrade
+    assert "SHUTDOWN" in pod.sql()
+    assert (pod.datadir / "mariadb_upgrade_info").read_text().startswith("11.8.9")
+    # Once upgraded, a restart of the pod upgrades nothing.
+    again = pod.run("init-mysql", "init-config.sh", STUB_SERVER_VERSION="11.8.9")
+    assert again.returncode == 0, again.stderr
+    assert "upgrading" not in again.stderr
+
+
+@pytest.mark.parametrize("engine_name", UPGRADE_ENGINES)
+def test_init_config_refuses_a_downgrade(tmp_path, engine_name):
+    """10.11 on data that 11.8 upgraded: MariaDB would start on it (with an InnoDB error and
+    11.8's system tables); the pod stops before the server runs, saying why and what to do."""
+    pod = Pod(tmp_path, engine_name, 0, auth=False)
+    replica_data(pod)
+    (pod.datadir / "mariadb_upgrade_info").write_text("11.8.9-MariaDB")
+    result = pod.run("init-mysql", "init-config.sh", STUB_SERVER_VERSION="10.11.18")
+    assert result.returncode == 1
+    assert ("the data directory was last upgraded by 11.8.9-MariaDB (its mariadb_upgrade_info), and this server "
+            "is 10.11") in result.stderr
+    assert "a downgrade is not supported" in result.stderr
+    assert pod.calls() == "mariadbd --version\n"
+    assert list(pod.volumes["server-auth"].iterdir()) == []
+
+
+@pytest.mark.parametrize("engine_name", UPGRADE_ENGINES)
+def test_init_config_stops_when_the_upgrade_fails(tmp_path, engine_name):
+    pod = Pod(tmp_path, engine_name, 0, auth=False)
+    replica_data(pod)
+    (pod.datadir / "mysql_upgrade_info").write_text("10.11.18-MariaDB")
+    result = pod.run("init-mysql", "init-config.sh", STUB_SERVER_VERSION="11.8.9", STUB_UPGRADE_STATUS="1")
+    assert result.returncode == 1
+    assert "the system tables could not be upgraded" in result.stderr
+    assert list(pod.volumes["server-auth"].iterdir()) == []
 
 
 def test_init_config_stops_when_the_initialization_fails(tmp_path):

@@ -155,6 +155,8 @@ DONOR_FILES = {
                                  "CHANGE MASTER TO master_use_gtid = slave_pos;\n",
     },
 }
+DONOR_FILES.update({("mariadb-10.11", donor): files for (name, donor), files in list(DONOR_FILES.items())
+                    if name == "mariadb-11.4"})
 
 
 @pytest.mark.parametrize("engine_name", ENGINE_NAMES)
@@ -192,7 +194,7 @@ def test_new_replica_is_cloned_configured_and_positioned(tmp_path, engine_name, 
     later = [s for s in statements[len(expected):] if not s.startswith(("SELECT", "SHOW"))]
     assert later == ([f"{engine.sql_start_replica};"] if cloned_from_replica else []), statements
     # Spelled out once per dialect, for the reader.
-    if engine is mysql_ha.MARIADB_11_4:
+    if engine.name.startswith("mariadb-"):
         gtid = "0-100-7" if donor == "primary" else "0-100-9"
         assert change.startswith(f"SET GLOBAL gtid_slave_pos = '{gtid}';CHANGE MASTER TO ")
         assert "MASTER_USE_GTID=slave_pos" in change
@@ -297,6 +299,7 @@ POSITIONS = {
     "mysql-9.7": "LOG_FILE=\nLOG_POS=\nGTID=\n",
     "mysql-5.7": "LOG_FILE=mysql-bin.000003\nLOG_POS=157\nGTID=\n",
     "mariadb-11.4": "LOG_FILE=\nLOG_POS=\nGTID=0-100-7\n",
+    "mariadb-10.11": "LOG_FILE=\nLOG_POS=\nGTID=0-100-7\n",
 }
 
 

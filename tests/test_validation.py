@@ -24,6 +24,12 @@ INVALID = [
         id="engine-unknown-transport",
     ),
     pytest.param(
+        lambda: dataclasses.replace(mysql_ha.MARIADB_10_11, upgrade_info_files=""),
+        r"upgrade and upgrade_info_files go together \(an upgrade records the version it reached\), "
+        r"got upgrade='mariadb-upgrade --upgrade-system-tables', upgrade_info_files=''",
+        id="engine-upgrade-without-a-record",
+    ),
+    pytest.param(
         lambda: storage_with(paths=["/mnt/a", "/mnt/a/"]),
         r"paths must not name a directory twice, got '/mnt/a' twice",
         id="paths-same-directory-spelled-twice",
@@ -242,7 +248,7 @@ INVALID = [
     # --- engine
     pytest.param(
         lambda: mysql_ha.engine_by_name("postgres-16"),
-        r"engine must be one of mariadb-11\.4, mysql-5\.7, mysql-8\.4, mysql-9\.7, got 'postgres-16'",
+        r"engine must be one of mariadb-10\.11, mariadb-11\.4, mysql-5\.7, mysql-8\.4, mysql-9\.7, got 'postgres-16'",
         id="engine-unknown-name",
     ),
     pytest.param(

@@ -1,5 +1,7 @@
 """Fixtures of the emulated-pod scenarios: one cluster per test module, run for real from the
-images' stand-in root filesystems. A module names its engine: ``ENGINE = "mariadb-11.4"``."""
+images' stand-in root filesystems. A module names its engine: ``ENGINE = "mariadb-11.4"``; a
+module whose first scenario changes the engine (an upgrade) names the engine its cluster
+starts on too: ``START_ENGINE = "mariadb-10.11"``."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 
 pytest.register_assert_rewrite("scenarios", "backup_scenarios", "rollout_scenarios", "failover_scenarios",
                                 "oom_scenarios", "node_scenarios", "demotion_scenarios", "restart_scenarios",
-                                "account_scenarios")
+                                "account_scenarios", "upgrade_scenarios")
 
 from emulator import Cluster
 from emulator.images import ensure_image
@@ -48,6 +50,12 @@ def _engine_of(request) -> object:
     if name is None:
         pytest.fail(f"{request.module.__name__} uses the cluster fixture but names no ENGINE", pytrace=False)
     return engine_by_name(name)
+
+
+def _start_engine_of(request, engine) -> object:
+    """The engine the module's cluster is first applied with: ``START_ENGINE``, else ``ENGINE``."""
+    name = getattr(request.module, "START_ENGINE", None)
+    return engine if name is None else engine_by_name(name)
 
 
 def _credentials(passwords: dict[str, str]) -> MySQLCredentials:
@@ -110,16 +118,30 @@ def cluster(request, engine, tmp_path_factory):
                  for name in ("root_password", "admin_password", "status_password", "clone_password")}
     passwords["replication_password"] = ("R" + special + secrets.token_urlsafe(32))[:engine.max_replication_password_length]
     local_nodes = getattr(request.module, "LOCAL_NODES", None)
+    current = {"engine": _start_engine_of(request, engine)}
 
     def synth(**props) -> list[dict]:
-        """The chart's manifests; ``props`` as a re-apply with other props would pass them."""
-        return _manifests(engine, _credentials(passwords), local_nodes, **{"replicas": 3, **props})
+        """The chart's manifests, of the cluster's current engine; ``props`` as a re-apply with
+        other props would pass them."""
+        return _manifests(current["engine"], _credentials(passwords), local_nodes, **{"replicas": 3, **props})
 
     scanner = ArgvScanner(list(passwords.values()))
     workdir = tmp_path_factory.mktemp(f"cluster-{engine.name}")
     with Cluster(synth(), workdir, prefix=_prefix(engine.name), speed=SPEED) as c:
         _images(c)
-        c.engine = engine
+        if current["engine"] is not engine:
+            # The engine the module changes to: its images are built before any clock starts too.
+            for image in sorted({engine.server_image, engine.tools_image}):
+                ensure_image(image)
+        c.engine = current["engine"]
+
+        def change_engine(new) -> None:
+            """From now on the chart is synthesized with ``new`` (as a user edits the engine
+            before applying); the scenarios read the engine of the set from ``c.engine``."""
+            current["engine"] = new
+            c.engine = new
+
+        c.change_engine = change_engine
         c.synth = synth
         c.replication_password = passwords["replication_password"]
         c.passwords = passwords
@@ -141,10 +163,12 @@ def cluster(request, engine, tmp_path_factory):
 @pytest.fixture
 def report(engine, request):
     """One line per scenario (time to replication, rows checked), printed in the session's
-    summary: kept as a property of the test, so it reaches the summary from any worker."""
+    summary: kept as a property of the test, so it reaches the summary from any worker. It
+    names the engine the cluster runs at the time (``START_ENGINE`` before an upgrade)."""
 
     def add(scenario: str, seconds: float, rows: int, pods: int) -> None:
-        line = (f"e2e {engine.name} {scenario}: replicated after {seconds:.1f} s, "
+        name = request.getfixturevalue("cluster").engine.name if "cluster" in request.fixturenames else engine.name
+        line = (f"e2e {name} {scenario}: replicated after {seconds:.1f} s, "
                 f"{rows} rows checked on {pods} pods")
         request.node.user_properties.append(("e2e-report", line))
 

@@ -145,6 +145,20 @@ _MARIADB_PACKAGES = (
 )
 MARIADB = _names(*_UBUNTU_NOBLE, *_MARIADB_EXTRAS, *_MARIADB_PACKAGES)
 
+# --- mariadb:10.11 (MariaDB/mariadb-docker, 10.11/Dockerfile) --------------------------------
+# FROM ubuntu:jammy, the same Dockerfile steps and packages as 11.x (mariadb-server=10.11.x,
+# mariadb-backup, socat); MariaDB's 10.11 packages still ship the mysql* compatibility names,
+# as links to the mariadb* programs (debian/*.links of the 10.11 packaging; Debian's 10.11
+# packages ship the same links).
+_MARIADB_10_COMPAT = (
+    "mysql mysqlaccess mysqladmin mysqlanalyze mysqlcheck mysqldump mysqldumpslow mysqlimport mysqloptimize "
+    "mysqlrepair mysqlreport mysqlshow mysqlslap mysql_find_rows mysql_fix_extensions mysql_waitpid",
+    "mysql_install_db mysql_upgrade mysqld",
+    "mysql_convert_table_format mysql_plugin mysql_secure_installation mysql_setpermission mysql_tzinfo_to_sql "
+    "mysqlbinlog mysqld_multi mysqld_safe mysqld_safe_helper mysqlhotcopy",
+)
+MARIADB_10_11 = MARIADB | _names(*_MARIADB_10_COMPAT)
+
 # --- rclone/rclone:1.75 (rclone's Dockerfile) -------------------------------------------------
 # FROM alpine: busybox's applets (busybox --install -s), musl-utils, apk; then ca-certificates,
 # fuse3, tzdata and rclone's release binary in /usr/local/bin.

