@@ -111,6 +111,14 @@ class Engine:
     """Run in the init file after root's password: takes from ``root@localhost`` what lets it
     write on a read-only server ('' where the read-only the library sets stops root already,
     as MySQL's ``super_read_only`` does)."""
+    sql_stop_feeding: str = ""
+    """Run on a stopping server once its replicas have everything: ends the threads that feed
+    them and refuses new ones, so that its shutdown does not wait for them ('' where the
+    shutdown does not wait)."""
+    sql_feeds_sending: str = ""
+    """Counts the threads that feed a replica and have not sent everything yet."""
+    sql_feeds: str = ""
+    """Counts the threads that feed a replica."""
     sql_read_only_exempt: str = ""
     """Lists the accounts (``'user'@'host'``, one a row) that the engine's read-only does not
     stop; the sidecar warns of them at a demotion ('' where it stops every account)."""
@@ -361,6 +369,9 @@ class Engine:
             "MYSQL_HA_SEMI_SYNC_REPLICA_STATUS": self.semi_sync_replica_status,
             "MYSQL_HA_SEMI_SYNC_SOURCE_ENABLED": self.semi_sync_source_enabled,
             "MYSQL_HA_SQL_READ_ONLY": self.sql_read_only,
+            "MYSQL_HA_SQL_STOP_FEEDING": self.sql_stop_feeding,
+            "MYSQL_HA_SQL_FEEDS_SENDING": self.sql_feeds_sending,
+            "MYSQL_HA_SQL_FEEDS": self.sql_feeds,
             "MYSQL_HA_SQL_WRITABLE": self.sql_writable,
             "MYSQL_HA_SQL_GTID_EXECUTED": self.sql_gtid_executed,
             "MYSQL_HA_SQL_WAIT_FOR_GTIDS": self.sql_wait_for_gtids,

@@ -238,6 +238,8 @@ def server_container(parts: PodParts, *, port: int, resources: k8s.ResourceRequi
         ],
         resources=resources,
         security_context=parts.security,
+        # Before SIGTERM: the sidecar releases the server (a primary turns read-only first).
+        lifecycle=pre_stop("server"),
         # The server answers at all: liveness and readiness wait for this (server-probe.sh
         # also fills the server's authentication cache, see there).
         startup_probe=exec_probe(
@@ -265,6 +267,11 @@ def server_container(parts: PodParts, *, port: int, resources: k8s.ResourceRequi
     )
 
 
+def pre_stop(role: str) -> k8s.Lifecycle:
+    """``pre-stop.sh ROLE`` before the container's SIGTERM (see the script)."""
+    return k8s.Lifecycle(pre_stop=k8s.LifecycleHandler(exec=k8s.ExecAction(command=[*script("pre-stop.sh"), role])))
+
+
 def replication_container(parts: PodParts) -> k8s.Container:
     """Sidecar ``replication``: accounts, replication, switchover, backup stream (see
     replication.sh)."""
@@ -280,6 +287,8 @@ def replication_container(parts: PodParts) -> k8s.Container:
                        parts.topology, parts.socket, *parts.certs],
         resources=parts.sidecar_resources,
         security_context=parts.security,
+        # Its watch loop runs on while the server's hook waits for it to release the server.
+        lifecycle=pre_stop("sidecar"),
         # Ready once the account (primary) or the replication (replica) is set up.
         readiness_probe=exec_probe(["test", "-e", f"{RUN_DIR}/replication-ready"], period_seconds=1),
         # Once set up, its watch loop beats, and for backup-stream engines something listens on

@@ -165,6 +165,15 @@ _MYSQL_CLONE_PLUGIN = dict(
     # longer. Off as MariaDB has it; server_settings={"event_scheduler": "ON"} for a set
     # that uses events.
     server_defaults={"event_scheduler": "OFF"},
+    # A stopping primary's binlog dump threads: its shutdown kills them only after every other
+    # session has ended (up to 8 s), then sleeps 2 s more while a killed semi-sync one leaves.
+    # offline_mode ends them (and every session without CONNECTION_ADMIN) at once and turns
+    # the replicas' reconnections away (error 3032, retried) until the server is gone.
+    sql_stop_feeding="SET GLOBAL offline_mode = ON",
+    sql_feeds_sending=("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND IN "
+                       "('Binlog Dump', 'Binlog Dump GTID') AND STATE NOT LIKE 'Source has sent all binlog%'"),
+    sql_feeds=("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND IN "
+               "('Binlog Dump', 'Binlog Dump GTID', 'Killed')"),
 )
 
 MYSQL_8_4 = Engine(

@@ -529,6 +529,55 @@ close_binlog() {
   printf '%s\n' "$now" >"${closed_at_file}.tmp" && mv "${closed_at_file}.tmp" "$closed_at_file"
 }
 
+# release_server: the server's container is stopping (pre-stop.sh asked, in
+# $stop_requested): a server that takes writes turns read-only (demote: its client sessions
+# killed), and where the engine says how (MYSQL_HA_SQL_STOP_FEEDING), the threads that feed
+# the replicas end once they have sent everything (at most 2 s each wait); then
+# $stop_ready, holding this server's start time, lets the hooks return. Once per start of
+# the server: a server started after the request (its container alone restarted) clears
+# it, and this returns 1 (carry on as usual).
+stop_requested=${MYSQL_HA_RUN_DIR}/stop-requested
+stop_ready=${MYSQL_HA_RUN_DIR}/stop-ready
+release_server() {
+  local started released='' read_only count tick
+  started=$(server_started) || started=down
+  if [[ -s $stop_ready ]]; then
+    read -r released <"$stop_ready" || true
+    # Released already, and the same server (or none yet) is there: stay out of its way.
+    [[ $started != "$released" ]] || return 0
+    [[ $started != down ]] || return 0
+    if [[ $released != down ]] && ((started - released <= 1 && released - started <= 1)); then
+      return 0
+    fi
+    # A new server since the release: the stop it was for is over.
+    rm -f "$stop_requested" "$stop_ready"
+    log "the server started again after its stop: carrying on"
+    return 1
+  fi
+  if [[ $started != down ]] && read_only=$(sql <<<"SELECT @@GLOBAL.read_only"); then
+    if [[ $read_only == 0 ]]; then
+      demote "the server is stopping" || log "ERROR: the server stops while it still takes writes"
+    fi
+    if [[ -n ${MYSQL_HA_SQL_STOP_FEEDING:-} ]]; then
+      for ((tick = 0; tick < 20; tick++)); do
+        count=$(sql <<<"$MYSQL_HA_SQL_FEEDS_SENDING") || break
+        [[ $count != 0 ]] || break
+        pause 0.1
+      done
+      if sql <<<"${MYSQL_HA_SQL_STOP_FEEDING};"; then
+        for ((tick = 0; tick < 20; tick++)); do
+          count=$(sql <<<"$MYSQL_HA_SQL_FEEDS") || break
+          [[ $count != 0 ]] || break
+          pause 0.1
+        done
+        log "the server is stopping: ${MYSQL_HA_SQL_STOP_FEEDING} (the replicas' feeds ended once they had everything)"
+      fi
+    fi
+  fi
+  printf '%s\n' "$started" >"${stop_ready}.tmp" && mv "${stop_ready}.tmp" "$stop_ready"
+  return 0
+}
+
 # watch_replication: beats every second, converging on the declared primary; with TLS
 # on, it also carries a renewed certificate to the servers. Runs in the background; SIGTERM
 # ends it after the round under way.
@@ -545,6 +594,11 @@ watch_replication() {
     fi
     if [[ -e $backup_server_restart ]] && backup_server_idle; then
       kill "$(<"$backup_server_pid")" 2>/dev/null || true
+    fi
+    if [[ -e $stop_requested ]] && release_server; then
+      # The server stops: nothing may make it writable or re-point it meanwhile.
+      [[ -n $stopping ]] || pause 1
+      continue
     fi
     if wanted=$(declared_primary) && resume; then
       if ((wanted == POD_ORDINAL)); then

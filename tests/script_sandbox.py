@@ -125,7 +125,12 @@ case $tool in
         exit 1
       fi
     fi
-    [[ $sql != *"FROM information_schema.PROCESSLIST"* ]] || printf '%b' "${STUB_SESSIONS:-}"
+    # The threads that feed replicas (a stopping server's): STUB_FEEDS of them.
+    if [[ $sql == "SELECT COUNT(*) FROM information_schema.PROCESSLIST"* ]]; then
+      echo "${STUB_FEEDS:-0}"
+    elif [[ $sql == *"FROM information_schema.PROCESSLIST"* ]]; then
+      printf '%b' "${STUB_SESSIONS:-}"
+    fi
     [[ $sql != *"FROM information_schema.USER_PRIVILEGES"* ]] || printf '%b' "${STUB_EXEMPT:-}"
     if [[ $sql == "SELECT @@GLOBAL.read_only"* && $sql != *mysql_ha_read_only* ]]; then
       # With the semi-sync source side in the same row (readiness.sh).

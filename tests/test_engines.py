@@ -73,6 +73,9 @@ def test_every_engine_fills_every_script_variable(engine):
     # super_read_only stops every account, root included.
     if engine.read_only_option == "super-read-only":
         optional |= {"MYSQL_HA_SQL_ROOT_OBEYS_READ_ONLY", "MYSQL_HA_SQL_READ_ONLY_EXEMPT"}
+    # Only MySQL's shutdown waits for the threads that feed its replicas (the stop hook ends them).
+    if engine.name in ("mysql-5.7", "mariadb-11.4", "mariadb-10.11"):
+        optional |= {"MYSQL_HA_SQL_STOP_FEEDING", "MYSQL_HA_SQL_FEEDS_SENDING", "MYSQL_HA_SQL_FEEDS"}
     assert empty <= optional | (set() if engine.serves_backup_streams else backup_stream_only)
     assert environment["MYSQL_HA_SERVER"] == engine.server
     assert environment["MYSQL_HA_CLONE_METHOD"] == engine.clone_method
