@@ -1,18 +1,29 @@
 #!/bin/sh
 # Sidecar "binlog-archive" (rclone's image: busybox sh), beside every server when
-# MySQLBackup archives binary logs: copies each binary log this pod has closed to
-# binlogs/<pod>/ of the target, then publishes binlogs/<pod>/archived-until: every
-# transaction committed before that time (Unix seconds) is in the files copied.
+# MySQLBackup archives binary logs: copies each binary log this pod has closed into its
+# series, binlogs/<pod>/<series>/ of the target (see archive.sh), never over a file there,
+# then publishes the series' archived-gtids and archived-until: every transaction committed
+# from the series' start up to that time (Unix seconds) is in the files copied.
 # The replication sidecar of the declared primary closes its binary log every
 # MYSQL_HA_BINLOG_FLUSH_SECONDS when it took writes, and writes that time into
 # $MYSQL_HA_RUN_DIR/binlog-closed-at; the file being written is never copied.
+# A series continues only while each file continues the previous one: a data directory
+# that numbers its files anew (re-seeded, restored), or files purged before they were
+# copied (the target was down for longer than the server keeps them), start a new series,
+# and the old one's archived-until stops where its history stops. A gap is logged as an
+# ERROR (and archive-status.sh lists it); a restore never replays across it.
+# Each round reads the server's index once and copies what follows the last file copied:
+# its cost does not grow with the archive.
 # On SIGTERM it ends at once and abandons a copy under way: rclone, told to stop, deletes
 # the partial file it was writing (the file never appears under its own name unless it is
 # complete), the file is not counted as copied and archived-until does not move, so the next
 # start copies it again.
 set -eu
+scripts=${MYSQL_HA_SCRIPTS_DIR:-/opt/mysql-ha}
 # shellcheck source=target.sh
-. "${MYSQL_HA_SCRIPTS_DIR:-/opt/mysql-ha}/target.sh"
+. "$scripts/target.sh"
+# shellcheck source=archive.sh
+. "$scripts/archive.sh"
 load_target_credentials
 
 location=${MYSQL_HA_BACKUP_LOCATION:?}
@@ -20,18 +31,100 @@ datadir=${MYSQL_HA_DATADIR:?}
 poll=${MYSQL_HA_ARCHIVE_POLL_SECONDS:-5}
 heartbeat=${MYSQL_HA_ARCHIVE_HEARTBEAT:?}
 pod=${MYSQL_HA_POD_NAME:?}
-dest=$location/binlogs/$pod
+root=$location/binlogs/$pod
 closed_at_file=${MYSQL_HA_RUN_DIR:?}/binlog-closed-at
 index=$datadir/mysql-bin.index
-done_list=${TMPDIR:-/tmp}/binlog-archive.done
-todo_list=${TMPDIR:-/tmp}/binlog-archive.todo
-until_file=${TMPDIR:-/tmp}/archived-until
+work=${TMPDIR:-/tmp}/binlog-archive
+mkdir -p "$work"
 
+# number NAME: the sequence number of a binary log's name (mysql-bin.000012: 12).
+number() {
+  digits=${1##*.}
+  digits=$(printf '%s' "$digits" | sed 's/^0*//')
+  printf '%d' "${digits:-0}"
+}
 
-: >"$done_list"
-published=''
+# closed_files: the files of the index the server has closed (all but the last), oldest
+# first, with their numbers: "number name" lines.
+closed_files() {
+  sed 's|.*/||' "$index" | sed '$d' | awk '{ n = $0; sub(/.*\./, "", n); printf "%d %s\n", n, $0 }'
+}
+
+# local_header FILE: binlog_header of the pod's FILE ('' when it is gone).
+local_header() {
+  binlog_header <"$datadir/$1" 2>/dev/null || true
+}
+
+# publish NAME VALUE: writes the series' file NAME.
+publish() {
+  printf '%s\n' "$2" >"$work/$1"
+  run rclone copyto --ignore-times "$work/$1" "$series_path/$1"
+}
+
+series='' series_path='' last=-1 last_name='' archived_gtids=''
+previous='' previous_last=-1 previous_gtids=''
+
+# resume: the newest series of this pod on the target, if this data directory continues
+# it: the last file copied is here with the same header, or the file after it is, with
+# the GTID set the series recorded for it. Otherwise the next round starts a series.
+resume() {
+  newest=$(rclone lsf --dirs-only "$root" 2>/dev/null | sed -n 's|/$||p' \
+    | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9]+$' | sort | tail -n 1) || newest=''
+  [ -n "$newest" ] || return 0
+  previous_name=$(rclone lsf --files-only --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *' "$root/$newest" \
+    | sort -t. -k2,2n | tail -n 1) || previous_name=''
+  # A series whose files are all gone (retention) says nothing: the next one is a first.
+  [ -n "$previous_name" ] || return 0
+  previous=$newest previous_last=$(number "$previous_name")
+  previous_gtids=$(rclone cat "$root/$newest/archived-gtids" 2>/dev/null) || previous_gtids=''
+  mine=$(local_header "$previous_name")
+  theirs=$(rclone cat --count 65536 "$root/$newest/$previous_name" 2>/dev/null | binlog_header) || theirs=''
+  next_name=${previous_gtids%% *} next_gtids=${previous_gtids#* }
+  if [ -n "$mine" ] && [ "$mine" = "$theirs" ]; then
+    :
+  elif [ -n "$previous_gtids" ] && [ -e "$datadir/$next_name" ] \
+    && [ "$(local_header "$next_name" | cut -d' ' -f3)" = "$next_gtids" ]; then
+    :
+  else
+    return 0
+  fi
+  series=$newest series_path=$root/$newest last=$previous_last last_name=$previous_name
+  archived_gtids=$previous_gtids
+  log "continuing series ${series} after ${last_name}"
+}
+
+# start_series NUMBER NAME: a new series whose first file is NAME, and why.
+start_series() {
+  header=$(local_header "$2")
+  [ -n "$header" ] || return 1
+  created=${header%% *}
+  gtids=${header##* }
+  new=$(date -u -d "@${created}" +%Y%m%dT%H%M%SZ)-$(printf '%06d' "$1")
+  cause=first missing=''
+  if [ -n "$previous" ]; then
+    if [ "$1" -gt $((previous_last + 1)) ] && [ "$(closed_files | head -n 1 | cut -d' ' -f1)" -gt "$previous_last" ]; then
+      cause=purged
+      missing="$(printf 'mysql-bin.%06d' $((previous_last + 1))) to $(printf 'mysql-bin.%06d' $(($1 - 1)))"
+    else
+      cause='new-data-directory'
+    fi
+  fi
+  series=$new series_path=$root/$new last=$(($1 - 1)) last_name=''
+  publish series "$(printf 'pod=%s\nfirst=%s\ncreated=%s\nserver_id=%s\ngtids_before=%s\nafter=%s\nafter_gtids=%s\ncause=%s\nmissing_files=%s' \
+    "$pod" "$2" "$created" "$(printf '%s' "$header" | cut -d' ' -f2)" "$gtids" "$previous" \
+    "${previous_gtids#* }" "$cause" "$missing")" || return 1
+  case $cause in
+    purged) log "ERROR: gap in the archive: $(series_break "$location" "$pod/$new"); series ${previous} ends, ${new} begins" ;;
+    new-data-directory) log "new series ${new}: $(series_break "$location" "$pod/$new"); series ${previous} ends" ;;
+    *) log "new series ${new}" ;;
+  esac
+  archived_gtids=''
+}
+
 stop_on_term 0 "stopping (a copy under way is abandoned: the next start copies the file again)"
 log "archiving the closed binary logs of ${pod} to ${MYSQL_HA_BACKUP_TARGET}"
+resume
+published=''
 while true; do
   touch "$heartbeat"
   # Read before the index: the files closed by then hold every transaction before it.
@@ -39,24 +132,38 @@ while true; do
   [ ! -s "$closed_at_file" ] || closed_at=$(cat "$closed_at_file")
   copied=yes
   if [ -s "$index" ]; then
-    # Every file of the index but the last, which the server is writing.
-    sed 's|.*/||' "$index" | sed '$d' | while read -r file; do
-      grep -qxF "$file" "$done_list" || printf '%s\n' "$file"
-    done >"$todo_list"
-    if [ -s "$todo_list" ]; then
-      if run rclone copy "$datadir" "$dest" --files-from "$todo_list" --no-traverse --retries 1; then
-        cat "$todo_list" >>"$done_list"
-        log "copied $(tr '\n' ' ' <"$todo_list")"
+    closed_files | awk -v last="$last" '$1 > last' >"$work/todo"
+    if [ -s "$work/todo" ]; then
+      read -r first first_name <"$work/todo"
+      if [ -z "$series" ] || [ "$first" -ne $((last + 1)) ]; then
+        # The series under way ends here: what follows does not continue it.
+        [ -z "$series" ] || previous=$series previous_last=$last previous_gtids=$archived_gtids
+        start_series "$first" "$first_name" || copied=no
+      fi
+      cut -d' ' -f2 "$work/todo" >"$work/files"
+      if [ "$copied" = yes ] \
+        && run rclone copy "$datadir" "$series_path" --files-from "$work/files" --no-traverse --immutable --retries 1; then
+        last_name=$(tail -n 1 "$work/files")
+        last=$(number "$last_name")
+        log "copied $(tr '\n' ' ' <"$work/files")to ${series}"
       else
         copied=no
         log "copying to ${MYSQL_HA_BACKUP_TARGET} failed; next try in ${poll} s"
       fi
     fi
+    # Every transaction of the files copied: the GTID set before the file that follows.
+    if [ "$copied" = yes ] && [ -n "$last_name" ]; then
+      next=$(sed 's|.*/||' "$index" | awk -v last="$last" '{ n = $0; sub(/.*\./, "", n) } n + 0 == last + 1')
+      next_header=''
+      [ -z "$next" ] || next_header=$(local_header "$next")
+      if [ -n "$next_header" ] && [ "$next ${next_header##* }" != "$archived_gtids" ]; then
+        publish archived-gtids "$next ${next_header##* }" && archived_gtids="$next ${next_header##* }" || copied=no
+      fi
+    fi
   fi
-  if [ "$copied" = yes ] && [ -n "$closed_at" ] && [ "$closed_at" != "$published" ]; then
-    printf '%s\n' "$closed_at" >"$until_file"
-    if run rclone copyto --ignore-times "$until_file" "$dest/archived-until"; then
-      published=$closed_at
+  if [ "$copied" = yes ] && [ -n "$series" ] && [ -n "$closed_at" ] && [ "$series $closed_at" != "$published" ]; then
+    if publish archived-until "$closed_at"; then
+      published="$series $closed_at"
     fi
   fi
   run sleep "$poll"

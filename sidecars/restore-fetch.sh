@@ -7,18 +7,24 @@
 #   MYSQL_HA_RESTORE_BACKUP      a backup's name, or "latest" (with a point in time:
 #                                the newest that finished before it)
 #   MYSQL_HA_RESTORE_STOP_EPOCH  the point in time plus one second (empty: none)
+# The binary logs come from one series of the archive (see archive.sh): one that began
+# before the backup started and reaches the point in time, the one that began last (the
+# fewest files to fetch).
 # A backup that is missing or unfinished (no manifest), a point in time before the
-# oldest backup or after the last archived binary log: it fails with one message naming
-# what the target holds, and leaves no data directory behind (no server starts).
+# oldest backup, after the last archived binary log, or past a gap in the archive (no
+# series continues the backup up to it): it fails with one message naming what the target
+# holds (and the missing files and transactions), and leaves no data directory behind (no
+# server starts).
 # On SIGTERM it abandons the fetch at once: without its plan the staging directory is
 # fetched again by the next start.
 set -eu
+scripts=${MYSQL_HA_SCRIPTS_DIR:-/opt/mysql-ha}
 # shellcheck source=target.sh
-. "${MYSQL_HA_SCRIPTS_DIR:-/opt/mysql-ha}/target.sh"
+. "$scripts/target.sh"
+# shellcheck source=archive.sh
+. "$scripts/archive.sh"
 load_target_credentials
 stop_on_term 143 "fetch abandoned (the next start fetches again)"
-
-utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 data_root=${MYSQL_HA_DATA_ROOT:?}
 staging=$data_root/restore.tmp
@@ -40,26 +46,20 @@ if [ "$ordinal" != "$declared" ]; then
 fi
 rm -rf "$staging"
 
-# Every complete backup (with a manifest), oldest first, as "name finished_epoch".
+# Every complete backup (with a manifest), oldest first, as "name finished_epoch started_epoch".
 backups=$(rclone lsf -R --files-only --include '/*/manifest' "$location/backups" 2>/dev/null \
   | sed -n 's|/manifest$||p' | sort | while read -r name; do
-    printf '%s %s\n' "$name" "$(rclone cat "$location/backups/$name/manifest" | sed -n 's/^finished_epoch=//p')"
+    rclone cat "$location/backups/$name/manifest" \
+      | awk -v name="$name" -F= '$1 == "finished_epoch" { f = $2 } $1 == "started_epoch" { s = $2 } END { print name, f, s }'
   done)
 [ -n "$backups" ] || die "no complete backup on ${MYSQL_HA_BACKUP_TARGET} (${location}/backups): nothing to restore"
-available="backups on ${MYSQL_HA_BACKUP_TARGET}: $(printf '%s\n' "$backups" | while read -r name finished; do
+available="backups on ${MYSQL_HA_BACKUP_TARGET}: $(printf '%s\n' "$backups" | while read -r name finished _; do
   printf '%s (consistent at %s) ' "$name" "$(utc "$finished")"; done)"
 
-# Binary logs: the pod whose archive reaches furthest.
-binlog_pod='' until=0
-for dir in $(rclone lsf --dirs-only "$location/binlogs" 2>/dev/null | tr -d /); do
-  value=$(rclone cat "$location/binlogs/$dir/archived-until" 2>/dev/null | tr -d '[:space:]') || value=''
-  case $value in '' | *[!0-9]*) continue ;; esac
-  if [ "$value" -gt "$until" ]; then
-    until=$value
-    binlog_pod=$dir
-  fi
-done
-if [ -n "$binlog_pod" ]; then
+# The archive's series, "path until created", and how far the furthest reaches.
+series=$(archive_series "$location")
+until=$(printf '%s\n' "$series" | awk '$2 > max { max = $2 } END { print max + 0 }')
+if [ "$until" -gt 0 ]; then
   available="${available}; binary logs up to $(utc $((until - 1)))"
 else
   available="${available}; no archived binary logs"
@@ -67,7 +67,7 @@ fi
 
 chosen='' finished=''
 if [ "$wanted" = latest ]; then
-  while read -r name epoch; do
+  while read -r name epoch _; do
     if [ -z "$stop" ] || [ "$epoch" -lt "$stop" ]; then
       chosen=$name finished=$epoch
     fi
@@ -76,25 +76,41 @@ $backups
 EOF_BACKUPS
   [ -n "$chosen" ] || die "the point in time ${when} is before every backup: ${available}"
 else
-  finished=$(printf '%s\n' "$backups" | sed -n "s/^${wanted} //p")
+  finished=$(printf '%s\n' "$backups" | awk -v name="$wanted" '$1 == name { print $2 }')
   [ -n "$finished" ] || die "backup ${wanted} is not on the target, or did not finish: ${available}"
   chosen=$wanted
   if [ -n "$stop" ] && [ "$finished" -ge "$stop" ]; then
     die "backup ${wanted} is consistent at $(utc "$finished"), after the point in time ${when}: choose an earlier backup; ${available}"
   fi
 fi
-if [ -n "$stop" ] && [ "$until" -lt "$stop" ]; then
-  die "the point in time ${when} is after the last archived binary log: ${available}"
+binlog_source=''
+if [ -n "$stop" ]; then
+  [ "$until" -ge "$stop" ] || die "the point in time ${when} is after the last archived binary log: ${available}"
+  started=$(printf '%s\n' "$backups" | awk -v name="$chosen" '$1 == name { print $3 }')
+  case $started in '' | *[!0-9]*) started=$finished ;; esac
+  binlog_source=$(printf '%s\n' "$series" | awk -v s="$started" -v stop="$stop" '$3 <= s && $2 >= stop' \
+    | sort -k3,3n -k2,2n | tail -n 1 | cut -d' ' -f1)
+  if [ -z "$binlog_source" ]; then
+    # A gap: the series that continue the backup end before the point in time, and those
+    # that reach it begin after the backup.
+    base=$(printf '%s\n' "$series" | awk -v s="$started" '$3 <= s' | sort -k2,2n | tail -n 1)
+    next=$(printf '%s\n' "$series" | awk -v stop="$stop" '$2 >= stop' | sort -k3,3n | head -n 1)
+    next_path=${next%% *} next_created=${next##* }
+    [ -n "$base" ] || die "the point in time ${when} cannot be reached from backup ${chosen} (started $(utc "$started")): every series of archived binary logs that reaches it begins later, the first at $(utc "$next_created") (${next_path}); restore from a newer backup; ${available}"
+    base_path=${base%% *} base_until=$(printf '%s' "$base" | cut -d' ' -f2)
+    missing=$(series_break "$location" "$next_path")
+    die "the point in time ${when} is past a gap in the archived binary logs: those that continue backup ${chosen} (${base_path}) end at $(utc "$((base_until - 1))"), and the next series (${next_path}) begins at $(utc "$next_created")${missing:+ after ${missing}}; restore to $(utc "$((base_until - 1))") at the latest, or from a backup taken after $(utc "$next_created"); ${available}"
+  fi
 fi
 
-log "restoring backup ${chosen}${stop:+ to ${when} with the binary logs of ${binlog_pod}} from ${MYSQL_HA_BACKUP_TARGET}"
+log "restoring backup ${chosen}${stop:+ to ${when} with the binary logs of ${binlog_source}} from ${MYSQL_HA_BACKUP_TARGET}"
 mkdir -p "$staging"
 run rclone copy "$location/backups/$chosen" "$staging/backup"
 if [ -n "$stop" ]; then
   # Not the partial file (name.<hash>.partial) of a copy that was killed on a local target.
-  run rclone copy "$location/binlogs/$binlog_pod" "$staging/binlogs" \
+  run rclone copy "$location/binlogs/$binlog_source" "$staging/binlogs" --max-depth 1 \
     --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *'
 fi
-printf 'backup=%s\nbinlog_source=%s\narchived_until=%s\n' "$chosen" "${stop:+$binlog_pod}" "$until" >"$staging/plan.tmp"
+printf 'backup=%s\nbinlog_source=%s\narchived_until=%s\n' "$chosen" "$binlog_source" "$until" >"$staging/plan.tmp"
 mv "$staging/plan.tmp" "$staging/plan"
 log "fetched backup ${chosen}$([ -z "$stop" ] || printf ' and %s binary logs' "$(find "$staging/binlogs" -type f | wc -l)")"

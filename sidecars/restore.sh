@@ -170,14 +170,26 @@ if [[ -n $binlog_source ]]; then
       || die "the server did not take the archived binary logs as a relay log (see above)"
   fi
   start=-1
+  declare -A before_of=()
   for i in "${!files[@]}"; do
     before=$(binlog_gtids "$staging/binlogs/${files[$i]}")
+    before_of[${files[$i]}]=$before
     if gtid_contains "$gtid" "$before"; then
       start=$i
     fi
   done
   ((start >= 0)) || die "the archived binary logs of ${binlog_source} begin after backup ${backup} (GTID ${gtid}): the first, ${files[0]}, follows GTIDs $(binlog_gtids "$staging/binlogs/${files[0]}"); restore without a point in time, or from a newer backup"
   replay=("${files[@]:start}")
+  # One series numbers its files without a hole, and each begins where the one before
+  # ended: a missing file would be replayed around, silently.
+  for ((i = 1; i < ${#replay[@]}; i++)); do
+    if ((10#${replay[i]##*.} != 10#${replay[i - 1]##*.} + 1)); then
+      die "the archived binary logs of ${binlog_source} skip from ${replay[i - 1]} to ${replay[i]}: nothing was restored (restore to an earlier point, or from a newer backup)"
+    fi
+    if ! gtid_contains "${before_of[${replay[i]}]}" "${before_of[${replay[i - 1]}]}"; then
+      die "the archived binary log ${replay[i]} of ${binlog_source} does not continue ${replay[i - 1]} (it follows GTIDs ${before_of[${replay[i]}]}, ${replay[i - 1]} follows ${before_of[${replay[i - 1]}]}): nothing was restored"
+    fi
+  done
   log "replaying ${#replay[@]} binary log(s) of ${binlog_source} from ${replay[0]} up to ${MYSQL_HA_RESTORE_POINT_IN_TIME}"
 fi
 

@@ -186,8 +186,8 @@ def test_every_variable_a_set_script_reads_is_set(container_name):
     provided = set(env_of(each))
     for source in each.get("envFrom", []):
         provided |= set(by_kind(manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
-    scripts = {"restore-fetch": ["restore-fetch.sh", "target.sh"], "restore-mysql": ["restore.sh", "common.sh"],
-               "binlog-archive": ["binlog-archive.sh", "target.sh"]}
+    scripts = {"restore-fetch": ["restore-fetch.sh", "target.sh", "archive.sh"], "restore-mysql": ["restore.sh", "common.sh"],
+               "binlog-archive": ["binlog-archive.sh", "archive-status.sh", "target.sh", "archive.sh"]}
     provided |= {e["name"] for e in each["env"]}  # valueFrom too
     missing = test_scripts.variables_used(*scripts[container_name]) - provided - {
         "MYSQL_HA_S3_CREDENTIALS_DIR"}  # S3 targets only, checked with -n first
