@@ -204,7 +204,7 @@ def restore_largest(bench, backup: BackupRun) -> RestoreRun:
 
 
 class ArchiveWatch(BackgroundLoop):
-    """Reads ``binlogs/*/archived-until`` on the claim every 0.1 s; remembers when each new
+    """Reads ``binlogs/<pod>/<series>/archived-until`` on the claim every 0.1 s; remembers when each new
     value (the highest of the pods') was first seen, by the wall clock."""
 
     interval = 0.1
@@ -216,7 +216,7 @@ class ArchiveWatch(BackgroundLoop):
 
     def step(self) -> None:
         values = []
-        for path in self.binlogs.glob("*/archived-until"):
+        for path in self.binlogs.glob("*/*/archived-until"):
             try:
                 values.append(int(path.read_text().strip()))
             except (OSError, ValueError):  # being replaced

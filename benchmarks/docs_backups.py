@@ -138,7 +138,7 @@ def _pitr_part(engines: list[EngineResult], results: Results) -> list[str]:
         f"{p0.archive_interval_s})` ({default}) to the same kind of claim: a backup, then {len(p0.rpo_s)} single-row",
         f"autocommit INSERTs spread evenly over {spread:.0f} s. `pitr_rpo_s` is, of these writes, the longest time",
         "from the moment the INSERT returned (after its commit) to the moment the benchmark, reading",
-        "`binlogs/*/archived-until` on the claim every 0.1 s, first saw a value past it: from then on a restore",
+        "`binlogs/*/*/archived-until` on the claim every 0.1 s, first saw a value past it: from then on a restore",
         "can reach that write. Then rows are written as in the catch-up (transactions of 100 rows, `INSERT ...",
         "VALUES`); once the archive passes them, a fresh 1-pod set restores that backup to the second of the",
         "last row, `RestoreFrom(target, backup=<that backup>, point_in_time=...)`, and is checked to hold",

@@ -64,8 +64,9 @@ def restore_containers(cluster: ReplicatedMySQL, restore: RestoreFrom, *, data_r
 
 def binlog_archiver(cluster: ReplicatedMySQL, target: BackupTarget, interval_seconds: int, *, datadir: str,
                     data_subpath: str, run_dir: str, scripts_dir: str, tmp_dir: str) -> k8s.Container:
-    """Sidecar ``binlog-archive``: copies the binary logs this pod has closed to
-    ``binlogs/<pod>/`` of the target, then the time up to which they hold every transaction."""
+    """Sidecar ``binlog-archive``: copies the binary logs this pod has closed into its series,
+    ``binlogs/<pod>/<series>/`` of the target, then the time up to which they hold every
+    transaction. ``archive-status.sh`` runs in it, for operators."""
     heartbeat = f"{tmp_dir}/binlog-archive.heartbeat"
     return k8s.Container(
         name="binlog-archive",

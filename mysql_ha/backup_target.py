@@ -8,10 +8,16 @@ an argument list, the pod spec's environment, or ``dist/``.
 
 Layout under the target's location (a folder of the claim, or ``bucket/prefix``)::
 
-    backups/<name>/data.tar.zst   the data directory, ready to start (tar, zstd or gzip)
-    backups/<name>/manifest       written last: a backup without it never finished
-    binlogs/<pod>/mysql-bin.NNNN  binary logs closed on that pod
-    binlogs/<pod>/archived-until  every transaction committed before this time is above
+    backups/<name>/data/...                 the data directory's files, each zstd-compressed
+    backups/<name>/manifest                 written last: a backup without it never finished
+    binlogs/<pod>/<series>/mysql-bin.NNNN   binary logs closed on that pod, in one series: an
+                                            unbroken run of one data directory's files
+    binlogs/<pod>/<series>/series           where the series begins, and what it follows
+    binlogs/<pod>/<series>/archived-until   every transaction committed from the series' start
+                                            up to this time is in its files
+    binlogs/<pod>/<series>/archived-gtids   the GTID set the series' files hold, up to the next
+
+(``sidecars/archive.sh`` describes the series.)
 
 ``<name>`` is the UTC start time of the backup, ``20261126T030000Z``: names sort by age.
 """

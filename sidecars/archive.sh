@@ -3,9 +3,10 @@
 # sh, awk and od). The archive of a target:
 #   binlogs/<pod>/<series>/mysql-bin.NNNNNN  binary logs, never overwritten
 #   binlogs/<pod>/<series>/series            where the series begins (key=value, below)
-#   binlogs/<pod>/<series>/archived-gtids    "<file> <GTIDs>": the file after the last one
-#                                            copied, and the GTID set that precedes it: every
-#                                            transaction of the files copied
+#   binlogs/<pod>/<series>/archived-gtids    "<file> <created> <server id> <GTIDs>": the file
+#                                            after the last one copied, its header, and the
+#                                            GTID set that precedes it: every transaction of
+#                                            the files copied
 #   binlogs/<pod>/<series>/archived-until    every transaction committed from the series'
 #                                            start up to this time (Unix seconds) is in it
 # A series is one unbroken run of one data directory's binary logs: each file continues the

@@ -65,25 +65,31 @@ series='' series_path='' last=-1 last_name='' archived_gtids=''
 previous='' previous_last=-1 previous_gtids=''
 
 # resume: the newest series of this pod on the target, if this data directory continues
-# it: the last file copied is here with the same header, or the file after it is, with
-# the GTID set the series recorded for it. Otherwise the next round starts a series.
+# it: the last file copied is here with the same header, or the file after it is, with the
+# header the series recorded for it (creation time, server id, GTID set). Otherwise the
+# next round starts a series.
 resume() {
   newest=$(rclone lsf --dirs-only "$root" 2>/dev/null | sed -n 's|/$||p' \
     | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9]+$' | sort | tail -n 1) || newest=''
   [ -n "$newest" ] || return 0
   previous_name=$(rclone lsf --files-only --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *' "$root/$newest" \
     | sort -t. -k2,2n | tail -n 1) || previous_name=''
-  # A series whose files are all gone (retention) says nothing: the next one is a first.
+  previous_gtids=$(rclone cat "$root/$newest/archived-gtids" 2>/dev/null) || previous_gtids=''
+  # Retention may have deleted every file of it: the file after the last one copied says
+  # which that was.
+  if [ -z "$previous_name" ] && [ -n "$previous_gtids" ]; then
+    previous_name=$(printf 'mysql-bin.%06d' $(($(number "${previous_gtids%% *}") - 1)))
+  fi
+  # A series that never copied a file says nothing: the next one is a first.
   [ -n "$previous_name" ] || return 0
   previous=$newest previous_last=$(number "$previous_name")
-  previous_gtids=$(rclone cat "$root/$newest/archived-gtids" 2>/dev/null) || previous_gtids=''
   mine=$(local_header "$previous_name")
   theirs=$(rclone cat --count 65536 "$root/$newest/$previous_name" 2>/dev/null | binlog_header) || theirs=''
-  next_name=${previous_gtids%% *} next_gtids=${previous_gtids#* }
+  next_name=${previous_gtids%% *}
   if [ -n "$mine" ] && [ "$mine" = "$theirs" ]; then
     :
   elif [ -n "$previous_gtids" ] && [ -e "$datadir/$next_name" ] \
-    && [ "$(local_header "$next_name" | cut -d' ' -f3)" = "$next_gtids" ]; then
+    && [ "$next_name $(local_header "$next_name")" = "$previous_gtids" ]; then
     :
   else
     return 0
@@ -112,7 +118,7 @@ start_series() {
   series=$new series_path=$root/$new last=$(($1 - 1)) last_name=''
   publish series "$(printf 'pod=%s\nfirst=%s\ncreated=%s\nserver_id=%s\ngtids_before=%s\nafter=%s\nafter_gtids=%s\ncause=%s\nmissing_files=%s' \
     "$pod" "$2" "$created" "$(printf '%s' "$header" | cut -d' ' -f2)" "$gtids" "$previous" \
-    "${previous_gtids#* }" "$cause" "$missing")" || return 1
+    "${previous_gtids##* }" "$cause" "$missing")" || return 1
   case $cause in
     purged) log "ERROR: gap in the archive: $(series_break "$location" "$pod/$new"); series ${previous} ends, ${new} begins" ;;
     new-data-directory) log "new series ${new}: $(series_break "$location" "$pod/$new"); series ${previous} ends" ;;
@@ -151,13 +157,14 @@ while true; do
         log "copying to ${MYSQL_HA_BACKUP_TARGET} failed; next try in ${poll} s"
       fi
     fi
-    # Every transaction of the files copied: the GTID set before the file that follows.
+    # Every transaction of the files copied: the GTID set before the file that follows
+    # (with that file's header: a restart recognizes it).
     if [ "$copied" = yes ] && [ -n "$last_name" ]; then
       next=$(sed 's|.*/||' "$index" | awk -v last="$last" '{ n = $0; sub(/.*\./, "", n) } n + 0 == last + 1')
       next_header=''
       [ -z "$next" ] || next_header=$(local_header "$next")
-      if [ -n "$next_header" ] && [ "$next ${next_header##* }" != "$archived_gtids" ]; then
-        publish archived-gtids "$next ${next_header##* }" && archived_gtids="$next ${next_header##* }" || copied=no
+      if [ -n "$next_header" ] && [ "$next $next_header" != "$archived_gtids" ]; then
+        publish archived-gtids "$next $next_header" && archived_gtids="$next $next_header" || copied=no
       fi
     fi
   fi

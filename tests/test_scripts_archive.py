@@ -196,7 +196,7 @@ def test_a_new_data_directory_starts_a_series_and_never_overwrites_the_old_one(s
     assert _archived(one) == {f"mysql-bin.{n:06d}": first[n] for n in first}
     assert (one / "archived-until").read_text() == f"{T0 + 45}\n"
     # Every transaction of the files copied: what precedes the file after the last one.
-    assert (one / "archived-gtids").read_text() == f"mysql-bin.000004 {history(flavour, 300)}\n"
+    assert (one / "archived-gtids").read_text() == f"mysql-bin.000004 {T0 + 40} 100 {history(flavour, 300)}\n"
     assert Sandbox.meta(one)["cause"] == "first" and "new series" in log
 
     # Re-seeded: the data directory numbers its files from 1 again, with another history.
@@ -239,7 +239,7 @@ def test_a_restart_continues_the_series_and_files_purged_before_they_were_copied
     log = sandbox.archive(lambda: len(sandbox.series()) == 2 and (sandbox.series()[1] / "archived-until").exists())
     old, new = sandbox.series()
     assert (old / "archived-until").read_text() == f"{T0 + 55}\n"
-    assert (old / "archived-gtids").read_text() == f"mysql-bin.000006 {history(flavour, 500)}\n"
+    assert (old / "archived-gtids").read_text() == f"mysql-bin.000006 {T0 + 60} 100 {history(flavour, 500)}\n"
     meta = Sandbox.meta(new)
     assert meta["cause"] == "purged" and meta["missing_files"] == "mysql-bin.000006 to mysql-bin.000007", meta
     missing = f"{UUID}:501-700" if flavour == "mysql" else "0-100-501..700"
@@ -288,3 +288,23 @@ def test_the_archiver_stops_at_sigterm(sandbox):
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=20)
     assert process.returncode == 0 and "SIGTERM: stopping" in output, output
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_new_data_directory_with_the_same_history_is_told_apart_after_retention_emptied_the_series(sandbox,
+                                                                                                   flavour):
+    """A replica's binary logs may hold no transaction of its own (MariaDB: an empty Gtid_list
+    in each), and retention deletes a series' files: the creation times still tell two data
+    directories apart."""
+    sandbox.write_binlogs({n: binlog(T0 + n, 0, flavour=flavour) for n in (1, 2)}, 3)
+    (sandbox.data / "mysql-bin.000003").write_bytes(binlog(T0 + 3, 0, flavour=flavour))
+    sandbox.archive(lambda: any((s / "archived-gtids").exists() for s in sandbox.series()))
+    (one,) = sandbox.series()
+    for path in one.glob("mysql-bin.*"):
+        path.unlink()
+    sandbox.write_binlogs({n: binlog(T0 + 500 + n, 0, flavour=flavour) for n in (1, 2)}, 3)
+    (sandbox.data / "mysql-bin.000003").write_bytes(binlog(T0 + 503, 0, flavour=flavour))
+    log = sandbox.archive(lambda: len(sandbox.series()) == 2 and any(sandbox.series()[1].glob("mysql-bin.*")))
+    meta = Sandbox.meta(sandbox.series()[1])
+    assert meta["cause"] == "new-data-directory" and meta["after"] == one.name, (meta, log)
+    assert "continuing" not in log and not any(one.glob("mysql-bin.*")), log

@@ -11,7 +11,9 @@ every 10 s) and ``mysql-backup-pvc`` to the claim ``mysql-backups`` (no binary l
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import secrets
 import shutil
 import time
@@ -114,25 +116,48 @@ class Storage:
         return dict(line.split("=", 1) for line in lines if "=" in line)
 
     def archived_until(self) -> int:
-        values = [int(p.read_text().strip() or 0) for p in (self.s3 / "binlogs").glob("*/archived-until")]
+        values = [int(p.read_text().strip() or 0) for p in (self.s3 / "binlogs").rglob("archived-until")]
         return max(values, default=0)
+
+    def series(self, pod: str) -> list[Path]:
+        """The archive's series of ``pod``, oldest first."""
+        folder = self.s3 / "binlogs" / pod
+        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+
+    def archived_files(self, pod: str) -> dict[str, str]:
+        """Every binary log archived for ``pod``: its path under the pod's folder, and SHA-256."""
+        folder = self.s3 / "binlogs" / pod
+        return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in folder.rglob("mysql-bin.*") if ".partial" not in p.name}
+
+    @staticmethod
+    def meta(series: Path) -> dict[str, str]:
+        lines = (series / "series").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
 class StampedWriter(BackgroundLoop):
     """One autocommit INSERT per row on the primary, remembering when each started and when
-    the server acknowledged it (wall clock)."""
+    the server acknowledged it (wall clock). A failed INSERT is tried again with the same id
+    (``first_try`` keeps when the first began): one whose outcome the client never saw (a
+    timeout while the primary waits for a replica's acknowledgement) may have committed, and
+    its next try then fails as a duplicate: the writer moves on."""
 
     def __init__(self, cluster: Cluster, table: str, start: int = 1) -> None:
         super().__init__()
         self.cluster, self.table, self.next_id = cluster, table, start
         self.rows: list[tuple[int, float, float]] = []  # id, started, acknowledged
+        self.first_try: dict[int, float] = {}
 
     def step(self) -> float:
         started = time.time()
+        self.first_try.setdefault(self.next_id, started)
         try:
             self.cluster.sql(0, f"INSERT INTO {self.table} (id, payload) VALUES ({self.next_id}, "
                                 f"SHA2('{self.next_id}', 256))", timeout=10)
-        except Exception:  # noqa: BLE001 - counted as not acknowledged
+        except Exception as error:  # noqa: BLE001 - counted as not acknowledged
+            if "Duplicate entry" in str(error):
+                self.next_id += 1
             return 0.2
         self.rows.append((self.next_id, started, time.time()))
         self.next_id += 1
@@ -263,14 +288,72 @@ def test_backup_1_under_writes_restores_into_a_fresh_cluster(backups, backup_rep
                   f"2 pods {took:.1f} s, {len(rows)} rows checked, binary logs expire after {expiry} s")
 
 
+def _reseed_replica(backups) -> None:
+    """The runbook's re-seed of mysql-1 (its claim and pod deleted: the new pod clones), then
+    a closed binary log, so that its new data directory's series reaches the archive."""
+    source = backups.source
+    series = len(backups.storage.series("mysql-1"))
+    source.delete_pod(1, delete_claims=True)
+    source.wait_ready(2, timeout=240)
+    source.wait_for(lambda: _flushed(source, 1) and len(backups.storage.series("mysql-1")) > series
+                    and _holds_files(backups.storage.series("mysql-1")[-1]),
+                    timeout=120, what="the re-seeded replica's new series in the archive", interval=3)
+
+
+def _holds_files(series: Path) -> bool:
+    return any(".partial" not in p.name for p in series.glob("mysql-bin.*"))
+
+
+def _flushed(cluster: Cluster, ordinal: int) -> bool:
+    try:
+        cluster.sql(ordinal, "FLUSH BINARY LOGS")
+    except Exception:  # noqa: BLE001 - the server is still starting
+        return False
+    return True
+
+
+def _point(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _restore_to(backups, point: int, writer: StampedWriter, table: str) -> tuple[set[int], float, str]:
+    """A fresh cluster restored to the second ``point``: its rows of ``table`` (each row's
+    payload checked), the restore's seconds and restore-mysql's log."""
+    started = time.monotonic()
+    with backups.restored(RestoreFrom(S3_TARGET, point_in_time=_point(point))) as restored:
+        restored.wait_ready(1, timeout=300)
+        took = time.monotonic() - started
+        rows = ids(restored, table)
+        assert {i for i, _, acked in writer.rows if acked < point} <= rows
+        assert rows <= {i for i, begun in writer.first_try.items() if begun < point + 1}
+        assert rows == set(range(1, max(rows) + 1)), "a hole in the restored rows"
+        wrong = restored.sql(0, f"SELECT COUNT(*) FROM {table} WHERE payload <> SHA2(id, 256)")[0][0]
+        assert int(wrong) == 0, f"{wrong} rows of {table} differ from what the writer wrote"
+        return rows, took, restored.logs(0, "restore-mysql")
+
+
 def test_backup_2_point_in_time_brings_back_a_dropped_table(backups, backup_report):
+    """Between the point in time and the drop, the replica is re-seeded twice: its archive
+    holds a series per data directory and keeps every file archived before; a restore to a
+    point after the second re-seed is right too."""
     source = backups.source
     source.sql(0, "CREATE TABLE bk.t2 (id INT PRIMARY KEY, payload VARCHAR(100))")
+    source.wait_for(lambda: _flushed(source, 1) and backups.storage.series("mysql-1")
+                    and _holds_files(backups.storage.series("mysql-1")[-1]), timeout=60,
+                    what="the replica's first series", interval=3)
     with StampedWriter(source, "bk.t2") as writer:
         backups.backup()
         time.sleep(5)
         moment = int(time.time())
-        time.sleep(60)
+        time.sleep(2)
+        archived = backups.storage.archived_files("mysql-1")
+        for _ in range(2):
+            _reseed_replica(backups)
+            now = backups.storage.archived_files("mysql-1")
+            assert archived.items() <= now.items(), "an archived binary log was overwritten or deleted"
+            archived = now
+        later_moment = int(time.time())
+        time.sleep(max(3.0, moment + 60 - time.time()))
         with StampedWriter(source, "bk.t3", start=1) as later:
             source.sql(0, "CREATE TABLE bk.t3 (id INT PRIMARY KEY, payload VARCHAR(100))")
             writer.stop()
@@ -278,27 +361,24 @@ def test_backup_2_point_in_time_brings_back_a_dropped_table(backups, backup_repo
             dropped = time.time()
             time.sleep(3)
     assert later.rows, "nothing was written after the drop"
+    series = backups.storage.series("mysql-1")
+    causes = [Storage.meta(each)["cause"] for each in series]
+    assert len(series) >= 3 and causes[-2:] == ["new-data-directory"] * 2, causes
     # How far behind the archive is: until it holds every transaction up to the drop.
     backups.source.wait_for(lambda: backups.storage.archived_until() > dropped, timeout=120,
                             what="the archive to pass the drop")
     rpo = time.time() - dropped
-    point = datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    started = time.monotonic()
-    with backups.restored(RestoreFrom(S3_TARGET, point_in_time=point)) as restored:
-        restored.wait_ready(1, timeout=300)
-        took = time.monotonic() - started
-        rows = ids(restored, "bk.t2")
-        assert {i for i, _, acked in writer.rows if acked < moment} <= rows
-        assert rows <= {i for i, begun, _ in writer.rows if begun < moment + 1}
-        tables = {row[0] for row in restored.sql(0, "SHOW TABLES FROM bk")}
-        assert "t2" in tables and "t3" not in tables, tables
-        log = restored.logs(0, "restore-mysql")
-        assert "replaying" in log, log
-        # MySQL's image has no mysqlbinlog: the server's SQL thread replays the logs.
-        assert ("the replay ends SQL_BEFORE_GTIDS" in log) == (backups.engine.binlog_replay == "applier"), log
+    rows, took, log = _restore_to(backups, moment, writer, "bk.t2")
+    assert "replaying" in log, log
+    # MySQL's image has no mysqlbinlog: the server's SQL thread replays the logs.
+    assert ("the replay ends SQL_BEFORE_GTIDS" in log) == (backups.engine.binlog_replay == "applier"), log
+    later_rows, later_took, _ = _restore_to(backups, later_moment, writer, "bk.t2")
+    assert len(later_rows) > len(rows)
     backup_report("scenario 2 (point in time)",
-                  f"restored to {point} ({backups.engine.binlog_replay} replay): {len(rows)} rows of the dropped "
-                  f"table back, restore {took:.1f} s, archive caught up with the drop after {rpo:.1f} s")
+                  f"restored to {_point(moment)} ({backups.engine.binlog_replay} replay): {len(rows)} rows of the "
+                  f"dropped table back, restore {took:.1f} s, archive caught up with the drop after {rpo:.1f} s; "
+                  f"mysql-1 re-seeded twice: {len(series)} series, none overwritten; restored to "
+                  f"{_point(later_moment)}, after the second re-seed: {len(later_rows)} rows ({later_took:.1f} s)")
 
 
 def test_backup_3_retention_keeps_the_newest(backups, backup_report):
@@ -319,8 +399,16 @@ def test_backup_3_retention_keeps_the_newest(backups, backup_report):
                                         f"\"{target}/backups\" | sort"])
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.split() == [f"{name}/manifest" for name in names[-KEEP:]]
-    until = s3.exec("s3", ["rclone", "--config", "/dev/null", "cat", f"{target}/binlogs/mysql-0/archived-until"])
-    assert until.returncode == 0 and int(until.stdout) > time.time() - 120, until.stdout + until.stderr
+    # The runbook's archive status: every series, and each kept backup's restorable point.
+    status = backups.source.exec(0, "binlog-archive", ["sh", "/opt/mysql-ha/archive-status.sh"])
+    assert status.returncode == 0, status.stdout + status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[0].split("\t") == ["series", "created", "archived_until", "files", "follows"], lines
+    reach = {line.split("\t")[0]: line.split("\t")[2] for line in lines if line.split("\t")[0] in names}
+    assert sorted(reach) == names[-KEEP:], lines
+    for value in reach.values():
+        restorable = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        assert restorable > time.time() - 120, lines
     backup_report("scenario 3 (retention)", f"{KEEP + 2} runs, kept {Storage.complete(backups.storage.s3)}")
 
 
@@ -389,3 +477,53 @@ def test_backup_6_same_backup_to_the_claim_and_to_s3_restores_from_s3(backups, b
         assert f"restoring backup {on_s3}" in restored.logs(0, "restore-fetch")
     backup_report("scenario 6 (claim and S3)", f"{on_claim} on the claim, {on_s3} on S3 ({seconds:.1f} s), "
                                                "restored from S3 on 2 pods")
+
+
+def test_backup_7_binary_logs_purged_before_they_were_archived_are_a_gap_no_restore_crosses(backups, backup_report):
+    source, storage = backups.source, backups.storage
+    source.sql(0, "CREATE TABLE bk.t7 (id INT PRIMARY KEY, payload VARCHAR(100))")
+    name, _ = backups.backup()
+    source.sql(0, "INSERT INTO bk.t7 VALUES (1, SHA2('1', 256))")
+    written = time.time()
+    source.wait_for(lambda: storage.archived_until() > written, timeout=120, what="the archive to pass the write")
+    (old, *_) = storage.series("mysql-0")[-1:]
+    # The target goes away; meanwhile the primary closes and purges files it never archived.
+    source.delete_pod_named("s3")
+    for i in range(2, 5):
+        source.sql(0, f"INSERT INTO bk.t7 VALUES ({i}, SHA2('{i}', 256)); FLUSH BINARY LOGS")
+    time.sleep(2)
+    source.sql(0, "PURGE BINARY LOGS BEFORE NOW()")
+    purged = time.time()
+    frozen = int((old / "archived-until").read_text())
+    _start_s3(source, backups.s3_secret)
+    source.sql(0, "INSERT INTO bk.t7 VALUES (5, SHA2('5', 256))")
+    source.wait_for(lambda: storage.series("mysql-0")[-1] != old and storage.archived_until() > purged,
+                    timeout=120, what="a new series past the purge")
+    new = storage.series("mysql-0")[-1]
+    meta = Storage.meta(new)
+    assert meta["cause"] == "purged" and meta["after"] == old.name, meta
+    assert int((old / "archived-until").read_text()) == frozen < purged, "the old series moved past the gap"
+    log = source.logs(0, "binlog-archive")
+    assert f"ERROR: gap in the archive: {meta['missing_files']} of mysql-0 were purged before they were archived" \
+        in log, log
+    status = source.exec(0, "binlog-archive", ["sh", "/opt/mysql-ha/archive-status.sh"])
+    assert status.returncode == 1 and f"GAP: {meta['missing_files']}" in status.stdout, status.stdout + status.stderr
+    # A point in time past the gap, from the backup before it: refused, naming what is missing.
+    point = _point(storage.archived_until() - 1)
+    with backups.restored(RestoreFrom(S3_TARGET, backup=name, point_in_time=point)) as restored:
+        restored.wait_for(lambda: "past a gap" in restored.logs(0, "restore-fetch"), timeout=180,
+                          what="the restore to refuse a point past the gap")
+        message = restored.logs(0, "restore-fetch")
+        assert f"the point in time {point} is past a gap in the archived binary logs" in message, message
+        assert f"{meta['missing_files']} of mysql-0 were purged before they were archived" in message, message
+        missing = re.search(r"were archived \(transactions ([^)]*)\)", message).group(1)
+        assert re.fullmatch(r"[0-9a-f-]{36}:\d+(-\d+)?(:\d+(-\d+)?)*|\d+-\d+-\d+\.\.\d+", missing), missing
+        assert not (restored.pvc_dir(0) / "mysql").exists()
+        assert restored.logs(0, "mysql") == "" and not restored.pod(0).ready
+    # A new backup after the gap makes the archive whole again for the latest times.
+    backups.backup()
+    status = source.exec(0, "binlog-archive", ["sh", "/opt/mysql-ha/archive-status.sh"])
+    assert status.returncode == 0, status.stdout
+    backup_report("scenario 7 (gap)", f"{meta['missing_files']} purged before archived: new series {new.name}, "
+                                      f"old series frozen, a restore past it refused (missing {missing}), "
+                                      "archive-status exits 1 until the next backup")
