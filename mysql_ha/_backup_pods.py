@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 POD_NAME = k8s.EnvVar(name="MYSQL_HA_POD_NAME", value_from=k8s.EnvVarSource(
     field_ref=k8s.ObjectFieldSelector(field_path="metadata.name")))
-ARCHIVE_POLL_SECONDS = 5
-"""How often the archiver looks for binary logs the primary closed."""
+ARCHIVE_POLL_SECONDS = 2
+"""How often the archiver looks for binary logs the primary closed, and for its mark of the
+file being written."""
 
 
 def restore_containers(cluster: ReplicatedMySQL, restore: RestoreFrom, *, data_root: str, config_map_dir: str,

@@ -211,6 +211,9 @@ class Engine:
     """Makes the server writable (the declared primary, once the sidecar has checked it)."""
     sql_gtid_executed: str = ""
     """One value: every transaction this server has (its GTID history)."""
+    sql_binlog_position: str = ""
+    """One row: the binary log being written and the end of its last complete transaction
+    (its first two columns). The archive uploads that much of it (continuous archiving)."""
     sql_wait_for_gtids: str = ""
     """Waits until ``@GTID@`` is applied, at most ``@SECONDS@``; returns 0 once it is."""
     sql_gtid_subset: str = ""
@@ -374,6 +377,7 @@ class Engine:
             "MYSQL_HA_SQL_FEEDS": self.sql_feeds,
             "MYSQL_HA_SQL_WRITABLE": self.sql_writable,
             "MYSQL_HA_SQL_GTID_EXECUTED": self.sql_gtid_executed,
+            "MYSQL_HA_SQL_BINLOG_POSITION": self.sql_binlog_position,
             "MYSQL_HA_SQL_WAIT_FOR_GTIDS": self.sql_wait_for_gtids,
             "MYSQL_HA_SQL_GTID_SUBSET": self.sql_gtid_subset,
             "MYSQL_HA_SQL_ADOPT_POSITION": self.sql_adopt_position,

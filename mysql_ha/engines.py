@@ -83,6 +83,8 @@ _MYSQL_REPLICA_SOURCE_DIALECT = dict(
     sql_read_only="SET GLOBAL super_read_only = ON",
     sql_writable="SET GLOBAL read_only = OFF",
     sql_gtid_executed="SELECT @@GLOBAL.gtid_executed",
+    # The binary log being written and the end of its last transaction (REPLICATION CLIENT).
+    sql_binlog_position="SHOW BINARY LOG STATUS",
     sql_wait_for_gtids="SELECT WAIT_FOR_EXECUTED_GTID_SET('@GTID@', @SECONDS@)",
     sql_gtid_subset="SELECT GTID_SUBSET('@SUBSET@', '@SET@')",
     sql_adopt_position="",
@@ -316,6 +318,8 @@ _MARIADB = dict(
     sql_read_only="SET GLOBAL read_only = ON",
     sql_writable="SET GLOBAL read_only = OFF",
     sql_gtid_executed="SELECT @@GLOBAL.gtid_current_pos",
+    # The binary log being written and the end of its last transaction (BINLOG MONITOR).
+    sql_binlog_position="SHOW MASTER STATUS",
     sql_wait_for_gtids="SELECT MASTER_GTID_WAIT('@GTID@', @SECONDS@)",
     sql_gtid_subset="",
     # gtid_current_pos is this server's own history, whether it replicated or took writes.

@@ -64,10 +64,15 @@ class MySQLBackup(Construct):
     :param keep: backups to keep. Defaults to 7.
     :param max_age_days: also delete backups older than this (the newest stays). Defaults to none.
     :param source: ``replica`` (a ready replica, else the primary) or ``primary``. Defaults to ``replica``.
-    :param binlog_archive_interval_seconds: the declared primary closes its binary log this
-        often when it took writes, and every pod's archiver copies closed logs within 5 s:
-        the restore point can be as recent as about this long ago. ``None`` archives nothing
-        (restores to a backup only). Defaults to 30.
+    :param binlog_archive_interval_seconds: how far the restore point may trail the last
+        commit, about: this often the declared primary records how much of its binary log
+        holds every commit so far, and its archiver uploads that much of the file being
+        written (every 2 s at most), besides every file closed. ``None`` archives nothing
+        (restores to a backup only). Defaults to 5.
+    :param binlog_rotate_seconds: the declared primary closes its binary log this often when
+        it took writes (and by size, ``max_binlog_size``): the archive holds about 86,400 /
+        this many files a day, and each upload of the file being written is at most this
+        long's worth of binary log. Defaults to 300.
     :param deadline_seconds: a run taking longer is stopped (and its upload left unfinished).
         Defaults to 21600 (6 h).
     :param staging_size_limit: size limit of the pod's scratch space (holds the copy and its
@@ -92,7 +97,8 @@ class MySQLBackup(Construct):
         keep: int = 7,
         max_age_days: int | None = None,
         source: str = "replica",
-        binlog_archive_interval_seconds: int | None = 30,
+        binlog_archive_interval_seconds: int | None = 5,
+        binlog_rotate_seconds: int = 300,
         deadline_seconds: int = 6 * 3600,
         staging_size_limit: str | None = None,
         cpu_request: str = "250m",
@@ -131,7 +137,11 @@ class MySQLBackup(Construct):
             raise ValueError(f"suspend must be True or False, got {suspend!r}")
         self.interval_seconds = max_interval_seconds(schedule)
         if binlog_archive_interval_seconds is not None:
-            check.int_range("binlog_archive_interval_seconds", binlog_archive_interval_seconds, 5, 3600)
+            check.int_range("binlog_archive_interval_seconds", binlog_archive_interval_seconds, 1, 3600)
+            check.int_range("binlog_rotate_seconds", binlog_rotate_seconds, 60, 86400)
+            if binlog_rotate_seconds < binlog_archive_interval_seconds:
+                raise ValueError(f"binlog_rotate_seconds ({binlog_rotate_seconds}) must be at least "
+                                 f"binlog_archive_interval_seconds ({binlog_archive_interval_seconds})")
             _check_binlog_expiry(cluster, self.interval_seconds, schedule)
         self.cluster = cluster
         self.target = target
@@ -267,8 +277,9 @@ class MySQLBackup(Construct):
         )
         cluster.admit(self.pod_labels)
         self.binlog_archive_interval_seconds = binlog_archive_interval_seconds
+        self.binlog_rotate_seconds = binlog_rotate_seconds
         if binlog_archive_interval_seconds is not None:
-            cluster.archive_binlogs(target, binlog_archive_interval_seconds)
+            cluster.archive_binlogs(target, binlog_archive_interval_seconds, binlog_rotate_seconds)
         annotate_sync_waves(self)
 
 

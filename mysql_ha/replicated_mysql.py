@@ -432,9 +432,11 @@ class ReplicatedMySQL(Construct):
         policy.extra_ingress = []
         return policy
 
-    def archive_binlogs(self, target: BackupTarget, interval_seconds: int) -> None:
-        """Copies every pod's closed binary logs to ``target``; the declared primary closes its
-        current one every ``interval_seconds`` when it took writes. Called by ``MySQLBackup``."""
+    def archive_binlogs(self, target: BackupTarget, interval_seconds: int, rotate_seconds: int = 300) -> None:
+        """Copies every pod's closed binary logs to ``target``, and every ``interval_seconds``
+        the declared primary's file being written as far as it holds every commit; the
+        declared primary closes its current one every ``rotate_seconds`` when it took writes.
+        Called by ``MySQLBackup``."""
         if self.binlog_archive is not None:
             raise ValueError(f"the binary logs of {self.name} are archived already (to "
                              f"{self.binlog_archive[0].describe()}): one MySQLBackup per set archives them")
@@ -442,8 +444,10 @@ class ReplicatedMySQL(Construct):
         self.pod_additions.add_container(backup_pods.binlog_archiver(
             self, target, interval_seconds, datadir=DATADIR, data_subpath=DATA_SUBPATH, run_dir=RUN_DIR,
             scripts_dir=SCRIPTS_DIR, tmp_dir=TMP_DIR))
-        # The replication sidecar closes the primary's binary log.
-        self.pod_additions.add_env("replication", "MYSQL_HA_BINLOG_FLUSH_SECONDS", str(interval_seconds))
+        # The replication sidecar closes the primary's binary log, and marks how much of the
+        # file being written holds every commit.
+        self.pod_additions.add_env("replication", "MYSQL_HA_BINLOG_FLUSH_SECONDS", str(rotate_seconds))
+        self.pod_additions.add_env("replication", "MYSQL_HA_BINLOG_MARK_SECONDS", str(interval_seconds))
         # One volume "backup-target" per pod: the restore's, if any, must be the same.
         restoring = self.restore_from.target if self.restore_from is not None else None
         if restoring is None:

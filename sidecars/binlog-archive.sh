@@ -33,6 +33,7 @@ heartbeat=${MYSQL_HA_ARCHIVE_HEARTBEAT:?}
 pod=${MYSQL_HA_POD_NAME:?}
 root=$location/binlogs/$pod
 closed_at_file=${MYSQL_HA_RUN_DIR:?}/binlog-closed-at
+mark_file=${MYSQL_HA_RUN_DIR}/binlog-mark
 index=$datadir/mysql-bin.index
 work=${TMPDIR:-/tmp}/binlog-archive
 mkdir -p "$work"
@@ -108,7 +109,8 @@ start_series() {
   new=$(date -u -d "@${created}" +%Y%m%dT%H%M%SZ)-$(printf '%06d' "$1")
   cause=first missing=''
   if [ -n "$previous" ]; then
-    if [ "$1" -gt $((previous_last + 1)) ] && [ "$(closed_files | head -n 1 | cut -d' ' -f1)" -gt "$previous_last" ]; then
+    oldest=$(closed_files | head -n 1 | cut -d' ' -f1)
+    if [ "$1" -gt $((previous_last + 1)) ] && [ "${oldest:-$1}" -gt "$previous_last" ]; then
       cause=purged
       missing="$(printf 'mysql-bin.%06d' $((previous_last + 1))) to $(printf 'mysql-bin.%06d' $(($1 - 1)))"
     else
@@ -130,12 +132,13 @@ start_series() {
 stop_on_term 0 "stopping (a copy under way is abandoned: the next start copies the file again)"
 log "archiving the closed binary logs of ${pod} to ${MYSQL_HA_BACKUP_TARGET}"
 resume
-published=''
+published='' uploaded=''
 while true; do
   touch "$heartbeat"
   # Read before the index: the files closed by then hold every transaction before it.
-  closed_at=''
+  closed_at='' mark=''
   [ ! -s "$closed_at_file" ] || closed_at=$(cat "$closed_at_file")
+  [ ! -s "$mark_file" ] || mark=$(cat "$mark_file")
   copied=yes
   if [ -s "$index" ]; then
     closed_files | awk -v last="$last" '$1 > last' >"$work/todo"
@@ -152,6 +155,8 @@ while true; do
         last_name=$(tail -n 1 "$work/files")
         last=$(number "$last_name")
         log "copied $(tr '\n' ' ' <"$work/files")to ${series}"
+        # Their beginnings uploaded while they were written are superseded.
+        run rclone delete "$series_path/current" --files-from "$work/files" 2>/dev/null || true
       else
         copied=no
         log "copying to ${MYSQL_HA_BACKUP_TARGET} failed; next try in ${poll} s"
@@ -168,9 +173,41 @@ while true; do
       fi
     fi
   fi
-  if [ "$copied" = yes ] && [ -n "$series" ] && [ -n "$closed_at" ] && [ "$series $closed_at" != "$published" ]; then
-    if publish archived-until "$closed_at"; then
-      published="$series $closed_at"
+  # Continuous: the first <position> bytes of the file being written hold every transaction
+  # committed before the mark's time (current/<file>, replaced as it grows, deleted once
+  # the file is copied whole).
+  marked=''
+  if [ "$copied" = yes ] && [ -n "$mark" ]; then
+    mark_at=${mark%% *} rest=${mark#* }
+    mark_name=${rest%% *} mark_pos=${rest#* }
+    mark_number=$(number "$mark_name")
+    if [ -z "$series" ] && [ -e "$datadir/$mark_name" ]; then
+      start_series "$mark_number" "$mark_name" || copied=no
+    fi
+    if [ -z "$series" ]; then
+      :
+    elif [ "$mark_number" -le "$last" ]; then
+      marked=$mark_at
+    elif [ "$mark_number" -eq $((last + 1)) ] && [ -e "$datadir/$mark_name" ] \
+      && [ "$(wc -c <"$datadir/$mark_name")" -ge "$mark_pos" ]; then
+      if [ "$mark_name $mark_pos" = "$uploaded" ]; then
+        marked=$mark_at
+      elif run sh -c 'head -c "$1" "$2" | rclone rcat "$3"' sh "$mark_pos" "$datadir/$mark_name" \
+        "$series_path/current/$mark_name"; then
+        uploaded="$mark_name $mark_pos" marked=$mark_at
+      else
+        log "uploading the first ${mark_pos} bytes of ${mark_name} failed; next try in ${poll} s"
+      fi
+    fi
+  fi
+  # archived-until: the later of the close (every closed file copied) and the mark.
+  until=$closed_at
+  if [ -n "$marked" ] && { [ -z "$until" ] || [ "$marked" -gt "$until" ]; }; then
+    until=$marked
+  fi
+  if [ "$copied" = yes ] && [ -n "$series" ] && [ -n "$until" ] && [ "$series $until" != "$published" ]; then
+    if publish archived-until "$until"; then
+      published="$series $until"
     fi
   fi
   run sleep "$poll"

@@ -505,28 +505,45 @@ reload_tls() {
 }
 
 flush_every=${MYSQL_HA_BINLOG_FLUSH_SECONDS:-0}
+mark_every=${MYSQL_HA_BINLOG_MARK_SECONDS:-0}
 closed_at_file=${MYSQL_HA_RUN_DIR}/binlog-closed-at
+mark_file=${MYSQL_HA_RUN_DIR}/binlog-mark
 last_flush=0
+last_mark=0
 flushed_gtids=''
 
 # close_binlog: on the declared primary, with binary logs archived (MySQLBackup), every
 # MYSQL_HA_BINLOG_FLUSH_SECONDS: closes the binary log if a transaction arrived since the
 # last time, then records the time before which every transaction is in a closed file
-# (the archiver copies closed files only).
+# (binlog-closed-at). Every MYSQL_HA_BINLOG_MARK_SECONDS in between it records in
+# binlog-mark "time file position": every transaction committed before that time is in
+# the closed files or in the first <position> bytes of <file>, which the archiver uploads
+# (continuous archiving: the restore point trails the last commit by about that long,
+# while the files close every few minutes).
 close_binlog() {
-  local now gtids
+  local now gtids position
   ((flush_every > 0)) || return 0
   now=$(date +%s)
-  ((now - last_flush >= flush_every)) || return 0
-  [[ $(sql <<<"SELECT @@GLOBAL.read_only") == 0 ]] || return 0
-  # Read after $now: a transaction committed before $now is in this set.
-  gtids=$(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
-  if [[ $gtids != "$flushed_gtids" ]]; then
-    sql <<<"FLUSH LOCAL BINARY LOGS;" || return 0
-    flushed_gtids=$gtids
+  if ((now - last_flush >= flush_every)); then
+    [[ $(sql <<<"SELECT @@GLOBAL.read_only") == 0 ]] || return 0
+    # Read after $now: a transaction committed before $now is in this set.
+    gtids=$(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
+    if [[ $gtids != "$flushed_gtids" ]]; then
+      sql <<<"FLUSH LOCAL BINARY LOGS;" || return 0
+      flushed_gtids=$gtids
+    fi
+    last_flush=$now
+    printf '%s\n' "$now" >"${closed_at_file}.tmp" && mv "${closed_at_file}.tmp" "$closed_at_file"
   fi
-  last_flush=$now
-  printf '%s\n' "$now" >"${closed_at_file}.tmp" && mv "${closed_at_file}.tmp" "$closed_at_file"
+  if ((mark_every > 0 && now - last_mark >= mark_every)) && [[ -n $MYSQL_HA_SQL_BINLOG_POSITION ]]; then
+    [[ $(sql <<<"SELECT @@GLOBAL.read_only") == 0 ]] || return 0
+    # Read after $now: the file and the end of every transaction committed before it.
+    position=$(sql <<<"$MYSQL_HA_SQL_BINLOG_POSITION" | head -n 1 | cut -f1,2) || return 0
+    [[ $position == *$'\t'* ]] || return 0
+    last_mark=$now
+    printf '%s %s %s\n' "$now" "${position%%$'\t'*}" "${position#*$'\t'}" >"${mark_file}.tmp" \
+      && mv "${mark_file}.tmp" "$mark_file"
+  fi
 }
 
 # release_server: the server's container is stopping (pre-stop.sh asked, in

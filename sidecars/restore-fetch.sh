@@ -110,6 +110,12 @@ if [ -n "$stop" ]; then
   # Not the partial file (name.<hash>.partial) of a copy that was killed on a local target.
   run rclone copy "$location/binlogs/$binlog_source" "$staging/binlogs" --max-depth 1 \
     --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *'
+  # The beginning of the file that was being written (continuous archiving), unless the
+  # whole file is there.
+  if rclone lsf --files-only "$location/binlogs/$binlog_source/current" 2>/dev/null | grep -q '^mysql-bin\.'; then
+    run rclone copy "$location/binlogs/$binlog_source/current" "$staging/binlogs" --ignore-existing \
+      --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *'
+  fi
 fi
 printf 'backup=%s\nbinlog_source=%s\narchived_until=%s\n' "$chosen" "$binlog_source" "$until" >"$staging/plan.tmp"
 mv "$staging/plan.tmp" "$staging/plan"

@@ -110,9 +110,11 @@ def test_every_pod_archives_its_closed_binary_logs(engine_name):
     assert {"name": "data", "mountPath": "/var/lib/mysql", "subPath": "mysql", "readOnly": True} in \
         archiver["volumeMounts"]
     assert {"name": "run", "mountPath": "/run/mysql-ha", "readOnly": True} in archiver["volumeMounts"]
-    assert env_of(archiver)["MYSQL_HA_ARCHIVE_POLL_SECONDS"] == "5"
+    assert env_of(archiver)["MYSQL_HA_ARCHIVE_POLL_SECONDS"] == "2"
     assert "livenessProbe" in archiver and "readinessProbe" in archiver
-    assert env_of(container(manifests, "replication"))["MYSQL_HA_BINLOG_FLUSH_SECONDS"] == "30"
+    # Continuous archiving: a mark every 5 s, the file closed every 5 minutes.
+    sidecar = env_of(container(manifests, "replication"))
+    assert (sidecar["MYSQL_HA_BINLOG_MARK_SECONDS"], sidecar["MYSQL_HA_BINLOG_FLUSH_SECONDS"]) == ("5", "300")
 
 
 def test_without_binlog_archiving_the_pods_are_unchanged():
@@ -174,7 +176,7 @@ def test_every_variable_a_job_script_reads_is_set(engine_name, container_name):
     scripts = {"backup": ["backup.sh", "common.sh", "copy.sh"], "upload": ["backup-upload.sh", "target.sh"]}
     missing = test_scripts.variables_used(*scripts[container_name], optional=True) - provided - {
         "MYSQL_HA_DATA_ROOT", "MYSQL_HA_CONF_DIR", "MYSQL_HA_CONFIG_DIR", "MYSQL_HA_BINLOG_FLUSH_SECONDS",
-        "MYSQL_HA_S3_CREDENTIALS_DIR"}
+        "MYSQL_HA_BINLOG_MARK_SECONDS", "MYSQL_HA_S3_CREDENTIALS_DIR"}
     assert not missing, f"{container_name} runs without {sorted(missing)}"
 
 
@@ -224,7 +226,10 @@ def _backup(chart_props=None, **props):
     ({"keep": 0}, "keep must be an integer between 1 and 10000, got 0"),
     ({"max_age_days": 0}, "max_age_days must be an integer between 1 and 36500, got 0"),
     ({"source": "any"}, "source must be one of replica, primary, got 'any'"),
-    ({"binlog_archive_interval_seconds": 1}, "binlog_archive_interval_seconds must be an integer between 5 and 3600"),
+    ({"binlog_archive_interval_seconds": 0}, "binlog_archive_interval_seconds must be an integer between 1 and 3600"),
+    ({"binlog_rotate_seconds": 30}, "binlog_rotate_seconds must be an integer between 60 and 86400"),
+    ({"binlog_archive_interval_seconds": 120, "binlog_rotate_seconds": 60},
+     "binlog_rotate_seconds (60) must be at least binlog_archive_interval_seconds (120)"),
     ({"deadline_seconds": 10}, "deadline_seconds must be an integer between 60 and 604800"),
     ({"target": "s3://bucket"}, "target must be BackupTarget.volume_claim(...) or BackupTarget.s3(...), "
                                 "got 's3://bucket'"),

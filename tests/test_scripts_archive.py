@@ -179,6 +179,10 @@ def test_gtid_missing_names_what_the_second_set_has_and_the_first_lacks(sandbox,
     assert result.returncode == 0 and result.stdout == missing + "\n", result.stderr
 
 
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 def _archived(series: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in series.glob("mysql-bin.*")}
 
@@ -308,3 +312,40 @@ def test_a_new_data_directory_with_the_same_history_is_told_apart_after_retentio
     meta = Sandbox.meta(sandbox.series()[1])
     assert meta["cause"] == "new-data-directory" and meta["after"] == one.name, (meta, log)
     assert "continuing" not in log and not any(one.glob("mysql-bin.*")), log
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_the_file_being_written_is_uploaded_as_far_as_the_mark_and_superseded_once_closed(sandbox, flavour):
+    """Continuous archiving: the replication sidecar's mark ("time file position") says that
+    the first <position> bytes of the file being written hold every commit before that time."""
+    files = {n: binlog(T0 + 10 * n, 100 * (n - 1), flavour=flavour, size=5000) for n in (1, 2, 3)}
+    sandbox.write_binlogs({1: files[1]}, 2)
+    (sandbox.data / "mysql-bin.000002").write_bytes(files[2])
+    sandbox.close_at(T0 + 15)
+    (sandbox.run / "binlog-mark").write_text(f"{T0 + 27} mysql-bin.000002 1500\n")
+    sandbox.archive(lambda: any((s / "current" / "mysql-bin.000002").exists() for s in sandbox.series())
+                    and _text(sandbox.series()[0] / "archived-until") == f"{T0 + 27}\n")
+    (series,) = sandbox.series()
+    assert (series / "current" / "mysql-bin.000002").read_bytes() == files[2][:1500]
+    assert sorted(_archived(series)) == ["mysql-bin.000001"]
+
+    # restore-fetch takes the beginning of the file being written with the closed ones.
+    manifest = sandbox.target / "backups" / "b1" / "manifest"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(f"started_epoch={T0 + 12}\nfinished_epoch={T0 + 14}\n")
+    fetch = sandbox.run_script("restore-fetch.sh", MYSQL_HA_RESTORE_BACKUP="latest",
+                               MYSQL_HA_RESTORE_STOP_EPOCH=str(T0 + 27), MYSQL_HA_RESTORE_POINT_IN_TIME=f"@{T0 + 26}")
+    assert fetch.returncode == 0, fetch.stderr
+    staged = sandbox.host / "restore" / "restore.tmp" / "binlogs"
+    assert (staged / "mysql-bin.000002").read_bytes() == files[2][:1500]
+    assert (staged / "mysql-bin.000001").read_bytes() == files[1]
+
+    # The file closes: copied whole, its beginning deleted; the mark moves to the next one.
+    sandbox.write_binlogs({1: files[1], 2: files[2]}, 3)
+    (sandbox.data / "mysql-bin.000003").write_bytes(files[3])
+    (sandbox.run / "binlog-mark").write_text(f"{T0 + 33} mysql-bin.000003 700\n")
+    sandbox.archive(lambda: (series / "current" / "mysql-bin.000003").exists()
+                    and not (series / "current" / "mysql-bin.000002").exists())
+    assert _archived(series)["mysql-bin.000002"] == files[2]
+    assert (series / "current" / "mysql-bin.000003").read_bytes() == files[3][:700]
+    assert (series / "archived-until").read_text() == f"{T0 + 33}\n"
