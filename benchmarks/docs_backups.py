@@ -166,14 +166,14 @@ def _pitr_part(engines: list[EngineResult], results: Results) -> list[str]:
     bound = p0.archive_interval_s + ARCHIVE_POLL_SECONDS
     verdicts = " ".join(_verdict("pitr_rpo_s", e.key, e.point_in_time.rpo_max_s) for e in engines)
     lines += [
-        f"{verdicts} **What limits it:** the interval. A write waits for the declared primary to close its",
-        f"binary log (every {p0.archive_interval_s} s when it took writes, checked by the replication sidecar's loop",
-        f"every second), then for the archiver's next round (every {ARCHIVE_POLL_SECONDS} s) to copy the closed file "
-        "and",
-        f"publish `archived-until`: at most about {bound} s plus a second or two (that loop, the whole seconds of",
-        "`archived-until`, the copy), less for a write that lands just before a close; the spread of the values",
-        "is the writes' places in that cycle. A shorter `binlog_archive_interval_seconds` (5 at the least)",
-        "lowers it, at the cost of more, smaller files.", "",
+        f"{verdicts} **What limits it:** the interval. A write waits for the declared primary's next mark",
+        f"(every {p0.archive_interval_s} s, checked by the replication sidecar's loop every second: how much of the",
+        "file being written holds every commit), then for the archiver's next round (every "
+        f"{ARCHIVE_POLL_SECONDS} s) to upload",
+        f"that beginning and publish `archived-until`: at most about {bound} s plus a second or two (that loop,",
+        "the whole seconds of `archived-until`, the upload); the spread of the values is the writes' places",
+        "in that cycle. The file itself closes every `binlog_rotate_seconds` (300): each upload is at most",
+        "that long's worth of binary log.", "",
         "**How the replay runs:** restore.sh pipes the binary log reader into one `mysql`/`mariadb` client",
         "session against a server on the restored copy, so the transactions are applied one after another,",
         "each committed in turn, where a replica's applier may apply them on several threads. Against a",

@@ -19,7 +19,7 @@ TARGETS = {
     "lost_acknowledged_rows": ("<=", 0),
     "backup_ratio": (">=", 0.8),
     "restore_512mib_s": ("<", 30.0),
-    "pitr_rpo_s": ("<=", 60.0),
+    "pitr_rpo_s": ("<=", 10.0),
     "rollout_write_gap_s": ("<=", 5.0),
     "pod_delete_s": ("<=", 10.0),
 }

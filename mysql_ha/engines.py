@@ -209,6 +209,7 @@ MYSQL_5_7 = Engine(
     uid=999,
     initialize="mysqld --initialize-insecure",
     read_only_option="super-read-only",
+    sql_binlog_position="SHOW MASTER STATUS",
     # 5.7 has no dynamic privileges: SUPER is what sets read_only, runs CHANGE MASTER and kills
     # sessions; PROCESS sees them.
     admin_grants="SUPER, REPLICATION CLIENT, RELOAD, PROCESS",

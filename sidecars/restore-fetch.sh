@@ -112,10 +112,13 @@ if [ -n "$stop" ]; then
     --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *'
   # The beginning of the file that was being written (continuous archiving), unless the
   # whole file is there.
-  if rclone lsf --files-only "$location/binlogs/$binlog_source/current" 2>/dev/null | grep -q '^mysql-bin\.'; then
-    run rclone copy "$location/binlogs/$binlog_source/current" "$staging/binlogs" --ignore-existing \
-      --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *'
-  fi
+  current=$(rclone lsf --files-only "$location/binlogs/$binlog_source/current" 2>/dev/null | grep '^mysql-bin\.[0-9]*$') \
+    || current=''
+  for file in $current; do
+    [ ! -e "$staging/binlogs/$file" ] || continue
+    run rclone copyto "$location/binlogs/$binlog_source/current/$file" "$staging/binlogs/$file"
+    log "${file} was being written: its beginning, as far as it holds every commit archived, is replayed"
+  done
 fi
 printf 'backup=%s\nbinlog_source=%s\narchived_until=%s\n' "$chosen" "$binlog_source" "$until" >"$staging/plan.tmp"
 mv "$staging/plan.tmp" "$staging/plan"
