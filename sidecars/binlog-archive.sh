@@ -141,8 +141,20 @@ while true; do
   [ ! -s "$mark_file" ] || mark=$(cat "$mark_file")
   copied=yes
   if [ -s "$index" ]; then
+    # Without a series (a first start, or a data directory that does not continue the
+    # last one), one begins with the oldest file the server has. Files after the last one
+    # copied that the server no longer has (purged before they were copied) end the series
+    # here, whether or not a closed file follows: its archived-until never passes the gap.
+    oldest_name=$(sed -n '1s|.*/||p' "$index")
+    oldest=$(number "$oldest_name")
+    if [ -z "$series" ]; then
+      start_series "$oldest" "$oldest_name" || copied=no
+    elif [ "$oldest" -gt $((last + 1)) ]; then
+      previous=$series previous_last=$last previous_gtids=$archived_gtids
+      start_series "$oldest" "$oldest_name" || copied=no
+    fi
     closed_files | awk -v last="$last" '$1 > last' >"$work/todo"
-    if [ -s "$work/todo" ]; then
+    if [ "$copied" = yes ] && [ -s "$work/todo" ]; then
       read -r first first_name <"$work/todo"
       if [ -z "$series" ] || [ "$first" -ne $((last + 1)) ]; then
         # The series under way ends here: what follows does not continue it.
@@ -181,9 +193,6 @@ while true; do
     mark_at=${mark%% *} rest=${mark#* }
     mark_name=${rest%% *} mark_pos=${rest#* }
     mark_number=$(number "$mark_name")
-    if [ -z "$series" ] && [ -e "$datadir/$mark_name" ]; then
-      start_series "$mark_number" "$mark_name" || copied=no
-    fi
     if [ -z "$series" ]; then
       :
     elif [ "$mark_number" -le "$last" ]; then

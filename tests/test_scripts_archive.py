@@ -349,3 +349,22 @@ def test_the_file_being_written_is_uploaded_as_far_as_the_mark_and_superseded_on
     assert _archived(series)["mysql-bin.000002"] == files[2]
     assert (series / "current" / "mysql-bin.000003").read_bytes() == files[3][:700]
     assert (series / "archived-until").read_text() == f"{T0 + 33}\n"
+
+
+def test_a_gap_ends_the_series_even_when_only_the_file_being_written_is_left(sandbox):
+    """Every closed file purged before it was copied: the next close would show the gap, but
+    the old series must not take the close's time meanwhile."""
+    sandbox.write_binlogs({n: binlog(T0 + 10 * n, 100 * (n - 1)) for n in (1, 2)}, 3)
+    (sandbox.data / "mysql-bin.000003").write_bytes(binlog(T0 + 30, 200))
+    sandbox.close_at(T0 + 25)
+    sandbox.archive(lambda: _text(sandbox.series()[0] / "archived-until") == f"{T0 + 25}\n"
+                    if sandbox.series() else False)
+    (old,) = sandbox.series()
+    sandbox.write_binlogs({}, 5)
+    (sandbox.data / "mysql-bin.000005").write_bytes(binlog(T0 + 50, 400))
+    sandbox.close_at(T0 + 55)
+    log = sandbox.archive(lambda: len(sandbox.series()) == 2 and (sandbox.series()[1] / "archived-until").exists())
+    new = sandbox.series()[1]
+    assert _text(old / "archived-until") == f"{T0 + 25}\n", "the old series passed the gap"
+    meta = Sandbox.meta(new)
+    assert meta["cause"] == "purged" and meta["missing_files"] == "mysql-bin.000003 to mysql-bin.000004", (meta, log)

@@ -313,6 +313,14 @@ def _flushed(cluster: Cluster, ordinal: int) -> bool:
     return True
 
 
+def _target_answers(cluster: Cluster) -> bool:
+    """The archiver of mysql-0 reaches the target (rclone lists it)."""
+    listed = cluster.exec(0, "binlog-archive", ["sh", "-c", '. /opt/mysql-ha/target.sh && load_target_credentials && '
+                                                          'rclone lsf --low-level-retries 1 --retries 1 '
+                                                          '--contimeout 2s "$MYSQL_HA_BACKUP_LOCATION"'])
+    return listed.returncode == 0
+
+
 def _point(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -492,8 +500,10 @@ def test_backup_7_binary_logs_purged_before_they_were_archived_are_a_gap_no_rest
     written = time.time()
     source.wait_for(lambda: storage.archived_until() > written, timeout=120, what="the archive to pass the write")
     (old, *_) = storage.series("mysql-0")[-1:]
-    # The target goes away; meanwhile the primary closes and purges files it never archived.
+    # The target goes away (its Service without an endpoint: the archiver's copies fail);
+    # meanwhile the primary closes and purges files it never archived.
     source.delete_pod_named("s3")
+    source.wait_for(lambda: not _target_answers(source), timeout=60, what="the S3 server to be gone")
     for i in range(2, 5):
         source.sql(0, f"INSERT INTO bk.t7 VALUES ({i}, SHA2('{i}', 256)); FLUSH BINARY LOGS")
     time.sleep(2)
