@@ -76,7 +76,11 @@ class MySQLBackup(Construct):
     :param deadline_seconds: a run taking longer is stopped (and its upload left unfinished).
         Defaults to 21600 (6 h).
     :param staging_size_limit: size limit of the pod's scratch space (holds the copy and its
-        archive during a run). Defaults to none.
+        compressed files during a run): past it the kubelet evicts the pod, and the run fails
+        (the node's disk never fills). Defaults to twice the set's ``storage_request``.
+    :param binlog_bytes_per_day: how much binary log the set writes in a day, a quantity
+        (``"2Gi"``): synthesis refuses a data volume that the binary logs kept until they
+        expire would fill past half. Defaults to none (not checked).
     :param cpu_request: of the backup pod's containers. Defaults to ``250m``.
     :param memory_request: defaults to ``256Mi``.
     :param memory_limit: defaults to ``1Gi``.
@@ -101,6 +105,7 @@ class MySQLBackup(Construct):
         binlog_rotate_seconds: int = 300,
         deadline_seconds: int = 6 * 3600,
         staging_size_limit: str | None = None,
+        binlog_bytes_per_day: str | None = None,
         cpu_request: str = "250m",
         memory_request: str = "256Mi",
         memory_limit: str = "1Gi",
@@ -133,6 +138,11 @@ class MySQLBackup(Construct):
         check.int_range("deadline_seconds", deadline_seconds, 60, 7 * DAY)
         if staging_size_limit is not None:
             check.quantity("staging_size_limit", staging_size_limit)
+        else:
+            staging_size_limit = _quantity_string(2 * check.quantity("storage_request", cluster.storage_request))
+        if binlog_bytes_per_day is not None:
+            _check_binlog_volume(cluster, check.quantity("binlog_bytes_per_day", binlog_bytes_per_day),
+                                 binlog_bytes_per_day)
         if not isinstance(suspend, bool):
             raise ValueError(f"suspend must be True or False, got {suspend!r}")
         self.interval_seconds = max_interval_seconds(schedule)
@@ -312,19 +322,47 @@ def max_interval_seconds(schedule: str, *, days: int = 400) -> int:
     return int(longest)
 
 
+def _quantity_string(value) -> str:
+    """A byte count as a quantity, in the largest binary unit that divides it."""
+    number = int(value)
+    for suffix, unit in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if number and number % unit == 0:
+            return f"{number // unit}{suffix}"
+    return str(number)
+
+
+def _binlog_expiry(cluster: ReplicatedMySQL) -> tuple[int, str]:
+    """How long the servers keep a binary log (seconds; 0 = forever), and what says so."""
+    engine = cluster.engine
+    settings = cluster.config.binlog_settings
+    for key, factor in ((engine.binlog_expiry_setting, 1), ("expire_logs_days", DAY)):
+        value = settings.get(key) if key in settings else settings.get(key.replace("_", "-"))
+        if value is not None:
+            return int(float(value) * factor), f"{key}={value}"
+    return engine.default_binlog_expiry_seconds, f"engine {engine.name}'s default"
+
+
+def _check_binlog_volume(cluster: ReplicatedMySQL, per_day, declared: str) -> None:
+    """The binary logs kept until they expire take at most half of each pod's volume."""
+    expiry, where = _binlog_expiry(cluster)
+    volume = check.quantity("storage_request", cluster.storage_request)
+    if not expiry:
+        raise ValueError(f"binlog_bytes_per_day={declared!r}: binary logs never expire ({where}), so they fill "
+                         f"storage_request={cluster.storage_request!r}; set an expiry in MySQLConfig(server_settings=...)")
+    kept = per_day * expiry / DAY
+    if kept > volume / 2:
+        days = expiry / DAY
+        raise ValueError(
+            f"binlog_bytes_per_day={declared!r} kept {days:g} days ({where}) is {_quantity_string(kept)} of binary "
+            f"logs, more than half of storage_request={cluster.storage_request!r}: raise storage_request to at "
+            f"least {_quantity_string(2 * kept)}, or shorten the expiry (at least the longest gap between backups)")
+
+
 def _check_binlog_expiry(cluster: ReplicatedMySQL, interval: int, schedule: str) -> None:
     """Point-in-time restore replays archived binary logs from the last backup on: the server
     must keep each log at least as long as the longest time between two backups."""
     engine = cluster.engine
-    settings = cluster.config.binlog_settings
-    expiry = engine.default_binlog_expiry_seconds
-    where = f"engine {engine.name}'s default"
-    for key, factor in ((engine.binlog_expiry_setting, 1), ("expire_logs_days", DAY)):
-        value = settings.get(key) if key in settings else settings.get(key.replace("_", "-"))
-        if value is not None:
-            expiry = int(float(value) * factor)
-            where = f"{key}={value}"
-            break
+    expiry, where = _binlog_expiry(cluster)
     if expiry and expiry < interval:
         raise ValueError(
             f"binary logs expire after {expiry} s ({where}), sooner than the longest gap of {interval} s between "

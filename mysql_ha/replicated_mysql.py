@@ -216,6 +216,7 @@ class ReplicatedMySQL(Construct):
         super().__init__(scope, id)
         set_checks.parts(config, storage, services, restore_from)
         self.replicas = set_checks.replicas(storage, replicas, storage_request)
+        self.storage_request = storage_request
         server_resources = spec.resources("", cpu_request, memory_request, cpu_limit,
                                           memory_request if memory_limit is None else memory_limit)
         sidecar_resources = spec.resources("sidecar_", sidecar_cpu_request, sidecar_memory_request,

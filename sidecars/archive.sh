@@ -9,6 +9,9 @@
 #                                            the files copied
 #   binlogs/<pod>/<series>/archived-until    every transaction committed from the series'
 #                                            start up to this time (Unix seconds) is in it
+#   binlogs/<pod>/<series>/current/<file>    the beginning of the file being written, as far
+#                                            as it holds every commit up to archived-until
+#   binlogs/<pod>/<series>/archived-gtids-marked  the GTID set in that beginning and before
 # A series is one unbroken run of one data directory's binary logs: each file continues the
 # previous one. <series> is the creation time (UTC) and number of its first file, e.g.
 # 20261205T081500Z-000001. A pod starts a new series when its data directory is new

@@ -108,17 +108,21 @@ finished=$(date -u +%s)
 
 # gtid_set_of DIR: starts a server on the copy in DIR for this alone (socket only), which
 # also proves that the copy starts, and prints the GTID set it holds; stops it cleanly.
+# The copy of a busy server may need a long crash recovery: it waits as long as the server
+# works on it, bounded by the Job's deadline (MySQLBackup's deadline_seconds), and says
+# every minute that it still waits.
 gtid_set_of() {
-  local dir=$1 socket=$work/check.sock pid gtids=''
+  local dir=$1 socket=$work/check.sock pid gtids='' waited=0
   "$MYSQL_HA_SERVER" --no-defaults --datadir="$dir" --socket="$socket" --pid-file="$work/check.pid" \
     --skip-networking --skip-grant-tables --loose-mysqlx=OFF --skip-log-bin --gtid-mode=ON --enforce-gtid-consistency=ON \
     --innodb-buffer-pool-size=64M --log-error="$work/check.err" &
   pid=$!
-  for _ in $(seq 1 600); do
-    gtids=$("$MYSQL_HA_CLIENT" --no-defaults --protocol=SOCKET --socket="$socket" --user=root --batch \
-      --skip-column-names <<<"SELECT @@GLOBAL.gtid_executed" 2>/dev/null) && break
+  until gtids=$("$MYSQL_HA_CLIENT" --no-defaults --protocol=SOCKET --socket="$socket" --user=root --batch \
+    --skip-column-names <<<"SELECT @@GLOBAL.gtid_executed" 2>/dev/null); do
     kill -0 "$pid" 2>/dev/null || die "the copy of ${source} does not start: $(tail -n 5 "$work/check.err")"
     sleep 0.2
+    waited=$((waited + 1))
+    ((waited % 300 != 0)) || log "the copy's server is still recovering ($((waited / 5)) s): $(tail -n 1 "$work/check.err")"
   done
   kill -TERM "$pid"
   wait "$pid" || die "the server on the copy of ${source} did not stop cleanly: $(tail -n 5 "$work/check.err")"

@@ -63,7 +63,7 @@ publish() {
 }
 
 series='' series_path='' last=-1 last_name='' archived_gtids=''
-previous='' previous_last=-1 previous_gtids=''
+previous='' previous_last=-1 previous_gtids='' previous_covered='' latest_covered=''
 
 # resume: the newest series of this pod on the target, if this data directory continues
 # it: the last file copied is here with the same header, or the file after it is, with the
@@ -76,6 +76,8 @@ resume() {
   previous_name=$(rclone lsf --files-only --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *' "$root/$newest" \
     | sort -t. -k2,2n | tail -n 1) || previous_name=''
   previous_gtids=$(rclone cat "$root/$newest/archived-gtids" 2>/dev/null) || previous_gtids=''
+  previous_covered=$(rclone cat "$root/$newest/archived-gtids-marked" 2>/dev/null) \
+    || previous_covered=${previous_gtids##* }
   # Retention may have deleted every file of it: the file after the last one copied says
   # which that was.
   if [ -z "$previous_name" ] && [ -n "$previous_gtids" ]; then
@@ -96,7 +98,7 @@ resume() {
     return 0
   fi
   series=$newest series_path=$root/$newest last=$previous_last last_name=$previous_name
-  archived_gtids=$previous_gtids
+  archived_gtids=$previous_gtids latest_covered=$previous_covered
   log "continuing series ${series} after ${last_name}"
 }
 
@@ -120,13 +122,13 @@ start_series() {
   series=$new series_path=$root/$new last=$(($1 - 1)) last_name=''
   publish series "$(printf 'pod=%s\nfirst=%s\ncreated=%s\nserver_id=%s\ngtids_before=%s\nafter=%s\nafter_gtids=%s\ncause=%s\nmissing_files=%s' \
     "$pod" "$2" "$created" "$(printf '%s' "$header" | cut -d' ' -f2)" "$gtids" "$previous" \
-    "${previous_gtids##* }" "$cause" "$missing")" || return 1
+    "${previous_covered:-${previous_gtids##* }}" "$cause" "$missing")" || return 1
   case $cause in
     purged) log "ERROR: gap in the archive: $(series_break "$location" "$pod/$new"); series ${previous} ends, ${new} begins" ;;
     new-data-directory) log "new series ${new}: $(series_break "$location" "$pod/$new"); series ${previous} ends" ;;
     *) log "new series ${new}" ;;
   esac
-  archived_gtids=''
+  archived_gtids='' latest_covered=''
 }
 
 stop_on_term 0 "stopping (a copy under way is abandoned: the next start copies the file again)"
@@ -150,7 +152,7 @@ while true; do
     if [ -z "$series" ]; then
       start_series "$oldest" "$oldest_name" || copied=no
     elif [ "$oldest" -gt $((last + 1)) ]; then
-      previous=$series previous_last=$last previous_gtids=$archived_gtids
+      previous=$series previous_last=$last previous_gtids=$archived_gtids previous_covered=$latest_covered
       start_series "$oldest" "$oldest_name" || copied=no
     fi
     closed_files | awk -v last="$last" '$1 > last' >"$work/todo"
@@ -158,7 +160,8 @@ while true; do
       read -r first first_name <"$work/todo"
       if [ -z "$series" ] || [ "$first" -ne $((last + 1)) ]; then
         # The series under way ends here: what follows does not continue it.
-        [ -z "$series" ] || previous=$series previous_last=$last previous_gtids=$archived_gtids
+        [ -z "$series" ] || previous=$series previous_last=$last previous_gtids=$archived_gtids \
+          previous_covered=$latest_covered
         start_series "$first" "$first_name" || copied=no
       fi
       cut -d' ' -f2 "$work/todo" >"$work/files"
@@ -181,29 +184,35 @@ while true; do
       next_header=''
       [ -z "$next" ] || next_header=$(local_header "$next")
       if [ -n "$next_header" ] && [ "$next $next_header" != "$archived_gtids" ]; then
-        publish archived-gtids "$next $next_header" && archived_gtids="$next $next_header" || copied=no
+        if publish archived-gtids "$next $next_header"; then
+          archived_gtids="$next $next_header" latest_covered=${next_header##* }
+        else
+          copied=no
+        fi
       fi
     fi
   fi
   # Continuous: the first <position> bytes of the file being written hold every transaction
   # committed before the mark's time (current/<file>, replaced as it grows, deleted once
   # the file is copied whole).
-  marked=''
+  marked='' covered=''
   if [ "$copied" = yes ] && [ -n "$mark" ]; then
     mark_at=${mark%% *} rest=${mark#* }
-    mark_name=${rest%% *} mark_pos=${rest#* }
+    mark_name=${rest%% *} rest=${rest#* }
+    mark_pos=${rest%% *} mark_gtids=${rest#* }
+    [ "$mark_gtids" != "$rest" ] || mark_gtids=-
     mark_number=$(number "$mark_name")
     if [ -z "$series" ]; then
       :
     elif [ "$mark_number" -le "$last" ]; then
-      marked=$mark_at
+      marked=$mark_at covered=$mark_gtids
     elif [ "$mark_number" -eq $((last + 1)) ] && [ -e "$datadir/$mark_name" ] \
       && [ "$(wc -c <"$datadir/$mark_name")" -ge "$mark_pos" ]; then
       if [ "$mark_name $mark_pos" = "$uploaded" ]; then
-        marked=$mark_at
+        marked=$mark_at covered=$mark_gtids
       elif run sh -c 'head -c "$1" "$2" | rclone rcat "$3"' sh "$mark_pos" "$datadir/$mark_name" \
         "$series_path/current/$mark_name"; then
-        uploaded="$mark_name $mark_pos" marked=$mark_at
+        uploaded="$mark_name $mark_pos" marked=$mark_at covered=$mark_gtids
       else
         log "uploading the first ${mark_pos} bytes of ${mark_name} failed; next try in ${poll} s"
       fi
@@ -215,6 +224,11 @@ while true; do
     until=$marked
   fi
   if [ "$copied" = yes ] && [ -n "$series" ] && [ -n "$until" ] && [ "$series $until" != "$published" ]; then
+    # The GTID set archived so far, the mark's when it is the later: a gap names what
+    # follows it.
+    if [ "$until" = "$marked" ] && [ -n "$covered" ] && [ "$covered" != - ]; then
+      publish archived-gtids-marked "$covered" && latest_covered=$covered
+    fi
     if publish archived-until "$until"; then
       published="$series $until"
     fi

@@ -537,11 +537,14 @@ close_binlog() {
   fi
   if ((mark_every > 0 && now - last_mark >= mark_every)) && [[ -n $MYSQL_HA_SQL_BINLOG_POSITION ]]; then
     [[ $(sql <<<"SELECT @@GLOBAL.read_only") == 0 ]] || return 0
-    # Read after $now: the file and the end of every transaction committed before it.
+    # Read after $now: the GTID set, then the file and the end of every transaction
+    # committed before it (a transaction's binary log write precedes its commit: the set
+    # read first is in that much of the file).
+    gtids=$(sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of) || return 0
     position=$(sql <<<"$MYSQL_HA_SQL_BINLOG_POSITION" | head -n 1 | cut -f1,2) || return 0
     [[ $position == *$'\t'* ]] || return 0
     last_mark=$now
-    printf '%s %s %s\n' "$now" "${position%%$'\t'*}" "${position#*$'\t'}" >"${mark_file}.tmp" \
+    printf '%s %s %s %s\n' "$now" "${position%%$'\t'*}" "${position#*$'\t'}" "${gtids:--}" >"${mark_file}.tmp" \
       && mv "${mark_file}.tmp" "$mark_file"
   fi
 }

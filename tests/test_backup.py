@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timezone
 
 import kubernetes_validate
+import cdk8s
 import pytest
 import test_scripts
 from synth_helpers import ENGINE_NAMES, by_kind, container, env_of, new_chart, synth, walk_strings, whole_chart
@@ -322,3 +323,22 @@ def test_backup_runbook_names_the_cron_job():
     readme = (test_scripts.SIDECARS.parent / "README.md").read_text()
     assert "kubectl -n mysql create job --from=cronjob/mysql-backup mysql-backup-now" in readme
     assert re.search(r"^## Backups and restore", readme, re.MULTILINE)
+
+
+def test_the_staging_volume_has_a_limit_and_the_binary_logs_kept_must_fit_the_data_volume():
+    # By default twice the data volume (the copy and its compressed files): the kubelet evicts
+    # a run that outgrows it instead of filling the node's disk.
+    (staging,) = [v for v in cron_pod(backup_chart())["volumes"] if v["name"] == "staging"]
+    assert staging["emptyDir"] == {"sizeLimit": "6Gi"}
+    backup = _backup(staging_size_limit="20Gi")
+    manifests = cdk8s.Chart.of(backup).to_json()
+    (staging,) = [v for v in cron_pod(manifests)["volumes"] if v["name"] == "staging"]
+    assert staging["emptyDir"] == {"sizeLimit": "20Gi"}
+    # MySQL keeps binary logs 30 days: 100Mi a day is 3000Mi, more than half of 3Gi.
+    with pytest.raises(ValueError) as error:
+        _backup(binlog_bytes_per_day="100Mi")
+    assert str(error.value) == (
+        "binlog_bytes_per_day='100Mi' kept 30 days (binlog_expire_logs_seconds=2592000) is 3000Mi of binary logs, more "
+        "than half of storage_request='3Gi': raise storage_request to at least 6000Mi, or shorten the expiry "
+        "(at least the longest gap between backups)")
+    _backup(binlog_bytes_per_day="50Mi")  # 1500Mi: fits

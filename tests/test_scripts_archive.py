@@ -322,12 +322,13 @@ def test_the_file_being_written_is_uploaded_as_far_as_the_mark_and_superseded_on
     sandbox.write_binlogs({1: files[1]}, 2)
     (sandbox.data / "mysql-bin.000002").write_bytes(files[2])
     sandbox.close_at(T0 + 15)
-    (sandbox.run / "binlog-mark").write_text(f"{T0 + 27} mysql-bin.000002 1500\n")
+    (sandbox.run / "binlog-mark").write_text(f"{T0 + 27} mysql-bin.000002 1500 {history(flavour, 150)}\n")
     sandbox.archive(lambda: any((s / "current" / "mysql-bin.000002").exists() for s in sandbox.series())
                     and _text(sandbox.series()[0] / "archived-until") == f"{T0 + 27}\n")
     (series,) = sandbox.series()
     assert (series / "current" / "mysql-bin.000002").read_bytes() == files[2][:1500]
     assert sorted(_archived(series)) == ["mysql-bin.000001"]
+    assert _text(series / "archived-gtids-marked") == f"{history(flavour, 150)}\n"
 
     # restore-fetch takes the beginning of the file being written with the closed ones.
     manifest = sandbox.target / "backups" / "b1" / "manifest"
