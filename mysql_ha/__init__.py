@@ -10,6 +10,7 @@ from .mysql_backup import MySQLBackup
 from .mysql_config import MySQLConfig
 from .read_write_services import ReadWriteServices
 from .replicated_mysql import ReplicatedMySQL
+from .restore_drill import RestoreDrill
 from .tls import MySQLTLS
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "MySQLTLS",
     "ReadWriteServices",
     "ReplicatedMySQL",
+    "RestoreDrill",
     "RestoreFrom",
     "engine_by_name",
     "write_kustomization",

@@ -21,7 +21,7 @@ file being written."""
 
 def restore_containers(cluster: ReplicatedMySQL, restore: RestoreFrom, *, data_root: str, config_map_dir: str,
                        scripts: k8s.VolumeMount, tmp: k8s.VolumeMount, topology: k8s.VolumeMount,
-                       certs: list[k8s.VolumeMount]) -> list[k8s.Container]:
+                       certs: list[k8s.VolumeMount], extra_env: tuple[k8s.EnvVar, ...] = ()) -> list[k8s.Container]:
     """``restore-fetch`` (rclone) chooses the backup and copies it, with the binary logs it
     needs, next to the data directory; ``restore-mysql`` (the server's image) checks, unpacks
     and replays them, and renames the result into place. Both do nothing on a pod that is
@@ -33,6 +33,7 @@ def restore_containers(cluster: ReplicatedMySQL, restore: RestoreFrom, *, data_r
         k8s.EnvVar(name="MYSQL_HA_DATA_ROOT", value=data_root),
         POD_NAME,
         k8s.EnvVar(name="HOME", value=tmp.mount_path),
+        *extra_env,
     ]
     fetch = k8s.Container(
         name="restore-fetch",

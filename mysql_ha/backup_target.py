@@ -213,8 +213,9 @@ class RestoreFrom:
     :param backup: a backup's name (``20261126T030000Z``) or ``latest``: the newest complete
         backup (with ``point_in_time``: the newest that finished before it). Defaults to ``latest``.
     :param point_in_time: RFC 3339 (``2026-11-26T10:15:00Z``, any offset): the restore holds
-        every transaction committed up to and including that second, and none after it.
-        Defaults to the backup alone.
+        every transaction committed up to and including that second, and none after it; or
+        ``latest``: as far as the archived binary logs continuing the backup reach (the
+        backup alone when none does). Defaults to the backup alone.
     """
 
     def __init__(self, target: BackupTarget, *, backup: str = "latest", point_in_time: str | None = None) -> None:
@@ -228,7 +229,7 @@ class RestoreFrom:
         self.backup = backup
         self.point_in_time = point_in_time
         self.stop_epoch: int | None = None
-        if point_in_time is not None:
+        if point_in_time is not None and point_in_time != "latest":
             moment = parse_rfc3339("point_in_time", point_in_time)
             # Binary logs keep whole seconds: the replay stops before the next second.
             self.stop_epoch = int(moment.timestamp()) + 1

@@ -78,6 +78,9 @@ class MySQLBackup(Construct):
     :param staging_size_limit: size limit of the pod's scratch space (holds the copy and its
         compressed files during a run): past it the kubelet evicts the pod, and the run fails
         (the node's disk never fills). Defaults to twice the set's ``storage_request``.
+    :param drill_schedule: cron expression of a ``RestoreDrill`` (``<name>-drill``): the newest
+        backup restored with the archive, checked and reported, into a throwaway pod.
+        Defaults to none (no drill).
     :param binlog_bytes_per_day: how much binary log the set writes in a day, a quantity
         (``"2Gi"``): synthesis refuses a data volume that the binary logs kept until they
         expire would fill past half. Defaults to none (not checked).
@@ -106,6 +109,7 @@ class MySQLBackup(Construct):
         deadline_seconds: int = 6 * 3600,
         staging_size_limit: str | None = None,
         binlog_bytes_per_day: str | None = None,
+        drill_schedule: str | None = None,
         cpu_request: str = "250m",
         memory_request: str = "256Mi",
         memory_limit: str = "1Gi",
@@ -126,9 +130,9 @@ class MySQLBackup(Construct):
         if engine.backup_grants and credentials.creates_secret and credentials.backup_password is None:
             raise ValueError(f"MySQLBackup of engine {engine.name} copies the server as its own account: pass "
                              "backup_password to MySQLCredentials.from_passwords(...), got none")
-        if not isinstance(schedule, str) or not croniter.is_valid(schedule) or len(schedule.split()) != 5:
-            raise ValueError("schedule must be a cron expression of five fields (minute hour day-of-month month "
-                             f"day-of-week), e.g. '0 3 * * *', got {schedule!r}")
+        cron_schedule("schedule", schedule)
+        if drill_schedule is not None:
+            cron_schedule("drill_schedule", drill_schedule)
         if not isinstance(time_zone, str) or not time_zone or " " in time_zone:
             raise ValueError(f"time_zone must be an IANA time zone name such as 'Etc/UTC', got {time_zone!r}")
         check.int_range("keep", keep, 1, 10000)
@@ -288,8 +292,14 @@ class MySQLBackup(Construct):
         cluster.admit(self.pod_labels)
         self.binlog_archive_interval_seconds = binlog_archive_interval_seconds
         self.binlog_rotate_seconds = binlog_rotate_seconds
+        self.staging_size_limit = staging_size_limit
         if binlog_archive_interval_seconds is not None:
             cluster.archive_binlogs(target, binlog_archive_interval_seconds, binlog_rotate_seconds)
+        self.drill = None
+        if drill_schedule is not None:
+            from .restore_drill import RestoreDrill
+
+            self.drill = RestoreDrill(self, "Drill", backup=self, schedule=drill_schedule, time_zone=time_zone)
         annotate_sync_waves(self)
 
 
@@ -303,6 +313,13 @@ CHECKOV_SKIPS = (
     ("CKV_K8S_40", "the engines' images and data files expect uid 999"),
     ("CKV_K8S_11", "no CPU limit, as for the set: a throttled backup only takes longer"),
 )
+
+
+def cron_schedule(prop: str, schedule: object) -> None:
+    """A cron expression of five fields, as a CronJob takes it."""
+    if not isinstance(schedule, str) or not croniter.is_valid(schedule) or len(schedule.split()) != 5:
+        raise ValueError(f"{prop} must be a cron expression of five fields (minute hour day-of-month month "
+                         f"day-of-week), e.g. '0 3 * * *', got {schedule!r}")
 
 
 def max_interval_seconds(schedule: str, *, days: int = 400) -> int:

@@ -6,7 +6,8 @@
 # follows (a first series, a new data directory, or files purged before they were
 # archived: a gap, with the transactions missing). Then one line per complete backup: the
 # latest point in time it restores to (the furthest series that began before the backup
-# started) and, when a later series reaches further, the gap between.
+# started) and, when a later series reaches further, the gap between. Then the newest
+# restore drill's report (RestoreDrill).
 # It exits 1 when the newest backup cannot reach the archive's last point: the restores
 # to the latest times need a new backup (an alert-worthy state), 0 otherwise.
 set -eu
@@ -48,6 +49,14 @@ for name in $(rclone lsf -R --files-only --include '/*/manifest' "$location/back
   fi
   printf '%s\t%s\t%s%s\n' "$name" "$(utc "${started:-0}")" "$reach" "$gap"
 done
+# The newest restore drill (RestoreDrill), if any ran.
+drill=$(rclone lsf --dirs-only "$location/drills" 2>/dev/null | tr -d / | sort | tail -n 1) || drill=''
+if [ -n "$drill" ]; then
+  printf 'last restore drill\t%s\t%s\n' "$drill" \
+    "$(rclone cat "$location/drills/$drill/report" 2>/dev/null | grep -E '^(backup|point_in_time|tables_checked|restore_seconds)=' | tr '\n' ' ')"
+else
+  printf 'last restore drill\tnone\n'
+fi
 # The newest backup (the last of the loop) reaches the archive's last point, or not.
 if [ "$furthest" -gt 0 ] && [ "$restorable" -lt "$furthest" ]; then
   status=1

@@ -3,7 +3,8 @@
 # that the "backup" init container packed to the target, then applies the retention.
 #   1. deletes unfinished backups (no manifest) that started before this run: the CronJob
 #      runs one at a time (concurrencyPolicy Forbid), so they belong to runs that died;
-#   2. copies data/ (each file of the data directory), data.dirs and data.sha256, then the
+#   2. copies data/ (each file of the data directory), data.dirs, data.sha256 and checksums
+#      (each table's CHECKSUM TABLE on the copy, for restore drills), then the
 #      manifest: a backup becomes visible, to listing and restore, only once it is complete;
 #   3. keeps the newest MYSQL_HA_KEEP backups and, with a maximum age, only those newer
 #      than it (never deleting the newest), then deletes the archived binary logs that
@@ -46,7 +47,7 @@ done
 
 log "uploading backup $name to ${MYSQL_HA_BACKUP_TARGET}"
 run rclone copy "$out/$name/data" "$location/backups/$name/data"
-for file in data.dirs data.sha256 manifest; do
+for file in data.dirs data.sha256 checksums manifest; do
   run rclone copyto "$out/$name/$file" "$location/backups/$name/$file"
 done
 # A run started earlier by hand and still uploading would delete this one's data as

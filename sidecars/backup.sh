@@ -106,33 +106,46 @@ esac
 # The copy holds every transaction committed before this moment.
 finished=$(date -u +%s)
 
-# gtid_set_of DIR: starts a server on the copy in DIR for this alone (socket only), which
-# also proves that the copy starts, and prints the GTID set it holds; stops it cleanly.
+# check_copy DIR: starts a server on the copy in DIR for this alone (socket only), which
+# also proves that the copy starts; reads the GTID set it holds into $work/gtid (the CLONE
+# plugin tells the recipient none) and each table's CHECKSUM TABLE into $work/checksums
+# ("schema.table<TAB>checksum" lines: a restore drill compares them, and reading every row
+# proves each table readable now); stops it cleanly.
 # The copy of a busy server may need a long crash recovery: it waits as long as the server
 # works on it, bounded by the Job's deadline (MySQLBackup's deadline_seconds), and says
 # every minute that it still waits.
-gtid_set_of() {
-  local dir=$1 socket=$work/check.sock pid gtids='' waited=0
+check_copy() {
+  local dir=$1 socket=$work/check.sock pid waited=0 tables
   "$MYSQL_HA_SERVER" --no-defaults --datadir="$dir" --socket="$socket" --pid-file="$work/check.pid" \
-    --skip-networking --skip-grant-tables --loose-mysqlx=OFF --skip-log-bin --gtid-mode=ON --enforce-gtid-consistency=ON \
-    --innodb-buffer-pool-size=64M --log-error="$work/check.err" &
+    --skip-networking --skip-grant-tables --loose-mysqlx=OFF --skip-log-bin --loose-gtid-mode=ON \
+    --loose-enforce-gtid-consistency=ON --innodb-buffer-pool-size=64M --log-error="$work/check.err" &
   pid=$!
-  until gtids=$("$MYSQL_HA_CLIENT" --no-defaults --protocol=SOCKET --socket="$socket" --user=root --batch \
-    --skip-column-names <<<"SELECT @@GLOBAL.gtid_executed" 2>/dev/null); do
+  copy_sql() {
+    "$MYSQL_HA_CLIENT" --no-defaults --protocol=SOCKET --socket="$socket" --user=root --batch --skip-column-names
+  }
+  until copy_sql <<<"SELECT 1" >/dev/null 2>&1; do
     kill -0 "$pid" 2>/dev/null || die "the copy of ${source} does not start: $(tail -n 5 "$work/check.err")"
     sleep 0.2
     waited=$((waited + 1))
     ((waited % 300 != 0)) || log "the copy's server is still recovering ($((waited / 5)) s): $(tail -n 1 "$work/check.err")"
   done
+  copy_sql <<<"$MYSQL_HA_SQL_GTID_EXECUTED" | gtid_of >"$work/gtid" || die "the copy of ${source} did not say its GTID set"
+  tables=$(copy_sql <<<"SELECT CONCAT('\`', REPLACE(TABLE_SCHEMA, '\`', '\`\`'), '\`.\`', REPLACE(TABLE_NAME, '\`', '\`\`'), '\`') FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema') ORDER BY 1" | tr '\n' ',') \
+    || die "the copy of ${source} did not list its tables"
+  tables=${tables%,}
+  : >"$work/checksums"
+  if [[ -n $tables ]]; then
+    copy_sql <<<"CHECKSUM TABLE ${tables}" >"$work/checksums" || die "the tables of the copy of ${source} could not be read"
+    ! grep -q $'\tNULL$' "$work/checksums" || die "the copy of ${source} has tables that cannot be read: $(grep $'\tNULL$' "$work/checksums" | cut -f1 | tr '\n' ' ')"
+  fi
   kill -TERM "$pid"
   wait "$pid" || die "the server on the copy of ${source} did not stop cleanly: $(tail -n 5 "$work/check.err")"
   # Each restore gets a server_uuid of its own.
   rm -f "$dir/auto.cnf"
-  gtid_of <<<"$gtids"
 }
 
-# The CLONE plugin tells the recipient no GTID set: read it from the copy itself.
-[[ -n $COPY_GTID ]] || COPY_GTID=$(gtid_set_of "$work/data")
+check_copy "$work/data"
+[[ -n $COPY_GTID ]] || COPY_GTID=$(<"$work/gtid")
 [[ -n $COPY_GTID ]] || die "the copy of ${source} carries no GTID set: a restore could not continue from it"
 
 # Packed as a data directory that starts as it is, file by file (the official mysql image has
@@ -143,6 +156,7 @@ format=zstd-files
 mkdir -p "$out/$name/data"
 (cd "$work/data" && find . -type d -printf '%P\n' | sort) >"$out/$name/data.dirs"
 (cd "$work/data" && zstd -q -r -3 -T0 --output-dir-mirror "$out/$name/data" .)
+mv "$work/checksums" "$out/$name/checksums"
 rm -rf "$work"
 (cd "$out/$name/data" && find . -type f -printf '%P\0' | sort -z | xargs -0 -r sha256sum) >"$out/$name/data.sha256"
 archive=$out/$name/data.sha256

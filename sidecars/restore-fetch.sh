@@ -7,6 +7,10 @@
 #   MYSQL_HA_RESTORE_BACKUP      a backup's name, or "latest" (with a point in time:
 #                                the newest that finished before it)
 #   MYSQL_HA_RESTORE_STOP_EPOCH  the point in time plus one second (empty: none)
+#   MYSQL_HA_RESTORE_POINT_IN_TIME  "latest": as far as the archive continuing the newest
+#                                backup reaches (the plan says which second)
+#   MYSQL_HA_RESTORE_DRILL       1 in a restore drill's pod (RestoreDrill): no set around it,
+#                                so no declared primary to be
 # The binary logs come from one series of the archive (see archive.sh): one that began
 # before the backup started and reaches the point in time, the one that began last (the
 # fewest files to fetch).
@@ -40,7 +44,7 @@ fi
 host=${MYSQL_HA_POD_NAME:?}
 ordinal=${host##*-}
 declared=$(tr -d '[:space:]' <"${MYSQL_HA_TOPOLOGY_DIR:?}/primary-ordinal")
-if [ "$ordinal" != "$declared" ]; then
+if [ "${MYSQL_HA_RESTORE_DRILL:-}" != 1 ] && [ "$ordinal" != "$declared" ]; then
   log "ordinal ${ordinal} is not the declared primary (${declared}): it clones the restored primary"
   exit 0
 fi
@@ -66,6 +70,21 @@ else
 fi
 
 chosen='' finished=''
+if [ "$when" = latest ]; then
+  # As far as the archive continuing the newest backup reaches (none: the backup alone).
+  chosen=$(printf '%s\n' "$backups" | tail -n 1 | cut -d' ' -f1)
+  [ "$wanted" = latest ] || chosen=$wanted
+  started=$(printf '%s\n' "$backups" | awk -v name="$chosen" '$1 == name { print $3 }')
+  reach=$(printf '%s\n' "$series" | awk -v s="${started:-0}" '$1 != "" && $3 <= s && $2 > max { max = $2 } END { print max + 0 }')
+  if [ "$reach" -gt 0 ]; then
+    stop=$reach
+    when=$(utc "$((stop - 1))")
+    log "the latest point in time backup ${chosen} reaches: ${when}"
+  else
+    when=''
+    log "no archived binary log continues backup ${chosen}: the backup alone"
+  fi
+fi
 if [ "$wanted" = latest ]; then
   while read -r name epoch _; do
     if [ -z "$stop" ] || [ "$epoch" -lt "$stop" ]; then
@@ -104,6 +123,7 @@ if [ -n "$stop" ]; then
 fi
 
 log "restoring backup ${chosen}${stop:+ to ${when} with the binary logs of ${binlog_source}} from ${MYSQL_HA_BACKUP_TARGET}"
+fetch_started=$(date +%s)
 mkdir -p "$staging"
 run rclone copy "$location/backups/$chosen" "$staging/backup"
 if [ -n "$stop" ]; then
@@ -120,6 +140,7 @@ if [ -n "$stop" ]; then
     log "${file} was being written: its beginning, as far as it holds every commit archived, is replayed"
   done
 fi
-printf 'backup=%s\nbinlog_source=%s\narchived_until=%s\n' "$chosen" "$binlog_source" "$until" >"$staging/plan.tmp"
+printf 'backup=%s\nbinlog_source=%s\narchived_until=%s\nstop_epoch=%s\npoint_in_time=%s\nfetched_seconds=%s\n' \
+  "$chosen" "$binlog_source" "$until" "$stop" "$when" "$(($(date +%s) - fetch_started))" >"$staging/plan.tmp"
 mv "$staging/plan.tmp" "$staging/plan"
 log "fetched backup ${chosen}$([ -z "$stop" ] || printf ' and %s binary logs' "$(find "$staging/binlogs" -type f | wc -l)")"

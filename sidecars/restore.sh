@@ -37,17 +37,29 @@ if [[ -d $datadir ]]; then
   log "data directory ${datadir} exists: nothing to restore"
   exit 0
 fi
-pod_identity
-declared=$(declared_primary) || die "no declared primary in the topology ConfigMap"
-if ((POD_ORDINAL != declared)); then
-  log "ordinal ${POD_ORDINAL} is not the declared primary: it clones the restored primary"
-  exit 0
+restore_started=$(date +%s)
+if [[ ${MYSQL_HA_RESTORE_DRILL:-} == 1 ]]; then
+  # A restore drill's pod (RestoreDrill): no set around it; it restores as ordinal 0 would.
+  POD_ORDINAL=0
+else
+  pod_identity
+  declared=$(declared_primary) || die "no declared primary in the topology ConfigMap"
+  if ((POD_ORDINAL != declared)); then
+    log "ordinal ${POD_ORDINAL} is not the declared primary: it clones the restored primary"
+    exit 0
+  fi
 fi
 [[ -s $staging/plan ]] || die "restore-fetch left no plan in ${staging}: nothing to restore"
 
 # value KEY FILE: the value of KEY=... in FILE.
 value() { sed -n "s/^$1=//p" "$2" | head -n 1; }
 backup=$(value backup "$staging/plan")
+# point_in_time="latest": restore-fetch chose the second.
+if [[ -z ${MYSQL_HA_RESTORE_STOP_EPOCH:-} && -n $(value stop_epoch "$staging/plan") ]]; then
+  MYSQL_HA_RESTORE_STOP_EPOCH=$(value stop_epoch "$staging/plan")
+  MYSQL_HA_RESTORE_STOP_DATETIME=$(date -u -d "@${MYSQL_HA_RESTORE_STOP_EPOCH}" '+%Y-%m-%d %H:%M:%S')
+  MYSQL_HA_RESTORE_POINT_IN_TIME=$(value point_in_time "$staging/plan")
+fi
 binlog_source=$(value binlog_source "$staging/plan")
 manifest=$staging/backup/manifest
 [[ -s $manifest ]] || die "backup ${backup} has no manifest"
@@ -131,6 +143,37 @@ local_sql <<<"${MYSQL_HA_SQL_STOP_REPLICA};" >/dev/null 2>&1 || true
 local_sql <<<"${MYSQL_HA_SQL_RESET_REPLICA};" >/dev/null 2>&1 || true
 if [[ -n $MYSQL_HA_SQL_RESTORE_GTID_STATE ]]; then
   local_sql <<<"${MYSQL_HA_SQL_RESTORE_GTID_STATE//@GTID@/"$(sql_string "$gtid")"};"
+fi
+
+# MYSQL_HA_RESTORE_VERIFY=1 (a restore drill): every table the backup recorded (its
+# checksums file: "schema.table checksum" lines, CHECKSUM TABLE on the copy) reads whole and
+# alike here, before any binary log is replayed. A server of another version may lay the
+# rows out otherwise: then the tables are read, not compared.
+tables_checked=0
+if [[ ${MYSQL_HA_RESTORE_VERIFY:-} == 1 ]]; then
+  [[ -f $staging/backup/checksums ]] || die "backup ${backup} recorded no table checksums (taken by an earlier version): nothing to verify"
+  compare=yes
+  [[ $(local_sql <<<"SELECT VERSION()") == "$(value server_version "$manifest")" ]] || compare=no
+  declare -A recorded=()
+  while IFS=$'\t' read -r table sum; do
+    [[ -z $table ]] || recorded[$table]=$sum
+  done <"$staging/backup/checksums"
+  if ((${#recorded[@]} > 0)); then
+    list=''
+    for table in "${!recorded[@]}"; do
+      list+="${list:+, }\`${table%%.*}\`.\`${table#*.}\`"
+    done
+    while IFS=$'\t' read -r table sum; do
+      [[ -n $table ]] || continue
+      [[ $sum != NULL ]] || die "backup ${backup}: table ${table} cannot be read after the restore"
+      if [[ $compare == yes && $sum != "${recorded[$table]:-}" ]]; then
+        die "backup ${backup}: table ${table} restores with the checksum ${sum}, the backup recorded ${recorded[$table]:-none}: nothing was restored"
+      fi
+      tables_checked=$((tables_checked + 1))
+    done < <(local_sql <<<"CHECKSUM TABLE ${list}")
+  fi
+  ((tables_checked == ${#recorded[@]})) || die "backup ${backup}: ${tables_checked} of ${#recorded[@]} tables it recorded were read"
+  log "${tables_checked} tables of backup ${backup} $([[ $compare == yes ]] && echo "match the checksums it recorded" || echo "read whole (another server version: not compared)")"
 fi
 
 # binlog_gtids FILE: the GTID set that precedes FILE's first transaction.
@@ -318,5 +361,10 @@ wait "$server_pid" || die "the server on the restored data did not stop cleanly:
 trap - EXIT
 sync -f "$staging/data"
 mv "$staging/data" "$datadir"
+fetched_seconds=$(value fetched_seconds "$staging/plan")
 rm -rf "$staging"
 log "restored backup ${backup}${binlog_source:+ to ${MYSQL_HA_RESTORE_POINT_IN_TIME}}: GTID ${restored}"
+# What a restore drill reports (RestoreDrill's report container uploads it).
+printf 'backup=%s\npoint_in_time=%s\nbinlog_source=%s\ngtid=%s\ntables_checked=%s\nfetch_seconds=%s\nrestore_seconds=%s\n' \
+  "$backup" "${binlog_source:+${MYSQL_HA_RESTORE_POINT_IN_TIME}}" "$binlog_source" "$restored" "$tables_checked" \
+  "$fetched_seconds" "$(($(date +%s) - restore_started))" >"$data_root/restore-report"

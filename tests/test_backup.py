@@ -342,3 +342,69 @@ def test_the_staging_volume_has_a_limit_and_the_binary_logs_kept_must_fit_the_da
         "than half of storage_request='3Gi': raise storage_request to at least 6000Mi, or shorten the expiry "
         "(at least the longest gap between backups)")
     _backup(binlog_bytes_per_day="50Mi")  # 1500Mi: fits
+
+
+# --- restore drills -----------------------------------------------------------------------
+
+
+def _drill_manifests(engine_name: str = "mysql-8.4", **props) -> list[dict]:
+    chart = mysql_ha.MySQLHAChart(new_chart().node.scope, "m", engine=mysql_ha.ENGINES[engine_name], replicas=3,
+                                  credentials=mysql_ha.MySQLCredentials.from_existing_secret("s"))
+    backup = MySQLBackup(chart, "Backup", cluster=chart.mysql, target=S3, drill_schedule="0 6 * * 0", **props)
+    assert isinstance(backup.drill, mysql_ha.RestoreDrill)
+    return cdk8s.Chart.of(backup).to_json()
+
+
+def _drill_pod(manifests: list[dict]) -> dict:
+    return by_kind(manifests, "CronJob", "mysql-backup-drill")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("engine_name", BACKUP_ENGINES)
+def test_a_restore_drill_restores_the_newest_backup_as_far_as_the_archive_reaches_into_a_pod_of_its_own(engine_name):
+    manifests = _drill_manifests(engine_name)
+    cron = by_kind(manifests, "CronJob", "mysql-backup-drill")
+    assert cron["spec"]["schedule"] == "0 6 * * 0" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    # A failed drill is the finding: no retry, a failed Job to alert on.
+    assert cron["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0
+    pod = _drill_pod(manifests)
+    assert [c["name"] for c in pod["initContainers"]] == ["restore-fetch", "restore-mysql"]
+    assert [c["name"] for c in pod["containers"]] == ["report"]
+    for each in pod["initContainers"]:
+        env = env_of(each)
+        assert (env["MYSQL_HA_RESTORE_BACKUP"], env["MYSQL_HA_RESTORE_POINT_IN_TIME"], env["MYSQL_HA_RESTORE_STOP_EPOCH"]) \
+            == ("latest", "latest", "")
+        assert (env["MYSQL_HA_RESTORE_DRILL"], env["MYSQL_HA_RESTORE_VERIFY"]) == ("1", "1")
+    # Its own volume, gone with the pod, limited like the backup's scratch space; no Secret of the set.
+    (data,) = [v for v in pod["volumes"] if v["name"] == "data"]
+    assert data["emptyDir"] == {"sizeLimit": "6Gi"}
+    assert not any("secret" in v for v in pod["volumes"] if v["name"] != "backup-target")
+    assert pod["automountServiceAccountToken"] is False
+    report = pod["containers"][0]
+    assert report["image"] == "rclone/rclone:1.75" and report["command"][-1].endswith("/drill-report.sh")
+    assert {"name": "data", "mountPath": "/data", "readOnly": True} in report["volumeMounts"]
+    policy = by_kind(manifests, "NetworkPolicy", "mysql-backup-drill")["spec"]
+    assert policy["policyTypes"] == ["Ingress"] and "ingress" not in policy
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, "1.37", strict=True)
+
+
+def test_a_restore_drill_sets_every_variable_its_scripts_read():
+    manifests = _drill_manifests()
+    pod = _drill_pod(manifests)
+    scripts = {"restore-fetch": ["restore-fetch.sh", "target.sh", "archive.sh"],
+               "restore-mysql": ["restore.sh", "common.sh"], "report": ["drill-report.sh", "target.sh"]}
+    for each in pod["initContainers"] + pod["containers"]:
+        provided = {e["name"] for e in each["env"]}
+        for source in each.get("envFrom", []):
+            provided |= set(by_kind(manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
+        missing = test_scripts.variables_used(*scripts[each["name"]]) - provided - {
+            "MYSQL_HA_S3_CREDENTIALS_DIR"}  # S3 targets only, checked with -n first
+        assert not missing, f"{each['name']} runs without {sorted(missing)}"
+
+
+def test_restore_from_latest_and_a_bad_drill_schedule():
+    env = {e.name: e.value for e in RestoreFrom(S3, point_in_time="latest").env()}
+    assert (env["MYSQL_HA_RESTORE_POINT_IN_TIME"], env["MYSQL_HA_RESTORE_STOP_EPOCH"]) == ("latest", "")
+    with pytest.raises(ValueError) as error:
+        _backup(drill_schedule="weekly")
+    assert str(error.value).startswith("drill_schedule must be a cron expression of five fields")

@@ -46,7 +46,7 @@ def test_every_script_is_bash_a_library_or_posix():
     assert sorted(BASH_SCRIPTS + LIBRARIES + POSIX_SCRIPTS) == SCRIPTS
     assert {p.name for p in LIBRARIES} == {"archive.sh", "common.sh", "copy.sh", "target.sh"}
     assert {p.name for p in POSIX_SCRIPTS} == {"archive-status.sh", "backup-upload.sh", "binlog-archive.sh",
-                                               "restore-fetch.sh"}
+                                               "drill-report.sh", "restore-fetch.sh"}
 
 
 @pytest.mark.parametrize("path", POSIX_SCRIPTS, ids=lambda p: p.name)

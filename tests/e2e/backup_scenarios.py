@@ -4,8 +4,8 @@ network, and every restore starts a fresh cluster that shares only the storage (
 claim and the S3 server's directory) with the source.
 
 A module names its ``ENGINE`` and imports these; the scenarios run in order on one source
-cluster (2 pods), with two CronJobs: ``mysql-backup`` to S3 (keeps 2, binary logs archived
-continuously, the primary's closed every minute) and ``mysql-backup-pvc`` to the claim ``mysql-backups`` (no binary logs).
+cluster (2 pods), with three CronJobs: ``mysql-backup`` to S3 (keeps 2, binary logs archived
+continuously, the primary's closed every minute), its restore drill ``mysql-backup-drill`` and ``mysql-backup-pvc`` to the claim ``mysql-backups`` (no binary logs).
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def _manifests(engine, credentials, s3_secret: str, *, replicas: int, backups: b
                          storage_class_name="standard", restore_from=restore_from)
     if backups:
         MySQLBackup(chart, "Backup", cluster=chart.mysql, target=S3_TARGET, keep=KEEP,
-                    binlog_archive_interval_seconds=ARCHIVE_SECONDS, binlog_rotate_seconds=ROTATE_SECONDS)
+                    binlog_archive_interval_seconds=ARCHIVE_SECONDS, binlog_rotate_seconds=ROTATE_SECONDS,
+                    drill_schedule="0 6 * * 0")
         MySQLBackup(chart, "BackupPVC", cluster=chart.mysql, target=CLAIM_TARGET, keep=KEEP,
                     binlog_archive_interval_seconds=None, name="mysql-backup-pvc")
     k8s.KubeSecret(chart, "S3Keys", metadata=k8s.ObjectMeta(name="s3-keys"),
@@ -547,3 +548,68 @@ def test_backup_7_binary_logs_purged_before_they_were_archived_are_a_gap_no_rest
     backup_report("scenario 7 (gap)", f"{meta['missing_files']} purged before archived: new series {new.name}, "
                                       f"old series frozen, a restore past it refused (missing {missing}), "
                                       "archive-status exits 1 until the next backup")
+
+
+def _drill(backups):
+    """Runs the restore drill once: its Job, and whether it succeeded."""
+    job = backups.source.run_job("mysql-backup-drill")
+    return job, job.wait(timeout=300)
+
+
+def test_backup_8_a_restore_drill_restores_checks_reports_and_fails_on_a_corrupt_backup(backups, backup_report):
+    source, storage = backups.source, backups.storage
+    source.sql(0, "CREATE TABLE bk.t8 (id INT PRIMARY KEY, payload VARCHAR(100)); "
+                  "INSERT INTO bk.t8 SELECT id, payload FROM bk.t1")
+    newest, _ = backups.backup()
+    manifest = Storage.manifest(storage.s3, newest)
+    recorded = (storage.s3 / "backups" / newest / "checksums").read_text().splitlines()
+    assert any(line.startswith("bk.t8\t") for line in recorded), recorded
+    source.sql(0, "INSERT INTO bk.t8 VALUES (900000001, 'after the backup')")
+    written = time.time()
+    source.wait_for(lambda: storage.archived_until() > written, timeout=60, what="the archive to pass the write")
+
+    started = time.monotonic()
+    job, ok = _drill(backups)
+    took = time.monotonic() - started
+    restore_log = job.logs("restore-mysql")
+    assert ok, job.logs("restore-fetch") + restore_log + job.logs("report")
+    reports = sorted((storage.s3 / "drills").glob("*/report"))
+    report = dict(line.split("=", 1) for line in reports[-1].read_text().splitlines() if "=" in line)
+    assert report["backup"] == newest and report["result"] == "restored", report
+    assert int(report["tables_checked"]) == len(recorded), (report, recorded)
+    assert f"{len(recorded)} tables of backup {newest} match the checksums it recorded" in restore_log, restore_log
+    # As far as the archive reaches: past the write made after the backup.
+    reached = datetime.strptime(report["point_in_time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert reached.timestamp() >= int(written), report
+    assert report["gtid"] and report["gtid"] != manifest["gtid"], "nothing after the backup was replayed"
+    assert "restore drill" in job.logs("report")
+    status = source.exec(0, "binlog-archive", ["sh", "/opt/mysql-ha/archive-status.sh"])
+    assert f"last restore drill\t{reports[-1].parent.name}\tbackup={newest}" in status.stdout, status.stdout
+
+    # A backup whose recorded checksums do not match its data, then one with flipped bytes:
+    # each drill fails (a failed Job, not retried), and reports nothing.
+    checksums = storage.s3 / "backups" / newest / "checksums"
+    original = checksums.read_text()
+    checksums.write_text(original.replace("bk.t8\t", "bk.t8\t1", 1))
+    try:
+        job, ok = _drill(backups)
+        assert not ok and job.failures == 1, job.logs("restore-mysql")
+        assert "table bk.t8 restores with the checksum" in job.logs("restore-mysql"), job.logs("restore-mysql")
+    finally:
+        checksums.write_text(original)
+    data = max((storage.s3 / "backups" / newest / "data").rglob("*.zst"), key=lambda p: p.stat().st_size)
+    original_data = data.read_bytes()
+    flipped = bytearray(original_data)
+    flipped[len(flipped) // 2] ^= 0xFF
+    data.write_bytes(bytes(flipped))
+    try:
+        job, ok = _drill(backups)
+        assert not ok and f"backup {newest} is corrupt" in job.logs("restore-mysql"), job.logs("restore-mysql")
+    finally:
+        data.write_bytes(original_data)
+    assert sorted((storage.s3 / "drills").glob("*/report")) == reports, "a failed drill left a report"
+    backup_report("scenario 8 (restore drill)",
+                  f"backup {newest} restored to {report['point_in_time']} in {took:.1f} s (fetch "
+                  f"{report['fetch_seconds']} s, restore {report['restore_seconds']} s), {report['tables_checked']} "
+                  "tables matched their recorded checksums; a mismatched checksum and a corrupt file each failed "
+                  "the drill")
