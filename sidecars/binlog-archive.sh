@@ -68,10 +68,15 @@ previous='' previous_last=-1 previous_gtids='' previous_covered='' latest_covere
 # resume: the newest series of this pod on the target, if this data directory continues
 # it: the last file copied is here with the same header, or the file after it is, with the
 # header the series recorded for it (creation time, server id, GTID set). Otherwise the
-# next round starts a series.
+# next round starts a series. Fails while the target does not answer (the rounds try
+# again: a series begun meanwhile would end the one this data directory continues).
 resume() {
-  newest=$(rclone lsf --dirs-only "$root" 2>/dev/null | sed -n 's|/$||p' \
-    | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9]+$' | sort | tail -n 1) || newest=''
+  listing=0
+  dirs=$(rclone lsf --dirs-only "$root" 2>/dev/null) || listing=$?
+  # 3: no such folder yet (a local target), which S3 lists as empty.
+  [ "$listing" -eq 0 ] || [ "$listing" -eq 3 ] || return 1
+  newest=$(printf '%s\n' "$dirs" | sed -n 's|/$||p' | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9]+$' | sort | tail -n 1) \
+    || newest=''
   [ -n "$newest" ] || return 0
   previous_name=$(rclone lsf --files-only --filter '- *.partial' --filter '+ mysql-bin.[0-9]*' --filter '- *' "$root/$newest" \
     | sort -t. -k2,2n | tail -n 1) || previous_name=''
@@ -119,10 +124,15 @@ start_series() {
       cause='new-data-directory'
     fi
   fi
-  series=$new series_path=$root/$new last=$(($1 - 1)) last_name=''
-  publish series "$(printf 'pod=%s\nfirst=%s\ncreated=%s\nserver_id=%s\ngtids_before=%s\nafter=%s\nafter_gtids=%s\ncause=%s\nmissing_files=%s' \
+  # The series exists once its series file does: until then the old one stays current.
+  kept_path=$series_path series_path=$root/$new
+  if ! publish series "$(printf 'pod=%s\nfirst=%s\ncreated=%s\nserver_id=%s\ngtids_before=%s\nafter=%s\nafter_gtids=%s\ncause=%s\nmissing_files=%s' \
     "$pod" "$2" "$created" "$(printf '%s' "$header" | cut -d' ' -f2)" "$gtids" "$previous" \
-    "${previous_covered:-${previous_gtids##* }}" "$cause" "$missing")" || return 1
+    "${previous_covered:-${previous_gtids##* }}" "$cause" "$missing")"; then
+    series_path=$kept_path
+    return 1
+  fi
+  series=$new last=$(($1 - 1)) last_name=''
   case $cause in
     purged) log "ERROR: gap in the archive: $(series_break "$location" "$pod/$new"); series ${previous} ends, ${new} begins" ;;
     new-data-directory) log "new series ${new}: $(series_break "$location" "$pod/$new"); series ${previous} ends" ;;
@@ -133,10 +143,19 @@ start_series() {
 
 stop_on_term 0 "stopping (a copy under way is abandoned: the next start copies the file again)"
 log "archiving the closed binary logs of ${pod} to ${MYSQL_HA_BACKUP_TARGET}"
-resume
+resumed=no
 published='' uploaded=''
 while true; do
   touch "$heartbeat"
+  if [ "$resumed" = no ]; then
+    if resume; then
+      resumed=yes
+    else
+      log "${MYSQL_HA_BACKUP_TARGET} does not answer; next try in ${poll} s"
+      run sleep "$poll"
+      continue
+    fi
+  fi
   # Read before the index: the files closed by then hold every transaction before it.
   closed_at='' mark=''
   [ ! -s "$closed_at_file" ] || closed_at=$(cat "$closed_at_file")

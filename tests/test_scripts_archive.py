@@ -369,3 +369,23 @@ def test_a_gap_ends_the_series_even_when_only_the_file_being_written_is_left(san
     assert _text(old / "archived-until") == f"{T0 + 25}\n", "the old series passed the gap"
     meta = Sandbox.meta(new)
     assert meta["cause"] == "purged" and meta["missing_files"] == "mysql-bin.000003 to mysql-bin.000004", (meta, log)
+
+
+def test_a_target_that_does_not_answer_at_the_start_begins_no_series(sandbox):
+    """A series begun while the target was away would end the one this data directory
+    continues: the archiver waits for the target to answer before it decides."""
+    sandbox.write_binlogs({1: binlog(T0, 0)}, 2)
+    (sandbox.data / "mysql-bin.000002").write_bytes(binlog(T0 + 10, 100))
+    away = ":s3,provider=Other,endpoint='http://127.0.0.1:9',access_key_id=x,secret_access_key=y:bucket"
+    process = subprocess.Popen(sandbox.command("binlog-archive.sh"),
+                               env=sandbox.env(MYSQL_HA_BACKUP_LOCATION=away, RCLONE_LOW_LEVEL_RETRIES="1",
+                                               RCLONE_CONTIMEOUT="1s"),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (sandbox.host / "work" / "beat").exists():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.2)
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert "does not answer; next try" in output and "new series" not in output, output
