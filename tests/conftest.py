@@ -10,6 +10,16 @@ from synth_helpers import ENGINE_NAMES, YamlSnapshotExtension, remove_app_outdir
 import mysql_ha
 
 
+# The longest file, first: --dist loadfile hands files to the two workers in collection
+# order, and this one (about 7 minutes, one test) collected last left one worker running it
+# alone at the end of the suite.
+FIRST = ("tests/test_benchmarks_smoke.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in FIRST)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     remove_app_outdir()
 
