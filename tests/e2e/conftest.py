@@ -16,7 +16,7 @@ from pathlib import Path
 import cdk8s
 import pytest
 
-pytest.register_assert_rewrite("scenarios", "backup_scenarios", "rollout_scenarios", "failover_scenarios",
+pytest.register_assert_rewrite("scenarios", "backup_env", "backup_scenarios", "rollout_scenarios", "failover_scenarios",
                                 "oom_scenarios", "node_scenarios", "demotion_scenarios", "restart_scenarios",
                                 "account_scenarios", "upgrade_scenarios")
 
