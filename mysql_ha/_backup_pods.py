@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cdk8s_plus_27 import k8s
+from constructs import Construct
 
+from . import _pod_spec as spec
 from .backup_target import BackupTarget, RestoreFrom
+from .tls import CA_KEY, CERT_KEY, KEY_KEY
 
 if TYPE_CHECKING:
     from .replicated_mysql import ReplicatedMySQL
@@ -101,3 +104,72 @@ def binlog_archiver(cluster: ReplicatedMySQL, target: BackupTarget, interval_sec
         # Ready once its loop runs (the pod's readiness is the server's and the sidecar's too).
         readiness_probe=k8s.Probe(exec=k8s.ExecAction(command=["test", "-e", heartbeat]), period_seconds=10),
     )
+
+
+JOB_CHECKOV_SKIPS = (
+    ("CKV_K8S_8", "a Job's containers run to completion: a liveness probe would restart a backup midway; "
+                  "activeDeadlineSeconds bounds a run that hangs"),
+    ("CKV_K8S_9", "a Job's pod serves nothing: readiness does not apply"),
+    ("CKV_K8S_14", "images are pinned by tag, see the StatefulSet's annotation"),
+    ("CKV_K8S_43", "images are referenced by tag, see the StatefulSet's annotation"),
+    ("CKV_K8S_15", "imagePullPolicy follows the StatefulSet's (IfNotPresent by default)"),
+    ("CKV_K8S_40", "the engines' images and data files expect uid 999"),
+    ("CKV_K8S_11", "no CPU limit, as for the set: a throttled backup only takes longer"),
+)
+"""Why the policy scan's rules that do not fit a backup or drill Job's pod are skipped."""
+
+
+def tls_volumes(cluster: ReplicatedMySQL) -> list[k8s.Volume]:
+    """The set's certificate, key and CA (volume ``tls``), when TLS is on."""
+    if cluster.tls is None:
+        return []
+    return [k8s.Volume(name="tls", secret=k8s.SecretVolumeSource(
+        secret_name=cluster.tls.secret_for(cluster.name), default_mode=0o440,
+        items=[k8s.KeyToPath(key=key, path=key) for key in (CERT_KEY, KEY_KEY, CA_KEY)]))]
+
+
+def scheduled_job(scope: Construct, cluster: ReplicatedMySQL, *, name: str, labels: dict[str, str], schedule: str,
+                  time_zone: str, suspend: bool, backoff_limit: int, deadline_seconds: int,
+                  init_containers: list[k8s.Container], containers: list[k8s.Container],
+                  volumes: list[k8s.Volume]) -> tuple[k8s.KubeCronJob, k8s.KubeNetworkPolicy]:
+    """A CronJob ``name`` (one run at a time, the set's pod hardening, no API token) and its
+    NetworkPolicy: nothing connects to its pods."""
+    cron_job = k8s.KubeCronJob(
+        scope, "CronJob",
+        metadata=k8s.ObjectMeta(name=name, labels=labels, annotations={
+            f"checkov.io/skip{i}": f"{rule}={why}" for i, (rule, why) in enumerate(JOB_CHECKOV_SKIPS, 1)}),
+        spec=k8s.CronJobSpec(
+            schedule=schedule,
+            time_zone=time_zone,
+            concurrency_policy="Forbid",
+            starting_deadline_seconds=3600,
+            successful_jobs_history_limit=3,
+            failed_jobs_history_limit=3,
+            suspend=suspend or None,
+            job_template=k8s.JobTemplateSpec(
+                metadata=k8s.ObjectMeta(labels=labels),
+                spec=k8s.JobSpec(
+                    backoff_limit=backoff_limit,
+                    active_deadline_seconds=deadline_seconds,
+                    template=k8s.PodTemplateSpec(
+                        metadata=k8s.ObjectMeta(labels=labels),
+                        spec=k8s.PodSpec(
+                            restart_policy="Never",
+                            service_account_name=cluster.service_account.name,
+                            automount_service_account_token=False,
+                            init_containers=init_containers,
+                            containers=containers,
+                            security_context=spec.pod_security(cluster.engine.uid),
+                            volumes=volumes,
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    )
+    policy = k8s.KubeNetworkPolicy(
+        scope, "NetworkPolicy",
+        metadata=k8s.ObjectMeta(name=name, labels=labels),
+        spec=k8s.NetworkPolicySpec(pod_selector=k8s.LabelSelector(match_labels=labels), policy_types=["Ingress"]),
+    )
+    return cron_job, policy

@@ -9,6 +9,7 @@ from cdk8s_plus_27 import k8s
 from constructs import Construct
 from croniter import croniter
 
+from . import _backup_pods as backup_pods
 from . import _pod_spec as spec
 from . import _validation as check
 from ._k8s import LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME, annotate_sync_waves
@@ -23,7 +24,7 @@ from ._set_pods import (
     TOPOLOGY_DIR,
 )
 from .replicated_mysql import ReplicatedMySQL
-from .tls import CA_KEY, CERT_KEY, KEY_KEY, TLS_DIR
+from .tls import TLS_DIR
 
 SOURCES = ("replica", "primary")
 STAGING_DIR = "/var/lib/mysql-ha-backup"
@@ -245,50 +246,12 @@ class MySQLBackup(Construct):
                 secret_name=credentials.secret_name, default_mode=0o440, items=secret_items)),
             *target.volumes(),
         ]
-        if cluster.tls is not None:
-            volumes.append(k8s.Volume(name="tls", secret=k8s.SecretVolumeSource(
-                secret_name=cluster.tls.secret_for(cluster.name), default_mode=0o440,
-                items=[k8s.KeyToPath(key=key, path=key) for key in (CERT_KEY, KEY_KEY, CA_KEY)])))
-        self.cron_job = k8s.KubeCronJob(
-            self, "CronJob",
-            metadata=k8s.ObjectMeta(name=name, labels=self.pod_labels, annotations={
-                f"checkov.io/skip{i}": f"{rule}={why}" for i, (rule, why) in enumerate(CHECKOV_SKIPS, 1)}),
-            spec=k8s.CronJobSpec(
-                schedule=schedule,
-                time_zone=time_zone,
-                concurrency_policy="Forbid",
-                starting_deadline_seconds=3600,
-                successful_jobs_history_limit=3,
-                failed_jobs_history_limit=3,
-                suspend=suspend or None,
-                job_template=k8s.JobTemplateSpec(
-                    metadata=k8s.ObjectMeta(labels=self.pod_labels),
-                    spec=k8s.JobSpec(
-                        backoff_limit=2,
-                        active_deadline_seconds=deadline_seconds,
-                        template=k8s.PodTemplateSpec(
-                            metadata=k8s.ObjectMeta(labels=self.pod_labels),
-                            spec=k8s.PodSpec(
-                                restart_policy="Never",
-                                service_account_name=cluster.service_account.name,
-                                automount_service_account_token=False,
-                                init_containers=[backup],
-                                containers=[upload],
-                                security_context=spec.pod_security(engine.uid),
-                                volumes=volumes,
-                            ),
-                        ),
-                    ),
-                ),
-            ),
-        )
+        volumes += backup_pods.tls_volumes(cluster)
         # Nothing connects to a backup pod; it reaches the set's ports and the target.
-        self.network_policy = k8s.KubeNetworkPolicy(
-            self, "NetworkPolicy",
-            metadata=k8s.ObjectMeta(name=name, labels=self.pod_labels),
-            spec=k8s.NetworkPolicySpec(pod_selector=k8s.LabelSelector(match_labels=self.pod_labels),
-                                       policy_types=["Ingress"]),
-        )
+        self.cron_job, self.network_policy = backup_pods.scheduled_job(
+            self, cluster, name=name, labels=self.pod_labels, schedule=schedule, time_zone=time_zone,
+            suspend=suspend, backoff_limit=2, deadline_seconds=deadline_seconds, init_containers=[backup],
+            containers=[upload], volumes=volumes)
         cluster.admit(self.pod_labels)
         self.binlog_archive_interval_seconds = binlog_archive_interval_seconds
         self.binlog_rotate_seconds = binlog_rotate_seconds
@@ -302,17 +265,6 @@ class MySQLBackup(Construct):
             self.drill = RestoreDrill(self, "Drill", backup=self, schedule=drill_schedule, time_zone=time_zone)
         annotate_sync_waves(self)
 
-
-CHECKOV_SKIPS = (
-    ("CKV_K8S_8", "a Job's containers run to completion: a liveness probe would restart a backup midway; "
-                  "activeDeadlineSeconds bounds a run that hangs"),
-    ("CKV_K8S_9", "a Job's pod serves nothing: readiness does not apply"),
-    ("CKV_K8S_14", "images are pinned by tag, see the StatefulSet's annotation"),
-    ("CKV_K8S_43", "images are referenced by tag, see the StatefulSet's annotation"),
-    ("CKV_K8S_15", "imagePullPolicy follows the StatefulSet's (IfNotPresent by default)"),
-    ("CKV_K8S_40", "the engines' images and data files expect uid 999"),
-    ("CKV_K8S_11", "no CPU limit, as for the set: a throttled backup only takes longer"),
-)
 
 
 def cron_schedule(prop: str, schedule: object) -> None:

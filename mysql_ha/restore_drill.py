@@ -10,12 +10,11 @@ from cdk8s_plus_27 import k8s
 from constructs import Construct
 
 from . import _backup_pods as backup_pods
-from . import _pod_spec as spec
 from . import _validation as check
 from ._k8s import LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME, annotate_sync_waves
 from ._set_pods import CONFIG_MAP_DIR, DATA_ROOT, SCRIPTS_DIR, TMP_DIR, TOPOLOGY_DIR
 from .backup_target import RestoreFrom
-from .tls import CA_KEY, CERT_KEY, KEY_KEY, TLS_DIR
+from .tls import TLS_DIR
 
 if TYPE_CHECKING:
     from .mysql_backup import MySQLBackup
@@ -92,51 +91,11 @@ class RestoreDrill(Construct):
             k8s.Volume(name="config-map", config_map=k8s.ConfigMapVolumeSource(name=cluster.config.config_map.name)),
             *target.volumes(),
         ]
-        if cluster.tls is not None:
-            volumes.append(k8s.Volume(name="tls", secret=k8s.SecretVolumeSource(
-                secret_name=cluster.tls.secret_for(cluster.name), default_mode=0o440,
-                items=[k8s.KeyToPath(key=key, path=key) for key in (CERT_KEY, KEY_KEY, CA_KEY)])))
-        from .mysql_backup import CHECKOV_SKIPS
-
-        self.cron_job = k8s.KubeCronJob(
-            self, "CronJob",
-            metadata=k8s.ObjectMeta(name=self.name, labels=self.pod_labels, annotations={
-                f"checkov.io/skip{i}": f"{rule}={why}" for i, (rule, why) in enumerate(CHECKOV_SKIPS, 1)}),
-            spec=k8s.CronJobSpec(
-                schedule=schedule,
-                time_zone=time_zone,
-                concurrency_policy="Forbid",
-                starting_deadline_seconds=3600,
-                successful_jobs_history_limit=3,
-                failed_jobs_history_limit=3,
-                suspend=suspend or None,
-                job_template=k8s.JobTemplateSpec(
-                    metadata=k8s.ObjectMeta(labels=self.pod_labels),
-                    spec=k8s.JobSpec(
-                        # A failed drill is the finding: it is not retried.
-                        backoff_limit=0,
-                        active_deadline_seconds=deadline_seconds,
-                        template=k8s.PodTemplateSpec(
-                            metadata=k8s.ObjectMeta(labels=self.pod_labels),
-                            spec=k8s.PodSpec(
-                                restart_policy="Never",
-                                service_account_name=cluster.service_account.name,
-                                automount_service_account_token=False,
-                                init_containers=[fetch, restore],
-                                containers=[report],
-                                security_context=spec.pod_security(cluster.engine.uid),
-                                volumes=volumes,
-                            ),
-                        ),
-                    ),
-                ),
-            ),
-        )
-        # Nothing connects to a drill's pod; its server listens on no network port.
-        self.network_policy = k8s.KubeNetworkPolicy(
-            self, "NetworkPolicy",
-            metadata=k8s.ObjectMeta(name=self.name, labels=self.pod_labels),
-            spec=k8s.NetworkPolicySpec(pod_selector=k8s.LabelSelector(match_labels=self.pod_labels),
-                                       policy_types=["Ingress"]),
-        )
+        volumes += backup_pods.tls_volumes(cluster)
+        # A failed drill is the finding: it is not retried. Nothing connects to a drill's pod;
+        # its server listens on no network port.
+        self.cron_job, self.network_policy = backup_pods.scheduled_job(
+            self, cluster, name=self.name, labels=self.pod_labels, schedule=schedule, time_zone=time_zone,
+            suspend=suspend, backoff_limit=0, deadline_seconds=deadline_seconds,
+            init_containers=[fetch, restore], containers=[report], volumes=volumes)
         annotate_sync_waves(self)
