@@ -4,7 +4,9 @@ binary logs, and archive-status.sh.
 
 The binary logs are made here, in each engine's format as far as the scripts read it (the
 magic number, the first event's header, MySQL's Previous_gtids or MariaDB's Gtid_list event,
-then filler); the e2e backup scenarios run the same scripts on real servers' files.
+then filler); the e2e backup scenarios run the same scripts on real servers' files, in pods
+with the chart's security context (here they run as root, in a chroot that shares the host's
+network).
 """
 
 from __future__ import annotations
