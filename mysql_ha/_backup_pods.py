@@ -68,10 +68,13 @@ def restore_containers(cluster: ReplicatedMySQL, restore: RestoreFrom, *, data_r
 
 
 def binlog_archiver(cluster: ReplicatedMySQL, target: BackupTarget, interval_seconds: int, *, datadir: str,
-                    data_subpath: str, run_dir: str, scripts_dir: str, tmp_dir: str) -> k8s.Container:
+                    data_subpath: str, run_dir: str, scripts_dir: str, tmp_dir: str, keep_seconds: int,
+                    purge_file: str) -> k8s.Container:
     """Sidecar ``binlog-archive``: copies the binary logs this pod has closed into its series,
     ``binlogs/<pod>/<series>/`` of the target, then the time up to which they hold every
-    transaction. ``archive-status.sh`` runs in it, for operators."""
+    transaction; names in ``purge_file`` the first file the server must keep (every one
+    before it archived and older than ``keep_seconds``; 0: none goes). ``archive-status.sh``
+    runs in it, for operators."""
     heartbeat = f"{tmp_dir}/binlog-archive.heartbeat"
     return k8s.Container(
         name="binlog-archive",
@@ -86,6 +89,9 @@ def binlog_archiver(cluster: ReplicatedMySQL, target: BackupTarget, interval_sec
             k8s.EnvVar(name="MYSQL_HA_RUN_DIR", value=run_dir),
             k8s.EnvVar(name="MYSQL_HA_ARCHIVE_POLL_SECONDS", value=str(min(ARCHIVE_POLL_SECONDS, interval_seconds))),
             k8s.EnvVar(name="MYSQL_HA_ARCHIVE_HEARTBEAT", value=heartbeat),
+            k8s.EnvVar(name="MYSQL_HA_BINLOG_KEEP_SECONDS", value=str(keep_seconds)),
+            k8s.EnvVar(name="MYSQL_HA_BINLOG_PURGE_FILE", value=purge_file),
+            k8s.EnvVar(name="MYSQL_HA_ARCHIVE_METRICS_DIR", value=f"{tmp_dir}/{ARCHIVE_METRICS_DIR}"),
             k8s.EnvVar(name="HOME", value=tmp_dir),
         ],
         volume_mounts=[
@@ -103,6 +109,35 @@ def binlog_archiver(cluster: ReplicatedMySQL, target: BackupTarget, interval_sec
             initial_delay_seconds=60, period_seconds=60, failure_threshold=3),
         # Ready once its loop runs (the pod's readiness is the server's and the sidecar's too).
         readiness_probe=k8s.Probe(exec=k8s.ExecAction(command=["test", "-e", heartbeat]), period_seconds=10),
+    )
+
+
+ARCHIVE_METRICS_PORT = 9105
+ARCHIVE_METRICS_DIR = "binlog-archive-metrics"
+
+
+def archive_metrics(cluster: ReplicatedMySQL, target: BackupTarget, *, tmp_dir: str) -> k8s.Container:
+    """Sidecar ``archive-metrics`` (with ``metrics=True``): serves the archiver's metrics file
+    (``mysql_ha_binlog_archive_gap``, ...) over HTTP on ``ARCHIVE_METRICS_PORT``, path
+    ``/metrics.txt``, read-only, with rclone (the archiver's image)."""
+    return k8s.Container(
+        name="archive-metrics",
+        image=target.image,
+        image_pull_policy=cluster.image_pull_policy,
+        # The archiver replaces the file every round: no cached listing (a stale size fails the
+        # read), no checksum (computed before the replacement).
+        command=["rclone", "serve", "http", "/metrics", "--addr", f":{ARCHIVE_METRICS_PORT}", "--read-only",
+                 "--dir-cache-time", "0s", "--no-checksum"],
+        env=[k8s.EnvVar(name="RCLONE_CONFIG", value="/dev/null"), k8s.EnvVar(name="HOME", value="/metrics")],
+        ports=[k8s.ContainerPort(name="archive-metrics", container_port=ARCHIVE_METRICS_PORT)],
+        volume_mounts=[k8s.VolumeMount(name="tmp", mount_path="/metrics", sub_path=ARCHIVE_METRICS_DIR,
+                                       read_only=True)],
+        resources=cluster.sidecar_resources,
+        security_context=cluster.container_security,
+        liveness_probe=k8s.Probe(tcp_socket=k8s.TcpSocketAction(
+            port=k8s.IntOrString.from_string("archive-metrics")), period_seconds=20),
+        readiness_probe=k8s.Probe(tcp_socket=k8s.TcpSocketAction(
+            port=k8s.IntOrString.from_string("archive-metrics")), period_seconds=10),
     )
 
 

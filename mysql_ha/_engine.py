@@ -241,7 +241,12 @@ class Engine:
     """Run on a restored server before the replay: gives its (empty) binary log the backup's
     GTID state ``@GTID@``. '' where the data carries it (MySQL keeps ``gtid_executed`` in a table)."""
     binlog_expiry_setting: str = "binlog_expire_logs_seconds"
-    """Server setting that purges binary logs older than this many seconds."""
+    """Server setting that purges binary logs older than this many seconds (or days, where it
+    is ``expire_logs_days``)."""
+    binlog_keep_option: str = "--binlog-expire-logs-auto-purge=OFF"
+    """Server option (command line, after every option file) that turns the server's own
+    expiry of binary logs off: the archiver decides what may go (``MySQLBackup``), and the
+    servers that upgrade or check a copy keep every file."""
     default_binlog_expiry_seconds: int = 0
     """``binlog_expiry_setting`` where the configuration names no expiry (``MySQLConfig``
     writes it out, so that an image's own option files cannot change it); 0 keeps binary
@@ -386,4 +391,5 @@ class Engine:
             "MYSQL_HA_BINLOG_SKIP_APPLIED_OPTION": self.binlog_skip_applied_option,
             "MYSQL_HA_BINLOG_GTID_HEADER": self.binlog_gtid_header,
             "MYSQL_HA_SQL_RESTORE_GTID_STATE": self.sql_restore_gtid_state,
+            "MYSQL_HA_BINLOG_KEEP_OPTION": self.binlog_keep_option,
         }

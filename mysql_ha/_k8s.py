@@ -93,6 +93,7 @@ class PodTemplateAdditions:
         self.containers: list[dict] = []
         self.volumes: list[dict] = []
         self.env: dict[str, list[dict]] = {}
+        self.args: dict[str, list[str]] = {}
 
     def add_container(self, container: k8s.Container) -> None:
         self.containers.append(container_json(container))
@@ -103,9 +104,14 @@ class PodTemplateAdditions:
     def add_env(self, container_name: str, name: str, value: str) -> None:
         self.env.setdefault(container_name, []).append({"name": name, "value": value})
 
+    def add_args(self, container_name: str, *args: str) -> None:
+        self.args.setdefault(container_name, []).extend(args)
+
     def apply(self, pod_spec: dict) -> None:
         for container in pod_spec["containers"]:
             container.setdefault("env", []).extend(self.env.get(container["name"], []))
+            if container["name"] in self.args:
+                container.setdefault("args", []).extend(self.args[container["name"]])
         pod_spec["containers"].extend(self.containers)
         if self.volumes:
             pod_spec.setdefault("volumes", []).extend(self.volumes)

@@ -125,9 +125,10 @@ _MYSQL_8_ACCOUNTS = dict(
     # SET GLOBAL read_only/super_read_only and the semi-sync variables; STOP/START REPLICA and
     # CHANGE REPLICATION SOURCE; SHOW REPLICA STATUS; FLUSH LOCAL BINARY LOGS;
     # ALTER INSTANCE RELOAD TLS and, at a demotion, every client session seen (PROCESS) and
-    # killed (CONNECTION_ADMIN; root's too, which takes SYSTEM_USER, as root has it).
+    # killed (CONNECTION_ADMIN; root's too, which takes SYSTEM_USER, as root has it); PURGE
+    # BINARY LOGS once archived (BINLOG_ADMIN).
     admin_grants=("SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, REPLICATION CLIENT, RELOAD, CONNECTION_ADMIN, "
-                  "PROCESS, SYSTEM_USER"),
+                  "PROCESS, SYSTEM_USER, BINLOG_ADMIN"),
     status_grants="REPLICATION CLIENT",
     # CLONE INSTANCE reads a donor with BACKUP_ADMIN and nothing else.
     clone_grants="BACKUP_ADMIN",
@@ -213,6 +214,9 @@ MYSQL_5_7 = Engine(
     # 5.7 has no dynamic privileges: SUPER is what sets read_only, runs CHANGE MASTER and kills
     # sessions; PROCESS sees them.
     admin_grants="SUPER, REPLICATION CLIENT, RELOAD, PROCESS",
+    # 5.7 counts its expiry in days, and has no switch for it but the value 0.
+    binlog_expiry_setting="expire_logs_days",
+    binlog_keep_option="--expire-logs-days=0",
     status_grants="REPLICATION CLIENT",
     # XtraBackup 2.4 on the donor, over the socket (--slave-info reads SHOW SLAVE STATUS).
     clone_grants="RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT",
@@ -270,9 +274,9 @@ _MARIADB = dict(
     # REPLICATION SLAVE ADMIN for the semi-sync variables, gtid_slave_pos, CHANGE MASTER and
     # START/STOP SLAVE, SLAVE MONITOR for SHOW SLAVE STATUS, RELOAD for FLUSH LOCAL SSL and
     # FLUSH LOCAL BINARY LOGS, PROCESS and CONNECTION ADMIN to see and kill every client session
-    # at a demotion (root's included).
+    # at a demotion (root's included), BINLOG ADMIN for PURGE BINARY LOGS once archived.
     admin_grants=("READ_ONLY ADMIN, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, "
-                  "BINLOG MONITOR, RELOAD, CONNECTION ADMIN, PROCESS"),
+                  "BINLOG MONITOR, BINLOG ADMIN, RELOAD, CONNECTION ADMIN, PROCESS"),
     status_grants="SLAVE MONITOR, BINLOG MONITOR",
     # mariadb-backup on the donor, over the socket (--slave-info reads SHOW SLAVE STATUS).
     clone_grants="RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SLAVE MONITOR",
@@ -339,6 +343,8 @@ _MARIADB = dict(
     # expire_logs_days = 10; the server's own default, 0, keeps them forever). MySQLConfig
     # writes it out, so every image behaves alike.
     default_binlog_expiry_seconds=864000,
+    # Both names set one value (10.6+); on the command line it comes after every option file.
+    binlog_keep_option="--binlog-expire-logs-seconds=0",
 )
 """Every MariaDB line the library supports: 10.11 and 11.4 take the same settings, grants,
 statements and tools (each checked against the real servers: README, "Engines")."""

@@ -65,6 +65,12 @@ class MySQLBackup(Construct):
     :param keep: backups to keep. Defaults to 7.
     :param max_age_days: also delete backups older than this (the newest stays). Defaults to none.
     :param source: ``replica`` (a ready replica, else the primary) or ``primary``. Defaults to ``replica``.
+    :param replica_wait_seconds: with ``source="replica"``, how long a run waits for a replica
+        within ``max_replication_lag_seconds`` that has applied what the primary had when the
+        run began (a replica catching up, restarting or cloning). Past it the run copies the
+        primary, logs a WARNING naming each replica and why it was not used, and records that
+        in the manifest (``source_fallback``, shown by ``archive-status.sh``). At most
+        half of ``deadline_seconds``. Defaults to 600 (or half the deadline, if shorter).
     :param binlog_archive_interval_seconds: how far the restore point may trail the last
         commit, about: this often the declared primary records how much of its binary log
         holds every commit so far, and its archiver uploads that much of the file being
@@ -105,6 +111,7 @@ class MySQLBackup(Construct):
         keep: int = 7,
         max_age_days: int | None = None,
         source: str = "replica",
+        replica_wait_seconds: int | None = None,
         binlog_archive_interval_seconds: int | None = 5,
         binlog_rotate_seconds: int = 300,
         deadline_seconds: int = 6 * 3600,
@@ -141,6 +148,10 @@ class MySQLBackup(Construct):
             check.int_range("max_age_days", max_age_days, 1, 36500)
         check.one_of("source", source, SOURCES)
         check.int_range("deadline_seconds", deadline_seconds, 60, 7 * DAY)
+        if replica_wait_seconds is None:
+            replica_wait_seconds = min(600, deadline_seconds // 2)
+        check.int_range("replica_wait_seconds", replica_wait_seconds, 0, deadline_seconds // 2,
+                        "at most half of deadline_seconds: the copy needs the rest")
         if staging_size_limit is not None:
             check.quantity("staging_size_limit", staging_size_limit)
         else:
@@ -205,6 +216,7 @@ class MySQLBackup(Construct):
                 k8s.EnvVar(name="MYSQL_HA_SET", value=cluster.name),
                 k8s.EnvVar(name="MYSQL_HA_REPLICAS", value=str(cluster.replicas)),
                 k8s.EnvVar(name="MYSQL_HA_BACKUP_SOURCE", value=source),
+                k8s.EnvVar(name="MYSQL_HA_BACKUP_REPLICA_WAIT_SECONDS", value=str(replica_wait_seconds)),
                 k8s.EnvVar(name="MYSQL_HA_ENGINE", value=engine.name),
                 k8s.EnvVar(name="MYSQL_HA_BACKUP_TARGET", value=target.describe()),
             ],
@@ -257,7 +269,8 @@ class MySQLBackup(Construct):
         self.binlog_rotate_seconds = binlog_rotate_seconds
         self.staging_size_limit = staging_size_limit
         if binlog_archive_interval_seconds is not None:
-            cluster.archive_binlogs(target, binlog_archive_interval_seconds, binlog_rotate_seconds)
+            cluster.archive_binlogs(target, binlog_archive_interval_seconds, binlog_rotate_seconds,
+                                    keep_seconds=_binlog_expiry(cluster)[0])
         self.drill = None
         if drill_schedule is not None:
             from .restore_drill import RestoreDrill
@@ -304,7 +317,8 @@ def _binlog_expiry(cluster: ReplicatedMySQL) -> tuple[int, str]:
     """How long the servers keep a binary log (seconds; 0 = forever), and what says so."""
     engine = cluster.engine
     settings = cluster.config.binlog_settings
-    for key, factor in ((engine.binlog_expiry_setting, 1), ("expire_logs_days", DAY)):
+    for key in dict.fromkeys((engine.binlog_expiry_setting, "expire_logs_days")):
+        factor = DAY if key == "expire_logs_days" else 1
         value = settings.get(key) if key in settings else settings.get(key.replace("_", "-"))
         if value is not None:
             return int(float(value) * factor), f"{key}={value}"

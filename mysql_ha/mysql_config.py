@@ -155,7 +155,10 @@ class MySQLConfig(Construct):
         # read before the pod's and cannot change it.
         expiry_keys = {engine.binlog_expiry_setting.replace("-", "_"), "expire_logs_days"}
         named = {key.replace("-", "_") for settings in (common, primary, replica) for key in settings}
-        expiry = {} if named & expiry_keys else {engine.binlog_expiry_setting: str(engine.default_binlog_expiry_seconds)}
+        default = engine.default_binlog_expiry_seconds
+        if engine.binlog_expiry_setting == "expire_logs_days":
+            default //= 86400
+        expiry = {} if named & expiry_keys else {engine.binlog_expiry_setting: str(default)}
         # What the declared primary runs with, as far as its binary logs go (MySQLBackup
         # checks their expiry against its schedule).
         self.binlog_settings = {**expiry, **common, **primary}

@@ -61,10 +61,11 @@ class ReadWriteServices(Construct):
         )
         annotate_sync_waves(self)
 
-    def add_metrics_port(self, port: int) -> None:
-        """Publishes a ``metrics`` port on the headless Service, for per-pod scraping."""
+    def add_metrics_port(self, port: int, name: str = "metrics") -> None:
+        """Publishes a metrics port (the container port ``name``) on the headless Service, for
+        per-pod scraping."""
         self.headless.add_json_patch(
-            JsonPatch.add("/spec/ports/-", {"name": "metrics", "port": port, "targetPort": "metrics"})
+            JsonPatch.add("/spec/ports/-", {"name": name, "port": port, "targetPort": name})
         )
 
     def select_primary(self, ordinal: int) -> None:

@@ -420,6 +420,10 @@ class ReplicatedMySQL(Construct):
             scrapers = k8s.NetworkPolicyPeer(namespace_selector=namespaces,
                                              pod_selector=k8s.LabelSelector(match_labels=metrics_client_labels))
             ingress.append(spec.allow(METRICS_PORT, [scrapers]))
+            self.metrics_scrapers = {"podSelector": {"matchLabels": dict(metrics_client_labels)}}
+            if metrics_namespace is not None:
+                self.metrics_scrapers["namespaceSelector"] = {
+                    "matchLabels": {"kubernetes.io/metadata.name": metrics_namespace}}
         policy = ExtensibleNetworkPolicy(
             self,
             "NetworkPolicy",
@@ -433,22 +437,37 @@ class ReplicatedMySQL(Construct):
         policy.extra_ingress = []
         return policy
 
-    def archive_binlogs(self, target: BackupTarget, interval_seconds: int, rotate_seconds: int = 300) -> None:
+    def archive_binlogs(self, target: BackupTarget, interval_seconds: int, rotate_seconds: int = 300,
+                        keep_seconds: int = 0) -> None:
         """Copies every pod's closed binary logs to ``target``, and every ``interval_seconds``
         the declared primary's file being written as far as it holds every commit; the
         declared primary closes its current one every ``rotate_seconds`` when it took writes.
-        Called by ``MySQLBackup``."""
+        The servers no longer expire binary logs themselves: each pod purges a file once it
+        is archived and older than ``keep_seconds`` (0: never), so a file the target has not
+        taken stays, however old. Called by ``MySQLBackup``."""
         if self.binlog_archive is not None:
             raise ValueError(f"the binary logs of {self.name} are archived already (to "
                              f"{self.binlog_archive[0].describe()}): one MySQLBackup per set archives them")
         self.binlog_archive = (target, interval_seconds)
+        # The archiver names the first file the server must keep; the sidecar purges the
+        # ones before it.
+        purge_file = f"{TMP_DIR}/binlog-purge-to"
         self.pod_additions.add_container(backup_pods.binlog_archiver(
             self, target, interval_seconds, datadir=DATADIR, data_subpath=DATA_SUBPATH, run_dir=RUN_DIR,
-            scripts_dir=SCRIPTS_DIR, tmp_dir=TMP_DIR))
+            scripts_dir=SCRIPTS_DIR, tmp_dir=TMP_DIR, keep_seconds=keep_seconds, purge_file=purge_file))
+        if self.metrics:
+            # The archiver's own metrics (a gap, how far it reaches), beside the exporter's.
+            self.pod_additions.add_container(backup_pods.archive_metrics(self, target, tmp_dir=TMP_DIR))
+            self.services.add_metrics_port(backup_pods.ARCHIVE_METRICS_PORT, "archive-metrics")
+            self.network_policy.extra_ingress.append(
+                {"from": [self.metrics_scrapers],
+                 "ports": [{"port": backup_pods.ARCHIVE_METRICS_PORT, "protocol": "TCP"}]})
         # The replication sidecar closes the primary's binary log, and marks how much of the
         # file being written holds every commit.
         self.pod_additions.add_env("replication", "MYSQL_HA_BINLOG_FLUSH_SECONDS", str(rotate_seconds))
         self.pod_additions.add_env("replication", "MYSQL_HA_BINLOG_MARK_SECONDS", str(interval_seconds))
+        self.pod_additions.add_env("replication", "MYSQL_HA_BINLOG_PURGE_FILE", purge_file)
+        self.pod_additions.add_args("mysql", self.engine.binlog_keep_option)
         # One volume "backup-target" per pod: the restore's, if any, must be the same.
         restoring = self.restore_from.target if self.restore_from is not None else None
         if restoring is None:

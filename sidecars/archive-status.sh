@@ -6,7 +6,8 @@
 # follows (a first series, a new data directory, or files purged before they were
 # archived: a gap, with the transactions missing). Then one line per complete backup: the
 # latest point in time it restores to (the furthest series that began before the backup
-# started) and, when a later series reaches further, the gap between. Then the newest
+# started), the pod it copied (and, for the primary instead of a replica, why) and, when a
+# later series reaches further, the gap between. Then the newest
 # restore drill's report (RestoreDrill).
 # It exits 1 when the newest backup cannot reach the archive's last point: the restores
 # to the latest times need a new backup (an alert-worthy state), 0 otherwise.
@@ -35,11 +36,17 @@ printf '%s\n' "$series" | while read -r path until created; do
 done
 
 furthest=$(printf '%s\n' "$series" | awk '$2 > max { max = $2 } END { print max + 0 }')
-printf 'backup\tstarted\trestorable_until\n'
+printf 'backup\tstarted\trestorable_until\tcopied\n'
 status=0 restorable=0
 for name in $(rclone lsf -R --files-only --include '/*/manifest' "$location/backups" 2>/dev/null \
   | sed -n 's|/manifest$||p' | sort); do
-  started=$(rclone cat "$location/backups/$name/manifest" | sed -n 's/^started_epoch=//p')
+  manifest=$(rclone cat "$location/backups/$name/manifest")
+  started=$(printf '%s\n' "$manifest" | sed -n 's/^started_epoch=//p')
+  # Which pod it copied; the primary instead of a replica, and why.
+  copied=$(printf '%s\n' "$manifest" | sed -n 's/^source=//p')
+  role=$(printf '%s\n' "$manifest" | sed -n 's/^source_role=//p')
+  fallback=$(printf '%s\n' "$manifest" | sed -n 's/^source_fallback=//p')
+  copied="${copied:--}${role:+ ($role)}${fallback:+: $fallback}"
   restorable=$(printf '%s\n' "$series" | awk -v s="${started:-0}" '$1 != "" && $3 <= s && $2 > max { max = $2 } END { print max + 0 }')
   reach=-
   [ "$restorable" -eq 0 ] || reach=$(utc "$((restorable - 1))")
@@ -47,7 +54,7 @@ for name in $(rclone lsf -R --files-only --include '/*/manifest' "$location/back
   if [ "$restorable" -lt "$furthest" ]; then
     gap="	(the archive reaches $(utc "$((furthest - 1))") past a gap: a newer backup restores there)"
   fi
-  printf '%s\t%s\t%s%s\n' "$name" "$(utc "${started:-0}")" "$reach" "$gap"
+  printf '%s\t%s\t%s\t%s%s\n' "$name" "$(utc "${started:-0}")" "$reach" "$copied" "$gap"
 done
 # The newest restore drill (RestoreDrill), if any ran.
 drill=$(rclone lsf --dirs-only "$location/drills" 2>/dev/null | tr -d / | sort | tail -n 1) || drill=''

@@ -9,7 +9,8 @@
 # <name> is the UTC start time, 20261126T030000Z. The copy is made from the first replica
 # that replicates with both threads within MYSQL_HA_MAX_LAG_SECONDS and has applied every
 # transaction the primary had when the run began (it waits that long for it), or from the
-# declared primary (MYSQL_HA_BACKUP_SOURCE=primary, or no replica ready): either way the
+# declared primary (MYSQL_HA_BACKUP_SOURCE=primary, or no replica ready within
+# MYSQL_HA_BACKUP_REPLICA_WAIT_SECONDS: a WARNING, and the manifest says why): either way the
 # backup holds every transaction committed before the run began. The copy holds every
 # transaction of its GTID set (recorded in the manifest): a point-in-time restore replays
 # the archived binary logs from there.
@@ -51,10 +52,12 @@ remote_sql() {
     --port="$MYSQL_HA_PORT" --batch --skip-column-names "$@"
 }
 
-# replica_ready HOST: HOST replicates, both threads running, within the lag bound.
+# replica_ready HOST: HOST replicates, both threads running, within the lag bound; else
+# says why in $why.
 replica_ready() {
   local output line key lag
   local -A status=()
+  why='does not answer'
   output=$(remote_sql "$1" --vertical --column-names <<<"$MYSQL_HA_SQL_REPLICA_STATUS" 2>/dev/null) || return 1
   while IFS= read -r line; do
     line=${line#"${line%%[![:space:]]*}"}
@@ -62,34 +65,59 @@ replica_ready() {
     key=${line%%:*}
     status[$key]=${line#*: }
   done <<<"$output"
+  why="does not replicate (receiver ${status[$MYSQL_HA_STATUS_IO_RUNNING]:-none}, applier ${status[$MYSQL_HA_STATUS_SQL_RUNNING]:-none})"
   [[ ${status[$MYSQL_HA_STATUS_IO_RUNNING]:-} == Yes && ${status[$MYSQL_HA_STATUS_SQL_RUNNING]:-} == Yes ]] || return 1
   lag=${status[$MYSQL_HA_STATUS_LAG_SECONDS]:-NULL}
-  [[ $lag =~ ^[0-9]+$ ]] && ((lag <= ${MYSQL_HA_MAX_LAG_SECONDS:?}))
+  why="lags ${lag} s (at most ${MYSQL_HA_MAX_LAG_SECONDS:?} s)"
+  [[ $lag =~ ^[0-9]+$ ]] && ((lag <= MYSQL_HA_MAX_LAG_SECONDS))
 }
 
-# caught_up HOST: HOST has applied every transaction the primary had when this run began
-# (within the lag bound), so the backup holds all of them.
+# caught_up HOST SECONDS: HOST applies every transaction the primary had when this run
+# began within SECONDS (at least 1, at most the lag bound), so the backup holds all of them.
 caught_up() {
-  local statement
+  local statement seconds=$2
   [[ -n $primary_gtids ]] || return 0
+  ((seconds >= 1)) || seconds=1
+  ((seconds <= MYSQL_HA_MAX_LAG_SECONDS)) || seconds=$MYSQL_HA_MAX_LAG_SECONDS
   statement=${MYSQL_HA_SQL_WAIT_FOR_GTIDS//@GTID@/"$(sql_string "$primary_gtids")"}
-  statement=${statement//@SECONDS@/"$MYSQL_HA_MAX_LAG_SECONDS"}
+  statement=${statement//@SECONDS@/"$seconds"}
+  why="has not applied the primary's transactions (waited ${seconds} s)"
   [[ $(remote_sql "$1" <<<"$statement" 2>/dev/null) == 0 ]]
 }
 
 declared=$(declared_primary) || die "no declared primary in the topology ConfigMap"
 primary_gtids=$(remote_sql "$(pod_host "$declared")" <<<"$MYSQL_HA_SQL_GTID_EXECUTED" 2>/dev/null | gtid_of) || primary_gtids=''
-source_ordinal=''
-if [[ $MYSQL_HA_BACKUP_SOURCE == replica ]]; then
-  for ((ordinal = 0; ordinal < MYSQL_HA_REPLICAS; ordinal++)); do
-    ((ordinal != declared)) || continue
-    if replica_ready "$(pod_host "$ordinal")" && caught_up "$(pod_host "$ordinal")"; then
-      source_ordinal=$ordinal
+# A replica, when one is ready: it waits for one as long as MYSQL_HA_BACKUP_REPLICA_WAIT_SECONDS
+# (a replica catching up, restarting or cloning), saying every minute why none is; past
+# that it copies the declared primary, with a WARNING and the reason in the manifest
+# (source_fallback; archive-status.sh shows it).
+source_ordinal='' fallback='' why=''
+wait_seconds=${MYSQL_HA_BACKUP_REPLICA_WAIT_SECONDS:-0}
+if [[ $MYSQL_HA_BACKUP_SOURCE == replica ]] && ((MYSQL_HA_REPLICAS > 1)); then
+  waiting_since=$SECONDS told=-60
+  while true; do
+    reasons=''
+    for ((ordinal = 0; ordinal < MYSQL_HA_REPLICAS; ordinal++)); do
+      ((ordinal != declared)) || continue
+      if replica_ready "$(pod_host "$ordinal")" \
+        && caught_up "$(pod_host "$ordinal")" "$((wait_seconds - (SECONDS - waiting_since)))"; then
+        source_ordinal=$ordinal
+        break
+      fi
+      reasons+="${reasons:+; }$(pod_host "$ordinal") ${why}"
+    done
+    [[ -z $source_ordinal ]] || break
+    if ((SECONDS - waiting_since >= wait_seconds)); then
+      fallback="no replica was ready within ${wait_seconds} s (${reasons})"
+      log "WARNING: ${fallback}: backing up the declared primary $(pod_host "$declared")"
       break
     fi
-    log "$(pod_host "$ordinal") is not a ready replica"
+    if ((SECONDS - told >= 60)); then
+      log "no replica is ready yet (${reasons}): waiting up to ${wait_seconds} s for one"
+      told=$SECONDS
+    fi
+    sleep 5
   done
-  [[ -n $source_ordinal ]] || log "no replica is ready: backing up the declared primary"
 fi
 source_ordinal=${source_ordinal:-$declared}
 source=$(pod_host "$source_ordinal")
@@ -167,6 +195,7 @@ while read -r bytes; do size=$((size + bytes)); done < <(find "$out/$name/data" 
   printf 'name=%s\nformat=%s\nengine=%s\nserver=%s\nserver_version=%s\n' "$name" "$format" "$MYSQL_HA_ENGINE" \
     "$MYSQL_HA_SERVER" "$version"
   printf 'source=%s\nsource_role=%s\n' "$source" "$([[ $source_ordinal == "$declared" ]] && echo primary || echo replica)"
+  [[ -z $fallback ]] || printf 'source_fallback=%s\n' "$fallback"
   printf 'gtid=%s\nbinlog_file=%s\nbinlog_position=%s\n' "$COPY_GTID" "$COPY_LOG_FILE" "$COPY_LOG_POS"
   printf 'started_at=%s\nstarted_epoch=%s\n' "$(date -u -d "@${started}" +%Y-%m-%dT%H:%M:%SZ)" "$started"
   printf 'finished_at=%s\nfinished_epoch=%s\n' "$(date -u -d "@${finished}" +%Y-%m-%dT%H:%M:%SZ)" "$finished"

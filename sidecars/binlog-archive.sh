@@ -25,6 +25,12 @@ scripts=${MYSQL_HA_SCRIPTS_DIR:-/opt/mysql-ha}
 # shellcheck source=archive.sh
 . "$scripts/archive.sh"
 load_target_credentials
+# A round gives up soon on a target that refuses or stalls (rclone's defaults retry an
+# unreachable S3 for about 7 minutes, while warnings, metrics and purges wait): the next
+# round, 2 s later, tries again.
+RCLONE_LOW_LEVEL_RETRIES=${RCLONE_LOW_LEVEL_RETRIES:-3} RCLONE_CONTIMEOUT=${RCLONE_CONTIMEOUT:-15s}
+RCLONE_TIMEOUT=${RCLONE_TIMEOUT:-60s}
+export RCLONE_LOW_LEVEL_RETRIES RCLONE_CONTIMEOUT RCLONE_TIMEOUT
 
 location=${MYSQL_HA_BACKUP_LOCATION:?}
 datadir=${MYSQL_HA_DATADIR:?}
@@ -134,23 +140,116 @@ start_series() {
   fi
   series=$new last=$(($1 - 1)) last_name=''
   case $cause in
-    purged) log "ERROR: gap in the archive: $(series_break "$location" "$pod/$new"); series ${previous} ends, ${new} begins" ;;
+    purged)
+      log "ERROR: gap in the archive: $(series_break "$location" "$pod/$new"); series ${previous} ends, ${new} begins"
+      gap_since=$created gap_checked=0
+      ;;
     new-data-directory) log "new series ${new}: $(series_break "$location" "$pod/$new"); series ${previous} ends" ;;
     *) log "new series ${new}" ;;
   esac
   archived_gtids='' latest_covered=''
 }
 
+keep=${MYSQL_HA_BINLOG_KEEP_SECONDS:-0}
+purge_file=${MYSQL_HA_BINLOG_PURGE_FILE:-}
+warned=''
+
+# purge_point: the server expires no binary log itself (MySQLBackup turns its expiry off):
+# this names in $purge_file the first file it must keep, every file before it copied into
+# the series under way and unchanged for $keep seconds (the server's own expiry counts
+# from the same time); the replication sidecar purges those. A closed file not copied
+# stays, however old, and is logged as a WARNING (again each hour, and when more join it):
+# the volume fills instead of the archive losing it.
+purge_point() {
+  [ "$keep" -gt 0 ] && [ -n "$purge_file" ] && [ -n "$series" ] || return 0
+  now=$(date +%s)
+  point=$(sed 's|.*/||' "$index" | (cd "$datadir" && xargs stat -c '%Y %s %n' 2>/dev/null) \
+    | awk -v last="$last" -v before=$((now - keep)) '
+      { n = $3; sub(/.*\./, "", n); name[NR] = $3; number[NR] = n + 0; old[NR] = ($1 <= before); size[NR] = $2 }
+      END {
+        for (i = 1; i <= NR; i++) if (number[i] > last || !old[i]) { keep = name[i]; break }
+        for (i = 1; i < NR; i++) if (number[i] > last && old[i]) { count++; bytes += size[i] }
+        printf "%s %s %d %d\n", name[1], keep, count, bytes
+      }') || return 0
+  read -r index_first kept count bytes <<EOF
+$point
+EOF
+  if [ -n "$kept" ] && [ "$kept" != "$index_first" ]; then
+    printf '%s\n' "$kept" >"$purge_file.tmp" && mv "$purge_file.tmp" "$purge_file"
+  fi
+  if [ "${count:-0}" -gt 0 ]; then
+    hour=$((now / 3600))
+    if [ "$count $hour" != "$warned" ]; then
+      log "WARNING: ${count} closed binary logs of ${pod} ($((bytes / 1048576)) MiB) are older than the expiry (${keep} s) and not archived: the server keeps them until ${MYSQL_HA_BACKUP_TARGET} takes them, and its volume fills meanwhile"
+      warned="$count $hour"
+    fi
+  else
+    warned=''
+  fi
+}
+
+metrics_dir=${MYSQL_HA_ARCHIVE_METRICS_DIR:-}
+gap_since=0 gap_checked=0 failures=0
+
+# check_gap: while the series under way follows files purged before they were copied
+# (gap_since: its first file's creation time), whether a backup that started after it has
+# completed since: then the latest times restore again, and the gap is no longer reported
+# (the next check, once a minute).
+check_gap() {
+  [ "$gap_since" -gt 0 ] || return 0
+  now=$(date +%s)
+  [ $((now - gap_checked)) -ge "${MYSQL_HA_ARCHIVE_GAP_CHECK_SECONDS:-60}" ] || return 0
+  gap_checked=$now
+  for backup in $(rclone lsf --dirs-only "$location/backups" 2>/dev/null | tr -d / | sort -r | head -n 3); do
+    started=$(rclone cat "$location/backups/$backup/manifest" 2>/dev/null | sed -n 's/^started_epoch=//p') \
+      || continue
+    [ -n "$started" ] || continue
+    if [ "$started" -ge "$gap_since" ]; then
+      log "backup ${backup} started after the gap: restores to the latest times use it"
+      gap_since=0
+    fi
+    return 0
+  done
+}
+
+# write_metrics: the archiver's state in Prometheus' text format, for the archive-metrics
+# container to serve (with ReplicatedMySQL(metrics=True)).
+write_metrics() {
+  [ -n "$metrics_dir" ] || return 0
+  {
+    printf '# HELP mysql_ha_binlog_archive_gap 1 while the series being archived follows binary logs purged before they were copied (no restore crosses the gap) and no backup has completed since.\n'
+    printf '# TYPE mysql_ha_binlog_archive_gap gauge\nmysql_ha_binlog_archive_gap %d\n' "$([ "$gap_since" -gt 0 ] && echo 1 || echo 0)"
+    printf '# HELP mysql_ha_binlog_archive_until_timestamp_seconds Every transaction of this pod before this time is archived.\n'
+    printf '# TYPE mysql_ha_binlog_archive_until_timestamp_seconds gauge\nmysql_ha_binlog_archive_until_timestamp_seconds %s\n' \
+      "${published##* }"
+    printf '# HELP mysql_ha_binlog_archive_unarchived_expired_files Closed binary logs past the expiry that the target has not taken (kept: the volume fills).\n'
+    printf '# TYPE mysql_ha_binlog_archive_unarchived_expired_files gauge\nmysql_ha_binlog_archive_unarchived_expired_files %d\n' \
+      "${count:-0}"
+    printf '# HELP mysql_ha_binlog_archive_copy_failures_total Rounds whose copy to the target failed.\n'
+    printf '# TYPE mysql_ha_binlog_archive_copy_failures_total counter\nmysql_ha_binlog_archive_copy_failures_total %d\n' \
+      "$failures"
+    printf '# HELP mysql_ha_binlog_archive_round_timestamp_seconds When the archiver last went round.\n'
+    printf '# TYPE mysql_ha_binlog_archive_round_timestamp_seconds gauge\nmysql_ha_binlog_archive_round_timestamp_seconds %s\n' \
+      "$(date +%s)"
+  } >"$metrics_dir/metrics.tmp" && mv "$metrics_dir/metrics.tmp" "$metrics_dir/metrics.txt"
+}
+
 stop_on_term 0 "stopping (a copy under way is abandoned: the next start copies the file again)"
 log "archiving the closed binary logs of ${pod} to ${MYSQL_HA_BACKUP_TARGET}"
 resumed=no
-published='' uploaded=''
+published='- 0' uploaded=''
+[ -z "$metrics_dir" ] || mkdir -p "$metrics_dir"
 while true; do
   touch "$heartbeat"
   if [ "$resumed" = no ]; then
     if resume; then
       resumed=yes
+      if [ -n "$series" ] && [ "$(series_value "$location" "$pod/$series" cause)" = purged ]; then
+        gap_since=$(series_value "$location" "$pod/$series" created)
+      fi
     else
+      failures=$((failures + 1))
+      write_metrics
       log "${MYSQL_HA_BACKUP_TARGET} does not answer; next try in ${poll} s"
       run sleep "$poll"
       continue
@@ -211,6 +310,7 @@ while true; do
       fi
     fi
   fi
+  [ ! -s "$index" ] || purge_point
   # Continuous: the first <position> bytes of the file being written hold every transaction
   # committed before the mark's time (current/<file>, replaced as it grows, deleted once
   # the file is copied whole).
@@ -242,6 +342,7 @@ while true; do
   if [ -n "$marked" ] && { [ -z "$until" ] || [ "$marked" -gt "$until" ]; }; then
     until=$marked
   fi
+  [ "$copied" = yes ] || failures=$((failures + 1))
   if [ "$copied" = yes ] && [ -n "$series" ] && [ -n "$until" ] && [ "$series $until" != "$published" ]; then
     # The GTID set archived so far, the mark's when it is the later: a gap names what
     # follows it.
@@ -252,5 +353,7 @@ while true; do
       published="$series $until"
     fi
   fi
+  check_gap
+  write_metrics
   run sleep "$poll"
 done

@@ -154,7 +154,7 @@ if [[ -n ${MYSQL_HA_UPGRADE:-} ]]; then
     upgrade_log=${TMPDIR:-/tmp}/upgrade.log
     "$MYSQL_HA_SERVER" --datadir="$datadir" --socket="$upgrade_socket" --pid-file="${TMPDIR:-/tmp}/upgrade.pid" \
       --skip-networking --skip-grant-tables "--${MYSQL_HA_SKIP_REPLICA_START_OPTION}" \
-      --binlog-expire-logs-seconds=0 --loose-innodb-buffer-pool-load-at-startup=0 \
+      "${MYSQL_HA_BINLOG_KEEP_OPTION:?}" --loose-innodb-buffer-pool-load-at-startup=0 \
       --loose-innodb-buffer-pool-dump-at-shutdown=0 >"$upgrade_log" 2>&1 &
     upgrade_server=$!
     until "$MYSQL_HA_ADMIN" --socket="$upgrade_socket" --user=root ping >/dev/null 2>&1; do

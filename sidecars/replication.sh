@@ -549,6 +549,30 @@ close_binlog() {
   fi
 }
 
+purge_file=${MYSQL_HA_BINLOG_PURGE_FILE:-}
+purged_to='' purge_tried=-60
+
+# purge_archived: with binary logs archived, the server expires none itself; the archiver
+# names in $purge_file the first file to keep (every file before it archived and past the
+# expiry), and this purges the ones before it: again every 10 s while the index still
+# starts before it (MariaDB keeps a file its binary log checkpoint still needs).
+purge_archived() {
+  local first oldest
+  [[ -n $purge_file && -s $purge_file ]] || return 0
+  first=$(<"$purge_file")
+  [[ $first =~ ^[A-Za-z0-9._-]+$ && -e ${MYSQL_HA_DATADIR:?}/$first ]] || return 0
+  oldest=$(head -n 1 "${MYSQL_HA_DATADIR}/mysql-bin.index") || return 0
+  [[ ${oldest##*/} != "$first" ]] || return 0
+  ((SECONDS - purge_tried >= 10)) || return 0
+  purge_tried=$SECONDS
+  if sql <<<"PURGE BINARY LOGS TO '${first}';"; then
+    [[ $first == "$purged_to" ]] || log "purged the binary logs before ${first}: archived, and past the expiry"
+    purged_to=$first
+  else
+    log "the binary logs before ${first} could not be purged yet (next try in 10 s)"
+  fi
+}
+
 # release_server: the server's container is stopping (pre-stop.sh asked, in
 # $stop_requested): a server that takes writes turns read-only (demote: its client sessions
 # killed), and where the engine says how (MYSQL_HA_SQL_STOP_FEEDING), the threads that feed
@@ -628,6 +652,7 @@ watch_replication() {
         restart_receiver
         switch_to_tls || true
       fi
+      purge_archived || true
     fi
     [[ -n $stopping ]] || pause 1
   done

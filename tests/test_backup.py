@@ -10,7 +10,7 @@ import kubernetes_validate
 import cdk8s
 import pytest
 import test_scripts
-from synth_helpers import ENGINE_NAMES, by_kind, container, env_of, new_chart, synth, walk_strings, whole_chart
+from synth_helpers import ENGINE_NAMES, add_stack, all_containers, by_kind, container, env_of, new_chart, synth, walk_strings, whole_chart
 
 import mysql_ha
 from mysql_ha import BackupTarget, MySQLBackup, RestoreFrom
@@ -116,6 +116,59 @@ def test_every_pod_archives_its_closed_binary_logs(engine_name):
     # Continuous archiving: a mark every 5 s, the file closed every 5 minutes.
     sidecar = env_of(container(manifests, "replication"))
     assert (sidecar["MYSQL_HA_BINLOG_MARK_SECONDS"], sidecar["MYSQL_HA_BINLOG_FLUSH_SECONDS"]) == ("5", "300")
+
+
+def test_a_run_waits_for_a_replica_ten_minutes_or_half_its_deadline():
+    assert env_of(job_container(backup_chart(), "backup"))["MYSQL_HA_BACKUP_REPLICA_WAIT_SECONDS"] == "600"
+    chart = new_chart()
+    mysql = add_stack(chart, replicas=2)
+    MySQLBackup(chart, "Backup", cluster=mysql, target=S3, deadline_seconds=900)
+    assert env_of(job_container(synth(chart), "backup"))["MYSQL_HA_BACKUP_REPLICA_WAIT_SECONDS"] == "450"
+
+
+@pytest.mark.parametrize("engine_name", BACKUP_ENGINES)
+def test_archived_binary_logs_are_expired_by_the_pods_and_never_by_the_server(engine_name):
+    """The server's own expiry would delete a file the archive never got: it is off (an
+    option on the command line, after every option file), and the archiver keeps the
+    expiry the configuration names for the files it has copied."""
+    engine = mysql_ha.ENGINES[engine_name]
+    manifests = backup_chart(engine_name)
+    server = container(manifests, "mysql")
+    assert server["args"][-1] == engine.binlog_keep_option
+    archiver = env_of(container(manifests, "binlog-archive"))
+    assert archiver["MYSQL_HA_BINLOG_KEEP_SECONDS"] == str(engine.default_binlog_expiry_seconds)
+    assert archiver["MYSQL_HA_BINLOG_PURGE_FILE"] == env_of(container(manifests, "replication"))[
+        "MYSQL_HA_BINLOG_PURGE_FILE"]
+    chart = new_chart()
+    mysql = add_stack(chart, engine=engine, replicas=2, config={"server_settings": {"expire_logs_days": "2"}})
+    MySQLBackup(chart, "Backup", cluster=mysql, target=S3)
+    assert env_of(container(synth(chart), "binlog-archive"))["MYSQL_HA_BINLOG_KEEP_SECONDS"] == str(2 * 86400)
+
+
+def test_with_metrics_the_archivers_metrics_are_served_on_their_own_port_to_the_scrapers_only():
+    assert "archive-metrics" not in [c["name"] for c in all_containers(backup_chart())]
+    manifests = backup_chart(metrics=True, metrics_namespace="monitoring")
+    served = container(manifests, "archive-metrics")
+    assert served["image"] == "rclone/rclone:1.75" and served["command"][:4] == ["rclone", "serve", "http", "/metrics"]
+    assert "--read-only" in served["command"]
+    (mount,) = served["volumeMounts"]
+    assert mount == {"mountPath": "/metrics", "name": "tmp", "readOnly": True, "subPath": "binlog-archive-metrics"}
+    assert env_of(container(manifests, "binlog-archive"))["MYSQL_HA_ARCHIVE_METRICS_DIR"] == \
+        "/tmp/binlog-archive-metrics"
+    ports = {p["name"]: p["port"] for p in by_kind(manifests, "Service", "mysql")["spec"]["ports"]}
+    assert ports["archive-metrics"] == 9105
+    rules = [r for r in by_kind(manifests, "NetworkPolicy", "mysql")["spec"]["ingress"]
+             if {"port": 9105, "protocol": "TCP"} in r["ports"]]
+    assert rules == [{"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                      "ports": [{"port": 9105, "protocol": "TCP"}]}]
+
+
+def test_mysql_57_counts_its_binary_log_expiry_in_days():
+    manifests = whole_chart(mysql_ha.MYSQL_5_7)
+    cnf = "\n".join(str(v) for m in manifests if m["kind"] == "ConfigMap" for v in m.get("data", {}).values())
+    assert "expire_logs_days=0" in cnf and "binlog_expire_logs_seconds" not in cnf
+    assert mysql_ha.MYSQL_5_7.binlog_keep_option == "--expire-logs-days=0"
 
 
 def test_without_binlog_archiving_the_pods_are_unchanged():
@@ -232,6 +285,9 @@ def _backup(chart_props=None, **props):
     ({"binlog_archive_interval_seconds": 120, "binlog_rotate_seconds": 60},
      "binlog_rotate_seconds (60) must be at least binlog_archive_interval_seconds (120)"),
     ({"deadline_seconds": 10}, "deadline_seconds must be an integer between 60 and 604800"),
+    ({"deadline_seconds": 600, "replica_wait_seconds": 400},
+     "replica_wait_seconds must be an integer between 0 and 300 (at most half of deadline_seconds: the copy "
+     "needs the rest), got 400"),
     ({"target": "s3://bucket"}, "target must be BackupTarget.volume_claim(...) or BackupTarget.s3(...), "
                                 "got 's3://bucket'"),
     ({"staging_size_limit": "lots"}, "staging_size_limit must be a Kubernetes quantity"),

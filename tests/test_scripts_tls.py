@@ -67,6 +67,7 @@ def test_every_variable_a_script_reads_is_set_with_tls_on(engine_name, container
         missing = test_scripts.variables_used(script, "common.sh", optional=True) - provided - {
             "MYSQL_HA_DATA_ROOT", "MYSQL_HA_CONF_DIR", "MYSQL_HA_CONFIG_DIR",  # set per container where used
             "MYSQL_HA_BINLOG_FLUSH_SECONDS", "MYSQL_HA_BINLOG_MARK_SECONDS",  # set by MySQLBackup (archive)
+            "MYSQL_HA_BINLOG_PURGE_FILE",
             "MYSQL_HA_AUTH_CACHE"}  # TLS off only
         assert not missing, f"{container_name} runs {script} without {sorted(missing)}"
 

@@ -59,7 +59,7 @@ def _manifests(engine, credentials, s3_secret: str, *, replicas: int, backups: b
                     binlog_archive_interval_seconds=ARCHIVE_SECONDS, binlog_rotate_seconds=ROTATE_SECONDS,
                     drill_schedule="0 6 * * 0")
         MySQLBackup(chart, "BackupPVC", cluster=chart.mysql, target=CLAIM_TARGET, keep=KEEP,
-                    binlog_archive_interval_seconds=None, name="mysql-backup-pvc")
+                    binlog_archive_interval_seconds=None, name="mysql-backup-pvc", replica_wait_seconds=5)
     k8s.KubeSecret(chart, "S3Keys", metadata=k8s.ObjectMeta(name="s3-keys"),
                    string_data={"access-key-id": S3_ID, "secret-access-key": s3_secret})
     # The S3 server pod (``_start_s3``) behind a Service of its own: the target's endpoint.

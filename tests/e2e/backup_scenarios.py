@@ -8,8 +8,10 @@ cluster.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,10 +39,12 @@ def test_backup_1_under_writes_restores_into_a_fresh_cluster(backups, backup_rep
     assert manifest["gtid"] and len(manifest["sha256"]) == 64 and int(manifest["size_bytes"]) > 0
     acknowledged_before = {row[0] for row in writer.rows if row[2] < job_started}
     assert acknowledged_before, "the writer got nothing in before the backup"
-    # The server keeps binary logs as long as the library wrote out (the mariadb image's
-    # 50-server.cnf, expire_logs_days = 10, is read before the pod's configuration).
-    expiry = int(source.sql(0, "SELECT @@GLOBAL.binlog_expire_logs_seconds")[0][0])
-    assert expiry == backups.engine.default_binlog_expiry_seconds
+    # The server expires no binary log itself, whatever the option files say (the mariadb
+    # image's 50-server.cnf has expire_logs_days = 10): the pods purge what is archived.
+    if backups.engine.binlog_keep_option.startswith("--binlog-expire-logs-auto-purge"):
+        assert source.sql(0, "SELECT @@GLOBAL.binlog_expire_logs_auto_purge") == [["0"]]
+    else:
+        assert source.sql(0, "SELECT @@GLOBAL.binlog_expire_logs_seconds") == [["0"]]
 
     started = time.monotonic()
     with backups.restored(RestoreFrom(CLAIM_TARGET, backup=name), replicas=2,
@@ -64,7 +68,8 @@ def test_backup_1_under_writes_restores_into_a_fresh_cluster(backups, backup_rep
         assert "restored backup" in restored.logs(0, "restore-mysql")
     backup_report("scenario 1 (backup under writes, restore)",
                   f"backup {seconds:.1f} s ({int(manifest['size_bytes'])} bytes, {manifest['format']}), restore of "
-                  f"2 pods {took:.1f} s, {len(rows)} rows checked, binary logs expire after {expiry} s")
+                  f"2 pods {took:.1f} s, {len(rows)} rows checked, archived binary logs purged after "
+                  f"{backups.engine.default_binlog_expiry_seconds} s (the server's own expiry off)")
 
 
 def _reseed_replica(backups) -> None:
@@ -197,6 +202,9 @@ def test_backup_3_retention_keeps_the_newest(backups, backup_report):
     assert lines[0].split("\t") == ["series", "created", "archived_until", "files", "follows"], lines
     reach = {line.split("\t")[0]: line.split("\t")[2] for line in lines if line.split("\t")[0] in names}
     assert sorted(reach) == names[-KEEP:], lines
+    # Each copied the replica (the run says which pod it copied, and why it was the primary).
+    assert "backup\tstarted\trestorable_until\tcopied" in lines, lines
+    assert all(line.split("\t")[3] == "mysql-1.mysql (replica)" for line in lines if line.split("\t")[0] in names)
     for value in reach.values():
         restorable = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
         assert restorable > time.time() - 120, lines
@@ -278,12 +286,42 @@ def test_backup_7_binary_logs_purged_before_they_were_archived_are_a_gap_no_rest
     written = time.time()
     source.wait_for(lambda: storage.archived_until() > written, timeout=120, what="the archive to pass the write")
     (old, *_) = storage.series("mysql-0")[-1:]
+    # The servers expire no binary log themselves: each pod purges the files archived and
+    # past the expiry (made so here by their modification time, which both the server's
+    # expiry and the archiver read), on the primary and on a read-only replica alike.
+    for ordinal in (0, 1):
+        source.sql(ordinal, "FLUSH BINARY LOGS")
+    flushed = time.time()
+    source.wait_for(lambda: storage.archived_until() > flushed and all(
+        _closed_binlogs(source, o) and not _unarchived(source, storage, o) for o in (0, 1)),
+        timeout=120, what="every closed binary log archived")
+    for ordinal in (0, 1):
+        aged = [name for name in _closed_binlogs(source, ordinal) if name not in _unarchived(source, storage, ordinal)]
+        _age(source, ordinal, aged)
+        source.wait_for(lambda: not set(aged) & set(_binlogs(source, ordinal)), timeout=60,
+                        what=f"mysql-{ordinal} to purge its archived binary logs past the expiry")
+        assert f"purged the binary logs before {_binlogs(source, ordinal)[0]}" in source.logs(ordinal, "replication")
     # The target goes away (its Service without an endpoint: the archiver's copies fail);
     # meanwhile the primary closes and purges files it never archived.
     source.delete_pod_named("s3")
     source.wait_for(lambda: not _target_answers(source), timeout=60, what="the S3 server to be gone")
     for i in range(2, 5):
         source.sql(0, f"INSERT INTO bk.t7 VALUES ({i}, SHA2('{i}', 256)); FLUSH BINARY LOGS")
+    # Past the expiry but not archived: kept, by the server (a rotation runs its expiry,
+    # were it on) and by the pod, and the archiver warns.
+    unarchived = _unarchived(source, storage, 0)
+    assert len(unarchived) >= 3, unarchived
+    _age(source, 0, unarchived)
+    source.sql(0, "FLUSH BINARY LOGS")
+    warning = f"WARNING: {len(unarchived)} closed binary logs of mysql-0"
+    try:
+        source.wait_for(lambda: warning in source.logs(0, "binlog-archive"), timeout=90,
+                        what="the archiver to warn of unarchived files")
+    except Exception as error:
+        raise AssertionError(f"{error}\n{unarchived}\n{source.logs(0, 'binlog-archive')[-3000:]}") from None
+    assert set(unarchived) <= set(_binlogs(source, 0)), "a binary log past the expiry went before it was archived"
+    source.wait_for(lambda: _archive_metrics(source)["mysql_ha_binlog_archive_unarchived_expired_files"]
+                    == len(unarchived), timeout=30, what="the metric of unarchived files")
     # PURGE leaves a file the server still needs (MariaDB: until its binary log checkpoint
     # moves on), and MariaDB deletes the files after it returns: purge again until only the
     # file being written is left, in the index too.
@@ -309,6 +347,8 @@ def test_backup_7_binary_logs_purged_before_they_were_archived_are_a_gap_no_rest
         in log, log
     status = source.exec(0, "binlog-archive", ["sh", "/opt/mysql-ha/archive-status.sh"])
     assert status.returncode == 1 and f"GAP: {meta['missing_files']}" in status.stdout, status.stdout + status.stderr
+    source.wait_for(lambda: _archive_metrics(source)["mysql_ha_binlog_archive_gap"] == 1, timeout=30,
+                    what="the gap metric")
     # A point in time past the gap, from the backup before it: refused, naming what is missing.
     point = _point(storage.archived_until() - 1)
     with backups.restored(RestoreFrom(S3_TARGET, backup=name, point_in_time=point)) as restored:
@@ -328,6 +368,38 @@ def test_backup_7_binary_logs_purged_before_they_were_archived_are_a_gap_no_rest
     backup_report("scenario 7 (gap)", f"{meta['missing_files']} purged before archived: new series {new.name}, "
                                       f"old series frozen, a restore past it refused (missing {missing}), "
                                       "archive-status exits 1 until the next backup")
+
+
+def _archive_metrics(source, ordinal: int = 0) -> dict[str, float]:
+    """The archiver's metrics file, as the archive-metrics container serves it."""
+    from prometheus_client.parser import text_string_to_metric_families
+    text = source.exec(ordinal, "binlog-archive", ["cat", "/tmp/binlog-archive-metrics/metrics.txt"]).stdout
+    return {sample.name: sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def _binlogs(source, ordinal: int) -> list[str]:
+    return [row[0] for row in source.sql(ordinal, "SHOW BINARY LOGS")]
+
+
+def _closed_binlogs(source, ordinal: int) -> list[str]:
+    return _binlogs(source, ordinal)[:-1]
+
+
+def _age(source, ordinal: int, names: list[str], days: int = 90) -> None:
+    """Makes binary logs look ``days`` old (older than any expiry the set has)."""
+    then = time.time() - days * 86400
+    for name in names:
+        os.utime(source.pvc_dir(ordinal) / "mysql" / name, (then, then))
+
+
+def _unarchived(source, storage, ordinal: int) -> list[str]:
+    """The closed binary logs of pod N that its newest series has not taken (retention may
+    have deleted files it took: its archived-gtids names the file after the last one copied)."""
+    newest = storage.series(f"mysql-{ordinal}")[-1]
+    first = int(newest.name.rsplit("-", 1)[1])
+    marker = newest / "archived-gtids"
+    upto = int(marker.read_text().split()[0].rsplit(".", 1)[1]) if marker.exists() else first
+    return [name for name in _closed_binlogs(source, ordinal) if not first <= int(name.rsplit(".", 1)[1]) < upto]
 
 
 def _drill(backups):
@@ -393,3 +465,40 @@ def test_backup_8_a_restore_drill_restores_checks_reports_and_fails_on_a_corrupt
                   f"{report['fetch_seconds']} s, restore {report['restore_seconds']} s), {report['tables_checked']} "
                   "tables matched their recorded checksums; a mismatched checksum and a corrupt file each failed "
                   "the drill")
+
+
+def test_backup_9_a_lagging_replica_is_waited_for_then_the_primary_is_copied_and_the_run_says_so(
+        backups, backup_report):
+    """The replica's applier is held (a read lock on it, as a long report could): the run
+    waits for it (replica_wait_seconds, 5 s here), then copies the primary, with a WARNING
+    naming the replica and why, in its log and in the manifest."""
+    source, storage = backups.source, backups.storage
+    def hold() -> None:
+        try:
+            source.sql(1, "FLUSH TABLES WITH READ LOCK; DO SLEEP(300)", check=False, timeout=330)
+        except Exception:  # killed below: its client reports the lost connection
+            pass
+    lock = threading.Thread(target=hold, daemon=True)
+    lock.start()
+    try:
+        source.wait_for(lambda: any("SLEEP(300)" in " ".join(row) for row in source.sql(1, "SHOW PROCESSLIST")),
+                        timeout=30, what="the read lock on the replica")
+        source.sql(0, "CREATE TABLE bk.t9 (id INT PRIMARY KEY); INSERT INTO bk.t9 VALUES (1)")
+        name, seconds, job = backups.backup_job("mysql-backup-pvc")
+    finally:
+        for row in source.sql(1, "SHOW PROCESSLIST"):
+            if "SLEEP(300)" in " ".join(row):
+                source.sql(1, f"KILL {row[0]}", check=False)
+        lock.join(timeout=60)
+    manifest = Storage.manifest(storage.claim, name)
+    assert manifest["source"] == "mysql-0.mysql" and manifest["source_role"] == "primary", manifest
+    reason = manifest.get("source_fallback", "")
+    assert reason.startswith("no replica was ready within 5 s (mysql-1.mysql ") and (
+        "has not applied the primary's transactions" in reason or " lags " in reason), manifest
+    log = job.logs("backup")
+    assert f"WARNING: {reason}: backing up the declared primary mysql-0.mysql" in log, log
+    assert seconds > 5, "the run did not wait for the replica"
+    source.wait_for(lambda: source.sql(1, "SELECT COUNT(*) FROM bk.t9") == [["1"]], timeout=60,
+                    what="the replica to catch up once the lock is gone")
+    backup_report("scenario 9 (lagging replica)", f"the run waited 5 s, then copied the primary ({seconds:.1f} s "
+                                                  f"in all): {reason}")
