@@ -49,6 +49,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--archive-interval-seconds", type=int, metavar="S",
                         help="binlog_archive_interval_seconds of the point-in-time set (default: the library's, "
                              f"{backups.DEFAULT_ARCHIVE_SECONDS}; tiny 5)")
+    parser.add_argument("--large-mib", type=float, metavar="MIB",
+                        help="table data of the backup under a steady writer and its checked restore "
+                             "(restore_4gib_s; default 4096; tiny 32)")
     parser.add_argument("--write-docs", action="store_true",
                         help="rewrite docs/performance.md and docs/performance-clone.png from this run")
     args = parser.parse_args(argv)
@@ -58,7 +61,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.sizes_mib = args.sizes_mib or ([16.0] if args.tiny else [128.0, 256.0, 512.0])
     args.repeats = args.repeats or (1 if args.tiny else 3)
     args.catchup_rows = args.catchup_rows or (20_000 if args.tiny else 200_000)
+    args.large_mib = args.large_mib or (32.0 if args.tiny else 4096.0)
     args.archive_interval_seconds = args.archive_interval_seconds or (5 if args.tiny else backups.DEFAULT_ARCHIVE_SECONDS)
+    if args.large_mib <= args.sizes_mib[-1]:
+        parser.error("--large-mib must be larger than the largest of --sizes-mib: the donor's data only grows")
     if args.runs < 1 or args.repeats < 1 or args.catchup_rows < 1000 or any(s <= 0 for s in args.sizes_mib):
         parser.error("--runs and --repeats must be at least 1, --catchup-rows at least 1000, sizes positive")
     if not 5 <= args.archive_interval_seconds <= 3600:
@@ -76,7 +82,7 @@ def _engines(args: argparse.Namespace) -> dict[str, object]:
     # Single-row writes timed on their way to the archive: spread over a minute (tiny: 10 s).
     backup_options = backups.Options(archive_seconds=args.archive_interval_seconds,
                                      rpo_writes=3 if args.tiny else 8, rpo_span_s=10.0 if args.tiny else 60.0,
-                                     replay_rows=args.catchup_rows)
+                                     replay_rows=args.catchup_rows, large_mib=args.large_mib)
 
     def one(bench: emulated.Bench):
         return emulated.run(bench, args.sizes_mib, args.catchup_rows, repeats=args.repeats,

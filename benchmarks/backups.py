@@ -27,7 +27,7 @@ from mysql_ha import MySQLBackup, RestoreFrom
 from .catchup import insert_rows
 from .charts import BACKUP_CLAIM, BACKUP_CRONJOB, CLAIM_TARGET, manifests
 from .floors import MIB, level_the_field, tree_bytes
-from .results import BackupRun, PointInTime, RestoreRun
+from .results import BackupRun, LargeRun, PointInTime, RestoreRun
 from .samplers import KINDS, ProcessSampler, event_time
 
 DEFAULT_ARCHIVE_SECONDS: int = inspect.signature(MySQLBackup.__init__).parameters["binlog_archive_interval_seconds"].default
@@ -48,6 +48,7 @@ class Options:
     rpo_writes: int  # single-row writes whose way to the archive is timed
     rpo_span_s: float  # spread evenly over this long
     replay_rows: int  # rows loaded after the backup, replayed by the restore
+    large_mib: float = 0.0  # table data of the large backup and restore (0: none)
 
 
 def complete_backups(claim: Path) -> list[str]:
@@ -288,3 +289,63 @@ def point_in_time(bench, options: Options) -> PointInTime:
     progress(f"{b.key}: point in time {moment}: replayed {result.rows} rows from {result.binlogs} binary log(s) in "
              f"{result.replay_s:.2f} s ({result.replay_rows_s:.0f} rows/s), restore {run.seconds:.2f} s to ready")
     return result
+
+
+class SteadyWriter(BackgroundLoop):
+    """One row every 20 ms into ``bench.steady`` on the primary; remembers when each was
+    acknowledged."""
+
+    interval = 0.02
+
+    def __init__(self, c: Cluster) -> None:
+        super().__init__()
+        self.c = c
+        self.acknowledged: list[tuple[int, float]] = []
+        c.sql(0, "CREATE TABLE IF NOT EXISTS bench.steady (id INT PRIMARY KEY, at DOUBLE NOT NULL)")
+
+    def step(self) -> None:
+        row = len(self.acknowledged) + 1
+        self.c.sql(0, f"INSERT INTO bench.steady VALUES ({row}, {time.time()})")
+        self.acknowledged.append((row, time.time()))
+
+
+def large_backup_and_restore(bench, large_mib: float, floor_mib_s: float) -> LargeRun:
+    """The primary's data grown to ``large_mib``, a backup Job under a steady writer, then a
+    fresh set restored from it: every row acknowledged before the Job was created is there,
+    and each table's CHECKSUM TABLE matches what the backup recorded of its copy."""
+    c = bench.cluster
+    bench.progress(f"{bench.b.key}: growing the data to {large_mib:.0f} MiB for the large backup ...")
+    bench.grow_data(large_mib)
+    datadir_mib = tree_bytes(c.pvc_dir(0) / "mysql") / MIB
+    with SteadyWriter(c) as writer:
+        time.sleep(1)
+        before = len(writer.acknowledged)
+        name, seconds, phases, copy_data_s = run_backup(c, timeout=3600)
+    claim = c.claim_dir(BACKUP_CLAIM)
+    about = manifest(claim, name)
+    recorded = dict(line.split("\t", 1) for line in (claim / "backups" / name / "checksums").read_text().splitlines()
+                    if "\t" in line)
+    backup = BackupRun(name=name, source=about.get("source", "?"), data_mib=large_mib, datadir_mib=datadir_mib,
+                       source_datadir_mib=datadir_mib, archive_mib=int(about["size_bytes"]) / MIB, seconds=seconds,
+                       phases=phases, copy_data_s=copy_data_s)
+    objects = manifests(bench.engine, 1, restore_from=RestoreFrom(CLAIM_TARGET, backup=name))
+    checked: list[int] = []
+
+    def check(r: Cluster) -> None:
+        rows = int(r.sql(0, f"SELECT COUNT(*) FROM bench.steady WHERE id <= {before}")[0][0])
+        if rows != before:
+            raise EmulatorError(f"the restore of {name} holds {rows} of the {before} rows acknowledged before the backup")
+        tables = ", ".join(recorded)
+        restored = {row[0]: row[1] for row in r.sql(0, f"CHECKSUM TABLE {tables}")}
+        differ = {t for t in recorded if restored.get(t.replace("`", "")) != recorded[t].strip()}
+        if differ or not recorded:
+            raise EmulatorError(f"the restore of {name}: CHECKSUM TABLE differs from the backup's record for {differ}")
+        checked.append(len(recorded))
+
+    run, _, _ = restore(objects, bench.workdir / "restore-large", bench.b.prefix + "l", c.claims_dir, check)
+    large = LargeRun(datadir_mib=datadir_mib, backup=backup, restore=run, floor_s=datadir_mib / floor_mib_s,
+                     writer_rows=before, tables_checked=checked[0])
+    bench.progress(f"{bench.b.key}: large backup {name} of {datadir_mib:.0f} MiB under writes: {seconds:.2f} s; "
+                   f"restore {run.seconds:.2f} s (floor {large.floor_s:.2f} s); {before} acknowledged rows and "
+                   f"{large.tables_checked} table checksums as recorded")
+    return large

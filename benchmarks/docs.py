@@ -131,6 +131,15 @@ def _backup_rows(e) -> list[str]:
     if e.restore is not None:
         lines.append(f"| {n}: restore of that backup, a fresh 1-pod set to ready | **{e.restore.seconds:.2f} s** | | | "
                      f"{_status('restore_512mib_s', e.restore.seconds)} |")
+    large = e.large
+    if large is not None:
+        lines += [
+            f"| {n}: backup Job under a steady writer, {large.datadir_mib:.0f} MiB data directory | "
+            f"{large.backup.seconds:.2f} s | {large.floor_s:.2f} s | {large.floor_s / large.backup.seconds:.2f} | |",
+            f"| {n}: restore of that backup, a fresh 1-pod set to ready; {large.writer_rows} acknowledged rows and "
+            f"{large.tables_checked} tables' checksums as recorded | **{large.restore.seconds:.2f} s** | "
+            f"{large.floor_s:.2f} s | {large.floor_s / large.restore.seconds:.2f} | |",
+        ]
     p = e.point_in_time
     if p is not None:
         lines += [

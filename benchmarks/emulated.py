@@ -296,13 +296,16 @@ def run(bench: Bench, sizes_mib: list[float], catchup_rows: int, *, repeats: int
             progress(f"{key}: catch-up of {catchup_rows} rows ...")
             caught_up = catch_up(c, bench.b, catchup_rows, progress=progress)
             progress(f"{key}: catch-up {caught_up.rows_s:.0f} rows/s ({caught_up.binlog_format} binlog)")
+            large = None
+            if backup_options is not None and backup_options.large_mib:
+                large = backups.large_backup_and_restore(bench, backup_options.large_mib, clones[-1].floor_mib_s)
             image = ensure_image(bench.engine.server_image)
             server = next((p for p in image.versions if p.endswith("-server")), "")
             result = EngineResult(key=key, engine=bench.engine.name, image=bench.engine.server_image,
                                   server_version=image.versions.get(server, image.suite),
                                   clone_method=bench.engine.clone_method, bring_up=bring_up, clones=clones,
                                   catch_up=caught_up, transport_mib_s=transport, backup_alone=backup_alone,
-                                  backup=backup, restore=restore)
+                                  backup=backup, restore=restore, large=large)
         if backup_options is not None:
             result.point_in_time = backups.point_in_time(bench, backup_options)
     finally:

@@ -18,7 +18,8 @@ class BenchEngine:
     """The emulator's network prefix: namespaces ``<prefix>-*``, veths ``v<prefix><ordinal>``.
     Distinct from the e2e scenarios' (``mh<engine>``), so both can run at once. The clusters
     beside the main one add a letter: ``t`` (TLS on), ``r`` (restored from a backup), ``p``
-    (binary logs archived) and ``q`` (restored to a point in time)."""
+    (binary logs archived), ``q`` (restored to a point in time), ``o`` (rollouts) and ``l``
+    (restored from the large backup)."""
     copy_phase: str
     """The phase of the clone init container that moves the data (see ``samplers.clone_phases``)."""
     applier_settings: tuple[str, ...]

@@ -100,6 +100,17 @@ class RestoreRun:
 
 
 @dataclass
+class LargeRun:
+    """A backup of a large data directory under a steady writer, then its restore, checked."""
+    datadir_mib: float  # the primary's data directory when the backup began
+    backup: BackupRun
+    restore: RestoreRun
+    floor_s: float  # the data directory at the engine's copy floor (its headline clone's faster relay)
+    writer_rows: int  # rows the writer had acknowledged when the backup Job was created: all restored
+    tables_checked: int  # tables whose CHECKSUM TABLE on the restored server matched the backup's record
+
+
+@dataclass
 class PointInTime:
     archive_interval_s: int  # binlog_archive_interval_seconds of the chart
     write_times: list[float]  # seconds from the first write, each committed write
@@ -140,6 +151,7 @@ class EngineResult:
     backup: BackupRun | None = None  # one backup Job at the largest size, to a claim
     restore: RestoreRun | None = None  # a fresh 1-pod set from that backup
     point_in_time: PointInTime | None = None  # binary logs archived, then replayed by a restore
+    large: LargeRun | None = None  # a large data directory backed up under writes, restored and checked
 
     @property
     def backup_ratio(self) -> float | None:

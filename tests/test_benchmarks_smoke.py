@@ -38,6 +38,10 @@ PER_ENGINE = (
     "backup_mib_s",
     "backup_ratio",
     "restore_512mib_s",
+    "restore_4gib_s",
+    "restore_4gib_floor_s",
+    "backup_4gib_s",
+    "large_tables_checked",
     "pitr_rpo_s",
     "pitr_replay_rows_s",
     "rollout_write_gap_s",
@@ -63,7 +67,7 @@ KEYS = (
 )
 E2E_PREFIX = os.environ.get("MYSQL_HA_E2E_PREFIX", "mh")[:2]  # as benchmarks/engines.py reads it
 NETWORK_PREFIXES = tuple(f"{E2E_PREFIX}{name}-" for name in (
-    *(f"bm{e}{variant}" for e in "ya" for variant in ("", "t", "r", "p", "q", "o")), "fover"))
+    *(f"bm{e}{variant}" for e in "ya" for variant in ("", "t", "r", "p", "q", "o", "l")), "fover"))
 
 pytestmark = pytest.mark.e2e
 
